@@ -1,0 +1,306 @@
+"""The functions ``app.py`` calls (``skitai.mount``, ``skitai.run``, ...), names and
+arguments as in the Skitai 0.26 README.  Each writes into one module-level draft
+(``config.builder.Builder``); ``run()`` freezes it.  Values are checked at the call, so a
+mistake is reported as ``app.py:12: skitai.run(port='x'): expected an integer``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from skitai.config import builder as builder_mod
+from skitai.config.daemons import CronJob, SmtpdaConfig
+from skitai.config.model import CriticalPoint, MountSpec
+from skitai.config.pref import Pref
+from skitai.errors import ConfigError
+
+_draft = builder_mod.Builder()
+
+
+def draft() -> builder_mod.Builder:
+    return _draft
+
+
+def reset() -> None:
+    """Forget everything app.py declared (tests, and re-running an app in one process)."""
+    global _draft
+    _draft = builder_mod.Builder()
+
+
+# --- where the app lives ------------------------------------------------------------
+
+
+def _script() -> str | None:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return os.path.abspath(path) if path else None
+
+
+def getswd() -> str:
+    """Skitai working directory: the directory of the script that calls ``skitai.run()``."""
+    script = _script()
+    return os.path.dirname(script) if script else os.getcwd()
+
+
+def abspath(*parts: str) -> str:
+    return os.path.normpath(os.path.join(getswd(), *parts))
+
+
+joinpath = abspath
+
+
+def _caller(depth: int) -> str:
+    frame = sys._getframe(depth + 1)
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def _call(name: str, depth: int, **args: Any) -> str:
+    shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return f"{_caller(depth + 1)}: skitai.{name}({shown})"
+
+
+# --- mounting ---------------------------------------------------------------------------
+
+
+def pref(**attrs: Any) -> Pref:
+    """A fresh runtime preference; its attributes and ``config`` are applied to the app."""
+    return Pref(**attrs)
+
+
+def mount(
+    point: str,
+    obj: Any,
+    app_name: str = "app",
+    pref: Pref | None = None,
+    host: str | None = None,
+    path: str | None = None,
+    *,
+    _depth: int = 1,
+) -> None:
+    where = _call("mount", _depth, point=point, obj=obj)
+    if not isinstance(point, str) or not point.startswith("/"):
+        raise ConfigError(f"{where}: the mount point must be a path starting with '/'")
+    point = point.rstrip("/") or "/"
+    if pref is not None and not isinstance(pref, Pref):
+        raise ConfigError(f"{where}: pref must come from skitai.pref()")
+    if host is not None and (not isinstance(host, str) or not host or "/" in host):
+        raise ConfigError(f"{where}: host must be a host name like 'www.example.com' or '.example.com'")
+    if host in ("default", ""):
+        host = None
+    syspath = abspath(path) if path else None
+    snapshot = pref.snapshot() if pref is not None else None
+    spec = _resolve(point, obj, app_name, snapshot, host.lower() if host else None, syspath, where)
+    _draft.mounts.append(spec)
+
+
+def _resolve(point: str, obj: Any, app_name: str, pref: Pref | None, host: str | None,
+             syspath: str | None, where: str) -> MountSpec:
+    common = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
+    if isinstance(obj, str):
+        if obj.startswith("@"):
+            raise ConfigError(f"{where}: reverse-proxy mounts of aliases are not available yet")
+        target = abspath(obj)
+        if os.path.isdir(target) and not os.path.isfile(target + ".py"):
+            return MountSpec(kind="static", target=target, **common)
+        for candidate in (target, target + ".py"):
+            if candidate.endswith(".py") and os.path.isfile(candidate):
+                return MountSpec(kind="app", target=candidate, **common)
+        raise ConfigError(f"{where}: no directory or .py file at {target}")
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], types.ModuleType):
+        return MountSpec(kind="app", target=_export_file(obj[0], obj[1], where), **common)
+    if isinstance(obj, types.ModuleType):
+        return MountSpec(kind="app", target=_export_file(obj, None, where), **common)
+    if callable(obj):
+        return _resolve_object(obj, common, where)
+    raise ConfigError(f"{where}: cannot mount {type(obj).__name__}: give a directory, "
+                      "a .py file, a module or a WSGI callable")
+
+
+def _export_file(module: types.ModuleType, filename: str | None, where: str) -> str:
+    """A module exports its app as ``<package dir>/export/skitai/app.py`` (or the named file)."""
+    base = os.path.dirname(os.path.abspath(getattr(module, "__file__", "") or ""))
+    names = [filename] if filename else ["app.py", "__export__.py"]
+    for name in names:
+        candidate = os.path.join(base, "export", "skitai", name)
+        if os.path.isfile(candidate):
+            return candidate
+    raise ConfigError(f"{where}: module {module.__name__} exports no "
+                      f"export/skitai/{names[0]} (looked in {base})")
+
+
+def _resolve_object(obj: Any, common: dict[str, Any], where: str) -> MountSpec:
+    """A WSGI callable: remember where it can be imported again after fork (so a reload
+    picks up new code), and keep the object itself as a fallback."""
+    module_name = getattr(obj, "__module__", None) or "__main__"
+    module = sys.modules.get(module_name)
+    filename = getattr(module, "__file__", None)
+    name = common["app_name"]
+    if module is not None and getattr(module, name, None) is not obj:
+        found = [k for k, v in vars(module).items() if v is obj and not k.startswith("_")]
+        name = found[0] if found else name
+    spec_args = dict(common, app_name=name)
+    if module is not None and getattr(module, name, None) is obj and filename:
+        importable = None if module_name == "__main__" else module_name
+        return MountSpec(kind="app", target=os.path.abspath(filename), module=importable,
+                         obj=obj, **{k: v for k, v in spec_args.items()})
+    return MountSpec(kind="app", target="", obj=obj, **spec_args)
+
+
+def mount_django(point: str, wsgi_path: str, pref: Pref | None = None, host: str | None = None,
+                 path: str | None = None) -> None:
+    """Mount a Django project's ``wsgi.py`` (its ``application``), with the project root
+    (the directory holding ``manage.py``) on ``sys.path`` unless ``path`` says otherwise."""
+    if path is None:
+        project = os.path.dirname(os.path.dirname(abspath(wsgi_path)))
+        path = os.path.relpath(project, getswd())
+    mount(point, wsgi_path, "application", pref, host=host, path=path, _depth=2)
+
+
+# --- server settings -------------------------------------------------------------------
+
+
+def _set(call: str, depth: int, **values: Any) -> None:
+    for name, value in values.items():
+        _draft.set(name, value, _call(call, depth + 1, **{name: value}))
+
+
+def set_keep_alive(timeout: float = 30) -> None:
+    _set("set_keep_alive", 1, keep_alive=timeout)
+
+
+def set_request_timeout(timeout: float = 30) -> None:
+    _set("set_request_timeout", 1, request_timeout=timeout)
+
+
+set_network_timeout = set_request_timeout
+
+
+def set_backend_keep_alive(timeout: float = 10) -> None:
+    _set("set_backend_keep_alive", 1, backend_keep_alive=timeout)
+
+
+def set_graceful_timeout(timeout: float = 30) -> None:
+    _set("set_graceful_timeout", 1, graceful_timeout=timeout)
+
+
+def set_worker_timeout(timeout: float = 30) -> None:
+    _set("set_worker_timeout", 1, worker_timeout=timeout)
+
+
+def set_max_requests(count: int, jitter: int = 0) -> None:
+    _set("set_max_requests", 1, max_requests=count, max_requests_jitter=jitter)
+
+
+def set_max_worker_rss(size: int | str) -> None:
+    _set("set_max_worker_rss", 1, max_worker_rss=size)
+
+
+def set_max_client_body_size(size: int | str) -> None:
+    _set("set_max_client_body_size", 1, max_client_body_size=size)
+
+
+def set_max_age(path: str, max_age: int) -> None:
+    where = _call("set_max_age", 1, path=path, max_age=max_age)
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"{where}: path must start with '/'")
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        raise ConfigError(f"{where}: max_age must be a whole number of seconds >= 0")
+    _draft.max_ages.append((path, max_age))
+
+
+def log_off(*paths: str) -> None:
+    for p in paths:
+        if not isinstance(p, str) or not (p.startswith("/") or p.startswith("*")):
+            raise ConfigError(f"{_call('log_off', 1, path=p)}: use a '/prefix' or a '*.ext' glob")
+        _draft.log_off.append(p)
+
+
+def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3,
+                              interval: float = 20) -> None:
+    where = _call("set_worker_critical_point", 1, cpu_percent=cpu_percent,
+                  continuous=continuous, interval=interval)
+    try:
+        point = CriticalPoint(float(cpu_percent), int(continuous), float(interval))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected numbers") from None
+    if point.cpu_percent <= 0 or point.continuous < 1 or point.interval < 0:
+        raise ConfigError(f"{where}: cpu_percent > 0, continuous >= 1, interval >= 0")
+    _draft.set("critical_point", point if point.interval > 0 else None, where)
+
+
+def addlu(*keys: str) -> None:
+    for key in keys:
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{_call('addlu', 1, key=key)}: keys are non-empty strings")
+        _draft.lu_keys.append(key)
+
+
+deflu = trackers = lukeys = addlu
+
+
+# --- peer daemons ---------------------------------------------------------------------------
+
+
+def cron(spec: str, command: str, *, _depth: int = 1, **options: Any) -> None:
+    where = _call("cron", _depth, spec=spec, command=command)
+    try:
+        from skitai.cron import schedule
+    except ImportError:
+        schedule = None  # type: ignore[assignment]
+    parse_job: Callable[..., CronJob] | None = getattr(schedule, "parse_job", None)
+    if parse_job is not None:
+        job = parse_job(spec, command, source=where, **options)
+    else:
+        job = CronJob(spec=spec, command=command, source=where, **options)
+    _draft.crons.append(job)
+
+
+def enable_smtpda(server: str = "127.0.0.1:25", user: str | None = None,
+                  password: str | None = None, ssl: bool = False, max_retry: int = 10,
+                  keep_days: int = 3) -> None:
+    where = _call("enable_smtpda", 1, server=server)
+    if not isinstance(server, str) or not server:
+        raise ConfigError(f"{where}: server is 'host:port'")
+    for name, value in (("max_retry", max_retry), ("keep_days", keep_days)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}: {name} must be a whole number >= 0")
+    _draft.smtpda = SmtpdaConfig(server=server, user=user, password=password, ssl=bool(ssl),
+                                 max_retry=max_retry, keep_days=keep_days)
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def run(address: str | None = None, port: int | None = None, threads: int | None = None,
+        workers: int | None = None, logpath: str | None = None, varpath: str | None = None,
+        mount: Any = None, **options: Any) -> NoReturn:
+    """Freeze the draft and run: ``python app.py [start|stop|restart|status|-d|-s|-r|-v]``."""
+    depth = 1
+    given = {"address": address, "port": port, "threads": threads, "workers": workers,
+             "logpath": logpath, "varpath": varpath}
+    given.update(options)
+    for name, value in given.items():
+        if value is not None:
+            if name not in builder_mod._FIELDS:
+                raise ConfigError(f"{_caller(depth)}: skitai.run() got an unknown argument {name!r}")
+            _draft.set(name, value, _call("run", depth, **{name: value}))
+    if mount:
+        items = mount.items() if isinstance(mount, dict) else mount
+        for point, obj in items:
+            globals()["mount"](point, obj, _depth=2)
+    script = _script()
+    if script:
+        _draft.set("script", script, "app.py")
+        _draft.set("swd", os.path.dirname(script), "app.py")
+        if "name" not in _draft._app:
+            parent = os.path.basename(os.path.dirname(script))
+            stem = os.path.splitext(os.path.basename(script))[0]
+            _draft.set("name", f"{parent}/{stem}" if parent else stem, "app.py")
+        os.chdir(os.path.dirname(script))
+    from skitai import cli
+
+    cli.run_app(_draft, sys.argv[1:])

@@ -1,0 +1,344 @@
+"""The command lines: ``python app.py [COMMAND]`` (``run_app``) and ``skitai`` (``main``).
+
+``python app.py``                 run in the foreground (Ctrl-C stops gracefully)
+``python app.py start`` | ``-d``  run as a daemon (double fork; the pid file is held
+                                  with a lock in the var dir; output to ``logpath``)
+``python app.py stop`` | ``-s``   graceful stop (in-flight requests finish)
+``python app.py restart`` | ``-r``  stop, then start (new config, new code)
+``python app.py reload``          rolling reload of the web workers (HUP)
+``python app.py status [--json]`` one line per process; exit 0 running, 3 stopped
+``python app.py scale N``         run N web workers
+``-v``                            log to the console too; ``-f FILE``: config file
+                                  (default ``~/.skitai.conf`` when it exists)
+
+``skitai start|stop|restart|reload|status|scale [APP.py] [-f CONF] [--json]`` runs the
+same commands for an app file (``./app.py`` by default), and ``skitai smtpda ...`` /
+``skitai cron ...`` the standalone daemons.
+
+Exit codes (LSB init style): 0 done/running, 1 failed, 2 usage or config error,
+3 not running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from skitai.errors import ConfigError
+
+USAGE = ("usage: python app.py [start|-d | stop|-s | restart|-r | reload | status | scale N] "
+         "[-v] [-f CONFIG] [--json]")
+COMMAND_ALIASES = {"-d": "start", "start": "start", "-s": "stop", "stop": "stop",
+                   "-r": "restart", "restart": "restart", "reload": "reload",
+                   "status": "status", "scale": "scale"}
+NOT_RUNNING = 3
+
+
+@dataclass
+class AppArgs:
+    command: str = "foreground"
+    verbose: bool = False
+    conf: str | None = None
+    json: bool = False
+    workers: int | None = None
+    extra: list[str] = field(default_factory=list)
+
+
+def parse_app_args(argv: list[str]) -> AppArgs:
+    """Raises ``ValueError`` with a message for the user."""
+    args = AppArgs()
+    it = iter(argv)
+    seen_command = False
+    for token in it:
+        if token in ("-v", "--verbose"):
+            args.verbose = True
+        elif token in ("-f", "--config"):
+            args.conf = next(it, None)
+            if not args.conf:
+                raise ValueError(f"{token} needs a file name")
+        elif token.startswith("--config="):
+            args.conf = token.split("=", 1)[1]
+        elif token == "--json":
+            args.json = True
+        elif token in COMMAND_ALIASES:
+            if seen_command:
+                raise ValueError(f"one command at a time (got {args.command!r} and {token!r})")
+            seen_command = True
+            args.command = COMMAND_ALIASES[token]
+            if args.command == "scale":
+                value = next(it, None)
+                if value is None or not value.isdigit() or int(value) < 1:
+                    raise ValueError("scale needs a number of workers >= 1")
+                args.workers = int(value)
+        elif token in ("-h", "--help"):
+            args.command = "help"
+        else:
+            raise ValueError(f"unknown argument {token!r}")
+    return args
+
+
+# --- python app.py ... -------------------------------------------------------------------------
+def run_app(builder: Any, argv: list[str]) -> NoReturn:
+    """``skitai.run()`` ends here: freeze the config and do what the command line says."""
+    sys.exit(app_main(builder, argv))
+
+
+def app_main(builder: Any, argv: list[str]) -> int:
+    try:
+        args = parse_app_args(argv)
+    except ValueError as exc:
+        print(f"skitai: {exc}\n{USAGE}", file=sys.stderr)
+        return 2
+    if args.command == "help":
+        print(__doc__.split("\n\n", 1)[1].split("\n\n``skitai")[0])
+        return 0
+    try:
+        config = _freeze(builder, args)
+        from skitai.master import paths as paths_mod
+
+        paths = paths_mod.for_config(config)
+    except ConfigError as exc:
+        print(f"skitai: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "foreground":
+        return serve(config, paths)
+    if args.command == "start":
+        return start(config, paths)
+    if args.command == "stop":
+        return stop(config, paths)
+    if args.command == "restart":
+        stop(config, paths, quiet_if_stopped=True)
+        return start(config, paths)
+    if args.command == "status":
+        return status(config, paths, as_json=args.json)
+    if args.command == "reload":
+        return _ask(config, paths, {"op": "reload"}, timeout=max(120.0, 3 * config.worker_timeout))
+    if args.command == "scale":
+        return _ask(config, paths, {"op": "scale", "workers": args.workers}, timeout=30.0)
+    print(USAGE, file=sys.stderr)
+    return 2
+
+
+def _freeze(builder: Any, args: AppArgs) -> Any:
+    from skitai.config import conffile
+
+    conf = None
+    if args.conf:
+        conf = conffile.read(args.conf)
+    elif os.path.isfile(conffile.default_path()):
+        conf = conffile.read(conffile.default_path())
+    overrides = {"verbose": True} if args.verbose else None
+    return builder.freeze(conf=conf, overrides=overrides)
+
+
+def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any] | None = None) -> int:
+    """Run the master in this process until it stops (the daemon runs this too).
+    ``specs``: the processes to run instead of those the config asks for (tests)."""
+    from skitai import log as logmod
+    from skitai.ipc import daemon, pidfile
+    from skitai.master.arbiter import Arbiter
+
+    paths.make()
+    lock = pidfile.PidFile(paths.pidfile)
+    try:
+        lock.acquire()
+    except pidfile.AlreadyRunning as exc:
+        message = f"skitai({config.name}): {exc}"
+        if ready_fd is not None:
+            daemon.report_ready(ready_fd, message)
+        else:
+            print(message, file=sys.stderr)
+        return 1
+    logs = logmod.Logs(config.logpath, config.verbose)
+    try:
+        arbiter = Arbiter(config, paths=paths, ready_fd=ready_fd, pidfile_fd=lock.fileno(),
+                          specs=specs)
+        return arbiter.run()
+    finally:
+        lock.release()
+        logs.close()
+
+
+def start(config: Any, paths: Any) -> int:
+    from skitai.ipc import daemon, pidfile
+
+    pid = pidfile.running_pid(paths.pidfile)
+    if pid is not None:
+        print(f"skitai({config.name}): already running (pid {pid}); use restart or reload",
+              file=sys.stderr)
+        return 1
+    paths.make()
+    os.makedirs(os.path.dirname(paths.stdio), mode=0o700, exist_ok=True)
+    ready = daemon.daemonize(workdir=os.path.abspath(config.swd), stdio_path=paths.stdio)
+    try:
+        code = serve(config, paths, ready_fd=ready)
+    except BaseException as exc:  # noqa: BLE001 - the waiting parent must hear why
+        try:
+            daemon.report_ready(ready, f"skitai: {exc}")
+        except OSError:
+            pass
+        os._exit(1)
+    os._exit(code)
+
+
+def stop(config: Any, paths: Any, *, quiet_if_stopped: bool = False) -> int:
+    """Graceful stop through the control socket (TERM when it does not answer); waits
+    until the master is gone, SIGKILL after ``graceful_timeout`` + 10 s."""
+    from skitai.ipc import pidfile
+    from skitai.master import control
+
+    pid = pidfile.running_pid(paths.pidfile)
+    if pid is None:
+        if not quiet_if_stopped:
+            print(f"skitai({config.name}): not running")
+        return 0
+    try:
+        control.call(paths.control, {"op": "stop", "graceful": True}, timeout=5.0)
+    except control.ControlError:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + config.graceful_timeout + 10.0
+    while time.monotonic() < deadline:
+        if pidfile.running_pid(paths.pidfile) is None:
+            print(f"skitai({config.name}): stopped (pid {pid})")
+            return 0
+        time.sleep(0.05)
+    _signal(pid, signal.SIGKILL)
+    print(f"skitai({config.name}): killed (pid {pid}): it did not stop in time", file=sys.stderr)
+    return 1
+
+
+def status(config: Any, paths: Any, *, as_json: bool = False) -> int:
+    from skitai.ipc import pidfile
+    from skitai.master import control, report
+
+    pid = pidfile.running_pid(paths.pidfile)
+    if pid is None:
+        if as_json:
+            print(json.dumps({"ok": False, "state": "stopped", "name": config.name}))
+        else:
+            print(f"skitai({config.name}): stopped")
+        return NOT_RUNNING
+    try:
+        data = control.call(paths.control, {"op": "status"}, timeout=10.0)
+    except control.ControlError as exc:
+        if as_json:
+            print(json.dumps({"ok": False, "state": "unknown", "pid": pid, "error": str(exc)}))
+        else:
+            print(f"skitai({config.name}): running (pid {pid}), but {exc}")
+        return 0
+    print(json.dumps(data, indent=2) if as_json else report.format_status(data))
+    return 0
+
+
+def _ask(config: Any, paths: Any, message: dict[str, Any], timeout: float) -> int:
+    from skitai.ipc import pidfile
+    from skitai.master import control
+
+    if pidfile.running_pid(paths.pidfile) is None:
+        print(f"skitai({config.name}): not running", file=sys.stderr)
+        return NOT_RUNNING
+    try:
+        answer = control.call(paths.control, message, timeout=timeout)
+    except control.ControlError as exc:
+        print(f"skitai({config.name}): {exc}", file=sys.stderr)
+        return 1
+    if not answer.get("ok"):
+        print(f"skitai({config.name}): {message['op']} failed: {answer.get('error')}", file=sys.stderr)
+        return 1
+    detail = answer.get("message") or (f"generation {answer['generation']} serves"
+                                       if "generation" in answer else "done")
+    print(f"skitai({config.name}): {message['op']}: {detail}")
+    return 0
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+# --- the skitai command ---------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """``skitai ...`` (console script and ``python -m skitai``)."""
+    build_cli().main(args=argv, prog_name="skitai")
+
+
+def build_cli() -> Any:
+    import click
+
+    @click.group(help="Skitai App Engine: run and control an app.py as a supervised server.")
+    @click.version_option(package_name="skitai", prog_name="skitai")
+    def cli() -> None:
+        pass
+
+    def app_command(name: str, doc: str, with_json: bool = False) -> None:
+        @click.argument("app", required=False, metavar="[APP.py]")
+        @click.option("-f", "--config", "conf", metavar="CONF", help="Config file (default ~/.skitai.conf).")
+        @click.option("-v", "--verbose", is_flag=True, help="Also log to the console.")
+        def command(app: str | None, conf: str | None, verbose: bool, **kw: Any) -> None:
+            extra = ["--json"] if kw.get("as_json") else []
+            _exec_app(app, name, conf, verbose, extra)
+
+        if with_json:
+            command = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+        cli.command(name, help=doc)(command)
+
+    app_command("start", "Start APP.py as a daemon.")
+    app_command("stop", "Stop gracefully (in-flight requests finish).")
+    app_command("restart", "Stop, then start again.")
+    app_command("reload", "Rolling reload: new workers first, then the old ones drain.")
+    app_command("status", "One line per process; exit 0 running, 3 stopped.", with_json=True)
+
+    @cli.command("scale", help="Run N web workers: skitai scale N [APP.py].")
+    @click.argument("args", nargs=-1, metavar="N [APP.py]")
+    @click.option("-f", "--config", "conf", metavar="CONF", help="Config file.")
+    def scale_command(args: tuple[str, ...], conf: str | None) -> None:
+        numbers = [a for a in args if a.isdigit()]
+        files = [a for a in args if not a.isdigit()]
+        if len(numbers) != 1 or len(files) > 1:
+            raise click.UsageError("skitai scale N [APP.py]")
+        _exec_app(files[0] if files else None, "scale", conf, False, [numbers[0]])
+
+    passthrough = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+    @cli.command("smtpda", context_settings=passthrough,
+                 help="The mail delivery daemon: skitai smtpda [-f CONF] start|stop|restart|status.")
+    @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+    def smtpda_command(argv: tuple[str, ...]) -> None:
+        from skitai.smtpda import main as smtpda_main
+
+        sys.exit(smtpda_main.cli_main(list(argv)))
+
+    @cli.command("cron", context_settings=passthrough,
+                 help="The cron daemon: skitai cron [-f CONF] start|stop|restart|status.")
+    @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+    def cron_command(argv: tuple[str, ...]) -> None:
+        from skitai.cron import main as cron_main
+
+        sys.exit(cron_main.cli_main(list(argv)))
+
+    return cli
+
+
+def _exec_app(app: str | None, command: str, conf: str | None, verbose: bool,
+              extra: list[str]) -> NoReturn:
+    """The app file decides its own config (``skitai.run(...)`` in it), so every command
+    runs as ``python APP.py COMMAND``: one code path, whichever way it is typed."""
+    import click
+
+    path = os.path.abspath(app or "app.py")
+    if not os.path.isfile(path):
+        raise click.UsageError(f"no app file {path}" + ("" if app else " (give APP.py)"))
+    argv = [sys.executable, path, command, *extra]
+    if conf:
+        argv += ["-f", os.path.abspath(os.path.expanduser(conf))]
+    if verbose:
+        argv.append("-v")
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)

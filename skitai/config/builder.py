@@ -1,0 +1,128 @@
+"""The draft ``Builder``: every source writes into it, ``freeze()`` makes the ``ServerConfig``.
+
+Precedence, lowest first: field defaults < config file ``[common]`` < ``app.py`` calls <
+``SKITAI_*`` environment < command-line overrides.  Each value remembers its source, so a
+bad one is reported as ``app.py:12: skitai.run(port='x'): expected an integer`` or
+``/home/u/.skitai.conf:4: [common] port: ...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from skitai.config import conffile, model
+from skitai.config.daemons import CronJob, SmtpdaConfig
+from skitai.errors import ConfigError
+
+_FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in model.settings()}
+_CONF_KEYS: dict[str, str] = {
+    f.metadata["conf"]: f.name for f in model.settings() if f.metadata.get("conf")
+}
+_ENV_KEYS: dict[str, str] = {
+    f.metadata["env"]: f.name for f in model.settings() if f.metadata.get("env")
+}
+# [common] keys other modules read (the daemons), accepted here so they are not "unknown".
+_COMMON_EXTRA = {"process-display-name"}
+
+
+def convert(name: str, value: Any, source: str) -> Any:
+    """Parse ``value`` for the field ``name`` or raise a ``ConfigError`` naming ``source``."""
+    field = _FIELDS.get(name)
+    if field is None:
+        raise ConfigError(f"{source}: unknown setting {name!r}", key=name, source=None)
+    parser = field.metadata.get("parse")
+    if parser is None or value is None:
+        return value
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}", key=name) from None
+
+
+class Builder:
+    """Collects the draft configuration; one per ``app.py`` (module-level in ``skitai``)."""
+
+    def __init__(self) -> None:
+        self._app: dict[str, tuple[Any, str]] = {}
+        self.mounts: list[model.MountSpec] = []
+        self.max_ages: list[tuple[str, int]] = []
+        self.log_off: list[str] = []
+        self.lu_keys: list[str] = []
+        self.crons: list[CronJob] = []
+        self.smtpda: SmtpdaConfig | None = None
+
+    # --- app.py side ------------------------------------------------------------
+    def set(self, name: str, value: Any, source: str) -> None:
+        """Record an app.py value after checking it (errors surface at the call)."""
+        self._app[name] = (convert(name, value, source), source)
+
+    def get(self, name: str) -> Any:
+        if name in self._app:
+            return self._app[name][0]
+        return _FIELDS[name].default
+
+    # --- freezing ------------------------------------------------------------------
+    def freeze(
+        self,
+        *,
+        conf: conffile.ConfFile | None = None,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> model.ServerConfig:
+        values: dict[str, Any] = {}
+        if conf is not None:
+            values.update(_from_conf(conf))
+            values["conf_file"] = conf.path
+        values.update({name: v for name, (v, _src) in self._app.items()})
+        values.update(_from_env(os.environ if env is None else env))
+        for name, value in (overrides or {}).items():
+            values[name] = convert(name, value, f"command line --{name.replace('_', '-')}")
+        values["mounts"] = tuple(self.mounts)
+        values["max_ages"] = tuple(self.max_ages)
+        values["log_off"] = tuple(self.log_off)
+        values["lu_keys"] = tuple(dict.fromkeys(self.lu_keys))
+        if self.crons or "crons" not in values:
+            values["crons"] = tuple(values.get("crons", ())) + tuple(self.crons)
+        if self.smtpda is not None:
+            values["smtpda"] = self.smtpda
+        config = model.ServerConfig(**values)
+        _validate(config)
+        return config
+
+
+def _from_conf(conf: conffile.ConfFile) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for entry in conf.section("common").values():
+        name = _CONF_KEYS.get(entry.key)
+        if name is None:
+            if entry.key in _COMMON_EXTRA:
+                continue
+            known = ", ".join(sorted(set(_CONF_KEYS) | _COMMON_EXTRA))
+            raise ConfigError(
+                f"{conf.where(entry)}: unknown key {entry.key!r} in [common] (known: {known})",
+                key=entry.key,
+            )
+        if entry.value == "":
+            continue  # "log-path =" means "not set", as in the README's example
+        values[name] = convert(name, entry.value, f"{conf.where(entry)}: [common] {entry.key}")
+    return values
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, name in _ENV_KEYS.items():
+        if key in env and env[key] != "":
+            values[name] = convert(name, env[key], f"environment {key}")
+    return values
+
+
+def _validate(config: model.ServerConfig) -> None:
+    seen: set[tuple[str | None, str, str]] = set()
+    for m in config.mounts:
+        key = (m.host, m.point, m.kind)
+        if key in seen and m.kind != "static":
+            raise ConfigError(f"two apps are mounted on {m.point!r} (host {m.host or 'default'})")
+        seen.add(key)

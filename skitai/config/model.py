@@ -1,0 +1,138 @@
+"""``ServerConfig``: the one frozen, typed, picklable description of a server.
+
+Every field carries its docs and where it may come from (see ``fields.setting``).  Runtime
+objects (imported apps, sockets, SSL contexts) are never stored here: each process's
+composition root builds them from this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from skitai.config import parse
+from skitai.config.daemons import CronJob, SmtpdaConfig
+from skitai.config.fields import setting
+from skitai.config.pref import Pref
+
+MountKind = Literal["static", "app", "alias"]
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """One ``skitai.mount()`` call, resolved to something a worker can load after fork.
+
+    ``kind == "static"``: ``target`` is an absolute directory.
+    ``kind == "app"``: ``target`` is an absolute ``.py`` file imported in the worker (with
+    ``path`` prepended to ``sys.path``) and ``app_name`` the variable in it; ``module`` is
+    set instead for an importable module name.  ``obj`` keeps the object mounted directly
+    as a fallback when it cannot be found again by file (it is dropped when pickled).
+    """
+
+    point: str
+    kind: MountKind
+    target: str
+    app_name: str = "app"
+    pref: Pref | None = None
+    host: str | None = None
+    path: str | None = None
+    module: str | None = None
+    obj: Any = dataclasses.field(default=None, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        state["obj"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    cpu_percent: float = 90.0
+    continuous: int = 3
+    interval: float = 20.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    # --- identity and paths ---------------------------------------------------------
+    name: str = setting("skitai", doc="Display name: process titles read skitai(<name>): master.")
+    script: str | None = setting(None, doc="Absolute path of the app.py that built this config.")
+    swd: str = setting(".", doc="Skitai working directory (the directory of app.py).")
+    logpath: str | None = setting(
+        None, doc="Directory for server.log, app.log, request.log; console when unset.",
+        env="SKITAI_LOGPATH", cli="--logpath", conf="log-path",
+    )
+    varpath: str | None = setting(
+        None, doc="Directory for the pid file, control socket and mail spool.",
+        env="SKITAI_VARPATH", cli="--varpath", conf="var-path",
+    )
+    verbose: bool = setting(False, doc="Also log to the console when logpath is set (-v).",
+                            parse=parse.boolean, env="SKITAI_VERBOSE", conf="verbose")
+    # --- listeners ------------------------------------------------------------------
+    address: str = setting("127.0.0.1", doc="Bind address (IPv4 or IPv6).",
+                           env="SKITAI_ADDRESS", cli="--address", conf="address")
+    port: int = setting(5000, doc="Bind port; 0 picks a free one.", parse=parse.port,
+                        env="SKITAI_PORT", cli="--port", conf="port")
+    unix_socket: str | None = setting(None, doc="Also listen on this unix socket path.",
+                                      conf="unix-socket")
+    backlog: int = setting(2048, doc="listen() backlog.", parse=parse.positive_int)
+    reuse_port: bool = setting(False, doc="Set SO_REUSEPORT on the listener.",
+                               parse=parse.boolean)
+    # --- processes ------------------------------------------------------------------
+    workers: int = setting(1, doc="Number of web worker processes.", parse=parse.positive_int,
+                           env="SKITAI_WORKERS", cli="-w/--workers", conf="workers")
+    threads: int = setting(4, doc="WSGI threads per worker; 0 runs apps inline on the loop.",
+                           parse=parse.non_negative_int, env="SKITAI_THREADS",
+                           cli="--threads", conf="threads")
+    graceful_timeout: float = setting(30.0, doc="Seconds in-flight work may take at stop.",
+                                      parse=parse.seconds, conf="graceful-timeout")
+    worker_timeout: float = setting(30.0, doc="Seconds without a heartbeat before a worker is aborted.",
+                                    parse=parse.seconds, conf="worker-timeout")
+    max_requests: int = setting(0, doc="Recycle a worker after this many requests (0: never).",
+                                parse=parse.non_negative_int, conf="max-requests")
+    max_requests_jitter: int = setting(0, doc="Random extra requests added to max_requests.",
+                                       parse=parse.non_negative_int, conf="max-requests-jitter")
+    max_worker_rss: int = setting(0, doc="Recycle a worker whose RSS exceeds this (bytes, 0: never).",
+                                  parse=parse.size, conf="max-worker-rss")
+    critical_point: CriticalPoint | None = setting(None, doc="set_worker_critical_point().")
+    # --- HTTP limits and timeouts ----------------------------------------------------
+    keep_alive: float = setting(30.0, doc="Idle seconds allowed between requests on a connection.",
+                                parse=parse.seconds, conf="keep-alive")
+    request_timeout: float = setting(30.0, doc="Seconds allowed between packets of one request.",
+                                     parse=parse.seconds, conf="request-timeout")
+    backend_keep_alive: float = setting(10.0, doc="Idle seconds before backend connections are renewed.",
+                                        parse=parse.seconds)
+    max_request_line: int = setting(8190, doc="Longest request line (414 beyond).",
+                                    parse=parse.positive_int)
+    max_header_bytes: int = setting(65536, doc="Largest request head (431 beyond).",
+                                    parse=parse.positive_int)
+    max_client_body_size: int = setting(64 << 20, doc="Default request body limit (413 beyond).",
+                                        parse=parse.size, conf="max-client-body-size")
+    max_connections: int = setting(10000, doc="Open connections per worker.",
+                                   parse=parse.positive_int)
+    # --- mounts and static files ----------------------------------------------------
+    mounts: tuple[MountSpec, ...] = setting((), doc="What skitai.mount() mounted, in call order.")
+    max_ages: tuple[tuple[str, int], ...] = setting((), doc="set_max_age(path, seconds) rules.")
+    log_off: tuple[str, ...] = setting((), doc="log_off() prefixes and *.ext globs.")
+    debug: bool = setting(False, doc="Show tracebacks in 500 bodies.", parse=parse.boolean)
+    # --- shared memory and daemons --------------------------------------------------
+    lu_keys: tuple[str, ...] = setting((), doc="Keys declared with skitai.addlu().")
+    smtpda: SmtpdaConfig | None = setting(None, doc="enable_smtpda() / [smtpda].")
+    crons: tuple[CronJob, ...] = setting((), doc="skitai.cron() and [:crontab] entries.")
+    conf_file: str | None = setting(None, doc="The config file that was read, if any.")
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def wsgi_threads(self) -> int:
+        return self.threads
+
+
+def settings() -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(ServerConfig)

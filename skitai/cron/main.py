@@ -1,0 +1,321 @@
+"""The cron daemon's composition root: under the master (``run``) and standalone (``cli_main``).
+
+Under the master, jobs come from ``config.crons`` (``skitai.cron()`` calls, plus whatever
+the builder took from ``[:crontab]``) and daemon settings from the ``[cron]`` section of
+``config.conf_file`` when there is one.  Standalone (``skitai cron -f CONF start``,
+``python -m skitai.cron``, ``python3 -m skitai.bin.cron``), jobs come from ``[:crontab]``.
+
+``[cron]`` keys (``[common]`` supplies ``log-path``/``var-path``/``verbose`` too; command
+line options win over both): ``log-path`` (directory of ``cron.log``), ``var-path``
+(directory of ``cron.pid``, default ``~/.skitai/cron``), ``verbose`` (also log to the
+console), ``process-display-name`` (standalone process title, default ``skitai-cron``),
+``timezone`` (IANA zone for every job without its own; default local), ``timeout``
+(seconds a run may take, default none), ``catch-up`` (grace seconds for a missed slot,
+default 60; see ``schedule``), ``kill-grace`` (seconds between SIGTERM and SIGKILL, 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import logging.handlers
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from skitai.config import conffile, parse
+from skitai.config.daemons import CronJob
+from skitai.config.model import ServerConfig
+from skitai.cron import runner, schedule
+from skitai.errors import ConfigError, ExitCode
+from skitai.ipc import daemon, service
+from skitai.ipc.context import ChildContext
+
+CRON_KEYS = frozenset({"log-path", "var-path", "verbose", "process-display-name", "timezone",
+                       "timeout", "catch-up", "kill-grace"})
+# Longest sleep between looks at the wall clock: bounds how late a job runs after a
+# suspend or a clock change (asyncio sleeps on the monotonic clock).
+MAX_SLEEP = 5.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+_RESET_SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGCHLD",
+                  "SIGTTIN", "SIGTTOU")
+
+
+@dataclass(frozen=True)
+class Settings:
+    log_path: str | None = None
+    var_path: str = os.path.expanduser("~/.skitai/cron")
+    verbose: bool = False
+    title: str = "skitai-cron"
+    timezone: str | None = None
+    timeout: float | None = None
+    grace: float = schedule.DEFAULT_GRACE
+    kill_grace: float = 5.0
+    cwd: str = os.path.expanduser("~")
+
+
+def read_settings(conf: conffile.ConfFile | None, base: Settings | None = None,
+                  **overrides: object) -> Settings:
+    """``[common]`` < ``[cron]`` < ``overrides`` (command line); errors name file:line."""
+    values = dataclasses.asdict(base or Settings())
+    if conf is not None:
+        conffile.check_keys(conf, "cron", set(CRON_KEYS))
+        parsers: dict[str, tuple[str, Callable[[str], object]]] = {
+            "log-path": ("log_path", _path), "var-path": ("var_path", _path),
+            "verbose": ("verbose", parse.boolean), "process-display-name": ("title", str),
+            "timezone": ("timezone", _zone_name), "timeout": ("timeout", _timeout),
+            "catch-up": ("grace", parse.seconds), "kill-grace": ("kill_grace", parse.seconds),
+        }
+        for section in ("common", "cron"):
+            for entry in conf.section(section).values():
+                if entry.key not in parsers or (section == "common" and entry.key not in
+                                                 ("log-path", "var-path", "verbose")):
+                    continue
+                field, parser = parsers[entry.key]
+                if entry.value == "":
+                    continue  # "log-path =" means "not set", as in the README
+                try:
+                    values[field] = parser(entry.value)
+                except ValueError as exc:
+                    raise ConfigError(f"{conf.where(entry)}: [{section}] {entry.key}: {exc}",
+                                      key=entry.key) from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
+
+
+def _path(value: str) -> str:
+    return os.path.abspath(os.path.expanduser(value))
+
+
+def _zone_name(value: str) -> str:
+    schedule.zone(value)
+    return value
+
+
+def _timeout(value: str) -> float | None:
+    seconds = parse.seconds(value)
+    return seconds or None  # 0: no timeout
+
+
+def unique_names(jobs: Sequence[CronJob]) -> list[CronJob]:
+    """Give every job a distinct name (``backup.sh``, ``backup.sh#2``): the name keys the
+    one-run-at-a-time lock and the log lines."""
+    seen: dict[str, int] = {}
+    out = []
+    for job in jobs:
+        name = job.name or schedule.job_name(job.command)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}#{seen[name]}"
+        out.append(dataclasses.replace(job, name=name))
+    return out
+
+
+def build_schedules(jobs: Sequence[CronJob], default_zone: str | None) -> list[schedule.Schedule]:
+    return [schedule.Schedule(j.spec, schedule.zone(j.timezone or default_zone, j.source), j.source)
+            for j in jobs]
+
+
+# --- the service ------------------------------------------------------------------------------
+
+
+class Cron:
+    """The scheduling loop: asks the timetable what is due, hands it to the runner."""
+
+    def __init__(self, jobs: Sequence[CronJob], settings: Settings, log: logging.Logger, *,
+                 clock: Callable[[], float] = time.time,
+                 on_finish: Callable[[runner.RunResult], None] | None = None) -> None:
+        self.jobs = unique_names(jobs)
+        self.settings = settings
+        self.log = log
+        self.clock = clock
+        self.schedules = build_schedules(self.jobs, settings.timezone)
+        self.runner = runner.Runner(log, cwd=settings.cwd, timeout=settings.timeout,
+                                    kill_grace=settings.kill_grace, on_finish=on_finish)
+        self._stopping: asyncio.Event | None = None
+
+    def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def serve(self, ready: Callable[[], None] | None = None) -> int:
+        self._stopping = asyncio.Event()
+        table = schedule.Timetable(self.schedules, self.clock(), grace=self.settings.grace)
+        self.log.info("cron started (pid %d): %d job(s)", os.getpid(), len(self.jobs))
+        for job, when in zip(self.jobs, table.next_fire, strict=True):
+            self.log.info("[%s] %s: %s (next %s)", job.name, job.spec, job.command,
+                          "at start" if when is None else _stamp(when))
+        if ready is not None:
+            ready()
+        for i in table.reboot():
+            self.runner.start(self.jobs[i].name or str(i), self.jobs[i], "@reboot")
+        while not self._stopping.is_set():
+            fires, missed = table.due(self.clock())
+            for m in missed:
+                self.log.warning("[%s] missed %d run(s), the latest due at %s: older than the "
+                                 "%gs catch-up grace, skipped", self.jobs[m.index].name, m.count,
+                                 _stamp(m.slot), self.settings.grace)
+            for f in fires:
+                job = self.jobs[f.index]
+                late = f" ({f.coalesced} older missed run(s) folded in)" if f.coalesced else ""
+                self.runner.start(job.name or str(f.index), job, f"for {_stamp(f.slot)}{late}")
+            wake = table.next_wakeup()
+            delay = MAX_SLEEP if wake is None else min(max(wake - self.clock(), 0.0), MAX_SLEEP)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay + 0.002)
+            except TimeoutError:
+                pass
+        self.log.info("cron stopping: %d job(s) running", len(self.runner.running))
+        await self.runner.stop()
+        self.log.info("cron stopped")
+        return 0
+
+
+def _stamp(t: float) -> str:
+    return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
+
+
+def setup_logging(log_dir: str | None, verbose: bool) -> logging.Logger:
+    log = logging.getLogger("skitai.cron")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    formatter = logging.Formatter(LOG_FORMAT)
+    handlers: list[logging.Handler] = []
+    if log_dir:
+        os.makedirs(log_dir, exist_ok=True)
+        # Watched: a rotated cron.log is reopened by itself (no USR1 needed).
+        handlers.append(logging.handlers.WatchedFileHandler(os.path.join(log_dir, "cron.log")))
+    if not log_dir or verbose:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+    return log
+
+
+async def _serve(cron: Cron, *, ready: Callable[[], None] | None = None,
+                 channel: socket.socket | None = None) -> int:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        loop.add_signal_handler(sig, cron.stop)
+    for sig in (signal.SIGHUP, signal.SIGUSR1):
+        loop.add_signal_handler(sig, lambda: None)  # logs reopen by themselves
+    if channel is not None:
+        channel.setblocking(False)
+
+        def on_channel() -> None:
+            try:
+                data = channel.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:  # the master is gone: stop rather than run orphaned
+                loop.remove_reader(channel.fileno())
+                cron.log.warning("lost the master: stopping")
+                cron.stop()
+
+        loop.add_reader(channel.fileno(), on_channel)
+    return await cron.serve(ready)
+
+
+def _set_title(title: str) -> None:
+    try:
+        import setproctitle
+    except ImportError:
+        return
+    setproctitle.setproctitle(title)
+
+
+# --- under the master -------------------------------------------------------------------------
+
+
+def run(config: ServerConfig, ctx: ChildContext) -> int:
+    for name in _RESET_SIGNALS:  # handlers inherited from the master must not run here
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    _set_title(ctx.title or f"skitai({config.name}): cron")
+    base = Settings(log_path=config.logpath, verbose=config.verbose,
+                    cwd=os.path.abspath(config.swd))
+    try:
+        conf = conffile.read(config.conf_file) if config.conf_file else None
+        settings = read_settings(conf, base)
+        if config.logpath:
+            settings = dataclasses.replace(settings, log_path=config.logpath)
+        cron = Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
+    except ConfigError as exc:
+        print(f"skitai cron: {exc}", file=sys.stderr)
+        return ExitCode.BOOT_ERROR
+    return asyncio.run(_serve(cron, channel=ctx.channel))
+
+
+# --- standalone -------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="skitai cron", description="The skitai cron daemon.")
+    p.add_argument("command", nargs="?", choices=("start", "stop", "restart", "status"),
+                   help="without one: run in the foreground")
+    p.add_argument("-f", "--config", help="config file with [cron] and [:crontab] "
+                   "(default ~/.skitai.conf when it exists)")
+    p.add_argument("-d", action="store_true", help="start as a daemon (same as 'start')")
+    p.add_argument("-v", "--verbose", action="store_true", default=None,
+                   help="also log to the console")
+    p.add_argument("--log-path", help="directory of cron.log")
+    p.add_argument("--var-path", help="directory of cron.pid")
+    return p
+
+
+def cli_main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or ("start" if args.d else "foreground")
+    try:
+        path = args.config or (conffile.default_path()
+                               if os.path.exists(conffile.default_path()) else None)
+        conf = conffile.read(path) if path else None
+        settings = read_settings(conf, log_path=args.log_path and _path(args.log_path),
+                                 var_path=args.var_path and _path(args.var_path),
+                                 verbose=args.verbose)
+        jobs: list[CronJob] = []
+        if conf is not None and command in ("start", "restart", "foreground"):
+            # (stop and status must work even after a bad edit of [:crontab])
+            jobs = schedule.crontab_jobs(conf)
+            build_schedules(jobs, settings.timezone)
+    except ConfigError as exc:
+        print(f"skitai cron: {exc}", file=sys.stderr)
+        return 2
+    daemonized = command in ("start", "restart")
+    if daemonized and not settings.log_path:
+        settings = dataclasses.replace(settings, log_path=settings.var_path)
+    stdio = os.path.join(settings.log_path, "cron.log") if daemonized and settings.log_path \
+        else os.devnull
+
+    def serve(ready_fd: int | None) -> int:
+        _set_title(settings.title)
+        # Daemonized, stderr is cron.log itself: a console handler would double every line.
+        log = setup_logging(settings.log_path, settings.verbose and not daemonized)
+        cron = Cron(jobs, settings, log)
+        return asyncio.run(_serve(cron, ready=lambda: daemon.report_ready(ready_fd)))
+
+    if daemonized and settings.log_path:
+        os.makedirs(settings.log_path, exist_ok=True)  # before the fork, for stdio_path
+    return service.control(command, name="skitai cron",
+                           pid_path=os.path.join(settings.var_path, "cron.pid"), run=serve,
+                           workdir=settings.cwd, stdio_path=stdio)
+
+
+def main() -> None:
+    sys.exit(cli_main(sys.argv[1:]))

@@ -1,0 +1,249 @@
+"""The shared memory of one server: process cells and the setlu table.
+
+Theory.  The master maps one anonymous ``MAP_SHARED`` region before its first fork, so
+every child (including the ones respawned later) sees the same pages, and nothing has
+to be unlinked when the server stops (there is no name).  All fields are 8-byte words
+at 8-byte aligned offsets, read and written through ``memoryview.cast("q"/"d")``: one
+aligned 8-byte store each, which x86-64 and arm64 never tear.  Only the request text
+is longer than a word; it is guarded by a sequence counter (a seqlock: odd while being
+written; a reader retries when the counter moved).
+
+Layout (offsets in bytes)::
+
+    0    header (64 bytes)
+         0  magic b"SKITAILU"
+         8  version            (master, at creation)
+        16  number of cells    (master, at creation)
+        24  number of lu keys  (master, at creation)
+        32  started, time.time() of creation: getlu() of a key never set
+    64   cells, CELL_SIZE (256) bytes each; cell i at 64 + i * 256
+         word  field          writer
+         0     pid            master (after fork; 0 while the cell is free)
+         1     role code      master (claim): ROLES below, 0 = free cell
+         2     slot           master (claim): "worker #<slot>"
+         3     generation     master (claim)
+         4     beat           child: time.monotonic() of its last heartbeat (1/s)
+         5     ready          child: 1 once it serves
+         6     requests       child: requests started so far
+         7     connections    child: open connections
+         8     request seq    child: seqlock counter of the request text
+         9     request since  child: time.monotonic() the request started (0: idle)
+         10    request length child
+         11-15 reserved
+         128   request text   child: up to 128 bytes, "GET /path" of what it runs
+    64 + cells * 256: the setlu table, one float64 (time.time()) per key declared with
+         skitai.addlu(), in declaration order; written by any worker (was.setlu), read by
+         all (was.getlu).  0.0 means "never set".
+
+A child writes only its own cell (its index is ``ChildContext.cell``); the master
+claims and clears cells, and reads them all.  ``time.monotonic()`` is CLOCK_MONOTONIC,
+one clock for every process on the host, so the master can compare a child's beat with
+its own clock.
+"""
+
+from __future__ import annotations
+
+import mmap
+import time
+from typing import Final
+
+MAGIC: Final = b"SKITAILU"
+VERSION: Final = 1
+HEADER_SIZE: Final = 64
+CELL_SIZE: Final = 256
+TEXT_OFFSET: Final = 128
+TEXT_SIZE: Final = CELL_SIZE - TEXT_OFFSET
+
+ROLES: Final = {"worker": 1, "smtpda": 2, "cron": 3}
+ROLE_NAMES: Final = {v: k for k, v in ROLES.items()}
+OTHER_ROLE: Final = 9
+
+# Word indexes inside a cell.
+PID, ROLE, SLOT, GENERATION, BEAT, READY, REQUESTS, CONNECTIONS, REQ_SEQ, REQ_SINCE, REQ_LEN = range(11)
+
+
+class LuMemory:
+    """The mapped region.  Make it in the master before forking; children inherit it."""
+
+    def __init__(self, cells: int, keys: tuple[str, ...] | list[str] = ()) -> None:
+        if cells < 1:
+            raise ValueError("at least one process cell")
+        self.keys: tuple[str, ...] = tuple(dict.fromkeys(keys))
+        self._index = {k: i for i, k in enumerate(self.keys)}
+        self.cells = cells
+        self._lu_base = (HEADER_SIZE + cells * CELL_SIZE) // 8
+        size = HEADER_SIZE + cells * CELL_SIZE + max(1, len(self.keys)) * 8
+        size = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
+        self._map = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_ANONYMOUS", 0x20),
+                              prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        self._buf = memoryview(self._map)
+        self._q = self._buf.cast("q")
+        self._d = self._buf.cast("d")
+        self._buf[0:8] = MAGIC
+        self._q[1] = VERSION
+        self._q[2] = cells
+        self._q[3] = len(self.keys)
+        self._d[4] = time.time()
+
+    @property
+    def started(self) -> float:
+        return self._d[4]
+
+    def close(self) -> None:
+        for view in (self._q, self._d, self._buf):
+            view.release()
+        self._map.close()
+
+    # --- the setlu table -----------------------------------------------------------------
+    def key_index(self, key: str) -> int:
+        try:
+            return self._index[key]
+        except KeyError:
+            declared = ", ".join(self.keys) or "none"
+            raise KeyError(f"lu key {key!r} was not declared with skitai.addlu() "
+                           f"(declared: {declared})") from None
+
+    def setlu(self, key: str, when: float | None = None) -> float:
+        stamp = time.time() if when is None else when
+        self._d[self._lu_base + self.key_index(key)] = stamp
+        return stamp
+
+    def getlu(self, *keys: str) -> float:
+        """The newest update among ``keys`` (all declared keys when none are given);
+        a key never set counts as the server's start time."""
+        names = keys or self.keys
+        started = self.started
+        newest = 0.0
+        for key in names:
+            value = self._d[self._lu_base + self.key_index(key)]
+            newest = max(newest, value if value > 0.0 else started)
+        return newest if names else started
+
+    # --- process cells ------------------------------------------------------------------
+    def cell(self, index: int) -> Cell:
+        if not 0 <= index < self.cells:
+            raise IndexError(f"cell {index} out of 0..{self.cells - 1}")
+        return Cell(self, index)
+
+    def claim(self, role: str, slot: int, generation: int) -> int:
+        """Master: take a free cell for a child about to be forked; -1 when all are used."""
+        for i in range(self.cells):
+            base = self._word(i)
+            if self._q[base + ROLE] == 0:
+                self._clear(i)
+                self._q[base + ROLE] = ROLES.get(role, OTHER_ROLE)
+                self._q[base + SLOT] = slot
+                self._q[base + GENERATION] = generation
+                self._d[base + BEAT] = time.monotonic()
+                return i
+        return -1
+
+    def release(self, index: int) -> None:
+        """Master: the child in this cell was reaped."""
+        self._clear(index)
+
+    def in_use(self) -> int:
+        return sum(1 for i in range(self.cells) if self._q[self._word(i) + ROLE] != 0)
+
+    def _word(self, index: int) -> int:
+        return (HEADER_SIZE + index * CELL_SIZE) // 8
+
+    def _clear(self, index: int) -> None:
+        start = HEADER_SIZE + index * CELL_SIZE
+        self._buf[start:start + CELL_SIZE] = bytes(CELL_SIZE)
+
+
+class Cell:
+    """One process's cell.  Properties read and write single words."""
+
+    __slots__ = ("_mem", "index", "_base", "_text")
+
+    def __init__(self, mem: LuMemory, index: int) -> None:
+        self._mem = mem
+        self.index = index
+        self._base = mem._word(index)
+        self._text = HEADER_SIZE + index * CELL_SIZE + TEXT_OFFSET
+
+    def _get(self, word: int) -> int:
+        return self._mem._q[self._base + word]
+
+    def _set(self, word: int, value: int) -> None:
+        self._mem._q[self._base + word] = value
+
+    # master-written
+    @property
+    def pid(self) -> int:
+        return self._get(PID)
+
+    @pid.setter
+    def pid(self, value: int) -> None:
+        self._set(PID, value)
+
+    @property
+    def role(self) -> str:
+        return ROLE_NAMES.get(self._get(ROLE), "other" if self._get(ROLE) else "")
+
+    @property
+    def slot(self) -> int:
+        return self._get(SLOT)
+
+    @property
+    def generation(self) -> int:
+        return self._get(GENERATION)
+
+    # child-written
+    @property
+    def beat(self) -> float:
+        return self._mem._d[self._base + BEAT]
+
+    def heartbeat(self, now: float | None = None) -> None:
+        self._mem._d[self._base + BEAT] = time.monotonic() if now is None else now
+
+    @property
+    def ready(self) -> bool:
+        return self._get(READY) == 1
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self._set(READY, 1 if value else 0)
+
+    @property
+    def requests(self) -> int:
+        return self._get(REQUESTS)
+
+    @requests.setter
+    def requests(self, value: int) -> None:
+        self._set(REQUESTS, value)
+
+    @property
+    def connections(self) -> int:
+        return self._get(CONNECTIONS)
+
+    @connections.setter
+    def connections(self, value: int) -> None:
+        self._set(CONNECTIONS, value)
+
+    def set_request(self, text: str, since: float | None = None) -> None:
+        """Child: what it runs now ("" when idle).  One writer per cell (the loop thread)."""
+        data = text.encode("utf-8", "replace")[:TEXT_SIZE]
+        q = self._mem._q
+        seq = q[self._base + REQ_SEQ]
+        q[self._base + REQ_SEQ] = seq + 1  # odd: writing
+        self._mem._buf[self._text:self._text + len(data)] = data
+        q[self._base + REQ_LEN] = len(data)
+        self._mem._d[self._base + REQ_SINCE] = (time.monotonic() if since is None else since) if data else 0.0
+        q[self._base + REQ_SEQ] = seq + 2
+
+    def request(self) -> tuple[str, float]:
+        """Master: (text, monotonic start) of the current request; ("", 0.0) when idle."""
+        q = self._mem._q
+        for _ in range(100):
+            seq = q[self._base + REQ_SEQ]
+            if seq % 2:
+                continue
+            length = max(0, min(TEXT_SIZE, q[self._base + REQ_LEN]))
+            data = bytes(self._mem._buf[self._text:self._text + length])
+            since = self._mem._d[self._base + REQ_SINCE]
+            if q[self._base + REQ_SEQ] == seq:
+                return data.decode("utf-8", "replace"), since
+        return "", 0.0

@@ -1,0 +1,103 @@
+"""``skitai status``: the master's answer (a JSON-able dict) and its text rendering.
+
+One row per process: role, slot, pid, state, uptime, CPU seconds, RSS, requests served,
+restarts, last exit reason (the original printed ``running [pid]`` and nothing else).
+``format_status`` is a pure function of the dict, so the CLI prints exactly what
+``--json`` would have shown.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from skitai.master import listeners
+
+if TYPE_CHECKING:
+    from skitai.master.arbiter import Arbiter
+
+
+def status(arb: Arbiter) -> dict[str, Any]:
+    now = time.monotonic()
+    rows = []
+    for proc in sorted(arb.processes, key=lambda p: (not p.spec.web, p.spec.name, p.slot, p.generation)):
+        cell = arb.lu.cell(proc.cell) if arb.lu is not None and proc.cell >= 0 else None
+        usage = arb.monitor.usage(proc.pid) if proc.pid else None
+        request = cell.request()[0] if cell is not None else ""
+        rows.append({
+            "role": proc.spec.role,
+            "slot": proc.slot if proc.spec.web else None,
+            "pid": proc.pid,
+            "state": proc.state.value,
+            "generation": proc.generation,
+            "uptime": round(proc.uptime(now), 1),
+            "cpu": round(usage.cpu_seconds, 2) if usage else 0.0,
+            "rss": usage.rss if usage else 0,
+            "requests": cell.requests if cell is not None else 0,
+            "connections": cell.connections if cell is not None else 0,
+            "restarts": proc.restarts,
+            "last_exit": proc.last_exit,
+            "request": request,
+        })
+    state = "stopping" if arb.stopping else "reloading" if arb.reloading else (
+        "running" if arb.served else "starting")
+    return {
+        "master": {
+            "pid": os.getpid(),
+            "name": arb.config.name,
+            "state": state,
+            "uptime": round(now - arb.started, 1),
+            "generation": arb.generation,
+            "workers": arb.targets.get("worker", 0),
+            "listeners": [listeners.describe(s) for s in arb.listeners],
+            "last_reload": arb.last_reload,
+            "var": arb.paths.var if arb.paths is not None else None,
+        },
+        "processes": rows,
+    }
+
+
+def format_status(data: dict[str, Any]) -> str:
+    m = data.get("master", {})
+    lines = [
+        f"skitai({m.get('name')}): master pid {m.get('pid')} {m.get('state')}, "
+        f"up {_duration(m.get('uptime', 0))}, generation {m.get('generation')}, "
+        f"{m.get('workers')} workers, listening on {', '.join(m.get('listeners') or []) or '-'}",
+    ]
+    if m.get("last_reload"):
+        lines.append(f"last reload: {m['last_reload']}")
+    header = ("ROLE", "SLOT", "PID", "STATE", "GEN", "UPTIME", "CPU", "RSS", "REQUESTS",
+              "RESTARTS", "LAST EXIT")
+    table = [header]
+    for r in data.get("processes", []):
+        table.append((
+            r["role"], "-" if r["slot"] is None else str(r["slot"]), str(r["pid"] or "-"),
+            r["state"], str(r["generation"]), _duration(r["uptime"]), f"{r['cpu']:.1f}s",
+            _size(r["rss"]), str(r["requests"]), str(r["restarts"]), r["last_exit"] or "-",
+        ))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds or 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def _size(n: int) -> str:
+    if not n:
+        return "-"
+    for unit in ("B", "K", "M", "G"):
+        if n < 1024 or unit == "G":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)

@@ -1,0 +1,102 @@
+"""Loading what ``skitai.mount()`` declared, inside a worker after fork.
+
+A file-path mount is imported fresh in every worker generation (so a HUP reload picks up
+changed code); an object mounted directly is the one app.py built (inherited by fork).
+Before a file app is imported, ``bootstrap(pref)`` from an ``__init__.py`` beside it runs;
+after, ``pref``'s attributes are set on the app and ``pref.config`` merged into
+``app.config``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+from skitai.config.model import MountSpec
+from skitai.config.pref import Pref
+
+
+class AppLoadError(Exception):
+    """A mounted app could not be imported or found; the worker exits APP_LOAD_ERROR."""
+
+
+def load(spec: MountSpec) -> Any:
+    if spec.path and spec.path not in sys.path:
+        sys.path.insert(0, spec.path)
+    if spec.obj is not None:
+        app = spec.obj
+    elif spec.module:
+        app = _attr(importlib.import_module(spec.module), spec)
+    elif spec.target:
+        directory = os.path.dirname(spec.target)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        _bootstrap(directory, spec.pref)
+        app = _attr(_import_file(spec.target), spec)
+    else:
+        raise AppLoadError(f"mount {spec.point}: nothing to load")
+    if spec.pref is not None:
+        apply_pref(app, spec.pref)
+    if not callable(app):
+        raise AppLoadError(f"mount {spec.point}: {spec.app_name!r} in {spec.target} is not callable")
+    return app
+
+
+def _attr(module: ModuleType, spec: MountSpec) -> Any:
+    try:
+        return getattr(module, spec.app_name)
+    except AttributeError:
+        raise AppLoadError(
+            f"mount {spec.point}: {module.__file__} has no {spec.app_name!r}") from None
+
+
+def _import_file(path: str) -> ModuleType:
+    """Import a .py file under a private module name (never ``__main__``, so app.py's
+    ``if __name__ == "__main__":`` block does not run again)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = f"skitai_app_{stem}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise AppLoadError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _bootstrap(directory: str, pref: Pref | None) -> None:
+    init = os.path.join(directory, "__init__.py")
+    if not os.path.isfile(init):
+        return
+    module = _import_file(init)
+    hook = getattr(module, "bootstrap", None)
+    if callable(hook):
+        hook(pref if pref is not None else Pref())
+
+
+def apply_pref(app: Any, pref: Pref) -> None:
+    for name, value in pref.attributes().items():
+        try:
+            setattr(app, name, value)
+        except (AttributeError, TypeError):
+            pass  # e.g. a bound method or a slotted object: the pref does not apply
+    if pref.config:
+        config = getattr(app, "config", None)
+        if config is None:
+            try:
+                app.config = dict(pref.config)
+            except (AttributeError, TypeError):
+                pass
+        elif hasattr(config, "update"):
+            config.update(pref.config)

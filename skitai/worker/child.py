@@ -1,0 +1,197 @@
+"""The web worker's side of supervision (the master's side is ``skitai.master``).
+
+``skitai.worker.main.run`` does, once its server listens::
+
+    sup = child.Supervision(config, ctx)
+    sup.attach(loop, server)
+    server.on_request = sup.on_request
+
+and returns ``sup.exit_code`` when ``server.serve()`` ends.
+
+``attach`` marks the worker ready (in its shared-memory cell and with a ``ready``
+message: the master waits for it before it retires an older generation), starts the
+1/s heartbeat (the master aborts a worker whose beat stops for ``worker_timeout``),
+reads the channel (broadcasts relayed by the master, ``reopen``), and installs the
+loop's signal handlers: TERM graceful stop, INT/QUIT fast stop, USR1 reopen logs.
+
+``on_request`` runs at every request start on the loop thread: it writes the request
+into the cell (so a worker stuck in that request is named in the master's log) and
+counts toward ``max_requests`` (+ a random share of the jitter): then the worker asks
+the master for a successor; the master stops this one gracefully once the successor
+serves, so no request fails.  If no successor comes within ``RECYCLE_FALLBACK`` seconds
+(the master was busy reloading), the worker stops itself gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from typing import Any
+
+from skitai.config.model import ServerConfig
+from skitai.errors import ExitCode, ProtocolError
+from skitai.ipc import control as codec
+from skitai.ipc.context import ChildContext
+from skitai.was import process as was_process
+
+log = logging.getLogger("skitai.server")
+
+BEAT_EVERY = 1.0
+RECYCLE_FALLBACK = 60.0
+
+
+class Supervision:
+    def __init__(self, config: ServerConfig, ctx: ChildContext) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.cell = ctx.lu.cell(ctx.cell) if ctx.lu is not None and ctx.cell >= 0 else None
+        self.exit_code = 0
+        self.requests = 0
+        spread = config.max_requests_jitter
+        self.limit = (config.max_requests + (random.randint(0, spread) if spread else 0)
+                      if config.max_requests else 0)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server: Any = None
+        self._decoder = codec.Decoder()
+        self._out = bytearray()
+        self._writing = False
+        self._beat: asyncio.TimerHandle | None = None
+        self._since = 0.0
+        self._shown = ""
+        self._recycling = False
+
+    # --- setup ------------------------------------------------------------------------------
+    def attach(self, loop: asyncio.AbstractEventLoop, server: Any) -> None:
+        self.loop, self.server = loop, server
+        loop.add_signal_handler(signal.SIGTERM, self._stop, True)
+        loop.add_signal_handler(signal.SIGINT, self._stop, False)
+        loop.add_signal_handler(signal.SIGQUIT, self._stop, False)
+        loop.add_signal_handler(signal.SIGUSR1, server.reopen_logs)
+        channel = self.ctx.channel
+        if channel is not None:
+            channel.setblocking(False)
+            loop.add_reader(channel.fileno(), self._on_readable)
+        was_process.configure(lu=self.ctx.lu, send=self.send_threadsafe, loop=loop)
+        if self.cell is not None:
+            self.cell.heartbeat()
+            self.cell.ready = True
+        self.send({"op": "ready"})
+        self._beat = loop.call_later(BEAT_EVERY, self._heartbeat)
+
+    def _stop(self, graceful: bool) -> None:
+        self.server.stop(graceful)
+
+    # --- heartbeat and requests ----------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        server = self.server
+        cell = self.cell
+        if cell is not None:
+            cell.heartbeat()
+            cell.requests = server.requests_served
+            cell.connections = server.open_connections
+            current = server.current_requests()
+            text = "; ".join(current)
+            if text != self._shown:
+                cell.set_request(text, self._since or None)
+                self._shown = text
+        assert self.loop is not None
+        self._beat = self.loop.call_later(BEAT_EVERY, self._heartbeat)
+
+    def on_request(self, method: bytes, target: bytes) -> None:
+        self.requests += 1
+        if self.cell is not None:
+            now = time.monotonic()
+            text = f"{method.decode('latin-1')} {target.decode('latin-1')}"
+            self._since = now
+            self.cell.set_request(text, now)
+            self._shown = text
+            self.cell.requests = self.server.requests_served if self.server is not None else self.requests
+        if self.limit and self.requests >= self.limit and not self._recycling:
+            self._recycle(f"max_requests {self.limit} reached")
+
+    def _recycle(self, reason: str) -> None:
+        self._recycling = True
+        self.exit_code = ExitCode.RECYCLE
+        log.info("worker #%d: %s; asking for a successor", self.ctx.slot, reason)
+        if self.ctx.channel is None or self.loop is None:
+            if self.server is not None:
+                self.server.stop(True)
+            return
+        self.send({"op": "recycle", "reason": reason})
+        self.loop.call_later(RECYCLE_FALLBACK, self._stop, True)
+
+    # --- the channel ----------------------------------------------------------------------------
+    def send_threadsafe(self, message: dict[str, Any]) -> None:
+        """From any thread: encode here (errors reach the caller), write on the loop."""
+        frame = codec.encode(message)
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._write, frame)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._write(codec.encode(message))
+
+    def _write(self, frame: bytes) -> None:
+        channel = self.ctx.channel
+        if channel is None:
+            return
+        self._out += frame
+        self._flush()
+
+    def _flush(self) -> None:
+        channel = self.ctx.channel
+        if channel is None or self.loop is None:
+            return
+        try:
+            sent = channel.send(self._out) if self._out else 0
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._out.clear()
+            return
+        del self._out[:sent]
+        if self._out and not self._writing:
+            self._writing = True
+            self.loop.add_writer(channel.fileno(), self._flush)
+        elif not self._out and self._writing:
+            self._writing = False
+            self.loop.remove_writer(channel.fileno())
+
+    def _on_readable(self) -> None:
+        channel = self.ctx.channel
+        assert channel is not None and self.loop is not None
+        try:
+            data = channel.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            # The master is gone: an orphaned worker stops rather than serve unsupervised.
+            self.loop.remove_reader(channel.fileno())
+            log.warning("worker #%d lost its master; stopping", self.ctx.slot)
+            self.server.stop(True)
+            return
+        try:
+            messages = self._decoder.feed(data)
+        except ProtocolError as exc:
+            log.error("worker #%d: bad frame from the master: %s", self.ctx.slot, exc)
+            self.loop.remove_reader(channel.fileno())
+            return
+        for message in messages:
+            op = message.get("op")
+            if op == "broadcast":
+                with contextlib.suppress(Exception):
+                    was_process.deliver(str(message.get("event")), list(message.get("args") or []),
+                                        dict(message.get("kwargs") or {}))
+            elif op == "reopen":
+                self.server.reopen_logs()
+
+    def close(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()

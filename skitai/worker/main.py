@@ -1,0 +1,162 @@
+"""The web worker's composition root: builds the runtime objects from ``ServerConfig``.
+
+``run(config, ctx)`` is the entry the master calls after fork; ``serve_foreground``
+runs one worker in this process (binding its own listeners) for ``python app.py``
+without a master.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from skitai import log as logmod
+from skitai.config.model import ServerConfig
+from skitai.errors import ExitCode
+from skitai.ipc.context import ChildContext
+from skitai.worker import apps, routing, wsgi
+from skitai.worker import environ as environ_mod
+from skitai.worker.server import Server
+
+log = logging.getLogger("skitai.server")
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional on platforms without it
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
+                 executor: ThreadPoolExecutor | None) -> routing.Router:
+    from skitai.worker import static
+
+    router = routing.Router()
+    base = environ_mod.base_environ(multithread=executor is not None,
+                                    multiprocess=config.workers > 1,
+                                    file_wrapper=wsgi.FileWrapper)
+    for spec in config.mounts:
+        table = router.table_for(spec.host)
+        if spec.kind == "static":
+            table.add(spec.point, static=static.StaticDirectory(
+                spec.target, max_ages=config.max_ages,
+                mount_point="" if spec.point == "/" else spec.point))
+        elif spec.kind == "app":
+            app = apps.load(spec)
+            pref = spec.pref
+            debug = bool(getattr(pref, "debug", False)) or config.debug
+            handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
+                                       body_timeout=config.request_timeout)
+            limit = getattr(pref, "max_client_body_size", None) if pref else None
+            handler.body_limit = int(limit) if limit else config.max_client_body_size  # type: ignore[attr-defined]
+            table.add(spec.point, app=handler)
+    return router
+
+
+def run(config: ServerConfig, ctx: ChildContext) -> int:
+    _set_title(f"skitai({config.name}): worker #{ctx.slot}")
+    logs = logmod.Logs(config.logpath, config.verbose)
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+    executor = ThreadPoolExecutor(config.threads, thread_name_prefix="wsgi") if config.threads else None
+    _configure_mail(config)
+    try:
+        router = build_router(config, loop, executor)
+    except BaseException:  # noqa: BLE001 - any import failure of user code
+        log.exception("worker #%d: cannot load the mounted apps", ctx.slot)
+        logs.close()
+        return ExitCode.APP_LOAD_ERROR
+    server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}")
+    supervision: Any = None
+    try:
+        loop.run_until_complete(server.start(ctx.listeners))
+        if ctx.supervised:
+            from skitai.worker import child
+
+            supervision = child.Supervision(config, ctx)
+            supervision.attach(loop, server)
+            server.on_request = supervision.on_request
+        else:
+            _own_signals(loop, server)
+        log.info("worker #%d serving (pid %d)", ctx.slot, os.getpid())
+        loop.run_until_complete(server.serve())
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        log.info("worker #%d stopped", ctx.slot)
+        logs.close()
+    return int(getattr(supervision, "exit_code", 0) or 0)
+
+
+def _own_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:
+    """Without a master: TERM and the first Ctrl-C stop gracefully, a second one at once."""
+    loop.add_signal_handler(signal.SIGTERM, server.stop, True)
+    loop.add_signal_handler(signal.SIGINT, _interrupt, server)
+    loop.add_signal_handler(signal.SIGQUIT, server.stop, False)
+    loop.add_signal_handler(signal.SIGUSR1, server.reopen_logs)
+
+
+def _interrupt(server: Server) -> None:
+    server.stop(not server.stopping)
+
+
+def _configure_mail(config: ServerConfig) -> None:
+    """Point ``was.email().send()`` at the spool the smtpda daemon reads."""
+    try:
+        from skitai.smtpda import message
+    except ImportError:
+        return
+    configure = getattr(message, "configure_from_config", None)
+    if configure is not None:
+        configure(config)
+
+
+def bind(config: ServerConfig) -> list[socket.socket]:
+    """Listeners for a worker running without a master."""
+    socks = []
+    family = socket.AF_INET6 if ":" in config.address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if config.reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((config.address, config.port))
+    sock.listen(config.backlog)
+    socks.append(sock)
+    if config.unix_socket:
+        if os.path.exists(config.unix_socket):
+            os.unlink(config.unix_socket)
+        usock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        usock.bind(config.unix_socket)
+        usock.listen(config.backlog)
+        socks.append(usock)
+    return socks
+
+
+def serve_foreground(config: ServerConfig) -> int:
+    try:
+        listeners = bind(config)
+    except OSError as exc:
+        print(f"skitai: cannot listen on {config.address}:{config.port}: {exc.strerror}",
+              file=sys.stderr)
+        return ExitCode.BOOT_ERROR
+    host, port = listeners[0].getsockname()[:2]
+    print(f"skitai: serving on http://{host}:{port}/ (pid {os.getpid()})", file=sys.stderr, flush=True)
+    return run(config, ChildContext(role="worker", listeners=listeners))
+
+
+def _set_title(title: str) -> None:
+    try:
+        import setproctitle
+    except ImportError:
+        return
+    setproctitle.setproctitle(title)

@@ -1,0 +1,110 @@
+"""Virtual hosts and mount points: which handler serves a request.
+
+Rules (the README's "Mount ..." and "Mounting With Virtual Host" sections):
+- a host table per ``host=`` (exact names, and ``.example.com`` which matches
+  ``example.com`` and any subdomain; the longest wildcard wins); requests for other hosts
+  use the default table (mounts without ``host=``);
+- the longest mount point that is a whole-segment prefix of the path wins;
+- a static directory and an app on the same point: the file if it exists, else the app.
+
+Matching uses the percent-decoded path (what SCRIPT_NAME + PATH_INFO will hold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+
+@dataclass
+class Route:
+    point: str  # "/" or "/sub" (no trailing slash)
+    statics: list[Any] = field(default_factory=list)  # StaticDirectory objects, in mount order
+    app: Any = None  # a Handler, or None
+
+
+class Table:
+    """The mount points of one virtual host."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self._ordered: list[tuple[bytes, Route]] = []
+
+    def add(self, point: str, *, static: Any = None, app: Any = None) -> None:
+        route = self.routes.setdefault(point, Route(point))
+        if static is not None:
+            route.statics.append(static)
+        if app is not None:
+            route.app = app
+        # Longest first, so the first whole-segment prefix found is the longest one.
+        self._ordered = sorted(
+            ((("" if p == "/" else p).encode("latin-1"), r) for p, r in self.routes.items()),
+            key=lambda item: len(item[0]),
+            reverse=True,
+        )
+
+    def match(self, path: bytes) -> tuple[Route, bytes, bytes] | None:
+        """(route, script_name, path_info) for a decoded path, or None."""
+        for prefix, route in self._ordered:
+            if not prefix:
+                return route, b"", path
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == 47):
+                return route, prefix, path[len(prefix):]
+        return None
+
+
+class Router:
+    def __init__(self) -> None:
+        self.default = Table()
+        self.exact: dict[bytes, Table] = {}
+        self.wildcards: list[tuple[bytes, Table]] = []  # (".example.com", table), longest first
+
+    def table_for(self, host: str | None) -> Table:
+        if host is None:
+            return self.default
+        key = host.lower().encode("idna" if not host.isascii() else "ascii")
+        if key.startswith(b"."):
+            for suffix, table in self.wildcards:
+                if suffix == key:
+                    return table
+            table = Table()
+            self.wildcards.append((key, table))
+            self.wildcards.sort(key=lambda item: len(item[0]), reverse=True)
+            return table
+        return self.exact.setdefault(key, Table())
+
+    def select(self, host: bytes | None) -> Table:
+        if host and (self.exact or self.wildcards):
+            name = host.lower()
+            if name.startswith(b"["):
+                name = name[: name.find(b"]") + 1]
+            else:
+                name = name.rsplit(b":", 1)[0] if b":" in name else name
+            table = self.exact.get(name)
+            if table is not None:
+                return table
+            for suffix, table in self.wildcards:
+                if name.endswith(suffix) or name == suffix[1:]:
+                    return table
+        return self.default
+
+    def match(self, host: bytes | None, path: bytes) -> tuple[Route, bytes, bytes] | None:
+        return self.select(host).match(path)
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """(raw path, raw query) of a request target in origin or absolute form."""
+    if target[:1] != b"/":
+        if target == b"*":
+            return b"*", b""
+        scheme_end = target.find(b"://")
+        if scheme_end > 0:
+            slash = target.find(b"/", scheme_end + 3)
+            target = target[slash:] if slash >= 0 else b"/"
+    path, _, query = target.partition(b"?")
+    return path, query
+
+
+def decode_path(raw: bytes) -> bytes:
+    return unquote_to_bytes(raw) if b"%" in raw else raw

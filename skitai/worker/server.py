@@ -1,0 +1,560 @@
+"""The only code in a worker that touches sockets: connections, timeouts, backpressure.
+
+Theory.  ``Connection`` is an ``asyncio.Protocol``.  Bytes go into the protocol adapter
+(``protocols/http1.py``), events come out; a ``Stream`` is made for each request and
+handed to the handler that routing picked.  HTTP/1.1 runs one stream at a time:
+pipelined requests parsed ahead wait in ``_queue`` (and reading pauses when that queue
+holds too much), so responses leave in request order.
+
+Writes are coalesced: ``stream_send`` appends the adapter's bytes to ``_wbuf`` and the
+buffer is written when the response ends, before waiting for the transport to drain,
+or when it grows large, so a small response is one ``write()`` syscall, not three.
+
+Timeouts are checked by one sweep a second over all connections (no timer per
+connection or per read): idle keep-alive connections close after ``keep_alive``; a
+partial request head or a stalled body or a client that stopped reading gets
+``request_timeout``.  A slow client therefore holds only its own connection.
+
+Errors: a ``RemoteError`` from the adapter is answered with its status (when no
+response has started) and the connection is closed; nothing after it is run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import IO, TYPE_CHECKING, Any
+
+from skitai import log as logmod
+from skitai.config.model import ServerConfig
+from skitai.worker import events
+from skitai.worker.protocols.http1 import Http1Adapter
+from skitai.worker.routing import Router, decode_path, split_target
+from skitai.worker.stream import ClientDisconnected, Stream
+
+if TYPE_CHECKING:
+    from skitai.worker.routing import Route
+
+log = logging.getLogger("skitai.server")
+
+SERVER_HEADER = b"skitai"
+QUEUE_HIGH_WATER = 256 * 1024  # bytes of pipelined input parsed ahead before pausing reads
+FLUSH_AT = 64 * 1024
+FILE_CHUNK = 256 * 1024
+
+
+class Server:
+    """All connections of one worker, the sweep timer and the stop logic."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        router: Router,
+        logs: logmod.Logs,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        worker_label: str = "W0",
+        scheme: str = "http",
+    ) -> None:
+        self.config = config
+        self.router = router
+        self.logs = logs
+        self.loop = loop
+        self.worker_label = worker_label
+        self.scheme = scheme
+        self.connections: set[Connection] = set()
+        self.requests_served = 0
+        self.on_request: Callable[[bytes, bytes], None] | None = None
+        self.log_off = logmod.LogOff(config.log_off)
+        self.clock = loop.time()
+        self.date_header = formatdate(usegmt=True).encode()
+        self.stopping = False
+        self._servers: list[asyncio.base_events.Server] = []
+        self._stopped: asyncio.Future[bool] = loop.create_future()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self.body_limit = config.max_client_body_size
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def start(self, listeners: list[socket.socket]) -> None:
+        for sock in listeners:
+            sock.setblocking(False)
+            if sock.family == socket.AF_UNIX:
+                srv = await self.loop.create_unix_server(lambda: Connection(self), sock=sock,
+                                                         backlog=self.config.backlog)
+            else:
+                srv = await self.loop.create_server(lambda: Connection(self), sock=sock,
+                                                    backlog=self.config.backlog)
+            self._servers.append(srv)
+        self._sweep()
+
+    async def serve(self) -> None:
+        """Run until ``stop()``; a graceful stop waits for in-flight work (bounded)."""
+        graceful = await self._stopped
+        if graceful and self.connections:
+            deadline = self.loop.time() + self.config.graceful_timeout
+            while self.connections and self.loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn.abort()
+        for srv in self._servers:
+            await srv.wait_closed() if not self.connections else None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+
+    def stop(self, graceful: bool = True) -> None:
+        if self._stopped.done():
+            if not graceful:  # a second, fast stop while a graceful one runs
+                for conn in list(self.connections):
+                    conn.abort()
+            return
+        self.stopping = True
+        for srv in self._servers:
+            srv.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        self._stopped.set_result(graceful)
+
+    def reopen_logs(self) -> None:
+        self.logs.reopen()
+
+    @property
+    def open_connections(self) -> int:
+        return len(self.connections)
+
+    def current_requests(self) -> list[str]:
+        out = []
+        for conn in self.connections:
+            s = conn.current
+            if s is not None:
+                out.append(f"{s.request.method.decode('latin-1')} {s.request.target.decode('latin-1')}")
+        return out
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        self.clock = now
+        self.date_header = formatdate(usegmt=True).encode()
+        for conn in list(self.connections):
+            conn.check_timeouts(now)
+        self._sweeper = self.loop.call_later(1.0, self._sweep)
+
+    # --- access log --------------------------------------------------------------------
+    def log_access(self, stream: Stream, status: int) -> None:
+        req = stream.request
+        path = req.target.split(b"?", 1)[0].decode("latin-1")
+        if self.log_off and self.log_off.skip(path):
+            return
+        host = ref = ua = auth = xff = None
+        for name, value in req.headers:
+            if name == b"host":
+                host = value
+            elif name == b"user-agent":
+                ua = value
+            elif name == b"referer":
+                ref = value
+            elif name == b"authorization":
+                auth = value
+            elif name == b"x-forwarded-for":
+                xff = value
+        now = self.loop.time()
+        first = stream.first_byte or now
+        record = logmod.AccessRecord(
+            when=time.time(),
+            client=stream.client[0] if stream.client else "-",
+            host=_text(host),
+            method=req.method.decode("latin-1"),
+            uri=req.target.decode("latin-1"),
+            version=req.http_version.decode("latin-1"),
+            request_bytes=stream.body.received,
+            status=status,
+            response_bytes=stream.sent_bytes,
+            gtxid=f"{os.getpid():x}-{id(stream.sink) & 0xFFFF:x}-{stream.stream_id}",
+            ltxid="1000",
+            user=_text(stream.extra.get("user")),  # type: ignore[arg-type]
+            authorization=_text(auth),
+            referer=_text(ref),
+            user_agent=_text(ua),
+            forwarded_for=_text(xff),
+            worker=self.worker_label,
+            connections=len(self.connections),
+            handle_ms=(first - stream.started) * 1000,
+            send_ms=(now - first) * 1000,
+        )
+        self.logs.request.write(logmod.format_access(record))
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else value.decode("latin-1")
+
+
+class Connection(asyncio.Protocol):
+    """One client connection speaking HTTP/1.1 (HTTP/2 and WebSocket come later)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.loop = server.loop
+        cfg = server.config
+        self.adapter = Http1Adapter(max_request_line=cfg.max_request_line,
+                                    max_header_bytes=cfg.max_header_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.client: tuple[str, int] | None = None
+        self.sockname: tuple[str, int] | None = None
+        self.current: Stream | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._queue: collections.deque[events.Event] = collections.deque()
+        self._queued_bytes = 0
+        self._wbuf: list[bytes] = []
+        self._wsize = 0
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._read_paused = False
+        self._reasons_paused: set[str] = set()
+        self._closing = False  # close once the current response is done
+        self._closed = False
+        self._partial = False  # bytes of an unfinished request head were received
+        self._limit = server.body_limit
+        self.last_io = server.clock
+
+    # --- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, so no isinstance check.
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("unix", 0)
+        sockname = transport.get_extra_info("sockname")
+        self.sockname = (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None
+        if len(self.server.connections) > self.server.config.max_connections:
+            self._send_error(503, "too many connections")
+
+    def data_received(self, data: bytes) -> None:
+        self.last_io = self.server.clock
+        produced = self.adapter.feed(data)
+        for event in produced:
+            self._on_event(event)
+        # Bytes that made no event while idle: a request head is arriving (slowly?).
+        self._partial = not produced and self.current is None
+
+    def eof_received(self) -> bool | None:
+        for event in self.adapter.eof():
+            self._on_event(event)
+        # Keep the write side open while a response is still due (a half-closing client).
+        return self.current is not None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.server.connections.discard(self)
+        stream = self.current
+        if stream is not None and not stream.ended:
+            stream.client_gone()
+            if self.task is not None and not self.task.done():
+                self.task.cancel()
+            self.server.log_access(stream, stream.status or 499)
+        self.current = None
+        self._queue.clear()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ClientDisconnected("client disconnected"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self.last_io = self.server.clock
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- events from the adapter --------------------------------------------------------
+    def _on_event(self, event: events.Event) -> None:
+        stream = self.current
+        if stream is None:
+            if type(event) is events.Request:
+                self._partial = False
+                self._start(event)
+            elif type(event) is events.RemoteError:
+                self._remote_error(event)
+            else:
+                # Body of a request we already answered (e.g. 413): not read, just dropped;
+                # the adapter has made the connection non-keep-alive.
+                pass
+            return
+        if event.stream_id != stream.stream_id or self._queue:
+            self._queue.append(event)
+            if type(event) is events.Body:
+                self._queued_bytes += len(event.data)  # type: ignore[attr-defined]
+                if self._queued_bytes > QUEUE_HIGH_WATER:
+                    self.pause_reading("pipeline")
+            return
+        kind = type(event)
+        if kind is events.Body:
+            body = stream.body
+            if body.received + len(event.data) > self._limit:  # type: ignore[attr-defined]
+                self._abort_stream(stream, 413, "request body too large")
+                return
+            body.feed(event.data)  # type: ignore[attr-defined]
+        elif kind is events.EndBody:
+            stream.body.finish()
+        elif kind is events.RemoteError:
+            self._abort_stream(stream, event.status_hint, event.reason)  # type: ignore[attr-defined]
+        elif kind is events.StreamClosed:
+            stream.client_gone()
+
+    def _start(self, request: events.Request) -> None:
+        server = self.server
+        stream = Stream(self, request, self.loop, scheme=server.scheme, client=self.client,
+                        server=self.sockname, started=self.loop.time())
+        self.current = stream
+        self.task = None
+        server.requests_served += 1
+        if server.on_request is not None:
+            server.on_request(request.method, request.target)
+        path, stream.query = split_target(request.target)
+        host = None
+        if server.router.exact or server.router.wildcards:
+            for name, value in request.headers:
+                if name == b"host":
+                    host = value
+                    break
+        match = server.router.match(host, decode_path(path))
+        if match is None:
+            self._respond_simple(stream, 404)
+            return
+        route, script, rest = match
+        stream.script_name = script.decode("latin-1")
+        stream.path_info = rest.decode("latin-1")
+        self._limit = getattr(route.app, "body_limit", None) or server.body_limit
+        if request.content_length is not None and request.content_length > self._limit:
+            self._respond_simple(stream, 413)
+            return
+        if request.expect_continue:
+            stream.send_informational(100)
+        handler = self._pick(route, stream)
+        if handler is None:
+            return
+        try:
+            result = handler(stream)
+        except Exception:  # noqa: BLE001 - a handler bug must not kill the connection loop
+            log.exception("handler failed for %s", request.target)
+            self._respond_simple(stream, 500)
+            return
+        if result is not None:
+            self.task = self.loop.create_task(result)  # type: ignore[arg-type]
+            self.task.add_done_callback(self._task_done)
+
+    def _pick(self, route: Route, stream: Stream) -> Callable[[Stream], Awaitable[None] | None] | None:
+        """The handler: a static file if one exists, else the app, else 404."""
+        for static in route.statics:
+            found = static.resolve(stream)
+            if found is None:
+                continue
+            status = getattr(found, "status", None)
+            if status is not None and not hasattr(found, "path"):
+                self._respond_simple(stream, int(status))
+                return None
+            return lambda s, st=static, f=found: st.serve(s, f)
+        if route.app is not None:
+            return route.app  # type: ignore[no-any-return]
+        self._respond_simple(stream, 404)
+        return None
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        stream = self.current
+        if task.cancelled() or stream is None or task is not self.task:
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, ClientDisconnected):
+            log.error("handler error for %s", stream.request.target, exc_info=exc)
+            if not stream.headers_sent:
+                self._respond_simple(stream, 500)
+                return
+            self.abort()
+            return
+        if not stream.ended and not stream.closed:
+            if stream.headers_sent:
+                stream.end()
+            else:
+                self._respond_simple(stream, 500)
+
+    # --- the StreamSink side (called by Stream) --------------------------------------------
+    def stream_send(self, event: events.Event) -> None:
+        if self._closed:
+            raise ClientDisconnected("client disconnected")
+        kind = type(event)
+        if kind is events.Response:
+            stream = self.current
+            if stream is not None:
+                stream.first_byte = self.loop.time()
+            headers = event.headers  # type: ignore[attr-defined]
+            extra = [(b"date", self.server.date_header), (b"server", SERVER_HEADER)]
+            for name, _ in headers:
+                if name == b"server" or name == b"date":
+                    extra = [h for h in extra if h[0] != name]
+            if self._closing or self.server.stopping:
+                extra.append((b"connection", b"close"))
+            event = events.Response(event.stream_id, event.status, headers + extra,  # type: ignore[attr-defined]
+                                    event.reason)  # type: ignore[attr-defined]
+        data = self.adapter.send(event)  # type: ignore[arg-type]
+        if data:
+            self._wbuf.append(data)
+            self._wsize += len(data)
+        if kind is events.EndData:
+            self._flush()
+            self._finished()
+        elif kind is events.InformationalResponse or self._wsize >= FLUSH_AT:
+            self._flush()
+
+    async def stream_drain(self, stream_id: int) -> None:
+        self._flush()
+        if self._closed:
+            raise ClientDisconnected("client disconnected")
+        if self._write_paused:
+            self._drain_waiter = self.loop.create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+
+    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None:
+        fd = file.fileno()
+        while count > 0:
+            chunk = os.pread(fd, min(FILE_CHUNK, count), offset)
+            if not chunk:
+                raise ClientDisconnected("file shrank while sending")
+            self.stream_send(events.Data(stream_id, chunk))
+            await self.stream_drain(stream_id)
+            offset += len(chunk)
+            count -= len(chunk)
+
+    def stream_abort(self, stream_id: int) -> None:
+        self.abort()
+
+    def pause_reading(self, reason: str = "body") -> None:
+        self._reasons_paused.add(reason)
+        if not self._read_paused and self.transport is not None and not self._closed:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self, reason: str = "body") -> None:
+        self._reasons_paused.discard(reason)
+        if self._read_paused and not self._reasons_paused and self.transport is not None \
+                and not self._closed:
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    # --- completion ---------------------------------------------------------------------
+    def _flush(self) -> None:
+        if self._wbuf and self.transport is not None and not self._closed:
+            data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
+            self._wbuf.clear()
+            self._wsize = 0
+            self.transport.write(data)
+
+    def _finished(self) -> None:
+        stream = self.current
+        if stream is None:
+            return
+        self.server.log_access(stream, stream.status)
+        self.current = None
+        self.task = None
+        if self._closing or self.server.stopping or not self.adapter.keep_alive:
+            self.close()
+            return
+        self.last_io = self.server.clock
+        queue = self._queue
+        while queue and self.current is None and not self._closed:
+            event = queue.popleft()
+            if type(event) is events.Body:
+                self._queued_bytes -= len(event.data)  # type: ignore[attr-defined]
+            self._on_event(event)
+        if self._read_paused and self._queued_bytes <= QUEUE_HIGH_WATER:
+            self.resume_reading("pipeline")
+
+    def _respond_simple(self, stream: Stream, status: int) -> None:
+        phrase = HTTPStatus(status).phrase
+        body = f"<h1>{status} {phrase}</h1>".encode()
+        if status >= 400 and not stream.body.complete:
+            # The body will not be read: close after this response (the adapter does too).
+            self._closing = True
+        stream.send_head(status, [(b"content-type", b"text/html; charset=utf-8"),
+                                  (b"content-length", str(len(body)).encode())])
+        stream.send_data_nowait(body)
+        stream.end()
+
+    def _abort_stream(self, stream: Stream, status: int, reason: str) -> None:
+        """The request cannot continue (oversize or malformed body)."""
+        log.info("aborting %s: %s", stream.request.target, reason)
+        stream.body.abort(ClientDisconnected(reason))
+        self._closing = True
+        if not stream.headers_sent:
+            stream.closed = False
+            self._respond_simple(stream, status)
+            stream.closed = True  # the app may still be running: its output goes nowhere
+        else:
+            self.abort()
+
+    def _remote_error(self, event: events.RemoteError) -> None:
+        log.info("bad request from %s: %s", self.client, event.reason)
+        self._send_error(event.status_hint, event.reason)
+
+    def _send_error(self, status: int, reason: str) -> None:
+        """A response for a request we could not even parse: written directly, then close."""
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        body = f"<h1>{status} {phrase}</h1>".encode()
+        head = (f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/html; charset=utf-8\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n").encode()
+        head += b"date: " + self.server.date_header + b"\r\nserver: " + SERVER_HEADER + b"\r\n\r\n"
+        self._wbuf.append(head + body)
+        self._flush()
+        self.close()
+
+    # --- shutting down ------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Graceful stop: idle connections close now, busy ones after their response."""
+        if self.current is None:
+            self.close()
+        else:
+            self._closing = True
+
+    def close(self) -> None:
+        if not self._closed and self.transport is not None:
+            self._flush()
+            self._closed = True
+            self.server.connections.discard(self)
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+        self._closed = True
+        self.server.connections.discard(self)
+
+    def check_timeouts(self, now: float) -> None:
+        cfg = self.server.config
+        idle = now - self.last_io
+        stream = self.current
+        if stream is None:
+            if self._partial and idle > cfg.request_timeout:
+                self._send_error(408, "request head timed out")
+            elif idle > cfg.keep_alive:
+                self.close()
+            return
+        # The client owes us body bytes (and we are not the ones holding it back), or it
+        # stopped reading our response: both are network stalls, not a slow app.
+        stalled_body = not stream.body.complete and not self._read_paused
+        if (stalled_body or self._write_paused) and idle > cfg.request_timeout:
+            log.info("request timeout for %s", stream.request.target)
+            self.abort()
+
+
+def describe(value: Any) -> str:
+    return repr(value)

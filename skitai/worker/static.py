@@ -1,0 +1,281 @@
+"""Static directories: ``skitai.mount("/", "static")`` and ``skitai.set_max_age``.
+
+Theory.  Routing calls ``resolve()`` (cheap and synchronous: a few ``os.stat``) to learn
+whether a file answers the request, then ``serve()``; ``__call__`` does both for a
+directory mounted alone.  All HTTP arithmetic (validators, preconditions, ranges, dates)
+is in ``ranges.py``; this module only maps URLs to files, opens them and sends bytes,
+with ``Stream.send_file`` (sendfile on plain TCP).
+
+``resolve()`` answers one of three things:
+- ``Resolved``: a regular file inside the root (or a directory to redirect to ``path/``);
+- ``None``: nothing here (missing file, dotfile, directory without an index).  Routing
+  then tries an app mounted on the same point, else answers 404;
+- ``Refusal(status)``: answered at once, never handed to an app: 400 for a malformed or
+  hostile target, 404 for a path that exists but must not be served (a symlink whose
+  real path leaves the root, a fifo, a device).
+
+No way out of the root.  The RAW target is checked before decoding, so a client cannot
+smuggle what decoding would hide: literal backslash or NUL, ``%2f``/``%5c``/``%00`` in
+any case, and invalid percent-escapes give 400; after decoding (once, never twice) any
+``.`` or ``..`` segment anywhere in the path gives 400 (clients remove dot-segments
+before sending, RFC 3986 5.2.4, so only a hostile or broken one sends them).  Finally the
+real path (symlinks resolved) must lie under the real root (``os.path.commonpath``).
+
+Dotfiles (``.git``, ``.env``, ``.htpasswd``) are hidden (``None``) -- they are
+typically secrets left in a web root -- except ``.well-known`` (RFC 8615), which
+certbot's webroot mode and friends rely on.
+
+Blocking I/O.  ``stat``/``open`` run inline on the loop: on local disks they take
+microseconds, far less than a thread hop (Starlette runs its lookup in a thread; we may
+move it there if a network file system ever matters).  The bytes themselves go through
+``send_file``, which never blocks the loop.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import IO
+
+from skitai.worker import ranges
+from skitai.worker.routing import split_target
+from skitai.worker.stream import Stream
+
+ALLOWED_METHODS = b"GET, HEAD"
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_FORBIDDEN_ESCAPE = re.compile(rb"%(?:2[fF]|5[cC]|00)")
+_PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+_TEXTUAL = ("application/javascript", "application/json", "application/xml",
+            "application/xhtml+xml", "image/svg+xml")
+_COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2",
+               "xz": "application/x-xz", "compress": "application/x-compress",
+               "br": "application/x-brotli"}
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A file to serve (``redirect`` is set instead for a directory missing its slash)."""
+
+    path: str  # the file system path
+    url_path: bytes  # the decoded URL path (mount point included): max-age rules match it
+    redirect: bytes | None = None  # a Location for a 301
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Answer ``status`` at once; no app on the same mount point may see the request."""
+
+    status: int
+    reason: str
+
+
+def content_type(name: str) -> bytes:
+    """The Content-Type of a file name (charset utf-8 for textual types)."""
+    mime, encoding = mimetypes.guess_type(name, strict=False)
+    if encoding is not None:
+        # "x.tar.gz": the bytes are gzip; declaring Content-Encoding would make browsers
+        # unpack a download the user asked for as it is.
+        mime = _COMPRESSED.get(encoding, "application/octet-stream")
+    if mime is None:
+        return b"application/octet-stream"
+    if mime.startswith("text/") or mime in _TEXTUAL:
+        return f"{mime}; charset=utf-8".encode("ascii")
+    return mime.encode("ascii")
+
+
+def _decode(raw: bytes) -> bytes:
+    return _PERCENT.sub(lambda m: bytes([int(m.group(1), 16)]), raw) if b"%" in raw else raw
+
+
+class StaticDirectory:
+    """One mounted directory (a ``Handler``; routing also calls ``resolve``/``serve``)."""
+
+    def __init__(self, root: str, *, max_ages: Sequence[tuple[str, int]] = (),
+                 index_files: Sequence[str] = ("index.html",), mount_point: str = "") -> None:
+        self.root = os.path.realpath(root)
+        self.mount_point = mount_point.rstrip("/")
+        self.index_files = tuple(index_files)
+        # Whole-segment prefixes, longest first: "/js" covers "/js" and "/js/a.js", never
+        # "/jsx/a.js" (the original matched by dirname and leaked rules to siblings).
+        rules = [(p.rstrip("/").encode("utf-8"), int(s)) for p, s in max_ages]
+        self.max_ages = sorted(rules, key=lambda rule: len(rule[0]), reverse=True)
+
+    # --- URL -> file ------------------------------------------------------------------
+    def resolve(self, stream: Stream) -> Resolved | Refusal | None:
+        raw, _ = split_target(stream.request.target)
+        if raw[:1] != b"/":
+            return Refusal(400, "not an origin-form path")
+        if b"\\" in raw or b"\x00" in raw:
+            return Refusal(400, "backslash or NUL in the path")
+        if _BAD_ESCAPE.search(raw) or _FORBIDDEN_ESCAPE.search(raw):
+            return Refusal(400, "invalid or forbidden percent-escape")
+        path = _decode(raw)
+        segments = path.split(b"/")
+        if any(seg in (b".", b"..") for seg in segments):
+            return Refusal(400, "dot-segment in the path")
+        mount = self.mount_point.encode("latin-1")
+        if not path.startswith(mount) or (len(path) > len(mount) and path[len(mount)] != 47):
+            return None  # routing matched another spelling of the mount point
+        # "/mnt" (the mount point itself) is a directory without its slash: redirected.
+        rest = path[len(mount):].split(b"/")[1:]
+        want_dir = bool(rest) and rest[-1] == b""
+        names = rest[:-1] if want_dir else rest
+        if any(not name or (name[:1] == b"." and name != b".well-known") for name in names):
+            return None  # "a//b" or a hidden file
+        fs_path = os.path.join(self.root, *(os.fsdecode(name) for name in names))
+        try:
+            info = os.stat(fs_path)
+        except (OSError, ValueError):
+            return None
+        if stat.S_ISDIR(info.st_mode):
+            index = self._index(fs_path)
+            if index is None:
+                return None
+            if not self._inside(fs_path):
+                return Refusal(404, "symlink leading out of the root")
+            if not want_dir:
+                return Resolved(fs_path, path, redirect=raw + b"/")
+            fs_path, info = index
+        elif want_dir:
+            return None  # "file.txt/"
+        if not self._inside(fs_path):
+            return Refusal(404, "symlink leading out of the root")
+        if not stat.S_ISREG(info.st_mode):
+            return Refusal(404, "not a regular file")
+        return Resolved(fs_path, path)
+
+    def _index(self, directory: str) -> tuple[str, os.stat_result] | None:
+        for name in self.index_files:
+            candidate = os.path.join(directory, name)
+            try:
+                info = os.stat(candidate)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                return candidate, info
+        return None
+
+    def _inside(self, fs_path: str) -> bool:
+        real = os.path.realpath(fs_path)
+        try:
+            return os.path.commonpath([self.root, real]) == self.root
+        except ValueError:
+            return False
+
+    def cache_headers(self, url_path: bytes, now: float) -> list[tuple[bytes, bytes]]:
+        """Cache-Control/Expires of the longest ``set_max_age`` prefix of ``url_path``."""
+        for prefix, seconds in self.max_ages:
+            if not prefix or url_path == prefix or url_path.startswith(prefix + b"/"):
+                if seconds <= 0:
+                    return [(b"cache-control", b"no-cache")]
+                return [(b"cache-control", b"max-age=%d" % seconds),
+                        (b"expires", ranges.format_http_date(now + seconds))]
+        return []
+
+    # --- sending --------------------------------------------------------------------------
+    async def __call__(self, stream: Stream) -> None:
+        found = self.resolve(stream)
+        if found is None:
+            await send_status(stream, 404)
+        elif isinstance(found, Refusal):
+            await send_status(stream, found.status)
+        else:
+            await self.serve(stream, found)
+
+    async def serve(self, stream: Stream, resolved: Resolved) -> None:
+        request = stream.request
+        method = request.method
+        if method not in (b"GET", b"HEAD"):
+            await send_status(stream, 405, [(b"allow", ALLOWED_METHODS)])
+            return
+        if resolved.redirect is not None:
+            _, query = split_target(request.target)
+            location = resolved.redirect + (b"?" + query if query else b"")
+            await send_status(stream, 301, [(b"location", location)])
+            return
+        try:
+            # O_NONBLOCK: should the file have become a fifo since resolve(), open()
+            # must not hang the loop waiting for a writer; fstat below then refuses it.
+            fd = os.open(resolved.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            await send_status(stream, 404)
+            return
+        with os.fdopen(fd, "rb", buffering=0) as file:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                await send_status(stream, 404)
+                return
+            await self._send_file(stream, resolved, file, info, method == b"HEAD")
+
+    async def _send_file(self, stream: Stream, resolved: Resolved, file: IO[bytes],
+                         info: os.stat_result, head_only: bool) -> None:
+        headers = stream.request.headers
+        size = info.st_size
+        mtime = int(info.st_mtime)
+        etag = ranges.make_etag(size, info.st_mtime_ns, info.st_ino)
+        validators = [(b"etag", etag), (b"last-modified", ranges.format_http_date(mtime))]
+        validators += self.cache_headers(resolved.url_path, time.time())
+        verdict = ranges.evaluate_preconditions(stream.request.method, headers, etag, mtime)
+        if verdict == 304:
+            stream.send_head(304, validators)  # no Content-Length: a 304 has no body
+            stream.end()
+            return
+        if verdict is not None:
+            await send_status(stream, verdict)
+            return
+        ctype = content_type(resolved.path)
+        common = validators + [(b"accept-ranges", b"bytes"), (b"x-content-type-options", b"nosniff")]
+        plan = ranges.FULL
+        range_value = ranges.header_value(headers, b"range")
+        # Only GET has range semantics (RFC 9110 14.2): HEAD describes the whole file.
+        if range_value is not None and not head_only:
+            if ranges.if_range_allows(ranges.header_value(headers, b"if-range"), etag, mtime):
+                plan = ranges.plan_ranges(range_value, size)
+        parts: list[tuple[bytes, int, int]]
+        if plan.kind == "unsatisfiable":
+            stream.send_head(416, common + [(b"content-range", b"bytes */%d" % size),
+                                            (b"content-length", b"0")])
+            stream.end()
+            return
+        tail = b""
+        if plan.kind == "full":
+            status, length, parts = 200, size, [(b"", 0, size)]
+            common += [(b"content-type", ctype)]
+        elif len(plan.ranges) == 1:
+            (start, stop), = plan.ranges
+            status, length, parts = 206, stop - start, [(b"", start, stop)]
+            common += [(b"content-type", ctype),
+                       (b"content-range", ranges.content_range(start, stop, size))]
+        else:
+            boundary = secrets.token_hex(16).encode("ascii")
+            heads, tail, length = ranges.multipart_heads(plan.ranges, size, ctype, boundary)
+            status = 206
+            parts = [(h, start, stop) for h, (start, stop) in zip(heads, plan.ranges, strict=True)]
+            common += [(b"content-type", b"multipart/byteranges; boundary=" + boundary)]
+        stream.send_head(status, common + [(b"content-length", b"%d" % length)])
+        if not head_only:
+            for part_head, start, stop in parts:
+                await stream.send_data(part_head)
+                await stream.send_file(file, start, stop - start)
+            await stream.send_data(tail)
+        stream.end()
+
+
+async def send_status(stream: Stream, status: int,
+                      extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A small HTML page for an error or a redirect."""
+    phrase = HTTPStatus(status).phrase
+    body = f"<h1>{status} {phrase}</h1>\n".encode()
+    headers = list(extra or []) + [(b"content-type", b"text/html; charset=utf-8"),
+                                   (b"content-length", b"%d" % len(body))]
+    stream.send_head(status, headers)
+    if stream.request.method != b"HEAD":
+        await stream.send_data(body)
+    stream.end()

@@ -1,0 +1,256 @@
+"""One request/response exchange, independent of the protocol that carried it.
+
+Theory.  A protocol adapter (HTTP/1.1 now, HTTP/2 later) turns bytes into events; the
+connection in ``server.py`` creates a ``Stream`` per ``events.Request`` and pushes the
+request body into it.  Handlers (WSGI, static files, gateway) see only ``Stream``:
+
+- request side: ``request`` (the event), ``script_name``/``path_info`` (set by routing),
+  ``receive()`` (async, next body chunk, ``b""`` at the end) and ``body`` (a ``BodyBuffer``
+  that a WSGI thread can also read with blocking calls);
+- response side: ``send_head()``, ``send_data()`` (await it: it returns once the
+  transport can take more, which is the backpressure), ``send_file()``, ``end()``.
+
+Backpressure inbound: the body buffer asks the connection to pause reading above
+``HIGH_WATER`` bytes and to resume once the consumer drained it below ``LOW_WATER``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+from typing import IO, TYPE_CHECKING, Protocol
+
+from skitai.worker import events
+
+if TYPE_CHECKING:
+    from skitai.worker.events import Headers
+
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+
+
+class StreamSink(Protocol):
+    """What a stream needs from its connection (``server.Connection`` implements it)."""
+
+    def stream_send(self, event: events.Event) -> None: ...
+    async def stream_drain(self, stream_id: int) -> None: ...
+    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+class ClientDisconnected(ConnectionError):
+    """The client went away before the response was complete."""
+
+
+class BodyBuffer:
+    """The request body, fed by the loop, read by a coroutine or by a WSGI thread.
+
+    The loop thread calls ``feed``/``finish``/``abort``; readers call ``receive`` (async,
+    on the loop) or ``read_blocking`` (from a worker thread).  A lock guards the deque
+    because both threads touch it; the loop is told to resume reading through
+    ``call_soon_threadsafe`` when a thread drains it.
+    """
+
+    __slots__ = ("_chunks", "_size", "_done", "_error", "_cond", "_waiter", "_sink", "_paused",
+                 "_loop", "received")
+
+    def __init__(self, sink: StreamSink, loop: asyncio.AbstractEventLoop) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition(threading.Lock())
+        self._waiter: asyncio.Future[None] | None = None
+        self._sink = sink
+        self._paused = False
+        self._loop = loop
+        self.received = 0  # bytes fed so far (for the access log and size limits)
+
+    # --- producer side (loop thread) -------------------------------------------
+    def feed(self, data: bytes) -> None:
+        with self._cond:
+            self._chunks.append(data)
+            self._size += len(data)
+            self.received += len(data)
+            self._cond.notify()
+            over = self._size > HIGH_WATER and not self._paused
+            if over:
+                self._paused = True
+        if over:
+            self._sink.pause_reading()
+        self._wake()
+
+    def finish(self) -> None:
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+        self._wake()
+
+    def abort(self, exc: BaseException) -> None:
+        with self._cond:
+            if not self._done:
+                self._error = exc
+                self._done = True
+            self._cond.notify_all()
+        self._wake()
+
+    @property
+    def complete(self) -> bool:
+        return self._done and self._error is None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- consumer side ------------------------------------------------------------
+    def _take(self, limit: int) -> bytes | None:
+        """Pop up to ``limit`` bytes (-1: one whole chunk) or None if nothing is ready.
+        Called with the lock held."""
+        if not self._chunks:
+            if self._error is not None:
+                raise self._error
+            return b"" if self._done else None
+        chunk = self._chunks.popleft()
+        if 0 <= limit < len(chunk):
+            self._chunks.appendleft(chunk[limit:])
+            chunk = chunk[:limit]
+        self._size -= len(chunk)
+        return chunk
+
+    def _maybe_resume(self) -> bool:
+        if self._paused and self._size < LOW_WATER:
+            self._paused = False
+            return True
+        return False
+
+    async def receive(self, limit: int = -1) -> bytes:
+        """Next chunk of the body; ``b""`` once it is complete."""
+        while True:
+            with self._cond:
+                chunk = self._take(limit)
+                resume = self._maybe_resume()
+            if resume:
+                self._sink.resume_reading()
+            if chunk is not None:
+                return chunk
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def read_blocking(self, limit: int = -1, timeout: float | None = None) -> bytes:
+        """From a worker thread: wait for the next chunk (``b""`` at the end)."""
+        with self._cond:
+            while True:
+                chunk = self._take(limit)
+                if chunk is not None:
+                    break
+                if not self._cond.wait(timeout):
+                    raise TimeoutError("timed out reading the request body")
+            resume = self._maybe_resume()
+        if resume:
+            self._loop.call_soon_threadsafe(self._sink.resume_reading)
+        return chunk
+
+
+class Stream:
+    """One request and its response.  Handlers get this and nothing protocol-specific."""
+
+    __slots__ = ("stream_id", "request", "sink", "body", "scheme", "client", "server",
+                 "script_name", "path_info", "query", "headers_sent", "ended", "status",
+                 "sent_bytes", "closed", "started", "first_byte", "extra")
+
+    def __init__(
+        self,
+        sink: StreamSink,
+        request: events.Request,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        scheme: str,
+        client: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+        started: float,
+    ) -> None:
+        self.stream_id = request.stream_id
+        self.request = request
+        self.sink = sink
+        self.body = BodyBuffer(sink, loop)
+        self.scheme = scheme
+        self.client = client
+        self.server = server
+        self.script_name = ""  # set by routing: the mount point (no trailing slash)
+        self.path_info = ""  # set by routing: the rest of the path, percent-decoded
+        self.query = b""
+        self.headers_sent = False
+        self.ended = False
+        self.status = 0
+        self.sent_bytes = 0
+        self.closed = False  # the client went away
+        self.started = started  # loop.time() when the head was parsed
+        self.first_byte = 0.0  # loop.time() when the response head went out
+        self.extra: dict[str, object] = {}  # for the access log (user, ...)
+
+    async def receive(self, limit: int = -1) -> bytes:
+        return await self.body.receive(limit)
+
+    def send_head(self, status: int, headers: Headers, reason: bytes = b"") -> None:
+        if self.headers_sent:
+            raise RuntimeError("response head already sent")
+        self._check_open()
+        self.headers_sent = True
+        self.status = status
+        self.sink.stream_send(events.Response(self.stream_id, status, headers, reason))
+
+    def send_informational(self, status: int, headers: Headers | None = None) -> None:
+        self._check_open()
+        self.sink.stream_send(events.InformationalResponse(self.stream_id, status, headers or []))
+
+    async def send_data(self, data: bytes) -> None:
+        """Send a piece of the body; returns once the transport can take more."""
+        if data:
+            self._check_open()
+            self.sent_bytes += len(data)
+            self.sink.stream_send(events.Data(self.stream_id, data))
+            await self.sink.stream_drain(self.stream_id)
+
+    def send_data_nowait(self, data: bytes) -> None:
+        """Queue body bytes without waiting (small bodies on the fast path)."""
+        if data:
+            self._check_open()
+            self.sent_bytes += len(data)
+            self.sink.stream_send(events.Data(self.stream_id, data))
+
+    async def send_file(self, file: IO[bytes], offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` (sendfile where the transport allows)."""
+        if count:
+            self._check_open()
+            self.sent_bytes += count
+            await self.sink.stream_sendfile(self.stream_id, file, offset, count)
+
+    def end(self, trailers: Headers | None = None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if not self.closed:
+            self.sink.stream_send(events.EndData(self.stream_id, trailers or []))
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+        if self.ended:
+            raise RuntimeError("response already ended")
+
+    def client_gone(self) -> None:
+        """Called by the connection when the peer went away or reset the stream."""
+        self.closed = True
+        self.body.abort(ClientDisconnected("client disconnected"))
+
+
+class Handler(Protocol):
+    """What every mounted thing (WSGI app, static directory, gateway route) implements."""
+
+    async def __call__(self, stream: Stream) -> None: ...

@@ -1,0 +1,347 @@
+"""Running a WSGI app (PEP 3333) for a ``Stream``.
+
+``threads > 0``: the app runs in the worker's ``ThreadPoolExecutor``; ``wsgi.input``
+reads the body as it arrives (blocking that thread, with backpressure on the socket).
+A response of at most ``COLLECT_LIMIT`` bytes is collected in the thread and handed to
+the loop in ONE ``call_soon_threadsafe`` (head, body and end together, with an exact
+Content-Length); a larger one is streamed, the thread waiting for the transport to
+drain after each piece.
+
+``threads == 0``: the app runs inline on the event loop.  It cannot block on the socket,
+so the body is read completely first, spilling to a temporary file above
+``SPOOL_MEMORY`` bytes (never all of a large body in memory).
+
+Either way the iterable's ``close()`` is always called, also when the client went away
+mid-response, and an exception before the head gives a 500 (the traceback goes to the
+app log, and into the body only with ``debug``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import tempfile
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Executor
+from typing import IO, Any
+
+from skitai.worker import environ as environ_mod
+from skitai.worker.stream import ClientDisconnected, Stream
+
+log = logging.getLogger("skitai.app")
+
+COLLECT_LIMIT = 256 * 1024
+SPOOL_MEMORY = 1 << 20
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: the server sends a real file with sendfile."""
+
+    def __init__(self, filelike: IO[bytes], blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self) -> FileWrapper:
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
+class InputStream(io.RawIOBase):
+    """``wsgi.input`` in thread mode: blocking reads from the stream's body buffer."""
+
+    def __init__(self, stream: Stream, timeout: float | None) -> None:
+        self._stream = stream
+        self._buf = b""
+        self._eof = False
+        self._timeout = timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        chunk = self._stream.body.read_blocking(-1, self._timeout)
+        if not chunk:
+            self._eof = True
+            return False
+        self._buf += chunk
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            data, self._buf = self._buf, b""
+            return data
+        while len(self._buf) < size and self._fill():
+            pass
+        data, self._buf = self._buf[:size], self._buf[size:]
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        while b"\n" not in self._buf and (size is None or size < 0 or len(self._buf) < size):
+            if not self._fill():
+                break
+        end = self._buf.find(b"\n") + 1 or len(self._buf)
+        if size is not None and size >= 0:
+            end = min(end, size)
+        data, self._buf = self._buf[:end], self._buf[end:]
+        return data
+
+    def __iter__(self) -> InputStream:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class _Exchange:
+    """The state of one app call: what start_response said and what is queued."""
+
+    __slots__ = ("status", "reason", "headers", "head_sent", "chunks", "size", "has_length")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] | None = None
+        self.head_sent = False
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.has_length = False
+
+
+def _convert_headers(status: str, headers: list[tuple[str, str]]) -> tuple[int, bytes, list[tuple[bytes, bytes]], bool]:
+    if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
+        raise ValueError(f"invalid WSGI status {status!r}")
+    out: list[tuple[bytes, bytes]] = []
+    has_length = False
+    for name, value in headers:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"WSGI header names and values must be str: {name!r}: {value!r}")
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            raise ValueError(f"invalid characters in response header {name!r}")
+        lname = name.lower()
+        if lname == "content-length":
+            has_length = True
+        out.append((lname.encode("latin-1"), value.encode("latin-1")))
+    return int(status[:3]), status[4:].encode("latin-1"), out, has_length
+
+
+class WsgiHandler:
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        executor: Executor | None,
+        base: dict[str, Any],
+        debug: bool = False,
+        body_timeout: float | None = None,
+    ) -> None:
+        self.app = app
+        self.loop = loop
+        self.executor = executor
+        self.base = base
+        self.debug = debug
+        self.body_timeout = body_timeout
+
+    def __call__(self, stream: Stream) -> Awaitable[None] | None:
+        if self.executor is not None:
+            environ = self._environ(stream, InputStream(stream, self.body_timeout))
+            self.executor.submit(self._run, stream, environ, True)
+            return None
+        if stream.body.complete and stream.body.received == 0:
+            self._run(stream, self._environ(stream, io.BytesIO(b"")), False)
+            return None
+        return self._inline_with_body(stream)
+
+    async def _inline_with_body(self, stream: Stream) -> None:
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+        while True:
+            chunk = await stream.receive()
+            if not chunk:
+                break
+            spool.write(chunk)
+        spool.seek(0)
+        self._run(stream, self._environ(stream, spool), False)
+
+    def _environ(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
+        return environ_mod.build_environ(
+            stream.request,
+            script_name=stream.script_name.encode("latin-1"),
+            path_info=stream.path_info.encode("latin-1"),
+            query=stream.query,
+            scheme=stream.scheme,
+            client=stream.client,
+            server=stream.server,
+            body=body,
+            base=self.base,
+        )
+
+    # --- the app call (in a pool thread, or inline on the loop) -----------------------
+    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> None:
+        ex = _Exchange()
+        post = self.loop.call_soon_threadsafe if threaded else _call_now
+
+        def start_response(status: str, headers: list[tuple[str, str]],
+                           exc_info: Any = None) -> Callable[[bytes], None]:
+            if exc_info is not None:
+                try:
+                    if ex.head_sent:
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None
+            elif ex.headers is not None:
+                raise AssertionError("start_response called twice without exc_info")
+            ex.status, ex.reason, ex.headers, ex.has_length = _convert_headers(status, headers)
+            return write
+
+        def write(data: bytes) -> None:
+            if ex.headers is None:
+                raise AssertionError("write() before start_response()")
+            if not isinstance(data, bytes | bytearray):
+                raise TypeError(f"WSGI body must be bytes, got {type(data).__name__}")
+            if data:
+                ex.chunks.append(bytes(data))
+                ex.size += len(data)
+                if ex.size > COLLECT_LIMIT:
+                    self._flush(stream, ex, threaded)
+
+        result: Iterable[bytes] | None = None
+        try:
+            result = self.app(environ, start_response)
+            if isinstance(result, FileWrapper) and ex.headers is not None and threaded:
+                if self._send_file_wrapper(stream, ex, result):
+                    return
+            for chunk in result:
+                write(chunk)
+                if stream.closed:
+                    break
+            if ex.headers is None:
+                raise AssertionError("the app returned without calling start_response()")
+            post(self._complete, stream, ex)
+        except ClientDisconnected:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - any app failure becomes a 500
+            if isinstance(exc, KeyboardInterrupt | SystemExit) and not threaded:
+                raise
+            post(self._fail, stream, ex, _describe(environ), traceback.format_exc())
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001
+                    log.exception("close() of the app's iterable failed")
+
+    def _flush(self, stream: Stream, ex: _Exchange, threaded: bool) -> None:
+        """Send what is queued now (large or streamed bodies); wait for the transport."""
+        chunks, ex.chunks = ex.chunks, []
+        send_head = not ex.head_sent
+        ex.head_sent = True
+        if threaded:
+            fut = asyncio.run_coroutine_threadsafe(
+                self._send(stream, ex, send_head, chunks), self.loop)
+            fut.result()
+        else:
+            if send_head:
+                stream.send_head(ex.status, ex.headers or [], ex.reason)
+            for c in chunks:
+                stream.send_data_nowait(c)
+
+    async def _send(self, stream: Stream, ex: _Exchange, send_head: bool, chunks: list[bytes]) -> None:
+        if send_head:
+            stream.send_head(ex.status, ex.headers or [], ex.reason)
+        for c in chunks:
+            await stream.send_data(c)
+
+    def _send_file_wrapper(self, stream: Stream, ex: _Exchange, wrapper: FileWrapper) -> bool:
+        try:
+            fd = wrapper.filelike.fileno()  # type: ignore[attr-defined]
+            offset = wrapper.filelike.tell()  # type: ignore[attr-defined]
+            size = os.fstat(fd).st_size
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return False
+        count = max(0, size - offset)
+        for name, value in ex.headers or []:
+            if name == b"content-length":
+                count = min(count, int(value))
+                break
+        else:
+            assert ex.headers is not None
+            ex.headers.append((b"content-length", str(count).encode()))
+        ex.head_sent = True
+        fut = asyncio.run_coroutine_threadsafe(self._sendfile(stream, ex, wrapper, offset, count), self.loop)
+        try:
+            fut.result()
+        except ClientDisconnected:
+            pass
+        return True
+
+    async def _sendfile(self, stream: Stream, ex: _Exchange, wrapper: FileWrapper, offset: int, count: int) -> None:
+        stream.send_head(ex.status, ex.headers or [], ex.reason)
+        await stream.send_file(wrapper.filelike, offset, count)
+        stream.end()
+
+    # --- on the loop -----------------------------------------------------------------------
+    def _complete(self, stream: Stream, ex: _Exchange) -> None:
+        if stream.closed:
+            return
+        if not ex.head_sent:
+            headers = ex.headers or []
+            if not ex.has_length:
+                headers.append((b"content-length", str(ex.size).encode()))
+            stream.send_head(ex.status, headers, ex.reason)
+        for c in ex.chunks:
+            stream.send_data_nowait(c)
+        stream.end()
+
+    def _fail(self, stream: Stream, ex: _Exchange, what: str, tb: str) -> None:
+        log.error("app error in %s\n%s", what, tb.rstrip())
+        if stream.closed:
+            return
+        if ex.head_sent:
+            stream.sink.stream_abort(stream.stream_id)  # type: ignore[attr-defined]
+            return
+        body = b"<h1>500 Internal Server Error</h1>"
+        if self.debug:
+            body += b"<pre>" + _html_escape(tb).encode("utf-8", "replace") + b"</pre>"
+        stream.send_head(500, [(b"content-type", b"text/html; charset=utf-8"),
+                               (b"content-length", str(len(body)).encode())])
+        stream.send_data_nowait(body)
+        stream.end()
+
+
+def _call_now(fn: Callable[..., Any], *args: Any) -> None:
+    fn(*args)
+
+
+def _describe(environ: dict[str, Any]) -> str:
+    return f"{environ.get('REQUEST_METHOD')} {environ.get('RAW_URI')}"
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

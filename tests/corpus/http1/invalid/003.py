@@ -1,0 +1,3 @@
+"""Duplicate Content-Length, even with equal values."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""Duplicate Content-Length with different values."""
+
+status = 400

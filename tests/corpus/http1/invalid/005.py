@@ -1,0 +1,3 @@
+"""Content-Length with a sign."""
+
+status = 400

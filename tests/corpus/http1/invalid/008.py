@@ -1,0 +1,3 @@
+"""Content-Length that is not a number."""
+
+status = 400

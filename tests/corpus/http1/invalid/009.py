@@ -1,0 +1,3 @@
+"""Content-Length too large for 64 bits."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""Empty Content-Length."""
+
+status = 400

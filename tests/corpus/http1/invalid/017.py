@@ -1,0 +1,3 @@
+"""Two Host fields (RFC 9112 3.2)."""
+
+status = 400

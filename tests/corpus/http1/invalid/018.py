@@ -1,0 +1,3 @@
+"""A Host value that cannot be a host."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""obs-fold with a tab."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""A bare CR in a field value."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""DEL (0x7F) in a field value."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""A control character in a field name."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""A method that is not a token."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""A method llhttp does not know (it parses only registered methods)."""
+
+status = 400

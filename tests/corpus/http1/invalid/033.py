@@ -1,0 +1,3 @@
+"""chunked is not the final transfer coding (RFC 9112 6.3)."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""An unknown transfer coding before chunked: 501."""
+
+status = 501

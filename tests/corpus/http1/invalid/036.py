@@ -1,0 +1,3 @@
+"""chunked twice, in two fields."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""Binary garbage (a TLS ClientHello on the plain port)."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""HTTP/1.2 is rejected by llhttp: 505."""
+
+status = 505

@@ -1,0 +1,3 @@
+"""An explicit HTTP/0.9: 505."""
+
+status = 505

@@ -1,0 +1,3 @@
+"""A control character in the target."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""CR CR LF after the request line."""
+
+status = 400

@@ -1,0 +1,3 @@
+"""A space after the HTTP version."""
+
+status = 400

@@ -1,0 +1,10 @@
+"""A bare LF in the trailer section."""
+
+from skitai.worker.events import Body, Request
+
+status = 400
+events_before = [
+    Request(1, b"POST", b"/", [(b"host", b"a"), (b"transfer-encoding", b"chunked")], b"1.1",
+            chunked=True),
+    Body(1, b"x"),
+]

@@ -1,0 +1,3 @@
+"""A target with a space inside (request-line has exactly three parts)."""
+
+status = 400

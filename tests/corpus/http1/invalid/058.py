@@ -1,0 +1,3 @@
+"""A smuggling attempt: Transfer-Encoding with a non-token character."""
+
+status = 400

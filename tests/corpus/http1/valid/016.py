@@ -1,0 +1,8 @@
+"""Asterisk-form target (RFC 9112 3.2.4)."""
+
+from skitai.worker.events import Body, EndBody, Request
+
+expected = [
+    Request(1, b"OPTIONS", b"*", [(b"host", b"a")], b"1.1"),
+    EndBody(1),
+]

@@ -1,0 +1,117 @@
+"""Static files through a real server: conditional requests, ranges, traversal."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServerProcess, start_app
+from tests.rawhttp import exchange
+
+APP = """
+import skitai
+if __name__ == "__main__":
+    skitai.mount("/", "site")
+    skitai.mount("/files", "files")
+    skitai.set_max_age("/", 300)
+    skitai.set_max_age("/js", 0)
+    skitai.run()
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> ServerProcess:
+    tmp = tmp_path_factory.mktemp("static")
+    site = tmp / "site"
+    (site / "js").mkdir(parents=True)
+    (site / "docs").mkdir()
+    (site / "index.html").write_text("<h1>home</h1>")
+    (site / "docs" / "index.html").write_text("<h1>docs</h1>")
+    (site / "js" / "app.js").write_text("let x = 1;")
+    (site / "blob.weird").write_bytes(b"\x00\x01")
+    (site / "data.bin").write_bytes(bytes(range(256)) * 1024)  # 256 KiB
+    (tmp / "secret.txt").write_text("TOP SECRET")
+    (tmp / "files").mkdir()
+    (tmp / "files" / "ok.txt").write_text("fine")
+    os.symlink(tmp / "secret.txt", site / "link-out.txt")
+    srv = start_app(tmp, APP)
+    yield srv
+    srv.stop()
+
+
+def get(srv: ServerProcess, target: str, headers: str = "", method: str = "GET"):
+    data = f"{method} {target} HTTP/1.1\r\nHost: t\r\n{headers}\r\n".encode()
+    resps, _ = exchange(srv.host, srv.port, data, head=method == "HEAD")
+    return resps[0]
+
+
+def test_file_with_validators_and_max_age(server: ServerProcess) -> None:
+    r = get(server, "/index.html")
+    assert r.status == 200 and r.body == b"<h1>home</h1>"
+    assert r.header("etag") and r.header("last-modified")
+    assert r.header("cache-control") == "max-age=300" and r.header("expires")
+    assert r.header("content-type").startswith("text/html")
+    assert get(server, "/js/app.js").header("cache-control") == "no-cache"
+    assert get(server, "/blob.weird").header("content-type") == "application/octet-stream"
+
+
+def test_directory_index_and_head(server: ServerProcess) -> None:
+    assert get(server, "/").body == b"<h1>home</h1>"
+    assert get(server, "/docs/").body == b"<h1>docs</h1>"
+    r = get(server, "/docs")
+    assert r.status in (301, 308) and r.header("location").endswith("/docs/")
+    r = get(server, "/data.bin", method="HEAD")
+    assert r.status == 200 and r.header("content-length") == str(256 * 1024) and r.body == b""
+
+
+def test_conditional_304(server: ServerProcess) -> None:
+    first = get(server, "/index.html")
+    r = get(server, "/index.html", f"If-None-Match: {first.header('etag')}\r\n")
+    assert r.status == 304 and r.body == b""
+    r = get(server, "/index.html", f"If-Modified-Since: {first.header('last-modified')}\r\n")
+    assert r.status == 304
+    r = get(server, "/index.html", 'If-None-Match: "other"\r\n')
+    assert r.status == 200
+
+
+def test_ranges_206_multipart_and_416(server: ServerProcess) -> None:
+    full = bytes(range(256)) * 1024
+    r = get(server, "/data.bin", "Range: bytes=100-199\r\n")
+    assert r.status == 206 and r.body == full[100:200]
+    assert r.header("content-range") == f"bytes 100-199/{len(full)}"
+    r = get(server, "/data.bin", "Range: bytes=-10\r\n")
+    assert r.status == 206 and r.body == full[-10:]
+    r = get(server, "/data.bin", "Range: bytes=0-9,1000-1009\r\n")
+    assert r.status == 206 and r.header("content-type").startswith("multipart/byteranges")
+    assert full[0:10] in r.body and full[1000:1010] in r.body
+    r = get(server, "/data.bin", f"Range: bytes={len(full) + 10}-\r\n")
+    assert r.status == 416 and r.header("content-range") == f"bytes */{len(full)}"
+    etag = get(server, "/data.bin").header("etag")
+    r = get(server, "/data.bin", f"Range: bytes=0-9\r\nIf-Range: {etag}\r\n")
+    assert r.status == 206
+    r = get(server, "/data.bin", 'Range: bytes=0-9\r\nIf-Range: "stale"\r\n')
+    assert r.status == 200 and len(r.body) == len(full)
+
+
+@pytest.mark.parametrize("target", [
+    "/../secret.txt", "/files/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2e/secret.txt",
+    "/files/%2e%2e/%2e%2e/secret.txt", "/..%2fsecret.txt", "/files/..%2F..%2Fsecret.txt",
+    "/..%5csecret.txt", "/..\\secret.txt", "/files/ok.txt%00", "/link-out.txt",
+    "/%252e%252e/secret.txt", "/files/..;/secret.txt",
+])
+def test_no_way_out_of_the_root(server: ServerProcess, target: str) -> None:
+    r = get(server, target)
+    assert r.status in (400, 404), (target, r.status)
+    assert b"TOP SECRET" not in r.body
+
+
+def test_missing_file_is_404_and_server_stays_up(server: ServerProcess) -> None:
+    assert get(server, "/nope.html").status == 404
+    assert get(server, "/files/ok.txt").body == b"fine"
+
+
+def test_post_to_static_is_405(server: ServerProcess, tmp_path: Path) -> None:
+    r = get(server, "/index.html", "Content-Length: 0\r\n", method="POST")
+    assert r.status == 405 and "GET" in (r.header("allow") or "")

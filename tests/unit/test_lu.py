@@ -1,0 +1,101 @@
+"""The shared memory: setlu across a real fork, process cells, the seqlock'd request text."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from skitai.ipc import lu as lumod
+
+
+def _in_child(fn) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            fn()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_setlu_in_a_child_is_seen_by_the_parent_and_its_siblings() -> None:
+    mem = lumod.LuMemory(4, ["users", "posts"])
+    before = mem.getlu("users")
+    assert before == mem.started  # never set: the start time
+    assert _in_child(lambda: mem.setlu("users", 1234567890.5)) == 0
+    assert mem.getlu("users") == 1234567890.5  # set (even if older than the start) wins
+    stamp = time.time() + 100
+    assert _in_child(lambda: mem.setlu("posts", stamp)) == 0
+
+    def sibling_sees() -> None:
+        assert mem.getlu("posts") == stamp
+        assert mem.getlu("users", "posts") == stamp
+
+    assert _in_child(sibling_sees) == 0
+    assert mem.getlu() == stamp  # no keys: all of them
+    mem.close()
+
+
+def test_unknown_key_names_the_declared_ones() -> None:
+    mem = lumod.LuMemory(1, ["a", "b"])
+    with pytest.raises(KeyError, match="declared: a, b"):
+        mem.setlu("c")
+    with pytest.raises(KeyError):
+        mem.getlu("c")
+
+
+def test_claim_fills_free_cells_and_release_frees_them() -> None:
+    mem = lumod.LuMemory(3)
+    a = mem.claim("worker", 0, 0)
+    b = mem.claim("smtpda", 0, 0)
+    c = mem.claim("worker", 1, 2)
+    assert (a, b, c) == (0, 1, 2)
+    assert mem.claim("worker", 2, 0) == -1
+    cell = mem.cell(c)
+    assert (cell.role, cell.slot, cell.generation) == ("worker", 1, 2)
+    assert mem.cell(b).role == "smtpda"
+    mem.release(b)
+    assert mem.in_use() == 2
+    assert mem.claim("cron", 0, 0) == 1
+    assert mem.cell(1).role == "cron" and mem.cell(1).pid == 0
+
+
+def test_a_child_writes_its_cell_and_the_master_reads_it() -> None:
+    mem = lumod.LuMemory(2)
+    index = mem.claim("worker", 0, 0)
+
+    def child() -> None:
+        cell = mem.cell(index)
+        cell.heartbeat(42.0)
+        cell.ready = True
+        cell.requests = 7
+        cell.connections = 3
+        cell.set_request("GET /slow?x=1", since=40.0)
+
+    assert _in_child(child) == 0
+    cell = mem.cell(index)
+    assert (cell.beat, cell.ready, cell.requests, cell.connections) == (42.0, True, 7, 3)
+    assert cell.request() == ("GET /slow?x=1", 40.0)
+    cell.set_request("")
+    assert cell.request() == ("", 0.0)
+
+
+def test_request_text_is_cut_to_the_field_size() -> None:
+    mem = lumod.LuMemory(1)
+    cell = mem.cell(mem.claim("worker", 0, 0))
+    cell.set_request("GET /" + "x" * 500)
+    text, _ = cell.request()
+    assert len(text.encode()) == lumod.TEXT_SIZE and text.startswith("GET /xxx")
+
+
+def test_layout_is_documented_and_aligned() -> None:
+    assert lumod.HEADER_SIZE % 8 == 0 and lumod.CELL_SIZE % 8 == 0
+    assert lumod.REQ_LEN * 8 < lumod.TEXT_OFFSET
+    mem = lumod.LuMemory(5, ["k"])
+    assert bytes(mem._buf[:8]) == lumod.MAGIC
+    assert mem._lu_base * 8 == lumod.HEADER_SIZE + 5 * lumod.CELL_SIZE
