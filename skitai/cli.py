@@ -155,13 +155,22 @@ def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any]
             print(message, file=sys.stderr)
         return 1
     logs = logmod.Logs(config.logpath, config.verbose)
+    arbiter: Arbiter | None = None
+    report = "skitai: stopped before it was ready"
     try:
         arbiter = Arbiter(config, paths=paths, ready_fd=ready_fd, pidfile_fd=lock.fileno(),
                           specs=specs)
         return arbiter.run()
+    except BaseException as exc:
+        report = f"skitai: {type(exc).__name__}: {exc}"
+        raise
     finally:
         lock.release()
         logs.close()
+        # A daemon that did not come up tells the waiting ``start`` why only now, after
+        # the lock is released: when ``start`` returns 1, ``status`` already says stopped.
+        if arbiter is None or arbiter.ready_fd is not None:
+            daemon.report_ready(ready_fd, (arbiter.ready_report if arbiter else "") or report)
 
 
 def start(config: Any, paths: Any) -> int:
@@ -176,12 +185,8 @@ def start(config: Any, paths: Any) -> int:
     os.makedirs(os.path.dirname(paths.stdio), mode=0o700, exist_ok=True)
     ready = daemon.daemonize(workdir=os.path.abspath(config.swd), stdio_path=paths.stdio)
     try:
-        code = serve(config, paths, ready_fd=ready)
-    except BaseException as exc:  # noqa: BLE001 - the waiting parent must hear why
-        try:
-            daemon.report_ready(ready, f"skitai: {exc}")
-        except OSError:
-            pass
+        code = serve(config, paths, ready_fd=ready)  # reports to ``ready`` whatever happens
+    except BaseException:  # noqa: BLE001 - already reported; never return into the caller
         os._exit(1)
     os._exit(code)
 
@@ -203,7 +208,9 @@ def stop(config: Any, paths: Any, *, quiet_if_stopped: bool = False) -> int:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + config.graceful_timeout + 10.0
     while time.monotonic() < deadline:
-        if pidfile.running_pid(paths.pidfile) is None:
+        # The lock goes a moment before the process does: wait for both, so a ``start``
+        # or a check right after ``stop`` never meets the old master.
+        if pidfile.running_pid(paths.pidfile) is None and _gone(pid):
             print(f"skitai({config.name}): stopped (pid {pid})")
             return 0
         time.sleep(0.05)
@@ -254,6 +261,21 @@ def _ask(config: Any, paths: Any, message: dict[str, Any], timeout: float) -> in
                                        if "generation" in answer else "done")
     print(f"skitai({config.name}): {message['op']}: {detail}")
     return 0
+
+
+def _gone(pid: int) -> bool:
+    """The daemon is not our child: gone when no such pid, or only a zombie is left."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 def _signal(pid: int, sig: int) -> None:

@@ -86,8 +86,25 @@ class Builder:
         values["lu_keys"] = tuple(dict.fromkeys(self.lu_keys))
         if self.crons or "crons" not in values:
             values["crons"] = tuple(values.get("crons", ())) + tuple(self.crons)
+        if conf is not None and conf.raw.get("crontab"):
+            # [:crontab] jobs run under the master too (after the app's skitai.cron() ones);
+            # parsed here so a bad line stops the start with its file:line.
+            from skitai.cron import schedule
+
+            values["crons"] = tuple(values["crons"]) + tuple(schedule.crontab_jobs(conf))
         if self.smtpda is not None:
             values["smtpda"] = self.smtpda
+            if conf is not None and (conf.section("smtpda") or conf.get("common", "var-path")):
+                # [smtpda] fills what enable_smtpda() left at its default (the password
+                # belongs in the 0600 file, not in app.py); what app.py set wins, as
+                # everywhere.  Worker and daemon then agree on one spool.
+                from skitai.smtpda import main as smtpda_main
+
+                default = SmtpdaConfig()
+                values["smtpda"] = dataclasses.replace(
+                    smtpda_main.config_from_conf(conf, base=default),
+                    **{f.name: getattr(self.smtpda, f.name) for f in dataclasses.fields(default)
+                       if getattr(self.smtpda, f.name) != getattr(default, f.name)})
         config = model.ServerConfig(**values)
         _validate(config)
         return config

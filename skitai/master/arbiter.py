@@ -100,6 +100,8 @@ class Arbiter:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._max_requests = config.max_requests
+        # Why the daemon's start failed, for the waiting ``start`` (see _report_failure).
+        self.ready_report = ""
 
     # --- set up and run ---------------------------------------------------------------------
     def run(self) -> int:
@@ -708,8 +710,9 @@ class Arbiter:
 
     def _report_failure(self, reason: str) -> None:
         if self.ready_fd is not None:
-            fd, self.ready_fd = self.ready_fd, None
-            daemon_mod.report_ready(fd, f"skitai: {reason}")
+            # Kept for the caller (``cli.serve``), which writes it once the pid file lock
+            # is released: ``start`` must not return while this master still holds it.
+            self.ready_report = f"skitai: {reason}"
         elif not self.halt_reason:
             print(f"skitai: {reason}", file=sys.stderr, flush=True)
         self.notifier.status("failed: " + reason)
@@ -733,9 +736,8 @@ class Arbiter:
         if self.selector is not None:
             self.selector.close()
         self.notifier.close()
-        if self.ready_fd is not None:
-            daemon_mod.report_ready(self.ready_fd, "skitai: stopped before it was ready")
-            self.ready_fd = None
+        if self.ready_fd is not None and not self.ready_report:
+            self.ready_report = "skitai: stopped before it was ready"
         log.info("master stopped (exit status %d)", self.exit_status)
 
 

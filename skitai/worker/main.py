@@ -111,14 +111,29 @@ def _interrupt(server: Server) -> None:
 
 
 def _configure_mail(config: ServerConfig) -> None:
-    """Point ``was.email().send()`` at the spool the smtpda daemon reads."""
-    try:
-        from skitai.smtpda import message
-    except ImportError:
-        return
-    configure = getattr(message, "configure_from_config", None)
-    if configure is not None:
-        configure(config)
+    """Point ``was.email().send()`` at the spool the smtpda daemon reads: the same
+    ``spool_dir()`` the smtpda child computes from the same config (``enable_smtpda()``
+    merged with ``[smtpda]`` by the builder).  Without ``enable_smtpda()`` the spool is
+    still the one a standalone ``skitai smtpda -f CONF`` would use: ``[smtpda] spool`` or
+    ``var-path`` of the config file, else ``~/.skitai/smtpda``."""
+    from skitai.config.daemons import SmtpdaConfig
+    from skitai.smtpda import main as smtpda_main
+    from skitai.smtpda import message
+
+    cfg = config.smtpda
+    if cfg is None and config.conf_file:
+        from skitai.config import conffile
+
+        try:
+            cfg = smtpda_main.config_from_conf(conffile.read(config.conf_file))
+        except Exception as exc:  # noqa: BLE001 - mail must not stop the web worker booting
+            log.warning("mail spool: cannot read [smtpda] of %s (%s); using the default",
+                        config.conf_file, exc)
+    if config.smtpda is not None:  # our own smtpda child: <varpath>/smtpda by default
+        message.configure(smtpda_main.spool_dir(cfg or config.smtpda, config.varpath),
+                          config.smtpda.server)
+    else:  # a standalone daemon's spool, which knows nothing of this app's varpath
+        message.configure(smtpda_main.spool_dir(cfg or SmtpdaConfig()), None)
 
 
 def bind(config: ServerConfig) -> list[socket.socket]:

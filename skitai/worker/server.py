@@ -220,6 +220,7 @@ class Connection(asyncio.Protocol):
         self._closing = False  # close once the current response is done
         self._closed = False
         self._partial = False  # bytes of an unfinished request head were received
+        self._draining = False
         self._limit = server.body_limit
         self.last_io = server.clock
 
@@ -277,6 +278,18 @@ class Connection(asyncio.Protocol):
     # --- events from the adapter --------------------------------------------------------
     def _on_event(self, event: events.Event) -> None:
         stream = self.current
+        if self._queue or (stream is not None and event.stream_id != stream.stream_id):
+            # A pipelined request parsed ahead: it waits until the current one is done.
+            self._queue.append(event)
+            if type(event) is events.Body:
+                self._queued_bytes += len(event.data)  # type: ignore[attr-defined]
+                if self._queued_bytes > QUEUE_HIGH_WATER:
+                    self.pause_reading("pipeline")
+            return
+        self._dispatch(event)
+
+    def _dispatch(self, event: events.Event) -> None:
+        stream = self.current
         if stream is None:
             if type(event) is events.Request:
                 self._partial = False
@@ -287,13 +300,6 @@ class Connection(asyncio.Protocol):
                 # Body of a request we already answered (e.g. 413): not read, just dropped;
                 # the adapter has made the connection non-keep-alive.
                 pass
-            return
-        if event.stream_id != stream.stream_id or self._queue:
-            self._queue.append(event)
-            if type(event) is events.Body:
-                self._queued_bytes += len(event.data)  # type: ignore[attr-defined]
-                if self._queued_bytes > QUEUE_HIGH_WATER:
-                    self.pause_reading("pipeline")
             return
         kind = type(event)
         if kind is events.Body:
@@ -415,7 +421,10 @@ class Connection(asyncio.Protocol):
 
     async def stream_drain(self, stream_id: int) -> None:
         self._flush()
-        if self._closed:
+        transport = self.transport
+        if self._closed or transport is None or transport.is_closing():
+            # A failed write closes the transport at once but reports connection_lost
+            # only on a later loop turn: stop producing now.
             raise ClientDisconnected("client disconnected")
         if self._write_paused:
             self._drain_waiter = self.loop.create_future()
@@ -423,6 +432,10 @@ class Connection(asyncio.Protocol):
                 await self._drain_waiter
             finally:
                 self._drain_waiter = None
+        else:
+            # Let the loop run (other clients, connection_lost) between pieces of a long
+            # body even when the client keeps up.
+            await asyncio.sleep(0)
 
     async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None:
         fd = file.fileno()
@@ -470,14 +483,29 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self.last_io = self.server.clock
+        # Run the next queued request and hand it every event of its own that was
+        # parsed ahead (its body); stop at the one after it.
+        # A request answered synchronously while draining lands here again: the outer
+        # loop goes on, so deep pipelines never recurse.
+        if not self._draining:
+            self._draining = True
+            try:
+                self._drain_queue()
+            finally:
+                self._draining = False
+        if self._read_paused and self._queued_bytes <= QUEUE_HIGH_WATER:
+            self.resume_reading("pipeline")
+
+    def _drain_queue(self) -> None:
         queue = self._queue
-        while queue and self.current is None and not self._closed:
+        while queue and not self._closed:
+            current = self.current
+            if current is not None and queue[0].stream_id != current.stream_id:
+                break
             event = queue.popleft()
             if type(event) is events.Body:
                 self._queued_bytes -= len(event.data)  # type: ignore[attr-defined]
-            self._on_event(event)
-        if self._read_paused and self._queued_bytes <= QUEUE_HIGH_WATER:
-            self.resume_reading("pipeline")
+            self._dispatch(event)
 
     def _respond_simple(self, stream: Stream, status: int) -> None:
         phrase = HTTPStatus(status).phrase

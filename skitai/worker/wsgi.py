@@ -9,7 +9,10 @@ drain after each piece.
 
 ``threads == 0``: the app runs inline on the event loop.  It cannot block on the socket,
 so the body is read completely first, spilling to a temporary file above
-``SPOOL_MEMORY`` bytes (never all of a large body in memory).
+``SPOOL_MEMORY`` bytes (never all of a large body in memory).  A response is collected
+the same way; once it passes ``COLLECT_LIMIT`` the rest of the iterable is driven by a
+task that waits for the transport to drain after each piece, so a slow (or vanished)
+client never makes the loop buffer a whole large body.
 
 Either way the iterable's ``close()`` is always called, also when the client went away
 mid-response, and an exception before the head gives a 500 (the traceback goes to the
@@ -174,8 +177,7 @@ class WsgiHandler:
             self.executor.submit(self._run, stream, environ, True)
             return None
         if stream.body.complete and stream.body.received == 0:
-            self._run(stream, self._environ(stream, io.BytesIO(b"")), False)
-            return None
+            return self._run(stream, self._environ(stream, io.BytesIO(b"")), False)
         return self._inline_with_body(stream)
 
     async def _inline_with_body(self, stream: Stream) -> None:
@@ -186,7 +188,9 @@ class WsgiHandler:
                 break
             spool.write(chunk)
         spool.seek(0)
-        self._run(stream, self._environ(stream, spool), False)
+        rest = self._run(stream, self._environ(stream, spool), False)
+        if rest is not None:
+            await rest
 
     def _environ(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
         return environ_mod.build_environ(
@@ -202,7 +206,9 @@ class WsgiHandler:
         )
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
-    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> None:
+    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Awaitable[None] | None:
+        """Call the app.  Inline, returns a coroutine when the response turned out too
+        large (or is a file) to send without waiting for the client: it owns the rest."""
         ex = _Exchange()
         post = self.loop.call_soon_threadsafe if threaded else _call_now
 
@@ -231,13 +237,30 @@ class WsgiHandler:
                     self._flush(stream, ex, threaded)
 
         result: Iterable[bytes] | None = None
+        handed_off = False
         try:
             result = self.app(environ, start_response)
-            if isinstance(result, FileWrapper) and ex.headers is not None and threaded:
-                if self._send_file_wrapper(stream, ex, result):
-                    return
-            for chunk in result:
-                write(chunk)
+            if isinstance(result, FileWrapper) and ex.headers is not None:
+                if threaded:
+                    if self._send_file_wrapper(stream, ex, result):
+                        return None
+                else:
+                    rest = self._file_wrapper_task(stream, ex, result)
+                    if rest is not None:
+                        handed_off = True
+                        return rest
+            chunks = iter(result)
+            for chunk in chunks:
+                if threaded:
+                    write(chunk)
+                elif chunk:
+                    # Inline: collect without flushing; past the limit, a task goes on.
+                    _check_chunk(ex, chunk)
+                    ex.chunks.append(bytes(chunk))
+                    ex.size += len(chunk)
+                    if ex.size > COLLECT_LIMIT:
+                        handed_off = True
+                        return self._stream_rest(stream, ex, result, chunks, environ)
                 if stream.closed:
                     break
             if ex.headers is None:
@@ -250,12 +273,54 @@ class WsgiHandler:
                 raise
             post(self._fail, stream, ex, _describe(environ), traceback.format_exc())
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # noqa: BLE001
-                    log.exception("close() of the app's iterable failed")
+            if not handed_off:
+                _close(result)
+        return None
+
+    async def _stream_rest(self, stream: Stream, ex: _Exchange, result: Iterable[bytes],
+                           chunks: Any, environ: dict[str, Any]) -> None:
+        """Inline mode, a large response: send and wait for the client between pieces."""
+        try:
+            pending, ex.chunks = ex.chunks, []
+            if not ex.head_sent:  # write() past the limit may have sent it already
+                ex.head_sent = True
+                stream.send_head(ex.status, ex.headers or [], ex.reason)
+            for c in pending:
+                await stream.send_data(c)
+            for chunk in chunks:
+                _check_chunk(ex, chunk)
+                # write() calls made while iterating arrive in ex.chunks: keep the order.
+                queued, ex.chunks = ex.chunks, []
+                for c in queued:
+                    await stream.send_data(c)
+                if chunk:
+                    await stream.send_data(bytes(chunk))
+            for c in ex.chunks:
+                await stream.send_data(c)
+            stream.end()
+        except ClientDisconnected:
+            pass
+        except Exception:  # noqa: BLE001 - an app failure after the head: abort the stream
+            self._fail(stream, ex, _describe(environ), traceback.format_exc())
+        finally:
+            _close(result)
+
+    def _file_wrapper_task(self, stream: Stream, ex: _Exchange,
+                           wrapper: FileWrapper) -> Awaitable[None] | None:
+        found = _file_span(ex, wrapper)
+        if found is None:
+            return None
+        offset, count = found
+        return self._sendfile_and_close(stream, ex, wrapper, offset, count)
+
+    async def _sendfile_and_close(self, stream: Stream, ex: _Exchange, wrapper: FileWrapper,
+                                  offset: int, count: int) -> None:
+        try:
+            await self._sendfile(stream, ex, wrapper, offset, count)
+        except ClientDisconnected:
+            pass
+        finally:
+            _close(wrapper)
 
     def _flush(self, stream: Stream, ex: _Exchange, threaded: bool) -> None:
         """Send what is queued now (large or streamed bodies); wait for the transport."""
@@ -279,21 +344,10 @@ class WsgiHandler:
             await stream.send_data(c)
 
     def _send_file_wrapper(self, stream: Stream, ex: _Exchange, wrapper: FileWrapper) -> bool:
-        try:
-            fd = wrapper.filelike.fileno()  # type: ignore[attr-defined]
-            offset = wrapper.filelike.tell()  # type: ignore[attr-defined]
-            size = os.fstat(fd).st_size
-        except (AttributeError, OSError, io.UnsupportedOperation):
+        found = _file_span(ex, wrapper)
+        if found is None:
             return False
-        count = max(0, size - offset)
-        for name, value in ex.headers or []:
-            if name == b"content-length":
-                count = min(count, int(value))
-                break
-        else:
-            assert ex.headers is not None
-            ex.headers.append((b"content-length", str(count).encode()))
-        ex.head_sent = True
+        offset, count = found
         fut = asyncio.run_coroutine_threadsafe(self._sendfile(stream, ex, wrapper, offset, count), self.loop)
         try:
             fut.result()
@@ -337,6 +391,43 @@ class WsgiHandler:
 
 def _call_now(fn: Callable[..., Any], *args: Any) -> None:
     fn(*args)
+
+
+def _check_chunk(ex: _Exchange, chunk: Any) -> None:
+    if ex.headers is None:
+        raise AssertionError("the app yielded body data before calling start_response()")
+    if not isinstance(chunk, bytes | bytearray):
+        raise TypeError(f"WSGI body must be bytes, got {type(chunk).__name__}")
+
+
+def _file_span(ex: _Exchange, wrapper: FileWrapper) -> tuple[int, int] | None:
+    """(offset, count) of a real file behind ``wsgi.file_wrapper`` (sets the length)."""
+    try:
+        fd = wrapper.filelike.fileno()  # type: ignore[attr-defined]
+        offset = wrapper.filelike.tell()  # type: ignore[attr-defined]
+        size = os.fstat(fd).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    count = max(0, size - offset)
+    for name, value in ex.headers or []:
+        if name == b"content-length":
+            count = min(count, int(value))
+            break
+    else:
+        assert ex.headers is not None
+        ex.headers.append((b"content-length", str(count).encode()))
+    ex.head_sent = True
+    return offset, count
+
+
+def _close(result: Any) -> None:
+    """PEP 3333: the iterable's close() is called whatever happened."""
+    close = getattr(result, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # noqa: BLE001
+            log.exception("close() of the app's iterable failed")
 
 
 def _describe(environ: dict[str, Any]) -> str:
