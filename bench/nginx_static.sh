@@ -4,7 +4,11 @@ set -euo pipefail
 port=$1
 dir=${BENCH_STATIC_DIR:?set BENCH_STATIC_DIR}
 run=$(mktemp -d)
+# nginx's worker drops to the file owner's user when started as root, so it can read
+# the (mode 0700) temp directory like skitai does.
+user=$(stat -c %U "$dir")
 cat >"$run/nginx.conf" <<CONF
+user $user;
 worker_processes 1;
 pid $run/nginx.pid;
 error_log $run/error.log warn;

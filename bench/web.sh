@@ -4,6 +4,7 @@
 # Needs: apt-get install wrk nginx-light; pip install gunicorn waitress 'uvicorn[standard]'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 rounds=${1:-3}
 duration=${2:-8}
 shared=$(cd ../shared/bench && pwd)
@@ -15,20 +16,20 @@ cmp="$py $shared/compare.py --rounds $rounds --duration $duration --connections 
 
 echo "## hello world, keep-alive, wrk -c64: threads=4 vs gunicorn gthread and waitress"
 $cmp --path / \
-  --server "skitai-t4@18001=env SKITAI_PORT={port} SKITAI_THREADS=4 $py bench/skitai_hello.py" \
+  --server "skitai-t4@18001=env SKITAI_PORT={port} SKITAI_THREADS=4 $py $root/bench/skitai_hello.py" \
   --server "gunicorn-gthread4@18002=$py -m gunicorn -w 1 -k gthread --threads 4 -b 127.0.0.1:{port} --chdir $shared hello_wsgi:app" \
   --server "waitress-t4@18003=$py -m waitress --threads 4 --listen 127.0.0.1:{port} hello_wsgi:app" \
   --cwd "$shared"
 
 echo "## hello world, keep-alive: threads=0 vs uvicorn (httptools, uvloop, ASGI)"
 $cmp --path / \
-  --server "skitai-t0@18004=env SKITAI_PORT={port} SKITAI_THREADS=0 $py bench/skitai_hello.py" \
+  --server "skitai-t0@18004=env SKITAI_PORT={port} SKITAI_THREADS=0 $py $root/bench/skitai_hello.py" \
   --server "uvicorn@18005=$py -m uvicorn --workers 1 --http httptools --loop uvloop --no-access-log --port {port} --app-dir $shared hello_asgi:app" \
   --cwd "$shared"
 
 echo "## 64 KiB static file: skitai vs nginx (worker_processes 1)"
 $cmp --path /static/64k.bin \
-  --server "skitai-static@18006=env SKITAI_PORT={port} SKITAI_THREADS=4 $py bench/skitai_hello.py" \
-  --server "nginx@18007=bash bench/nginx_static.sh {port}" \
+  --server "skitai-static@18006=env SKITAI_PORT={port} SKITAI_THREADS=4 $py $root/bench/skitai_hello.py" \
+  --server "nginx@18007=bash $root/bench/nginx_static.sh {port}" \
   --cwd "$shared"
 rm -rf "$static"

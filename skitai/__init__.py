@@ -12,7 +12,9 @@ from skitai.api import (
     addlu,
     cron,
     deflu,
+    enable_forward,
     enable_smtpda,
+    enable_ssl,
     getswd,
     joinpath,
     log_off,
@@ -60,7 +62,8 @@ DB_REDIS = "redis"
 DB_MONGODB = "mongodb"
 
 __all__ = [
-    "ConfigError", "abspath", "addlu", "cron", "deflu", "enable_smtpda", "getswd", "joinpath",
+    "ConfigError", "abspath", "addlu", "cron", "deflu", "enable_forward", "enable_smtpda",
+    "enable_ssl", "getswd", "joinpath",
     "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive",
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
     "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_request_timeout",

@@ -304,3 +304,44 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     from skitai import cli
 
     cli.run_app(_draft, sys.argv[1:])
+
+
+# --- TLS --------------------------------------------------------------------------------------------
+
+
+def enable_ssl(cert: str, key: str | None = None, passphrase: str | None = None) -> None:
+    """The main listener speaks TLS (1.2+) with ALPN ``h2`` and ``http/1.1`` (README "Run
+    as HTTPS Server").  Paths are relative to app.py; the files are read by each worker
+    when it starts, so a reload (HUP) picks up renewed certificates."""
+    where = _call("enable_ssl", 1, cert=cert, key=key)
+    values: dict[str, Any] = {}
+    for name, value in (("ssl_cert", cert), ("ssl_key", key)):
+        if value is None and name == "ssl_key":
+            continue
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: {name[4:]} must be a file path")
+        path = abspath(value)
+        if not os.path.isfile(path):
+            raise ConfigError(f"{where}: no {name[4:]} file at {path}")
+        values[name] = path
+    if passphrase is not None and not isinstance(passphrase, str):
+        raise ConfigError(f"{where}: passphrase must be a string")
+    values["ssl_passphrase"] = passphrase or None
+    for name, value in values.items():
+        _draft.set(name, value, where)
+
+
+def enable_forward(port: int = 80, forward_to: int = 443, hosts: Any = None) -> None:
+    """Also listen on ``port`` (clear text) and redirect every request to HTTPS on
+    ``forward_to``.  Redirects go only to ``hosts`` (default: the mounts' ``host=``
+    names); a request for any other Host goes to the first of them."""
+    where = _call("enable_forward", 1, port=port, forward_to=forward_to)
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    names = tuple(hosts or ())
+    for name in names:
+        if not isinstance(name, str) or not name or "/" in name or ":" in name.strip("[]"):
+            raise ConfigError(f"{where}: hosts are names like 'www.example.com' or '.example.com'")
+    _draft.set("forward_port", port, where)
+    _draft.set("forward_to", forward_to, where)
+    _draft.set("forward_hosts", tuple(n.lower() for n in names), where)

@@ -125,6 +125,23 @@ class ServerConfig:
     smtpda: SmtpdaConfig | None = setting(None, doc="enable_smtpda() / [smtpda].")
     crons: tuple[CronJob, ...] = setting((), doc="skitai.cron() and [:crontab] entries.")
     conf_file: str | None = setting(None, doc="The config file that was read, if any.")
+    # --- TLS and HTTP/2 (enable_ssl, enable_forward) ---------------------------------
+    ssl_cert: str | None = setting(None, doc="enable_ssl(): certificate chain file (PEM); "
+                                   "the main listener speaks TLS (ALPN h2, http/1.1).",
+                                   conf="ssl-cert")
+    ssl_key: str | None = setting(None, doc="enable_ssl(): private key file (PEM).",
+                                  conf="ssl-key")
+    ssl_passphrase: str | None = setting(None, doc="enable_ssl(): pass phrase of the key.")
+    forward_port: int | None = setting(None, doc="enable_forward(): a clear-text port that "
+                                       "redirects every request to HTTPS.", parse=parse.port)
+    forward_to: int = setting(443, doc="enable_forward(): the HTTPS port redirected to.",
+                              parse=parse.port)
+    forward_hosts: tuple[str, ...] = setting((), doc="enable_forward(hosts=): names a "
+                                             "redirect may go to (default: the mounts' hosts).")
+    h2_max_concurrent_streams: int = setting(100, doc="HTTP/2 streams a client may open at once.",
+                                             parse=parse.positive_int)
+    h2_push: bool = setting(True, doc="Server push for hint_promise() on HTTP/2 "
+                            "(when the client allows it).", parse=parse.boolean)
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)

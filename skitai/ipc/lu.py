@@ -225,7 +225,11 @@ class Cell:
 
     def set_request(self, text: str, since: float | None = None) -> None:
         """Child: what it runs now ("" when idle).  One writer per cell (the loop thread)."""
-        data = text.encode("utf-8", "replace")[:TEXT_SIZE]
+        self.set_request_bytes(text.encode("utf-8", "replace"), since)
+
+    def set_request_bytes(self, data: bytes, since: float | None = None) -> None:
+        """``set_request`` for text already encoded (the per-request hot path)."""
+        data = data[:TEXT_SIZE]
         q = self._mem._q
         seq = q[self._base + REQ_SEQ]
         q[self._base + REQ_SEQ] = seq + 1  # odd: writing

@@ -38,6 +38,7 @@ def child_main(entry: str, config: Any, ctx: ChildContext, close_fds: Iterable[i
                blocked: set[signal.Signals]) -> None:
     """Never returns."""
     code: int = ExitCode.ERROR
+    master = os.getppid()
     try:
         signal.set_wakeup_fd(-1)
         for sig in DEFAULT_IN_CHILD:
@@ -46,6 +47,7 @@ def child_main(entry: str, config: Any, ctx: ChildContext, close_fds: Iterable[i
             signal.signal(sig, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        _term_with_parent(master)
         for fd in close_fds:
             try:
                 os.close(fd)
@@ -82,6 +84,24 @@ def child_main(entry: str, config: Any, ctx: ChildContext, close_fds: Iterable[i
         except BaseException:  # noqa: BLE001
             pass
         os._exit(code)
+
+
+def _term_with_parent(master: int) -> None:
+    """SIGTERM this child when the master dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``).
+    Web workers and cron also stop when their channel reaches EOF; this covers every
+    entry, including one that never reads its channel, so no child outlives its master
+    and keeps the port or the spool busy."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != master:  # the master died before the prctl: nobody would tell us
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def set_title(title: str) -> None:

@@ -61,7 +61,7 @@ class Supervision:
         self._writing = False
         self._beat: asyncio.TimerHandle | None = None
         self._since = 0.0
-        self._shown = ""
+        self._shown: str | None = ""
         self._recycling = False
 
     # --- setup ------------------------------------------------------------------------------
@@ -103,13 +103,15 @@ class Supervision:
 
     def on_request(self, method: bytes, target: bytes) -> None:
         self.requests += 1
-        if self.cell is not None:
+        cell = self.cell
+        if cell is not None:
+            # Written per request so that a worker whose loop an app blocks still names
+            # the request it hangs in.
             now = time.monotonic()
-            text = f"{method.decode('latin-1')} {target.decode('latin-1')}"
             self._since = now
-            self.cell.set_request(text, now)
-            self._shown = text
-            self.cell.requests = self.server.requests_served if self.server is not None else self.requests
+            cell.set_request_bytes(method + b" " + target, now)
+            self._shown = None  # the next heartbeat rewrites it from the server's view
+            cell.requests = self.server.requests_served if self.server is not None else self.requests
         if self.limit and self.requests >= self.limit and not self._recycling:
             self._recycle(f"max_requests {self.limit} reached")
 

@@ -9,6 +9,7 @@ other (gunicorn does the same).
 
 from __future__ import annotations
 
+import contextvars
 import sys
 from typing import IO, Any
 
@@ -16,6 +17,10 @@ from skitai.worker import events
 
 _PROTOCOLS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0", b"2": "HTTP/2", b"0.9": "HTTP/0.9"}
 _HEADER_KEYS: dict[bytes, str] = {}
+# Per-stream environ keys (``hint_promise``) set by ``server.dispatch`` around the handler
+# call: the handler builds its environ inside that context (or in a task created there).
+EXTRA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "skitai_environ_extra", default=None)
 
 
 def _header_key(name: bytes) -> str | None:
@@ -81,6 +86,9 @@ def build_environ(
     name, port = _server_name(host, server, scheme)
     environ["SERVER_NAME"] = name
     environ["SERVER_PORT"] = port
+    extra = EXTRA.get()
+    if extra:
+        environ.update(extra)
     return environ
 
 

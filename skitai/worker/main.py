@@ -20,7 +20,7 @@ from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
-from skitai.worker import apps, routing, wsgi
+from skitai.worker import apps, h2conn, routing, tls, wsgi
 from skitai.worker import environ as environ_mod
 from skitai.worker.server import Server
 
@@ -74,10 +74,18 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         log.exception("worker #%d: cannot load the mounted apps", ctx.slot)
         logs.close()
         return ExitCode.APP_LOAD_ERROR
-    server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}")
+    try:
+        ssl_context = tls.context_from_config(config)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        log.error("worker #%d: cannot load the TLS certificate: %s", ctx.slot, exc)
+        logs.close()
+        return ExitCode.BOOT_ERROR
+    server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}",
+                    scheme="https" if ssl_context is not None else "http")
+    h2conn.install(server)
     supervision: Any = None
     try:
-        loop.run_until_complete(server.start(ctx.listeners))
+        loop.run_until_complete(_start_listeners(server, config, ctx, ssl_context))
         if ctx.supervised:
             from skitai.worker import child
 
@@ -96,6 +104,47 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         log.info("worker #%d stopped", ctx.slot)
         logs.close()
     return int(getattr(supervision, "exit_code", 0) or 0)
+
+
+async def _start_listeners(server: Server, config: ServerConfig, ctx: ChildContext,
+                           ssl_context: Any) -> None:
+    """The main listeners (TLS when enable_ssl), and the enable_forward port.  The master
+    binds the main ones; the forward port is bound here with SO_REUSEPORT (every worker
+    binds its own) unless the master passed a listener on that port."""
+    forward = config.forward_port
+    main, fwd = [], None
+    for sock in ctx.listeners:
+        name = sock.getsockname()
+        if forward and sock.family != socket.AF_UNIX and name[1] == forward:
+            fwd = sock
+        else:
+            main.append(sock)
+    if ssl_context is None:
+        await server.start(main)
+    else:
+        for sock in main:
+            await server.listen(sock, lambda: h2conn.TlsConnection(server), ssl_context)
+        await server.start([])
+    if forward:
+        if fwd is None:
+            fwd = _bind_forward(config.address, forward, config.backlog)
+        server.forward_names = tls.forward_names(config)  # type: ignore[attr-defined]
+        server.forward_to = config.forward_to  # type: ignore[attr-defined]
+        await server.listen(fwd, lambda: tls.ForwardConnection(server))
+
+
+def _bind_forward(address: str, port: int, backlog: int) -> socket.socket:
+    host = address.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _own_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:

@@ -34,8 +34,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from skitai import log as logmod
 from skitai.config.model import ServerConfig
+from skitai.worker import environ as environ_mod
 from skitai.worker import events
-from skitai.worker.protocols.http1 import Http1Adapter
+from skitai.worker.protocols import websocket as ws_proto
+from skitai.worker.protocols.http1 import H2_PREFACE, Http1Adapter
 from skitai.worker.routing import Router, decode_path, split_target
 from skitai.worker.stream import ClientDisconnected, Stream
 
@@ -80,19 +82,34 @@ class Server:
         self._stopped: asyncio.Future[bool] = loop.create_future()
         self._sweeper: asyncio.TimerHandle | None = None
         self.body_limit = config.max_client_body_size
+        # Protocol switches, installed by the composition root (worker/main.py):
+        # Upgrade token -> takes the connection over and returns True, or declines (False);
+        self.upgrades: dict[bytes, Callable[[Connection, events.Request], bool]] = {}
+        # the HTTP/2 preface arrived on a clear-text HTTP/1.1 connection (h2c prior knowledge);
+        self.on_h2_preface: Callable[[Connection, bytes], None] | None = None
+        # the environ extras of a new stream (``hint_promise``), or None.
+        self.hints_for: Callable[[Any, Stream], dict[str, Any] | None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
-    async def start(self, listeners: list[socket.socket]) -> None:
+    async def start(self, listeners: list[socket.socket], ssl: Any = None) -> None:
         for sock in listeners:
-            sock.setblocking(False)
-            if sock.family == socket.AF_UNIX:
-                srv = await self.loop.create_unix_server(lambda: Connection(self), sock=sock,
-                                                         backlog=self.config.backlog)
-            else:
-                srv = await self.loop.create_server(lambda: Connection(self), sock=sock,
-                                                    backlog=self.config.backlog)
-            self._servers.append(srv)
+            await self.listen(sock, lambda: Connection(self), ssl)
         self._sweep()
+
+    async def listen(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol],
+                     ssl: Any = None) -> None:
+        """Serve ``sock`` with protocols from ``factory`` (TLS when ``ssl`` is a context)."""
+        sock.setblocking(False)
+        tls: dict[str, Any] = {}
+        if ssl is not None:
+            tls = {"ssl": ssl, "ssl_handshake_timeout": self.config.request_timeout}
+        if sock.family == socket.AF_UNIX:
+            srv = await self.loop.create_unix_server(factory, sock=sock,
+                                                     backlog=self.config.backlog, **tls)
+        else:
+            srv = await self.loop.create_server(factory, sock=sock,
+                                                backlog=self.config.backlog, **tls)
+        self._servers.append(srv)
 
     async def serve(self) -> None:
         """Run until ``stop()``; a graceful stop waits for in-flight work (bounded)."""
@@ -195,6 +212,91 @@ def _text(value: bytes | str | None) -> str | None:
     return value if isinstance(value, str) else value.decode("latin-1")
 
 
+def _asks_upgrade(request: events.Request) -> bool:
+    if request.method == b"CONNECT":
+        return False
+    for name, value in request.headers:
+        if name == b"connection" and b"upgrade" in value.lower():
+            return True
+    return False
+
+
+def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], None],
+             extra: dict[str, Any] | None = None) -> tuple[int, asyncio.Task[None] | None]:
+    """Route a new stream and start its handler: one copy for HTTP/1.1 and HTTP/2.
+
+    Returns the request body limit of the route (0 when no route matched) and the task
+    running the handler's awaitable (None when the handler returned without one, e.g. a
+    WSGI app submitted to the pool, or when ``respond(stream, status)`` already answered).
+    ``extra`` goes into the WSGI environ (``environ_mod.EXTRA``), e.g. ``hint_promise``.
+    """
+    request = stream.request
+    server.requests_served += 1
+    if server.on_request is not None:
+        server.on_request(request.method, request.target)
+    path, stream.query = split_target(request.target)
+    host = None
+    if server.router.exact or server.router.wildcards:
+        for name, value in request.headers:
+            if name == b"host":
+                host = value
+                break
+    match = server.router.match(host, decode_path(path))
+    if match is None:
+        respond(stream, 404)
+        return 0, None
+    route, script, rest = match
+    stream.script_name = script.decode("latin-1")
+    stream.path_info = rest.decode("latin-1")
+    limit = getattr(route.app, "body_limit", None) or server.body_limit
+    if request.content_length is not None and request.content_length > limit:
+        respond(stream, 413)
+        return limit, None
+    if request.expect_continue:
+        stream.send_informational(100)
+    handler = pick_handler(route, stream, respond)
+    if handler is None:
+        return limit, None
+    # (An upgrade request with a body is served as plain HTTP by the adapter: never ours.)
+    if handler is route.app and ws_proto.is_upgrade(request) \
+            and request.content_length is None and not request.chunked:
+        from skitai.worker import websocket_app
+
+        if websocket_app.wants(handler):  # a WSGI app: it is asked (INIT) to take it
+            websocket_app.start(stream, handler)
+            return limit, None
+    token = environ_mod.EXTRA.set(extra) if extra else None
+    try:
+        result = handler(stream)
+        task = server.loop.create_task(result) if result is not None else None  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - a handler bug must not kill the connection loop
+        log.exception("handler failed for %s", request.target)
+        respond(stream, 500)
+        return limit, None
+    finally:
+        if token is not None:
+            environ_mod.EXTRA.reset(token)
+    return limit, task
+
+
+def pick_handler(route: Route, stream: Stream, respond: Callable[[Stream, int], None]
+                 ) -> Callable[[Stream], Awaitable[None] | None] | None:
+    """The handler: a static file if one exists, else the app, else 404."""
+    for static in route.statics:
+        found = static.resolve(stream)
+        if found is None:
+            continue
+        status = getattr(found, "status", None)
+        if status is not None and not hasattr(found, "path"):
+            respond(stream, int(status))
+            return None
+        return lambda s, st=static, f=found: st.serve(s, f)
+    if route.app is not None:
+        return route.app  # type: ignore[no-any-return]
+    respond(stream, 404)
+    return None
+
+
 class Connection(asyncio.Protocol):
     """One client connection speaking HTTP/1.1 (HTTP/2 and WebSocket come later)."""
 
@@ -223,6 +325,9 @@ class Connection(asyncio.Protocol):
         self._draining = False
         self._limit = server.body_limit
         self.last_io = server.clock
+        self._ws_pending = False  # a WebSocket upgrade request awaits its app's answer
+        # The first bytes, kept until they cannot be the HTTP/2 preface (h2c prior knowledge).
+        self._sniff: bytes | None = b"" if server.on_h2_preface is not None else None
 
     # --- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -238,6 +343,17 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_io = self.server.clock
+        if self._sniff is not None:
+            data = self._sniff + data
+            if data[:24] == H2_PREFACE[:len(data)] and len(data) < 24:
+                self._sniff = data  # maybe the preface, split: wait for more
+                return
+            self._sniff = None
+            if data.startswith(H2_PREFACE) and self.server.on_h2_preface is not None:
+                self._closed = True  # the transport now belongs to the HTTP/2 connection
+                self.server.connections.discard(self)
+                self.server.on_h2_preface(self, data)
+                return
         produced = self.adapter.feed(data)
         for event in produced:
             self._on_event(event)
@@ -317,61 +433,68 @@ class Connection(asyncio.Protocol):
 
     def _start(self, request: events.Request) -> None:
         server = self.server
+        declined: list[events.Event] = []
+        if self.adapter.upgrade_requested and ws_proto.is_upgrade(request):
+            # A WebSocket stays pending through routing: websocket_app accepts it
+            # (switch_protocol) or the response declines it (decline_upgrade / _finished).
+            self._ws_pending = True
+        elif self.adapter.upgrade_requested and _asks_upgrade(request):
+            switched = self._upgrade(request)
+            if switched is None:
+                return
+            declined = switched
         stream = Stream(self, request, self.loop, scheme=server.scheme, client=self.client,
                         server=self.sockname, started=self.loop.time())
         self.current = stream
         self.task = None
-        server.requests_served += 1
-        if server.on_request is not None:
-            server.on_request(request.method, request.target)
-        path, stream.query = split_target(request.target)
-        host = None
-        if server.router.exact or server.router.wildcards:
-            for name, value in request.headers:
-                if name == b"host":
-                    host = value
-                    break
-        match = server.router.match(host, decode_path(path))
-        if match is None:
-            self._respond_simple(stream, 404)
-            return
-        route, script, rest = match
-        stream.script_name = script.decode("latin-1")
-        stream.path_info = rest.decode("latin-1")
-        self._limit = getattr(route.app, "body_limit", None) or server.body_limit
-        if request.content_length is not None and request.content_length > self._limit:
-            self._respond_simple(stream, 413)
-            return
-        if request.expect_continue:
-            stream.send_informational(100)
-        handler = self._pick(route, stream)
-        if handler is None:
-            return
-        try:
-            result = handler(stream)
-        except Exception:  # noqa: BLE001 - a handler bug must not kill the connection loop
-            log.exception("handler failed for %s", request.target)
-            self._respond_simple(stream, 500)
-            return
-        if result is not None:
-            self.task = self.loop.create_task(result)  # type: ignore[arg-type]
+        for event in declined:  # requests pipelined after a declined upgrade: queued
+            self._on_event(event)
+        hints = server.hints_for(self, stream) if server.hints_for is not None else None
+        limit, self.task = dispatch(server, stream, self._respond_simple, hints)
+        if limit:
+            self._limit = limit
+        if self.task is not None:
             self.task.add_done_callback(self._task_done)
 
-    def _pick(self, route: Route, stream: Stream) -> Callable[[Stream], Awaitable[None] | None] | None:
-        """The handler: a static file if one exists, else the app, else 404."""
-        for static in route.statics:
-            found = static.resolve(stream)
-            if found is None:
-                continue
-            status = getattr(found, "status", None)
-            if status is not None and not hasattr(found, "path"):
-                self._respond_simple(stream, int(status))
-                return None
-            return lambda s, st=static, f=found: st.serve(s, f)
-        if route.app is not None:
-            return route.app  # type: ignore[no-any-return]
-        self._respond_simple(stream, 404)
-        return None
+    def _upgrade(self, request: events.Request) -> list[events.Event] | None:
+        """An ``Upgrade`` request: a protocol registered in ``server.upgrades`` takes the
+        connection over (returns None), or the upgrade is declined and HTTP/1.1 goes on
+        (returns the events parsed from the bytes kept meanwhile)."""
+        token = b""
+        for name, value in request.headers:
+            if name == b"upgrade":
+                token = value.split(b",", 1)[0].strip().lower()
+                break
+        switch = self.server.upgrades.get(token)
+        if switch is not None and switch(self, request):
+            self._closed = True  # the transport now belongs to the new protocol
+            self.server.connections.discard(self)
+            return None
+        return self.adapter.decline_upgrade()
+
+    def decline_upgrade(self) -> None:
+        """The WebSocket upgrade is answered over HTTP (the kept bytes are parsed once the
+        response is done)."""
+
+    def switch_protocol(self, factory: Callable[[Any, bytes], asyncio.Protocol]) -> None:
+        """After a 101 (WebSocket): hand the transport, with the bytes already read past
+        the upgrade request, to ``factory(transport, trailing)``'s protocol."""
+        stream, transport = self.current, self.transport
+        self._flush()
+        if self._closed or transport is None:
+            return
+        self._ws_pending = False
+        self._closed = True  # the transport now belongs to the new protocol
+        self.server.connections.discard(self)
+        self.current = None
+        if stream is not None:
+            stream.ended = True
+            self.server.log_access(stream, 101)
+        protocol = factory(transport, self.adapter.take_trailing_data())
+        transport.set_protocol(protocol)
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         stream = self.current
@@ -397,17 +520,8 @@ class Connection(asyncio.Protocol):
             raise ClientDisconnected("client disconnected")
         kind = type(event)
         if kind is events.Response:
-            stream = self.current
-            if stream is not None:
-                stream.first_byte = self.loop.time()
-            headers = event.headers  # type: ignore[attr-defined]
-            extra = [(b"date", self.server.date_header), (b"server", SERVER_HEADER)]
-            for name, _ in headers:
-                if name == b"server" or name == b"date":
-                    extra = [h for h in extra if h[0] != name]
-            if self._closing or self.server.stopping:
-                extra.append((b"connection", b"close"))
-            event = events.Response(event.stream_id, event.status, headers + extra,  # type: ignore[attr-defined]
+            event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
+                                    self._final_headers(event.headers),  # type: ignore[attr-defined]
                                     event.reason)  # type: ignore[attr-defined]
         data = self.adapter.send(event)  # type: ignore[arg-type]
         if data:
@@ -418,6 +532,33 @@ class Connection(asyncio.Protocol):
             self._finished()
         elif kind is events.InformationalResponse or self._wsize >= FLUSH_AT:
             self._flush()
+
+    def stream_respond(self, stream_id: int, status: int, headers: events.Headers,
+                       reason: bytes, body: bytes) -> None:
+        """A whole response in one go (head, body, end): one adapter call, one write."""
+        if self._closed:
+            raise ClientDisconnected("client disconnected")
+        self._wbuf.append(self.adapter.send_whole(stream_id, status, self._final_headers(headers),
+                                                  reason, body))
+        self._flush()
+        self._finished()
+
+    def _final_headers(self, headers: events.Headers) -> events.Headers:
+        """The app's headers plus Date, Server (unless the app set them), preload Link
+        headers and ``connection: close`` when the connection is going away."""
+        stream = self.current
+        server = self.server
+        if stream is not None:
+            stream.first_byte = self.loop.time()
+        extra = [(b"date", server.date_header), (b"server", SERVER_HEADER)]
+        for name, _ in headers:
+            if name == b"server" or name == b"date":
+                extra = [h for h in extra if h[0] != name]
+        if stream is not None and stream.extra:
+            extra += stream.extra.get("link_headers", ())  # type: ignore[arg-type]
+        if self._closing or server.stopping:
+            extra.append((b"connection", b"close"))
+        return headers + extra
 
     async def stream_drain(self, stream_id: int) -> None:
         self._flush()
@@ -482,6 +623,9 @@ class Connection(asyncio.Protocol):
         if self._closing or self.server.stopping or not self.adapter.keep_alive:
             self.close()
             return
+        if self._ws_pending:  # a WebSocket upgrade answered over HTTP: parse what was kept
+            self._ws_pending = False
+            self._queue.extend(self.adapter.decline_upgrade())
         self.last_io = self.server.clock
         # Run the next queued request and hand it every event of its own that was
         # parsed ahead (its body); stop at the one after it.
@@ -513,10 +657,8 @@ class Connection(asyncio.Protocol):
         if status >= 400 and not stream.body.complete:
             # The body will not be read: close after this response (the adapter does too).
             self._closing = True
-        stream.send_head(status, [(b"content-type", b"text/html; charset=utf-8"),
-                                  (b"content-length", str(len(body)).encode())])
-        stream.send_data_nowait(body)
-        stream.end()
+        stream.respond(status, [(b"content-type", b"text/html; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())], body)
 
     def _abort_stream(self, stream: Stream, status: int, reason: str) -> None:
         """The request cannot continue (oversize or malformed body)."""

@@ -44,6 +44,30 @@ class ClientDisconnected(ConnectionError):
     """The client went away before the response was complete."""
 
 
+class _NoLock:
+    """Stands in for the Condition while only the loop thread touches a body."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def notify(self) -> None:
+        pass
+
+    def notify_all(self) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise RuntimeError("BodyBuffer.read_blocking() without enable_threads()")
+
+
+_NO_LOCK = _NoLock()
+
+
 class BodyBuffer:
     """The request body, fed by the loop, read by a coroutine or by a WSGI thread.
 
@@ -61,12 +85,19 @@ class BodyBuffer:
         self._size = 0
         self._done = False
         self._error: BaseException | None = None
-        self._cond = threading.Condition(threading.Lock())
+        # No lock until a thread reads the body (enable_threads): the common request is
+        # served on the loop alone, and a Condition costs more than the rest of this.
+        self._cond: threading.Condition | _NoLock = _NO_LOCK
         self._waiter: asyncio.Future[None] | None = None
         self._sink = sink
         self._paused = False
         self._loop = loop
         self.received = 0  # bytes fed so far (for the access log and size limits)
+
+    def enable_threads(self) -> None:
+        """Called on the loop thread before a worker thread may read this body."""
+        if self._cond is _NO_LOCK:
+            self._cond = threading.Condition(threading.Lock())
 
     # --- producer side (loop thread) -------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -204,6 +235,23 @@ class Stream:
         self.headers_sent = True
         self.status = status
         self.sink.stream_send(events.Response(self.stream_id, status, headers, reason))
+
+    def respond(self, status: int, headers: Headers, body: bytes, reason: bytes = b"") -> None:
+        """The whole response at once (a small body): head, body and end in one write
+        where the sink can (``stream_respond``), else as three events."""
+        if self.headers_sent:
+            raise RuntimeError("response head already sent")
+        self._check_open()
+        whole = getattr(self.sink, "stream_respond", None)
+        if whole is None:
+            self.send_head(status, headers, reason)
+            self.send_data_nowait(body)
+            self.end()
+            return
+        self.headers_sent = self.ended = True
+        self.status = status
+        self.sent_bytes += len(body)
+        whole(self.stream_id, status, headers, reason, body)
 
     def send_informational(self, status: int, headers: Headers | None = None) -> None:
         self._check_open()

@@ -67,6 +67,8 @@ class InputStream(io.RawIOBase):
     """``wsgi.input`` in thread mode: blocking reads from the stream's body buffer."""
 
     def __init__(self, stream: Stream, timeout: float | None) -> None:
+        """Made on the loop thread, before the app's thread can read."""
+        stream.body.enable_threads()
         self._stream = stream
         self._buf = b""
         self._eof = False
@@ -176,8 +178,12 @@ class WsgiHandler:
             environ = self._environ(stream, InputStream(stream, self.body_timeout))
             self.executor.submit(self._run, stream, environ, True)
             return None
-        if stream.body.complete and stream.body.received == 0:
-            return self._run(stream, self._environ(stream, io.BytesIO(b"")), False)
+        request = stream.request
+        if (stream.body.complete and stream.body.received == 0) or (
+                request.content_length == 0
+                or (request.content_length is None and not request.chunked)):
+            # No body (the common GET): call the app now, no spool, no task.
+            return self._run(stream, self._environ(stream, _EMPTY_INPUT), False)
         return self._inline_with_body(stream)
 
     async def _inline_with_body(self, stream: Stream) -> None:
@@ -368,7 +374,10 @@ class WsgiHandler:
             headers = ex.headers or []
             if not ex.has_length:
                 headers.append((b"content-length", str(ex.size).encode()))
-            stream.send_head(ex.status, headers, ex.reason)
+            chunks = ex.chunks
+            stream.respond(ex.status, headers,
+                           chunks[0] if len(chunks) == 1 else b"".join(chunks), ex.reason)
+            return
         for c in ex.chunks:
             stream.send_data_nowait(c)
         stream.end()
@@ -387,6 +396,22 @@ class WsgiHandler:
                                (b"content-length", str(len(body)).encode())])
         stream.send_data_nowait(body)
         stream.end()
+
+
+class _EmptyInput(io.BytesIO):
+    """``wsgi.input`` of a request without a body; shared, since reading it changes nothing."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        return []
+
+
+_EMPTY_INPUT = _EmptyInput()
 
 
 def _call_now(fn: Callable[..., Any], *args: Any) -> None:

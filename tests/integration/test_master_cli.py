@@ -200,3 +200,20 @@ def test_foreground_ctrl_c_stops_everything(app: App) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_skitai_smtpda_and_cron_pass_through_to_the_daemons(app: App, tmp_path: Path) -> None:
+    conf = tmp_path / "daemons.conf"
+    conf.write_text(f"[common]\nvar-path = {tmp_path / 'dvar'}\n\n[:crontab]\n@daily true\n")
+    conf.chmod(0o600)
+    stopped = app.skitai("smtpda", "-f", str(conf), "status")
+    assert stopped.returncode == 3 and "stopped" in stopped.stdout
+    assert app.skitai("cron", "-f", str(conf), "status").returncode == 3
+    started = app.skitai("cron", "-f", str(conf), "start")
+    assert started.returncode == 0, started.stderr
+    try:
+        running = app.skitai("cron", "-f", str(conf), "status")
+        assert running.returncode == 0 and "running" in running.stdout
+    finally:
+        assert app.skitai("cron", "-f", str(conf), "stop").returncode == 0
+    assert app.skitai("cron", "-f", str(conf), "status").returncode == 3

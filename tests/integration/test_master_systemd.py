@@ -94,3 +94,45 @@ def test_listener_from_listen_fds_serves(tmp_path: Path) -> None:
         assert pids <= {r["pid"] for r in m.workers()}
     finally:
         m.stop()
+
+
+UNITS = Path(__file__).resolve().parent.parent.parent / "systemd"
+
+
+def _unit(name: str) -> dict[str, dict[str, str]]:
+    sections: dict[str, dict[str, str]] = {}
+    current = ""
+    for line in (UNITS / name).read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]")
+            sections[current] = {}
+        else:
+            key, _, value = line.partition("=")
+            sections[current][key] = value
+    return sections
+
+
+def test_the_shipped_units_say_what_the_master_does(tmp_path: Path) -> None:
+    service = _unit("skitai.service")["Service"]
+    assert service["Type"] == "notify"
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert service["ExecStart"].endswith("app.py")  # foreground: the master is MAINPID
+    assert service["KillMode"] == "mixed"  # TERM to the master only; it drains the workers
+    assert "4" in service["RestartPreventExitStatus"].split()  # APP_LOAD_ERROR: no loop
+    assert _unit("skitai.socket")["Socket"]["ListenStream"] == "127.0.0.1:5000"
+    import shutil
+    import subprocess
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return
+    for name in ("skitai.service", "skitai.socket"):
+        (tmp_path / name).write_text((UNITS / name).read_text())
+    out = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / "skitai.socket"),
+                          str(tmp_path / "skitai.service")], capture_output=True, text=True,
+                         timeout=60)
+    complaints = [line for line in out.stderr.splitlines() if str(tmp_path) in line]
+    assert complaints == [], out.stderr

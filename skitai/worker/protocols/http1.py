@@ -319,6 +319,21 @@ class Http1Adapter:
             return self._informational(pending[0], event)  # type: ignore[arg-type]
         raise LocalProtocolError(f"cannot send {kind.__name__} over HTTP/1.1")
 
+    def send_whole(self, stream_id: int, status: int, headers: events.Headers, reason: bytes,
+                   body: bytes) -> bytes:
+        """Response + Data + EndData in one call (the common small response), with no
+        event objects: the same bytes and checks as the three ``send()`` calls."""
+        pending = self._pending
+        if not pending or stream_id != pending[0].stream_id:
+            return self.send(events.Response(stream_id, status, headers, reason))  # raises
+        if status == 101:
+            raise LocalProtocolError("101 goes through send(Response(101))")
+        head = self._head(pending[0], events.Response(stream_id, status, headers, reason)) \
+            if type(status) is not int or not 200 <= status <= 999 \
+            else self._head_of(pending[0], status, headers, reason)
+        data = self._data(body) if body else b""
+        return head + data + self._end(())
+
     # --- parsing, off the common path ------------------------------------------------------
     def _parse(self, data: bytes) -> None:
         try:
@@ -524,15 +539,20 @@ class Http1Adapter:
         return _checked(_status_line(status, b""), event.headers, b"\r\n")
 
     def _head(self, request: events.Request, event: events.Response) -> bytes:
-        if self._mode != _HEAD_DUE:
-            raise LocalProtocolError("response head already sent")
         status = event.status
         if type(status) is not int or not 200 <= status <= 999:
+            if self._mode != _HEAD_DUE:
+                raise LocalProtocolError("response head already sent")
             if status == 101 and request.stream_id == self._upgrade_sid:
                 return self._switch(event)
             raise LocalProtocolError(f"invalid final status {status!r} (1xx go out as "
                                      "InformationalResponse, 101 only after an upgrade request)")
-        headers = event.headers
+        return self._head_of(request, status, event.headers, event.reason)
+
+    def _head_of(self, request: events.Request, status: int, headers: events.Headers,
+                 reason: bytes) -> bytes:
+        if self._mode != _HEAD_DUE:
+            raise LocalProtocolError("response head already sent")
         # Framing headers of the app.  Names are lower-case by contract (events.py); a
         # mixed-case name is still found because its length is what is tested first.
         cl = -1
@@ -584,7 +604,7 @@ class Http1Adapter:
             if not close_asked:
                 end = b"connection: close\r\n" + end
                 lines += 1
-        return _checked(_status_line(status, event.reason), headers, end, lines)
+        return _checked(_status_line(status, reason), headers, end, lines)
 
     def _switch(self, event: events.Response) -> bytes:
         """101 Switching Protocols: this adapter is done with the connection; bytes fed

@@ -40,14 +40,9 @@ import enum
 import zlib
 from dataclasses import dataclass
 
+from wsproto import events as wsevents
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import (
-    BytesMessage,
-    CloseConnection,
-    Ping as WsPing,
-    Pong as WsPong,
-    TextMessage,
-)
+from wsproto.events import BytesMessage, CloseConnection, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 from wsproto.utilities import generate_accept_token
@@ -139,7 +134,9 @@ def is_upgrade(request: events.Request) -> bool:
     """The request asks for a WebSocket (``Upgrade: websocket``, or an RFC 8441 CONNECT)."""
     if request.http_version == b"2":
         return request.method == b"CONNECT" and _protocol(request) == b"websocket"
-    return b"websocket" in _tokens(request, b"upgrade")
+    # Both headers, as llhttp requires for an upgrade: a stray ``Upgrade`` alone is ignored.
+    return b"websocket" in _tokens(request, b"upgrade") and \
+        b"upgrade" in _tokens(request, b"connection")
 
 
 def accept(request: events.Request, *, max_message_size: int = DEFAULT_MAX_MESSAGE
@@ -147,7 +144,8 @@ def accept(request: events.Request, *, max_message_size: int = DEFAULT_MAX_MESSA
     """Check a WebSocket handshake; return (response headers, extensions to use)."""
     h2 = request.http_version == b"2"
     if h2:
-        if request.method != b"CONNECT" or _protocol(request) != b"websocket":
+        # RFC 8441: an extended CONNECT (the HTTP/2 layer may pass it on as its GET).
+        if request.method not in (b"CONNECT", b"GET") or _protocol(request) != b"websocket":
             raise HandshakeError("not an extended CONNECT for websocket")
     else:
         if request.method != b"GET":
@@ -305,11 +303,11 @@ class WebSocketAdapter:
                     self._size = 0
                 elif piece:
                     self._parts.append(piece)
-            elif kind is WsPing:
+            elif kind is wsevents.Ping:
                 if self._conn.state is ConnectionState.OPEN:  # no pong once we are closing
                     self._out += self._conn.send(ev.response())  # type: ignore[attr-defined]
                 out.append(Ping(sid, bytes(ev.payload)))  # type: ignore[attr-defined]
-            elif kind is WsPong:
+            elif kind is wsevents.Pong:
                 out.append(Pong(sid, bytes(ev.payload)))  # type: ignore[attr-defined]
             elif kind is CloseConnection:
                 code, reason = int(ev.code), ev.reason or ""  # type: ignore[attr-defined]
@@ -346,7 +344,7 @@ class WebSocketAdapter:
 
     def ping(self, payload: bytes = b"") -> None:
         if self.state is State.OPEN:
-            self._out += self._conn.send(WsPing(payload))
+            self._out += self._conn.send(wsevents.Ping(payload))
 
     def close(self, code: int = NORMAL, reason: str = "") -> None:
         """Start the close handshake (no-op once closing)."""

@@ -1,0 +1,204 @@
+"""WebSocket over HTTP/2 (RFC 8441): an extended CONNECT stream carries the frames.
+
+Theory.  ``h2conn.EXTENDED_CONNECT[b"websocket"] = take`` (``install()``) makes the
+HTTP/2 connection advertise SETTINGS_ENABLE_CONNECT_PROTOCOL and hand every
+``CONNECT :protocol websocket`` stream to ``take``.  From there it is the HTTP/1.1 path,
+not a second copy: the request is routed by the server's router, the app is asked
+(INIT) by ``websocket_app.start`` through a ``Stream`` whose sink is this stream, and an
+accepted WebSocket is a ``WebSocketSession`` whose "transport" is the stream
+(``_TunnelTransport``: DATA frames out, ``conn.tunnels[sid]`` for DATA in).  The only
+differences: the answer is 200 instead of 101, there is no Sec-WebSocket-Key/Accept, and
+"closing the connection" is ending the stream (END_STREAM), or resetting it on abort.
+
+The app sees a GET (``REQUEST_METHOD``), as it does over HTTP/1.1, and
+``SERVER_PROTOCOL`` ``HTTP/2``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import IO, Any
+
+from skitai.worker import events
+from skitai.worker.routing import decode_path, split_target
+from skitai.worker.stream import Stream
+
+log = logging.getLogger("skitai.server")
+
+CANCEL = 0x8  # RFC 9113 error code
+
+
+def install() -> None:
+    """Register WebSocket as an extended CONNECT protocol (call before serving)."""
+    from skitai.worker import h2conn
+
+    h2conn.EXTENDED_CONNECT[b"websocket"] = take
+
+
+def take(conn: Any, request: events.Request) -> None:
+    """``CONNECT :protocol websocket`` on ``conn`` (an ``h2conn.H2Connection``)."""
+    from skitai.worker import websocket_app
+
+    server = conn.server
+    server.requests_served += 1
+    if server.on_request is not None:
+        server.on_request(b"GET", request.target)
+    # The app is asked as for a GET of the path (RFC 8441 4: :path and :authority as a GET).
+    as_get = events.Request(request.stream_id, b"GET", request.target, request.headers, b"2")
+    sink = _TunnelSink(conn, request.stream_id)
+    stream = Stream(sink, as_get, conn.loop, scheme=conn.scheme, client=conn.client,
+                    server=conn.sockname, started=conn.loop.time())
+    sink.stream = stream
+    path, stream.query = split_target(request.target)
+    host = None
+    for name, value in request.headers:
+        if name == b"host":
+            host = value
+            break
+    match = server.router.match(host, decode_path(path))
+    if match is None or not websocket_app.wants(match[0].app):
+        sink.respond(404)
+        return
+    route, script, rest = match
+    stream.script_name = script.decode("latin-1")
+    stream.path_info = rest.decode("latin-1")
+    websocket_app.start(stream, route.app)
+
+
+class _TunnelSink:
+    """The ``StreamSink`` of the CONNECT stream until it is switched to the WebSocket."""
+
+    def __init__(self, conn: Any, stream_id: int) -> None:
+        self.conn = conn
+        self.server = conn.server
+        self.stream_id = stream_id
+        self.stream: Stream | None = None
+        self.logged = False
+
+    def stream_send(self, event: events.Event) -> None:
+        stream = self.stream
+        if type(event) is events.Response and stream is not None:
+            stream.first_byte = self.conn.loop.time()
+            event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
+                                    event.headers + [(b"date", self.server.date_header)])  # type: ignore[attr-defined]
+        self.conn.send_tunnel(event)
+        self.conn.flush()
+        if type(event) is events.EndData and stream is not None and not self.logged:
+            self.logged = True
+            self.server.log_access(stream, stream.status)
+
+    async def stream_drain(self, stream_id: int) -> None:
+        return None
+
+    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int,
+                              count: int) -> None:
+        raise RuntimeError("no file bodies on a WebSocket handshake")
+
+    def stream_abort(self, stream_id: int) -> None:
+        self.conn.reset_stream(stream_id, CANCEL)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def respond(self, status: int) -> None:
+        body = f"<h1>{status}</h1>".encode()
+        assert self.stream is not None
+        self.stream.send_head(status, [(b"content-type", b"text/html; charset=utf-8"),
+                                       (b"content-length", str(len(body)).encode())])
+        self.stream.send_data_nowait(body)
+        self.stream.end()
+
+    # --- what websocket_app asks of a connection ---------------------------------------------
+    def decline_upgrade(self) -> None:
+        """Nothing to undo on HTTP/2: the answer ends this stream only."""
+
+    def switch_protocol(self, factory: Callable[[Any, bytes], asyncio.Protocol]) -> None:
+        stream = self.stream
+        if stream is not None and not self.logged:
+            self.logged = True
+            stream.ended = True
+            self.server.log_access(stream, 200)
+        transport = _TunnelTransport(self.conn, self.stream_id)
+        protocol = factory(transport, b"")
+        transport.protocol = protocol
+        self.conn.tunnels[self.stream_id] = transport
+
+
+class _TunnelTransport:
+    """What ``WebSocketSession`` needs of a transport, over one HTTP/2 stream; also the
+    ``h2conn.Tunnel`` that receives the stream's DATA."""
+
+    def __init__(self, conn: Any, stream_id: int) -> None:
+        self.conn = conn
+        self.stream_id = stream_id
+        self.protocol: Any = None
+        self._closing = False
+        self._lost = False
+
+    # --- Tunnel (h2conn -> here) -------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        if not self._lost and self.protocol is not None:
+            self.protocol.data_received(data)
+
+    def end(self) -> None:
+        """The peer ended its side (END_STREAM)."""
+        if self.protocol is not None and not self._lost:
+            self.protocol.eof_received()
+        self.close()
+
+    def closed(self) -> None:
+        """The stream was reset or the connection is gone."""
+        self._closing = True
+        self._lose()
+
+    # --- transport (session -> here) ------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if not self._closing and data:
+            self.conn.send_tunnel(events.Data(self.stream_id, data))
+
+    def is_closing(self) -> bool:
+        return self._closing or self.conn.closed
+
+    def close(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self.conn.send_tunnel(events.EndData(self.stream_id))
+            self.conn.flush()
+        self._lose()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        # END_STREAM is the half-close; on a stream there is no RST risk for the others.
+        self.close()
+
+    def abort(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self.conn.tunnels.pop(self.stream_id, None)
+            self.conn.reset_stream(self.stream_id, CANCEL)
+        self._lose()
+
+    def get_write_buffer_size(self) -> int:
+        return int(self.conn.adapter.buffered(self.stream_id))
+
+    def pause_reading(self) -> None:
+        self.conn.adapter.hold(self.stream_id)
+
+    def resume_reading(self) -> None:
+        if not self.conn.closed:
+            self.conn.adapter.release(self.stream_id)
+            self.conn.write(self.conn.adapter.data_to_send())
+
+    def _lose(self) -> None:
+        if not self._lost:
+            self._lost = True
+            self.conn.tunnels.pop(self.stream_id, None)
+            if self.protocol is not None:
+                self.conn.loop.call_soon(self.protocol.connection_lost, None)
