@@ -267,6 +267,8 @@ class H2Connection(asyncio.Protocol):
             return  # a stream we answered or refused already: dropped (acknowledged)
         stream = sink.stream
         assert stream is not None
+        if stream.closed:
+            return  # refused (413) or reset: the rest of the body is dropped
         body = stream.body
         if body.received + len(event.data) > sink.limit:
             self._refuse_body(sink, 413, "request body too large")
@@ -360,6 +362,8 @@ class H2Connection(asyncio.Protocol):
             self._ended(sink)
 
     async def stream_drain(self, sink: _Sink) -> None:
+        if not self.closed:
+            self.write(self.adapter.flush(sink.stream_id))
         self.flush()
         stream = sink.stream
         while True:
@@ -399,6 +403,11 @@ class H2Connection(asyncio.Protocol):
         if self.adapter.buffered(sink.stream_id):
             return
         self.streams.pop(sink.stream_id, None)
+        if stream is not None and not stream.body.complete and not stream.closed:
+            # Answered without reading the whole body: tell the client to stop sending
+            # (RFC 9113 8.1), or it would wait for window we no longer give.
+            stream.body.abort(ClientDisconnected("response complete"))
+            sink.reset_after = True
         if sink.reset_after:
             self.write(self.adapter.reset(sink.stream_id, ErrorCodes.NO_ERROR))
         self._maybe_done()
@@ -527,7 +536,7 @@ class H2Connection(asyncio.Protocol):
             for sink in list(self.streams.values()):
                 stream = sink.stream
                 if stream is not None and not stream.body.complete \
-                        and sink.stream_id not in self.adapter._held:
+                        and not self.adapter.is_held(sink.stream_id):
                     log.info("request timeout for %s", stream.request.target)
                     self.reset_stream(sink.stream_id, ErrorCodes.CANCEL)
 
@@ -562,7 +571,9 @@ def upgrade_h2c(conn: Connection, request: events.Request) -> bool:
     if len(settings) != 1 or request.content_length or request.chunked:
         return False
     try:
-        base64.urlsafe_b64decode(settings[0] + b"=" * (-len(settings[0]) % 4))
+        # token68 of base64url (RFC 7540 3.2.1); validate=True refuses other characters
+        base64.b64decode(settings[0] + b"=" * (-len(settings[0]) % 4), altchars=b"-_",
+                         validate=True)
     except (binascii.Error, ValueError):
         return False
     transport = conn.transport

@@ -85,7 +85,11 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     h2conn.install(server)
     supervision: Any = None
     try:
-        loop.run_until_complete(_start_listeners(server, config, ctx, ssl_context))
+        try:
+            loop.run_until_complete(_start_listeners(server, config, ctx, ssl_context))
+        except OSError as exc:  # e.g. the enable_forward port is taken or privileged
+            log.error("worker #%d: cannot listen: %s", ctx.slot, exc)
+            return ExitCode.BOOT_ERROR
         if ctx.supervised:
             from skitai.worker import child
 
@@ -141,9 +145,10 @@ def _bind_forward(address: str, port: int, backlog: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(backlog)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(exc.errno, f"enable_forward: cannot listen on {address}:{port}: "
+                                 f"{exc.strerror}") from None
     return sock
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 import email.utils
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -30,7 +31,13 @@ MAX_OVERLAPS = 2
 
 def format_http_date(timestamp: float) -> bytes:
     """IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``) of a POSIX timestamp."""
-    return email.utils.formatdate(int(timestamp), usegmt=True).encode("ascii")
+    return _format_seconds(int(timestamp))
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_seconds(seconds: int) -> bytes:
+    # Cached: the same mtimes (and the current second) are formatted on every request.
+    return email.utils.formatdate(seconds, usegmt=True).encode("ascii")
 
 
 def parse_http_date(value: bytes | str) -> int | None:

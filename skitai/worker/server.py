@@ -34,8 +34,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from skitai import log as logmod
 from skitai.config.model import ServerConfig
+from skitai.worker import eager, events
 from skitai.worker import environ as environ_mod
-from skitai.worker import events
 from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.protocols.http1 import H2_PREFACE, Http1Adapter
 from skitai.worker.routing import Router, decode_path, split_target
@@ -50,6 +50,8 @@ SERVER_HEADER = b"skitai"
 QUEUE_HIGH_WATER = 256 * 1024  # bytes of pipelined input parsed ahead before pausing reads
 FLUSH_AT = 64 * 1024
 FILE_CHUNK = 256 * 1024
+SENDFILE_MIN = 16 * 1024  # below this a pread + write is as cheap as sendfile
+_TCP_CORK = getattr(socket, "TCP_CORK", None)  # Linux
 
 
 class Server:
@@ -222,7 +224,7 @@ def _asks_upgrade(request: events.Request) -> bool:
 
 
 def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], None],
-             extra: dict[str, Any] | None = None) -> tuple[int, asyncio.Task[None] | None]:
+             extra: dict[str, Any] | None = None) -> tuple[int, asyncio.Future[None] | None]:
     """Route a new stream and start its handler: one copy for HTTP/1.1 and HTTP/2.
 
     Returns the request body limit of the route (0 when no route matched) and the task
@@ -268,7 +270,7 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
     token = environ_mod.EXTRA.set(extra) if extra else None
     try:
         result = handler(stream)
-        task = server.loop.create_task(result) if result is not None else None  # type: ignore[arg-type]
+        task = eager.start(server.loop, result) if result is not None else None  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - a handler bug must not kill the connection loop
         log.exception("handler failed for %s", request.target)
         respond(stream, 500)
@@ -310,7 +312,7 @@ class Connection(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.sockname: tuple[str, int] | None = None
         self.current: Stream | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Future[None] | None = None
         self._queue: collections.deque[events.Event] = collections.deque()
         self._queued_bytes = 0
         self._wbuf: list[bytes] = []
@@ -433,22 +435,25 @@ class Connection(asyncio.Protocol):
 
     def _start(self, request: events.Request) -> None:
         server = self.server
-        declined: list[events.Event] = []
+        declined: list[events.Event] | None = None
         if self.adapter.upgrade_requested and ws_proto.is_upgrade(request):
             # A WebSocket stays pending through routing: websocket_app accepts it
             # (switch_protocol) or the response declines it (decline_upgrade / _finished).
             self._ws_pending = True
         elif self.adapter.upgrade_requested and _asks_upgrade(request):
-            switched = self._upgrade(request)
-            if switched is None:
+            declined = self._upgrade(request)
+            if declined is None:
                 return
-            declined = switched
         stream = Stream(self, request, self.loop, scheme=server.scheme, client=self.client,
                         server=self.sockname, started=self.loop.time())
         self.current = stream
         self.task = None
-        for event in declined:  # requests pipelined after a declined upgrade: queued
-            self._on_event(event)
+        if declined is not None:
+            # An upgrade request has no body (llhttp pauses only then); its EndBody may
+            # now queue behind the requests pipelined after it (queued here).
+            stream.body.finish()
+            for event in declined:
+                self._on_event(event)
         hints = server.hints_for(self, stream) if server.hints_for is not None else None
         limit, self.task = dispatch(server, stream, self._respond_simple, hints)
         if limit:
@@ -496,11 +501,13 @@ class Connection(asyncio.Protocol):
             self._read_paused = False
             transport.resume_reading()
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        stream = self.current
-        if task.cancelled() or stream is None or task is not self.task:
+    def _task_done(self, task: asyncio.Future[None]) -> None:
+        if task.cancelled():
             return
-        exc = task.exception()
+        exc = task.exception()  # read even when stale: no "never retrieved" warning
+        stream = self.current
+        if stream is None or task is not self.task:
+            return
         if exc is not None and not isinstance(exc, ClientDisconnected):
             log.error("handler error for %s", stream.request.target, exc_info=exc)
             if not stream.headers_sent:
@@ -579,6 +586,10 @@ class Connection(asyncio.Protocol):
             await asyncio.sleep(0)
 
     async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None:
+        out = self._sendfile_fd() if count >= SENDFILE_MIN else None
+        if out is not None:
+            await self._sendfile(out, stream_id, file, offset, count)
+            return
         fd = file.fileno()
         while count > 0:
             chunk = os.pread(fd, min(FILE_CHUNK, count), offset)
@@ -588,6 +599,97 @@ class Connection(asyncio.Protocol):
             await self.stream_drain(stream_id)
             offset += len(chunk)
             count -= len(chunk)
+
+    def _sendfile_fd(self) -> int | None:
+        """The socket's fd when the kernel can copy the file for us (plain TCP or unix,
+        HTTP/1.1 framing); None under TLS or on a transport without a socket."""
+        transport = self.transport
+        if transport is None or transport.get_extra_info("sslcontext") is not None:
+            return None
+        if not hasattr(self.adapter, "file_frame"):
+            return None
+        sock = transport.get_extra_info("socket")
+        return None if sock is None else sock.fileno()
+
+    async def _sendfile(self, out: int, stream_id: int, file: IO[bytes], offset: int,
+                        count: int) -> None:
+        frame = self.adapter.file_frame(stream_id, count)
+        if frame is None:  # HEAD: no body bytes
+            return
+        prefix, suffix = frame
+        if prefix:
+            self._wbuf.append(prefix)
+        transport = self.transport
+        assert transport is not None
+        # Cork: the head and the file leave in full packets (nginx's tcp_nopush), not a
+        # small head packet the client's stack has to take first.
+        corked = self._cork(True)
+        try:
+            self._flush()
+            await self._sendfile_body(transport, out, file, offset, count)
+        finally:
+            if corked:
+                self._cork(False)
+        if suffix:
+            self._wbuf.append(suffix)
+
+    def _cork(self, on: bool) -> bool:
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if _TCP_CORK is None or sock is None or sock.family == socket.AF_UNIX:
+            return False
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1 if on else 0)
+        except OSError:
+            return False
+        return True
+
+    async def _sendfile_body(self, transport: asyncio.WriteTransport, out: int, file: IO[bytes],
+                             offset: int, count: int) -> None:
+        # The head (and anything before it) must leave the transport's buffer first:
+        # sendfile writes to the socket behind the transport's back.
+        while transport.get_write_buffer_size():
+            await self._socket_writable(out)
+        fd = file.fileno()
+        while count > 0:
+            if self._closed:
+                raise ClientDisconnected("client disconnected")
+            try:
+                sent = os.sendfile(out, fd, offset, count)
+            except BlockingIOError:
+                await self._socket_writable(out)
+                continue
+            except OSError as exc:
+                self.abort()
+                raise ClientDisconnected(f"sendfile: {exc.strerror}") from exc
+            if sent == 0:
+                # The file shrank under us: the promised length cannot be kept.
+                self.abort()
+                raise ClientDisconnected("file shrank while sending")
+            offset += sent
+            count -= sent
+            self.last_io = self.server.clock
+
+    async def _socket_writable(self, out: int) -> None:
+        """Wait until the socket takes more bytes.  The transport owns the fd's
+        registration in the loop, so a dup of it is watched; the request timeout sweep
+        treats the wait like a paused transport (a client that stopped reading)."""
+        dup = os.dup(out)
+        waiter: asyncio.Future[None] = self.loop.create_future()
+
+        def ready() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        self.loop.add_writer(dup, ready)
+        self._drain_waiter = waiter
+        self._write_paused = True
+        try:
+            await waiter
+        finally:
+            self._write_paused = False
+            self._drain_waiter = None
+            self.loop.remove_writer(dup)
+            os.close(dup)
 
     def stream_abort(self, stream_id: int) -> None:
         self.abort()

@@ -33,6 +33,7 @@ move it there if a network file system ever matters).  The bytes themselves go t
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import re
@@ -49,6 +50,10 @@ from skitai.worker.routing import split_target
 from skitai.worker.stream import Stream
 
 ALLOWED_METHODS = b"GET, HEAD"
+RESOLVE_TTL = 1.0  # seconds a URL -> file answer is reused (like nginx's open_file_cache)
+RESOLVE_CACHE_SIZE = 4096
+_CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
+                          b"if-unmodified-since", b"range", b"if-range"))
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN_ESCAPE = re.compile(rb"%(?:2[fF]|5[cC]|00)")
 _PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
@@ -78,6 +83,13 @@ class Refusal:
 
 def content_type(name: str) -> bytes:
     """The Content-Type of a file name (charset utf-8 for textual types)."""
+    return _content_type_of(os.path.basename(name).lower().partition(".")[2])
+
+
+@functools.lru_cache(maxsize=512)
+def _content_type_of(suffixes: str) -> bytes:
+    # By the name's suffixes ("tar.gz"): guess_type only looks at those.
+    name = "x." + suffixes if suffixes else "x"
     mime, encoding = mimetypes.guess_type(name, strict=False)
     if encoding is not None:
         # "x.tar.gz": the bytes are gzip; declaring Content-Encoding would make browsers
@@ -100,6 +112,7 @@ class StaticDirectory:
     def __init__(self, root: str, *, max_ages: Sequence[tuple[str, int]] = (),
                  index_files: Sequence[str] = ("index.html",), mount_point: str = "") -> None:
         self.root = os.path.realpath(root)
+        self._resolved: dict[bytes, tuple[float, Resolved | Refusal | None]] = {}
         self.mount_point = mount_point.rstrip("/")
         self.index_files = tuple(index_files)
         # Whole-segment prefixes, longest first: "/js" covers "/js" and "/js/a.js", never
@@ -109,7 +122,23 @@ class StaticDirectory:
 
     # --- URL -> file ------------------------------------------------------------------
     def resolve(self, stream: Stream) -> Resolved | Refusal | None:
+        """The file a request names, a refusal, or None (not here: the app may have it).
+        Answers are reused for ``RESOLVE_TTL`` seconds: the checks below cost a stat
+        and an lstat per path component, and the file itself is opened and fstat-ed
+        per request anyway (a changed or deleted file is seen at once, a new file or
+        symlink after at most the TTL)."""
         raw, _ = split_target(stream.request.target)
+        now = time.monotonic()
+        hit = self._resolved.get(raw)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = self._resolve(raw)
+        if len(self._resolved) >= RESOLVE_CACHE_SIZE:
+            self._resolved.clear()
+        self._resolved[raw] = (now + RESOLVE_TTL, found)
+        return found
+
+    def _resolve(self, raw: bytes) -> Resolved | Refusal | None:
         if raw[:1] != b"/":
             return Refusal(400, "not an origin-form path")
         if b"\\" in raw or b"\x00" in raw:
@@ -222,7 +251,14 @@ class StaticDirectory:
         etag = ranges.make_etag(size, info.st_mtime_ns, info.st_ino)
         validators = [(b"etag", etag), (b"last-modified", ranges.format_http_date(mtime))]
         validators += self.cache_headers(resolved.url_path, time.time())
-        verdict = ranges.evaluate_preconditions(stream.request.method, headers, etag, mtime)
+        # Most requests carry no condition and no Range: one scan decides.
+        conditional = False
+        for name, _ in headers:
+            if name in _CONDITIONAL:
+                conditional = True
+                break
+        verdict = ranges.evaluate_preconditions(stream.request.method, headers, etag, mtime) \
+            if conditional else None
         if verdict == 304:
             stream.send_head(304, validators)  # no Content-Length: a 304 has no body
             stream.end()
@@ -233,7 +269,7 @@ class StaticDirectory:
         ctype = content_type(resolved.path)
         common = validators + [(b"accept-ranges", b"bytes"), (b"x-content-type-options", b"nosniff")]
         plan = ranges.FULL
-        range_value = ranges.header_value(headers, b"range")
+        range_value = ranges.header_value(headers, b"range") if conditional else None
         # Only GET has range semantics (RFC 9110 14.2): HEAD describes the whole file.
         if range_value is not None and not head_only:
             if ranges.if_range_allows(ranges.header_value(headers, b"if-range"), etag, mtime):

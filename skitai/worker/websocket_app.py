@@ -1,14 +1,17 @@
 """The README's WebSocket contract for any WSGI app ("HTML5 Websocket").
 
-Theory.  An ``Upgrade: websocket`` request to an app mount is handed here by
-``server.Connection`` (``start()``), before any HTTP response:
+Theory.  An ``Upgrade: websocket`` request routed to an app mount is handed here by
+``server.dispatch`` (``start()``), before any HTTP response; over HTTP/2 an RFC 8441
+extended CONNECT arrives the same way through ``websocket_h2.take``:
 
 1. *INIT.*  The app is called like for a GET, with ``environ['websocket.event'] =
    WS_EVT_INIT``.  It accepts by setting ``environ['websocket.config'] = (spec, timeout,
    varnames)``.  If it does not, its HTTP response is sent as it is (the upgrade is
    declined: a plain app keeps working).  Then the handshake is checked (400/426 on a bad
-   one) and a 101 goes out; the connection is switched to a ``WebSocketSession``
-   (``websocket_session.py``) with the bytes already read past the request head.
+   one) and a 101 (HTTP/2: 200) goes out; the connection is switched to a
+   ``WebSocketSession`` (``websocket_session.py``) with the bytes already read past the
+   request head.  ``Upgrade``/``Connection`` are removed from the app's environ: they are
+   hop-by-hop, and Werkzeug answers 400 to them on routes not declared ``websocket=True``.
 2. *OPEN*, each *message*, and *CLOSE* call the app again with the same environ (a copy
    per call): the message is ``environ['websocket.message']`` (str or bytes; with
    ``WS_MSG_JSON`` the decoded object) and, for Flask-style apps, a query argument named
@@ -31,7 +34,12 @@ not import the top-level package):
   peer is slow (backpressure for producer threads) and returns False once it is closed.
 - ``WS_GROUPCHAT``: the connection joins the room named by its path and query; replies
   and ``send()`` reach every member in every worker of the server, through
-  ``was.broadcast`` (the master relays it to all web workers).
+  ``was.broadcast`` (the master relays it to all web workers).  ``send(msg, client_id)``
+  reaches one client in whichever worker holds it; ``websocket.clients`` lists the room's
+  members in this worker.
+
+Message size limit: the mount's request body limit (``max_client_body_size``, or the
+pref's); beyond it the connection closes with 1009.
 - ``WS_MSG_JSON`` (or-ed into the spec, or as the 3rd/4th config item): JSON both ways.
 """
 

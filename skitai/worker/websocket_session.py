@@ -176,7 +176,7 @@ class WebSocketSession(asyncio.Protocol):
     # --- sending -------------------------------------------------------------------------------------
     def send_now(self, payload: str | bytes) -> None:
         """On the loop: one message to this peer (dropped once closing)."""
-        if self.adapter.state is not wsa.State.OPEN:
+        if self.ended or self.adapter.state is not wsa.State.OPEN:
             return
         self.adapter.send_message(payload)
         self._flush()

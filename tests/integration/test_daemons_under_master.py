@@ -106,14 +106,24 @@ def test_smtpda_and_cron_run_under_the_master(tmp_path: Path, smtp) -> None:
     assert _subjects(rec).count("first") == 1
 
 
-def test_a_crontab_error_in_the_config_file_stops_the_start_with_file_and_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("text", "mode", "expect"), [
+    ("[:crontab]\n61 * * * * echo nope\n", 0o600, ":2"),
+    ("[smtpda]\nmax-retyr = 3\n", 0o600, ":2: unknown key 'max-retyr' in [smtpda]"),
+    ("[smtpda]\nmax-retry = many\n", 0o600, ":2: bad value for 'max-retry'"),
+    ("[smtpda]\npassword = secret\n", 0o644, "readable by group/others"),
+], ids=["crontab-line", "smtpda-key", "smtpda-value", "password-mode"])
+def test_a_daemon_config_error_stops_the_start_with_file_and_line(tmp_path: Path, text: str,
+                                                                    mode: int, expect: str) -> None:
     conf = tmp_path / "skitai.conf"
-    conf.write_text("[:crontab]\n61 * * * * echo nope\n")
-    w = WebApp(tmp_path, run_args="workers=1", args=("-f", str(conf)), wait=False)
+    conf.write_text(text)
+    conf.chmod(mode)
+    w = WebApp(tmp_path, run_args="workers=1", setup='skitai.enable_smtpda("127.0.0.1:9")',
+               args=("-f", str(conf)), wait=False)
     try:
         assert w.wait_exit(30) == 2
         w.server._reader.join(10)
-        assert f"{conf}:2" in w.output
+        assert str(conf) in w.output and expect in w.output, w.output
+        assert "spawned" not in w.output  # refused before any child started
     finally:
         w.stop()
 

@@ -165,7 +165,8 @@ def test_term_lets_a_two_second_request_finish(masters) -> None:
     assert m.wait_exit(20) == 0
     slow.join(10)
     assert slow.ok == 1 and slow.failed == []
-    assert 1.0 < time.monotonic() - t0 < 10
+    # The request had run for up to ~1.2 s (the cell's connection count lags by a beat).
+    assert 0.3 < time.monotonic() - t0 < 10
 
 
 def test_int_is_a_fast_stop(masters) -> None:
@@ -287,7 +288,7 @@ def test_unix_socket_listener(masters, tmp_path: Path) -> None:
 
     path = tmp_path / "app.sock"
     m = masters({"workers": 1, "unix_socket": str(path)}, [spec()])
-    assert "also serving on unix:" in m.output
+    m.wait_line("also serving on unix:")  # the line after "serving on": may come later
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(str(path))
     conn = http.client.HTTPConnection("localhost")

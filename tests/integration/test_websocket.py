@@ -36,7 +36,10 @@ SPECS = {
     "/chat": skitai.WS_GROUPCHAT,
     "/thread": skitai.WS_THREADSAFE,
     "/ping": skitai.WS_SIMPLE,
+    "/flood-safe": skitai.WS_THREADSAFE,
+    "/flood-simple": skitai.WS_SIMPLE,
 }
+SENT = {}
 
 
 def app(environ, start_response):
@@ -47,6 +50,9 @@ def app(environ, start_response):
     if path == "/plain":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"plain answer"]
+    if path == "/sent":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(SENT.get(environ["QUERY_STRING"], -1)).encode()]
     if event == skitai.WS_EVT_INIT:
         if path not in SPECS:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -72,6 +78,17 @@ def app(environ, start_response):
             ws.send("private from %d" % cid, target)
             return None
         return "%d said %s" % (cid, message)
+    if path.startswith("/flood"):
+        chunk = b"z" * 1024
+        SENT[message] = 0
+
+        def flood():
+            for _ in range(100000):  # 100 MiB if nothing held it back
+                if not ws.send(chunk):
+                    break
+                SENT[message] += 1
+        threading.Thread(target=flood, daemon=True).start()
+        return None
     if path == "/thread":
         def produce():
             for i in range(20):
@@ -679,3 +696,55 @@ def test_upgrade_request_with_a_body_is_plain_http_raw(server: ServerProcess) ->
         assert data.startswith(b"HTTP/1.1 200 ")
     finally:
         sock.close()
+
+
+def test_many_concurrent_connections(server: ServerProcess) -> None:
+    async def one(i: int) -> list[str]:
+        async with connect(uri(server, "/ws/echo")) as ws:
+            for j in range(10):
+                await ws.send(f"{i}-{j}")
+            return [await ws.recv() for _ in range(10)]
+
+    async def go() -> None:
+        results = await asyncio.gather(*(one(i) for i in range(100)))
+        for i, got in enumerate(results):
+            assert got == [f"{i}-{j}" for j in range(10)]
+    run(go)
+
+
+def _sent(srv: ServerProcess, key: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{srv.host}:{srv.port}/ws/sent?{key}", timeout=10) as r:
+        return int(r.read())
+
+
+def test_threadsafe_send_waits_for_a_slow_reader(server: ServerProcess) -> None:
+    async def go() -> None:
+        async with connect(uri(server, "/ws/flood-safe"), compression=None, max_size=None,
+                           max_queue=1, close_timeout=1) as ws:
+            await ws.send("slow")
+            await asyncio.sleep(3)  # read nothing: the producer thread must block
+            stalled = _sent(server, "slow")
+            assert 0 < stalled < 30000, stalled  # < 30 MiB of 100 MiB went anywhere
+            await asyncio.sleep(1)
+            assert _sent(server, "slow") - stalled < 2000  # and it stays blocked
+            got = 0
+            while got < 1000:  # reading lets it go on
+                await ws.recv()
+                got += 1
+    run(go)
+
+
+def test_simple_flood_to_a_stalled_reader_is_dropped(server: ServerProcess) -> None:
+    async def go() -> None:
+        ws = await connect(uri(server, "/ws/flood-simple"), compression=None, max_size=None,
+                           max_queue=1, close_timeout=1)
+        await ws.send("stalled")
+        await asyncio.sleep(4)  # the server queues without waiting, up to its hard limit
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        await ws.close()
+    run(go)
+    assert "reads too slowly" in server.output

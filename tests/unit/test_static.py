@@ -180,6 +180,22 @@ def test_missing_is_404_and_resolve_none(static: StaticDirectory) -> None:
     assert run(static, "/empty/").status == 404  # a directory without an index
 
 
+def test_resolve_answers_are_reused_for_the_ttl_only(static: StaticDirectory, site: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from skitai.worker import static as static_mod
+
+    assert run(static, "/later.txt").status == 404
+    (site / "later.txt").write_bytes(b"new")
+    assert run(static, "/later.txt").status == 404  # the cached answer, within the TTL
+    # Past the TTL (the monotonic clock moved on) the new file is found...
+    now = time.monotonic()
+    monkeypatch.setattr(static_mod.time, "monotonic", lambda: now + static_mod.RESOLVE_TTL + 1)
+    assert run(static, "/later.txt").body == b"new"
+    # ...and a deleted file is a 404 at once: it is opened per request.
+    (site / "later.txt").unlink()
+    assert run(static, "/later.txt").status == 404
+
+
 # --- directories ------------------------------------------------------------------------------
 
 def test_index_html(static: StaticDirectory) -> None:

@@ -631,6 +631,27 @@ class Http1Adapter:
             return b""
         raise LocalProtocolError("Data before the response head")
 
+    def file_frame(self, stream_id: int, count: int) -> tuple[bytes, bytes] | None:
+        """Framing for ``count`` body bytes the server sends itself (sendfile): the
+        bytes to write before and after them, or None when the body is not sent (HEAD,
+        304).  Counts them like ``send(Data)`` does."""
+        pending = self._pending
+        if not pending or stream_id != pending[0].stream_id:
+            raise LocalProtocolError(f"stream {stream_id} cannot send now")
+        mode = self._mode
+        if mode == _NO_BODY:
+            return None
+        if mode == _CHUNKED:
+            return (b"%x\r\n" % count, b"\r\n") if count else (b"", b"")
+        if mode == _LENGTH:
+            if count > self._remaining:
+                raise LocalProtocolError(f"{count - self._remaining} bytes beyond Content-Length")
+            self._remaining -= count
+            return b"", b""
+        if mode == _UNTIL_CLOSE:
+            return b"", b""
+        raise LocalProtocolError("Data before the response head")
+
     def _end(self, trailers: events.Headers) -> bytes:
         mode = self._mode
         if mode == _HEAD_DUE:

@@ -13,7 +13,8 @@ error (h2 raised, a flood limit tripped, the peer sent GOAWAY) ends in ONE
 ``closed`` is True: the connection writes it and closes.
 
 *Outbound flow control (we send).*  ``send(Data)`` never writes more than the peer's
-windows allow.  The rest waits in the stream's queue inside this adapter and goes out as
+windows allow (and keeps a small piece back until ``flush(sid)`` or ``EndData``, so a
+small body ends the stream in its one DATA frame).  The rest waits in the stream's queue inside this adapter and goes out as
 WINDOW_UPDATE (or a larger SETTINGS_INITIAL_WINDOW_SIZE) frames arrive during a later
 ``feed()``; ``EndData`` (and trailers) wait behind the queued bytes.  The connection
 above must not pile data up here: after each ``Data`` it waits until ``buffered(sid)``
@@ -80,6 +81,9 @@ _ACK: Final = 0x1
 _CONNECTION_SPECIFIC: Final = frozenset((b"connection", b"keep-alive", b"proxy-connection",
                                          b"transfer-encoding", b"upgrade"))
 _STATUS: Final = {s: b"%d" % s for s in range(100, 600)}
+# Body bytes below this are kept until flush(sid) or EndData: a small body and the end
+# of the stream then share one DATA frame.
+_LAZY: Final = 16384
 
 
 class _Quiet:
@@ -350,8 +354,11 @@ class Http2Adapter:
             return self._fail(str(exc) or type(exc).__name__,
                               getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR), send=False)
         out: list[events.Event] = []
+        refused: set[int] = set()
         for ev in received:
             kind = type(ev)
+            if refused and getattr(ev, "stream_id", 0) in refused:
+                continue
             if kind is h2.events.DataReceived:
                 sid = ev.stream_id
                 held = self._held.get(sid)
@@ -364,6 +371,7 @@ class Http2Adapter:
             elif kind is h2.events.RequestReceived:
                 if self.draining and ev.stream_id > self.last_stream_id:
                     self._conn.reset_stream(ev.stream_id, ErrorCodes.REFUSED_STREAM)
+                    refused.add(ev.stream_id)
                     continue
                 out.append(self._request(ev))
             elif kind is h2.events.StreamEnded:
@@ -420,7 +428,9 @@ class Http2Adapter:
             target = authority
         sid = ev.stream_id
         self._methods[sid] = method
-        return events.Request(sid, method, target, headers, b"2", cl, False, expect, True)
+        # A body without Content-Length is framed by DATA frames: like HTTP/1.1 chunked.
+        chunked = cl is None and ev.stream_ended is None
+        return events.Request(sid, method, target, headers, b"2", cl, chunked, expect, True)
 
     def _fail(self, reason: str, code: int, *, send: bool) -> list[events.Event]:
         if send:
@@ -434,6 +444,9 @@ class Http2Adapter:
     def hold(self, stream_id: int) -> None:
         """Stop handing window back for this stream (its reader is behind)."""
         self._held.setdefault(stream_id, 0)
+
+    def is_held(self, stream_id: int) -> bool:
+        return stream_id in self._held
 
     def release(self, stream_id: int) -> None:
         """Hand back the window held for this stream, and keep doing so as data arrives."""
@@ -499,7 +512,15 @@ class Http2Adapter:
             return
         out.chunks.append(memoryview(data))
         out.size += len(data)
-        self._flush_stream(sid, out)
+        if out.size >= _LAZY:
+            self._flush_stream(sid, out)
+
+    def flush(self, stream_id: int) -> bytes:
+        """Send the body bytes ``send(Data)`` kept back (see ``_LAZY``), window permitting."""
+        out = self._out.get(stream_id)
+        if out is not None and out.size and not self.closed:
+            self._flush_safely(stream_id, out)
+        return self._conn.data_to_send()
 
     def _end(self, sid: int, trailers: events.Headers) -> None:
         out = self._out.get(sid)

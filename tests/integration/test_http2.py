@@ -1,0 +1,366 @@
+"""HTTP/2 on a real server process: h2c by prior knowledge and by Upgrade, many streams,
+flow control, big bodies both ways, trailers, the flood limits, push and early hints."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import h2.connection
+import h2.exceptions
+import h2.settings
+import psutil
+import pytest
+from h2.errors import ErrorCodes
+from hyperframe.frame import ContinuationFrame, HeadersFrame, PingFrame, SettingsFrame
+
+from tests.conftest import ServerProcess, start_app
+from tests.integration.h2client import H2Client
+from tests.rawhttp import Reader
+
+HERE = Path(__file__).parent
+CSS = b"body { color: #123456 }\n"
+
+
+def prepare(tmp: Path) -> str:
+    (tmp / "static").mkdir(exist_ok=True)
+    (tmp / "static" / "a.css").write_bytes(CSS)
+    return (HERE / "apps_http2.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+    tmp = tmp_path_factory.mktemp("h2")
+    srv = start_app(tmp, prepare(tmp), env={"SKITAI_THREADS": "4",
+                                            "SKITAI_VARPATH": str(tmp / "var")})
+    yield srv
+    srv.stop()
+
+
+def client(server: ServerProcess, **kw: object) -> H2Client:
+    return H2Client.connect(server.host, server.port, **kw)  # type: ignore[arg-type]
+
+
+def worker_pid(server: ServerProcess) -> int:
+    kids = psutil.Process(server.proc.pid).children()
+    workers = [k for k in kids if "worker" in " ".join(k.cmdline())]
+    assert workers, [k.cmdline() for k in kids]
+    return workers[0].pid
+
+
+def pattern(size: int) -> bytes:
+    block = bytes(range(256)) * 256
+    return (block * (size // len(block) + 1))[:size]
+
+
+def test_prior_knowledge_100_concurrent_streams_on_one_connection(server: ServerProcess) -> None:
+    c = client(server)
+    c.wait(lambda: c.conn.remote_settings.max_concurrent_streams == 100)
+    sids = [c.request(f"/echo/{i}", "POST" if i % 2 else "GET",
+                      body=b"x" * i if i % 2 else None) for i in range(100)]
+    # all 100 are open at once on the wire before any answer is read
+    assert c.conn.open_outbound_streams == 100
+    c.wait(lambda: all(c.replies[s].ended for s in sids))
+    for i, sid in enumerate(sids):
+        reply = c.replies[sid]
+        assert reply.status == 200, reply
+        text = reply.data.decode()
+        assert text.startswith(f"HTTP/2 {'POST' if i % 2 else 'GET'} /echo/{i}| len={i if i % 2 else 0}")
+        assert "host=test" in text
+        assert reply.header(b"server") == b"skitai" and reply.header(b"date")
+    c.close()
+
+
+def test_one_byte_initial_window(server: ServerProcess) -> None:
+    c = client(server, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1,
+                                 h2.settings.SettingCodes.ENABLE_PUSH: 0})
+    sid = c.request("/download?3000")
+    c.wait(lambda: c.replies[sid].ended, timeout=60)
+    reply = c.replies[sid]
+    assert reply.status == 200 and bytes(reply.data) == pattern(3000)
+    c.close()
+
+
+def test_20_mib_up_and_down_without_holding_it(server: ServerProcess) -> None:
+    pid = worker_pid(server)
+    proc = psutil.Process(pid)
+    c = client(server)
+    c.get("/echo/warm")
+    base = proc.memory_info().rss
+    peak = [base]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                peak[0] = max(peak[0], proc.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    size = 20 << 20
+    payload = pattern(size)
+    try:
+        sid = c.request("/upload", "POST", headers=[(b"content-length", str(size).encode())],
+                        end=False)
+        c.send_body(sid, payload)
+        c.wait(lambda: c.replies[sid].ended, timeout=120)
+        assert c.replies[sid].data.decode() == f"len={size} md5={hashlib.md5(payload).hexdigest()}"
+        sid = c.request(f"/download?{size}")
+        c.wait(lambda: c.replies[sid].ended, timeout=120)
+        assert len(c.replies[sid].data) == size
+        assert hashlib.md5(c.replies[sid].data).digest() == hashlib.md5(payload).digest()
+    finally:
+        stop.set()
+        sampler.join()
+        c.close()
+    growth = peak[0] - base
+    print(f"worker RSS growth during 20 MiB up and down: {growth / 2**20:.1f} MiB")
+    # a whole body in memory would be >= 20 MiB; windows and chunks are a few hundred KiB
+    assert growth < 12 << 20, f"worker RSS grew by {growth / 2**20:.1f} MiB"
+
+
+def test_request_trailers_are_accepted(server: ServerProcess) -> None:
+    c = client(server)
+    sid = c.request("/echo/t", "POST", end=False)
+    c.send_body(sid, b"abc", end=False)
+    c.conn.send_headers(sid, [(b"x-checksum", b"900150983cd24fb0d6963f7d28e17f72")], end_stream=True)
+    c.flush()
+    c.wait(lambda: c.replies[sid].ended)
+    assert c.replies[sid].status == 200
+    assert b"len=3 md5=900150983cd24fb0d6963f7d28e17f72" in c.replies[sid].data
+    c.close()
+
+
+def test_body_over_the_limit_is_413(tmp_path: Path) -> None:
+    source = prepare(tmp_path).replace("skitai.run()", "skitai.set_max_client_body_size(1000)\nskitai.run()")
+    srv = start_app(tmp_path, source, env={"SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        c = H2Client.connect(srv.host, srv.port)
+        declared = c.get("/upload", method="POST", headers=[(b"content-length", b"5000")],
+                         body=b"x" * 5000)
+        assert declared.status == 413
+        sid = c.request("/upload", "POST", end=False)  # no content-length: counted
+        c.send_body(sid, b"y" * 3000)
+        c.wait(lambda: c.replies[sid].ended or c.replies[sid].reset is not None)
+        assert c.replies[sid].status == 413
+        assert c.get("/echo/after").status == 200  # the connection goes on
+        c.close()
+    finally:
+        srv.stop()
+
+
+def _flood(server: ServerProcess, frames: list[bytes]) -> H2Client:
+    c = client(server)
+    c.wait(lambda: c.conn.remote_settings.max_concurrent_streams == 100)
+    try:
+        for chunk in frames:
+            c.sock.sendall(chunk)
+    except OSError:
+        pass  # the server may close while we are still sending
+    return c
+
+
+def _expect_goaway(c: H2Client, code: int) -> None:
+    c.wait(lambda: c.terminated is not None, timeout=20)
+    assert c.terminated is not None and c.terminated.error_code == code
+    assert c.wait_closed(), "the server must close the connection after GOAWAY"
+    c.close()
+
+
+def test_rapid_reset_flood_gets_enhance_your_calm(server: ServerProcess) -> None:
+    c = client(server)
+    c.wait(lambda: c.conn.remote_settings.max_concurrent_streams == 100)
+    try:
+        for _ in range(1000):
+            sid = c.request("/slow?0.01")
+            c.conn.reset_stream(sid)
+            c.flush()
+    except OSError:
+        pass
+    _expect_goaway(c, ErrorCodes.ENHANCE_YOUR_CALM)
+    # one bad client does not hurt the others
+    other = client(server)
+    assert other.get("/echo/ok").status == 200
+    other.close()
+
+
+def test_ping_flood_gets_enhance_your_calm(server: ServerProcess) -> None:
+    ping = PingFrame(0, opaque_data=b"12345678").serialize()
+    _expect_goaway(_flood(server, [ping * 50] * 10), ErrorCodes.ENHANCE_YOUR_CALM)
+
+
+def test_settings_flood_gets_enhance_your_calm(server: ServerProcess) -> None:
+    frame = SettingsFrame(0, settings={4: 65535}).serialize()
+    _expect_goaway(_flood(server, [frame * 50] * 10), ErrorCodes.ENHANCE_YOUR_CALM)
+
+
+def test_continuation_flood_gets_enhance_your_calm(server: ServerProcess) -> None:
+    head = HeadersFrame(1, data=b"\x82\x86\x84").serialize()  # GET http / ... no END_HEADERS
+    cont = ContinuationFrame(1, data=b"\x40\x01a\x01b").serialize()  # a: b, again and again
+    _expect_goaway(_flood(server, [head] + [cont * 100] * 10), ErrorCodes.ENHANCE_YOUR_CALM)
+
+
+def test_frame_inside_header_block_gets_protocol_error(server: ServerProcess) -> None:
+    head = HeadersFrame(1, data=b"\x82\x86\x84").serialize()
+    ping = PingFrame(0, opaque_data=b"12345678").serialize()
+    _expect_goaway(_flood(server, [head + ping]), ErrorCodes.PROTOCOL_ERROR)
+
+
+def test_upgrade_h2c(server: ServerProcess) -> None:
+    c = H2Client.connect(server.host, server.port, upgrade=True)
+    c.sock.sendall(b"GET /echo/up?q=1 HTTP/1.1\r\nHost: test\r\n"
+                   b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                   b"HTTP2-Settings: " + c.upgrade_settings + b"\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += c.sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    assert b"upgrade: h2c" in head.lower()
+    c.flush()  # the client preface and SETTINGS
+    c.wait(lambda: c.replies[1].ended)
+    assert c.replies[1].data.startswith(b"HTTP/2 GET /echo/up|q=1 len=0")
+    assert c.get("/echo/second").data.startswith(b"HTTP/2 GET /echo/second|")  # stream 3
+    c.close()
+
+
+def test_upgrade_declined_serves_http11(server: ServerProcess) -> None:
+    for extra in (b"Upgrade: foo\r\nConnection: Upgrade\r\n",  # unknown protocol
+                  b"Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"):  # no settings
+        sock = server.connect()
+        sock.sendall(b"GET /echo/no HTTP/1.1\r\nHost: test\r\n" + extra + b"\r\n"
+                     b"GET /echo/next HTTP/1.1\r\nHost: test\r\n\r\n")
+        reader = Reader(sock)
+        first = reader.line()
+        assert first.startswith(b"HTTP/1.1 200"), first
+        data = b""
+        while b"/echo/next" not in data:
+            data += sock.recv(65536)
+        assert b"HTTP/1.1 GET /echo/no|" in reader.buf + data
+        sock.close()
+
+
+def test_h2c_preface_split_byte_by_byte(server: ServerProcess) -> None:
+    c = H2Client.connect(server.host, server.port, upgrade=True)  # nothing sent yet
+    c.conn = h2.connection.H2Connection(c.conn.config)
+    c.conn.initiate_connection()
+    data = c.conn.data_to_send()
+    for i in range(30):
+        c.sock.sendall(data[i:i + 1])
+        time.sleep(0.001)
+    c.sock.sendall(data[30:])
+    assert c.get("/echo/split").data.startswith(b"HTTP/2 GET /echo/split|")
+    c.close()
+
+
+def test_hint_promise_pushes_and_early_hints_on_h2(server: ServerProcess) -> None:
+    c = client(server)
+    sid = c.request("/hint")
+    c.wait(lambda: c.replies[sid].ended and c.pushed
+           and all(c.replies[p].ended for p in c.pushed))
+    reply = c.replies[sid]
+    assert reply.status == 200 and reply.data.endswith(b"hinted")
+    assert reply.header(b"link") == b"</static/a.css>; rel=preload"
+    assert [dict(h)[b":status"] for h in reply.informational] == [b"103"]
+    assert dict(reply.informational[0])[b"link"] == b"</static/a.css>; rel=preload"
+    (promised, (parent, headers)), = c.pushed.items()
+    assert parent == sid and (b":path", b"/static/a.css") in headers
+    assert c.replies[promised].status == 200 and bytes(c.replies[promised].data) == CSS
+    c.close()
+
+
+def test_hint_promise_without_push(server: ServerProcess) -> None:
+    c = client(server, settings={h2.settings.SettingCodes.ENABLE_PUSH: 0})
+    reply = c.get("/hint")
+    assert reply.status == 200 and not c.pushed
+    assert reply.header(b"link") == b"</static/a.css>; rel=preload"
+    assert len(reply.informational) == 1
+    c.close()
+
+
+def test_hint_promise_early_hints_on_http11(server: ServerProcess) -> None:
+    sock = server.connect()
+    sock.sendall(b"GET /hint HTTP/1.1\r\nHost: test\r\n\r\n")
+    reader = Reader(sock)
+    assert reader.line() == b"HTTP/1.1 103 Early Hints"
+    assert reader.line().lower() == b"link: </static/a.css>; rel=preload"
+    assert reader.line() == b""
+    assert reader.line().startswith(b"HTTP/1.1 200")
+    head = []
+    while (line := reader.line()) != b"":
+        head.append(line.lower())
+    assert b"link: </static/a.css>; rel=preload" in head
+    sock.close()
+
+
+@pytest.mark.skipif(not shutil.which("h2load"), reason="h2load (apt nghttp2-client) is not installed")
+def test_h2load_h2c_has_no_failures(server: ServerProcess) -> None:
+    out = subprocess.run(["h2load", "-n", "3000", "-c", "8", "-m", "16",
+                          f"http://{server.host}:{server.port}/echo/load"],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "3000 succeeded, 0 failed, 0 errored, 0 timeout" in out, out
+    assert "3000 2xx" in out, out
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="curl is not installed")
+def test_graceful_stop_finishes_streams_in_flight(tmp_path: Path) -> None:
+    srv = start_app(tmp_path, prepare(tmp_path), env={"SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        curl = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge",
+                                 f"http://{srv.host}:{srv.port}/slow?1.5"],
+                                stdout=subprocess.PIPE, text=True)
+        time.sleep(0.6)
+        srv.signal(signal.SIGTERM)
+        out, _ = curl.communicate(timeout=30)
+        assert curl.returncode == 0 and out == "slept 1.5"
+        assert srv.proc.wait(30) == 0
+    finally:
+        srv.stop()
+
+
+def test_new_connections_after_goaway_are_refused(tmp_path: Path) -> None:
+    """During a graceful stop an idle HTTP/2 connection gets GOAWAY(NO_ERROR) and is closed."""
+    srv = start_app(tmp_path, prepare(tmp_path), env={"SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        c = H2Client.connect(srv.host, srv.port)
+        assert c.get("/echo/1").status == 200
+        srv.signal(signal.SIGTERM)
+        c.wait(lambda: c.terminated is not None, timeout=20)
+        assert c.terminated.error_code == ErrorCodes.NO_ERROR
+        assert c.wait_closed()
+        c.close()
+    finally:
+        srv.stop()
+
+
+def test_upgrade_settings_must_be_base64(server: ServerProcess) -> None:
+    sock = server.connect()
+    sock.sendall(b"GET /echo/bad HTTP/1.1\r\nHost: test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                 b"Upgrade: h2c\r\nHTTP2-Settings: !!!\r\n\r\n")
+    assert Reader(sock).line().startswith(b"HTTP/1.1 200")
+    sock.close()
+
+
+def test_body_the_app_does_not_read_is_cut_off_after_the_response(server: ServerProcess) -> None:
+    c = client(server)
+    size = 4 << 20
+    sid = c.request("/download?10", "POST", headers=[(b"content-length", str(size).encode())],
+                    end=False)
+    try:
+        c.send_body(sid, b"x" * size, timeout=20)
+    except h2.exceptions.StreamClosedError:
+        pass  # the server reset the stream (NO_ERROR) once it had answered
+    c.wait(lambda: c.replies[sid].ended or c.replies[sid].reset is not None)
+    reply = c.replies[sid]
+    assert reply.status == 200 and bytes(reply.data) == pattern(10)
+    c.wait(lambda: c.replies[sid].reset is not None)
+    assert c.replies[sid].reset == ErrorCodes.NO_ERROR
+    assert c.get("/echo/next").status == 200  # the connection and its window go on
+    c.close()

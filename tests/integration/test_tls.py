@@ -1,0 +1,201 @@
+"""TLS on a real server: ALPN h2 and http/1.1, TLS 1.2+, h2load over TLS, the HTTPS
+forward listener (no open redirect), and certificates reloaded on HUP."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServerProcess, start_app
+from tests.integration.h2client import H2Client
+from tests.integration.test_http2 import prepare
+from tests.rawhttp import Reader
+
+pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed")
+
+
+def make_cert(where: Path, name: str, cn: str = "localhost", passphrase: str | None = None
+              ) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, made by ``openssl req``."""
+    cert, key = where / f"{name}.crt", where / f"{name}.key"
+    cmd = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-days", "2",
+           "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={cn}",
+           "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    cmd += ["-passout", f"pass:{passphrase}"] if passphrase else ["-nodes"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return cert, key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+    tmp = tmp_path_factory.mktemp("tls")
+    cert, key = make_cert(tmp, "server", passphrase="s3cret")
+    srv = start_app(tmp, prepare(tmp), env={"TEST_CERT": str(cert), "TEST_KEY": str(key),
+                                            "TEST_PASS": "s3cret",
+                                            "SKITAI_VARPATH": str(tmp / "var")})
+    srv.cert = str(cert)  # type: ignore[attr-defined]
+    yield srv
+    srv.stop()
+
+
+def tls_socket(server: ServerProcess, alpn: list[str], cafile: str) -> ssl.SSLSocket:
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.set_alpn_protocols(alpn)
+    raw = socket.create_connection((server.host, server.port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_alpn_h2(tls_server: ServerProcess) -> None:
+    c = H2Client.connect_tls(tls_server.host, tls_server.port, tls_server.cert)  # type: ignore[attr-defined]
+    assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+    reply = c.get("/echo/tls")
+    assert reply.status == 200
+    assert reply.data.startswith(b"HTTP/2 GET /echo/tls|") and b"scheme=https" in reply.data
+    c.close()
+
+
+def test_alpn_http11(tls_server: ServerProcess) -> None:
+    sock = tls_socket(tls_server, ["http/1.1"], tls_server.cert)  # type: ignore[attr-defined]
+    assert sock.selected_alpn_protocol() == "http/1.1"
+    sock.sendall(b"GET /echo/one HTTP/1.1\r\nHost: test\r\n\r\n")
+    reader = Reader(sock)
+    assert reader.line().startswith(b"HTTP/1.1 200")
+    sock.close()
+
+
+def test_no_alpn_is_http11(tls_server: ServerProcess) -> None:
+    ctx = ssl.create_default_context(cafile=tls_server.cert)  # type: ignore[attr-defined]
+    raw = socket.create_connection((tls_server.host, tls_server.port), timeout=10)
+    sock = ctx.wrap_socket(raw, server_hostname="localhost")
+    assert sock.selected_alpn_protocol() is None
+    sock.sendall(b"GET /echo/plain HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and b"scheme=https" in data
+    sock.close()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tls_1_1_is_refused(tls_server: ServerProcess) -> None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this client speak TLS 1.1 at all
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    except (ValueError, ssl.SSLError):
+        pytest.skip("this OpenSSL cannot make a TLS 1.1 client")
+    raw = socket.create_connection((tls_server.host, tls_server.port), timeout=10)
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        ctx.wrap_socket(raw, server_hostname="localhost")
+    raw.close()
+
+
+def test_plain_http_on_the_tls_port_does_not_hang(tls_server: ServerProcess) -> None:
+    sock = socket.create_connection((tls_server.host, tls_server.port), timeout=10)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    try:
+        data = sock.recv(65536)
+    except ConnectionResetError:
+        data = b""
+    assert not data.startswith(b"HTTP/1.1 200")
+    sock.close()
+
+
+@pytest.mark.skipif(not shutil.which("h2load"), reason="h2load (apt nghttp2-client) is not installed")
+def test_h2load_over_tls_has_no_failures(tls_server: ServerProcess) -> None:
+    out = subprocess.run(["h2load", "-n", "3000", "-c", "8", "-m", "16",
+                          f"https://{tls_server.host}:{tls_server.port}/echo/load"],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "Application protocol: h2" in out, out
+    assert "3000 succeeded, 0 failed, 0 errored, 0 timeout" in out, out
+
+
+def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
+    cert, key = make_cert(tmp_path, "fwd")
+    fport = free_port()
+    srv = start_app(tmp_path, prepare(tmp_path), env={
+        "TEST_CERT": str(cert), "TEST_KEY": str(key), "TEST_FORWARD": str(fport),
+        "TEST_FORWARD_TO": "8443", "SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        def ask(host: bytes, method: bytes = b"GET", target: bytes = b"/a/b?c=1") -> tuple[bytes, str | None]:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    sock = socket.create_connection(("127.0.0.1", fport), timeout=10)
+                    break
+                except ConnectionRefusedError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            sock.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: " + host
+                         + b"\r\nContent-Length: 0\r\n\r\n")
+            reader = Reader(sock)
+            status = reader.line()
+            location = None
+            while (line := reader.line()) != b"":
+                name, _, value = line.partition(b":")
+                if name.lower() == b"location":
+                    location = value.strip().decode()
+            sock.close()
+            return status, location
+
+        status, location = ask(b"www.example.com")
+        assert status.startswith(b"HTTP/1.1 301") and location == "https://www.example.com:8443/a/b?c=1"
+        assert ask(b"img.example.org:80")[1] == "https://img.example.org:8443/a/b?c=1"
+        # a forged Host never becomes the target: the first configured name is used
+        assert ask(b"evil.com")[1] == "https://www.example.com:8443/a/b?c=1"
+        assert ask(b"www.example.com.evil.com")[1] == "https://www.example.com:8443/a/b?c=1"
+        status, location = ask(b"www.example.com", b"POST")
+        assert status.startswith(b"HTTP/1.1 308")
+        # an absolute-form target cannot steer it either
+        assert ask(b"www.example.com", target=b"http://evil.com/x")[1] == "https://www.example.com:8443/"
+    finally:
+        srv.stop()
+
+
+def _served_cn(port: int) -> str:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="localhost") as sock:
+        der = sock.getpeercert(binary_form=True)
+    assert der is not None
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    out = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=pem,
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip().rsplit("=", 1)[-1].strip()
+
+
+def test_certificate_reloaded_on_hup(tmp_path: Path) -> None:
+    cert, key = make_cert(tmp_path, "live", cn="first")
+    srv = start_app(tmp_path, prepare(tmp_path), env={
+        "TEST_CERT": str(cert), "TEST_KEY": str(key), "SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        assert _served_cn(srv.port) == "first"
+        new_cert, new_key = make_cert(tmp_path, "renewed", cn="second")
+        shutil.copyfile(new_key, key)
+        shutil.copyfile(new_cert, cert)
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while _served_cn(srv.port) != "second":
+            assert time.monotonic() < deadline, "the renewed certificate was never served"
+            time.sleep(0.3)
+    finally:
+        srv.stop()
