@@ -52,6 +52,7 @@ FLUSH_AT = 64 * 1024
 FILE_CHUNK = 256 * 1024
 SENDFILE_MIN = 16 * 1024  # below this a pread + write is as cheap as sendfile
 _TCP_CORK = getattr(socket, "TCP_CORK", None)  # Linux
+SHUTDOWN_IDLE_GRACE = 1.0  # seconds an idle connection may still deliver a request at stop
 
 
 class Server:
@@ -791,11 +792,18 @@ class Connection(asyncio.Protocol):
 
     # --- shutting down ------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Graceful stop: idle connections close now, busy ones after their response."""
-        if self.current is None:
+        """Graceful stop: a busy connection closes after its response (which says
+        ``connection: close``).  An idle one gets ``SHUTDOWN_IDLE_GRACE`` seconds first:
+        a keep-alive client's next request, or the first request of a connection just
+        accepted, may already be on the wire, and closing under it would fail a request
+        the client had every right to send (a reload under load must lose none)."""
+        self._closing = True
+        if self.current is None and not self._closed:
+            self.loop.call_later(SHUTDOWN_IDLE_GRACE, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if self.current is None and not self._partial and not self._queue:
             self.close()
-        else:
-            self._closing = True
 
     def close(self) -> None:
         if not self._closed and self.transport is not None:

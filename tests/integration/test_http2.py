@@ -30,13 +30,14 @@ CSS = b"body { color: #123456 }\n"
 def prepare(tmp: Path) -> str:
     (tmp / "static").mkdir(exist_ok=True)
     (tmp / "static" / "a.css").write_bytes(CSS)
+    (tmp / "static" / "big.bin").write_bytes(pattern(3 << 20))
     return (HERE / "apps_http2.py").read_text()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+@pytest.fixture(scope="module", params=["4", "0"], ids=["threads4", "threads0"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
     tmp = tmp_path_factory.mktemp("h2")
-    srv = start_app(tmp, prepare(tmp), env={"SKITAI_THREADS": "4",
+    srv = start_app(tmp, prepare(tmp), env={"SKITAI_THREADS": request.param,
                                             "SKITAI_VARPATH": str(tmp / "var")})
     yield srv
     srv.stop()
@@ -363,4 +364,16 @@ def test_body_the_app_does_not_read_is_cut_off_after_the_response(server: Server
     c.wait(lambda: c.replies[sid].reset is not None)
     assert c.replies[sid].reset == ErrorCodes.NO_ERROR
     assert c.get("/echo/next").status == 200  # the connection and its window go on
+    c.close()
+
+
+def test_static_file_over_h2c(server: ServerProcess) -> None:
+    c = client(server)
+    reply = c.get("/static/big.bin")
+    assert reply.status == 200 and bytes(reply.data) == pattern(3 << 20)
+    ranged = c.get("/static/big.bin", headers=[(b"range", b"bytes=100-199")])
+    assert ranged.status == 206 and bytes(ranged.data) == pattern(200)[100:]
+    head = c.get("/static/big.bin", method="HEAD")
+    assert head.status == 200 and head.header(b"content-length") == str(3 << 20).encode()
+    assert not head.data
     c.close()

@@ -18,6 +18,7 @@ from tests.integration.h2client import H2Client
 from tests.integration.test_http2 import prepare
 from tests.rawhttp import Reader
 
+BIG = bytes(range(256)) * 1200  # 300 KiB: the size that takes sendfile on plain TCP
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed")
 
 
@@ -43,7 +44,9 @@ def free_port() -> int:
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
     tmp = tmp_path_factory.mktemp("tls")
     cert, key = make_cert(tmp, "server", passphrase="s3cret")
-    srv = start_app(tmp, prepare(tmp), env={"TEST_CERT": str(cert), "TEST_KEY": str(key),
+    source = prepare(tmp)
+    (tmp / "static" / "big.bin").write_bytes(BIG)
+    srv = start_app(tmp, source, env={"TEST_CERT": str(cert), "TEST_KEY": str(key),
                                             "TEST_PASS": "s3cret",
                                             "SKITAI_VARPATH": str(tmp / "var")})
     srv.cert = str(cert)  # type: ignore[attr-defined]
@@ -74,6 +77,22 @@ def test_alpn_http11(tls_server: ServerProcess) -> None:
     reader = Reader(sock)
     assert reader.line().startswith(b"HTTP/1.1 200")
     sock.close()
+
+
+def test_static_file_over_tls_both_protocols(tls_server: ServerProcess) -> None:
+    """No sendfile under TLS: the bytes must arrive encrypted and whole."""
+    sock = tls_socket(tls_server, ["http/1.1"], tls_server.cert)  # type: ignore[attr-defined]
+    sock.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == BIG
+    sock.close()
+    c = H2Client.connect_tls(tls_server.host, tls_server.port, tls_server.cert)  # type: ignore[attr-defined]
+    reply = c.get("/static/big.bin")
+    assert reply.status == 200 and bytes(reply.data) == BIG
+    c.close()
 
 
 def test_no_alpn_is_http11(tls_server: ServerProcess) -> None:
@@ -197,5 +216,51 @@ def test_certificate_reloaded_on_hup(tmp_path: Path) -> None:
         while _served_cn(srv.port) != "second":
             assert time.monotonic() < deadline, "the renewed certificate was never served"
             time.sleep(0.3)
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize(("host", "names", "expected"), [
+    (b"www.example.com", ("www.example.com",), "www.example.com"),
+    (b"WWW.Example.com:80", ("www.example.com",), "www.example.com"),
+    (b"evil.com", ("www.example.com", "api.example.com"), "www.example.com"),
+    (b"a.b.example.org", (".example.org",), "a.b.example.org"),
+    (b"example.org", (".example.org",), "example.org"),
+    (b"badexample.org", (".example.org",), "example.org"),
+    (None, ("www.example.com",), "www.example.com"),
+    (b"evil.com", (), "10.0.0.1"),  # no names: the address the client connected to
+    (b"[::1]:80", (), "10.0.0.1"),
+])
+def test_redirect_host_never_follows_an_unknown_host(host: bytes | None, names: tuple[str, ...],
+                                                     expected: str) -> None:
+    from skitai.worker.tls import redirect_host
+
+    assert redirect_host(host, names, "10.0.0.1") == expected
+
+
+def test_forward_without_names_goes_to_the_local_address(tmp_path: Path) -> None:
+    cert, key = make_cert(tmp_path, "fwd2")
+    fport = free_port()
+    source = prepare(tmp_path).replace('hosts=["www.example.com", ".example.org"]', "")
+    srv = start_app(tmp_path, source, env={
+        "TEST_CERT": str(cert), "TEST_KEY": str(key), "TEST_FORWARD": str(fport),
+        "TEST_FORWARD_TO": "443", "SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", fport), timeout=10)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: evil.com\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.line().startswith(b"HTTP/1.1 301")
+        head = []
+        while (line := reader.line()) != b"":
+            head.append(line.lower())
+        assert b"location: https://127.0.0.1/x" in head
+        sock.close()
     finally:
         srv.stop()
