@@ -158,6 +158,11 @@ class H2Connection(asyncio.Protocol):
         else:
             self.adapter.initiate()
         self.write(self.adapter.data_to_send())
+        if len(self.server.connections) > self.server.config.max_connections:
+            log.info("too many connections: HTTP/2 client %s turned away", self.client)
+            self.write(self.adapter.close(ErrorCodes.NO_ERROR))  # last stream 0: retry elsewhere
+            self.close()
+            return
         if first is not None:
             self._on_request(first)
             self._on_end(events.EndBody(1))
@@ -235,6 +240,8 @@ class H2Connection(asyncio.Protocol):
                         server=self.sockname, started=self.loop.time())
         sink.stream = stream
         self.streams[sid] = sink
+        if request.content_length == 0:
+            stream.body.finish()  # nothing can follow (h2 enforces it): complete before the app runs
         hints = server.hints_for(self, stream) if server.hints_for is not None else None
         limit, task = dispatch(server, stream, self._respond_simple, hints)
         if limit:
@@ -400,7 +407,7 @@ class H2Connection(asyncio.Protocol):
         stream = sink.stream
         if stream is not None and not sink.logged:
             self._log(sink, stream.status)
-        if self.adapter.buffered(sink.stream_id):
+        if self.streams.get(sink.stream_id) is not sink or self.adapter.buffered(sink.stream_id):
             return
         self.streams.pop(sink.stream_id, None)
         if stream is not None and not stream.body.complete and not stream.closed:

@@ -301,7 +301,9 @@ def pick_handler(route: Route, stream: Stream, respond: Callable[[Stream, int], 
 
 
 class Connection(asyncio.Protocol):
-    """One client connection speaking HTTP/1.1 (HTTP/2 and WebSocket come later)."""
+    """One client connection speaking HTTP/1.1.  It hands its transport over to HTTP/2
+    (``server.on_h2_preface``: h2c prior knowledge; ``server.upgrades[b"h2c"]``) or to
+    WebSocket (``switch_protocol``); ALPN h2 is ``h2conn.TlsConnection``."""
 
     def __init__(self, server: Server) -> None:
         self.server = server

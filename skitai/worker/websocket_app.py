@@ -399,6 +399,10 @@ def _init_done(conn: Any, stream: Stream, handler: Any, environ: dict[str, Any],
             _respond(conn, stream, 400, b"<h1>400 Bad Request</h1><p>This resource does not "
                      b"accept WebSocket connections.</p>")
         return
+    if getattr(conn.server, "stopping", False):
+        # A graceful stop is under way: no new long-lived connection (the client retries).
+        _respond(conn, stream, 503, b"<h1>503 Service Unavailable</h1>")
+        return
     try:
         config = WsConfig.parse(raw)
     except WebSocketConfigError as exc:

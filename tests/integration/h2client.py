@@ -13,6 +13,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+from hyperframe.frame import Frame, GoAwayFrame
 
 
 @dataclass
@@ -47,6 +48,10 @@ class H2Client:
         self.eof = False
         self.auto_ack = auto_ack
         self.upgrade_settings = b""
+        # A shadow frame parser: sees the server's GOAWAY even when h2 refuses a frame
+        # before it (e.g. HEADERS for a stream this client reset).
+        self._raw = bytearray()
+        self.goaway: GoAwayFrame | None = None
         if upgrade:
             self.upgrade_settings = self.conn.initiate_upgrade_connection()
             self.replies[1] = Reply()
@@ -114,6 +119,7 @@ class H2Client:
         if not data:
             self.eof = True
             return False
+        self._shadow(data)
         try:
             evs = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError:
@@ -125,6 +131,18 @@ class H2Client:
         except OSError:
             pass
         return True
+
+    def _shadow(self, data: bytes) -> None:
+        raw = self._raw
+        raw += data
+        while len(raw) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(bytes(raw[:9])))
+            if len(raw) < 9 + length:
+                return
+            if isinstance(frame, GoAwayFrame) and self.goaway is None:
+                frame.parse_body(memoryview(bytes(raw[9:9 + length])))
+                self.goaway = frame
+            del raw[:9 + length]
 
     def on_event(self, e: h2.events.Event) -> None:
         sid = getattr(e, "stream_id", None)

@@ -39,6 +39,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tmp = tmp_path_factory.mktemp("h2")
     srv = start_app(tmp, prepare(tmp), env={"SKITAI_THREADS": request.param,
                                             "SKITAI_VARPATH": str(tmp / "var")})
+    srv.threads = request.param  # type: ignore[attr-defined]
     yield srv
     srv.stop()
 
@@ -170,8 +171,8 @@ def _flood(server: ServerProcess, frames: list[bytes]) -> H2Client:
 
 
 def _expect_goaway(c: H2Client, code: int) -> None:
-    c.wait(lambda: c.terminated is not None, timeout=20)
-    assert c.terminated is not None and c.terminated.error_code == code
+    c.wait(lambda: c.goaway is not None, timeout=20)
+    assert c.goaway is not None and c.goaway.error_code == code
     assert c.wait_closed(), "the server must close the connection after GOAWAY"
     c.close()
 
@@ -181,7 +182,7 @@ def test_rapid_reset_flood_gets_enhance_your_calm(server: ServerProcess) -> None
     c.wait(lambda: c.conn.remote_settings.max_concurrent_streams == 100)
     try:
         for _ in range(1000):
-            sid = c.request("/slow?0.01")
+            sid = c.request("/echo/reset")
             c.conn.reset_stream(sid)
             c.flush()
     except OSError:
@@ -241,10 +242,10 @@ def test_upgrade_declined_serves_http11(server: ServerProcess) -> None:
         reader = Reader(sock)
         first = reader.line()
         assert first.startswith(b"HTTP/1.1 200"), first
-        data = b""
+        data = reader.buf
         while b"/echo/next" not in data:
             data += sock.recv(65536)
-        assert b"HTTP/1.1 GET /echo/no|" in reader.buf + data
+        assert b"HTTP/1.1 GET /echo/no|" in data
         sock.close()
 
 
@@ -361,8 +362,13 @@ def test_body_the_app_does_not_read_is_cut_off_after_the_response(server: Server
     c.wait(lambda: c.replies[sid].ended or c.replies[sid].reset is not None)
     reply = c.replies[sid]
     assert reply.status == 200 and bytes(reply.data) == pattern(10)
-    c.wait(lambda: c.replies[sid].reset is not None)
-    assert c.replies[sid].reset == ErrorCodes.NO_ERROR
+    if server.threads == "4":  # type: ignore[attr-defined]
+        # the app answered before reading: the server resets the stream (NO_ERROR) so
+        # the client stops sending
+        c.wait(lambda: c.replies[sid].reset is not None)
+        assert c.replies[sid].reset == ErrorCodes.NO_ERROR
+    else:
+        assert reply.reset is None  # threads=0 reads the whole body before the app runs
     assert c.get("/echo/next").status == 200  # the connection and its window go on
     c.close()
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +36,7 @@ def server(tmp_path_factory) -> ServerProcess:
     (site / "js" / "app.js").write_text("let x = 1;")
     (site / "blob.weird").write_bytes(b"\x00\x01")
     (site / "data.bin").write_bytes(bytes(range(256)) * 1024)  # 256 KiB
+    (site / "large.bin").write_bytes(os.urandom(8 << 20))  # sendfile across many EAGAINs
     (tmp / "secret.txt").write_text("TOP SECRET")
     (tmp / "files").mkdir()
     (tmp / "files" / "ok.txt").write_text("fine")
@@ -115,3 +120,40 @@ def test_missing_file_is_404_and_server_stays_up(server: ServerProcess) -> None:
 def test_post_to_static_is_405(server: ServerProcess, tmp_path: Path) -> None:
     r = get(server, "/index.html", "Content-Length: 0\r\n", method="POST")
     assert r.status == 405 and "GET" in (r.header("allow") or "")
+
+
+def test_slow_reader_of_a_large_file_gets_it_intact_and_blocks_nobody(server: ServerProcess) -> None:
+    """sendfile meets a full socket buffer many times over: the file still arrives
+    whole and in order while other clients are served."""
+    expected = hashlib.sha256((server.workdir / "site" / "large.bin").read_bytes()).hexdigest()
+    sock = server.connect()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.sendall(b"GET /large.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+    received = bytearray()
+    others: list[int] = []
+
+    def other_clients() -> None:
+        for _ in range(20):
+            others.append(get(server, "/js/app.js").status)
+
+    thread = threading.Thread(target=other_clients)
+    started = False
+    while True:
+        chunk = sock.recv(16384)
+        if not chunk:
+            break
+        received += chunk
+        if not started and len(received) > 1 << 20:
+            thread.start()  # while the big response is stalled on this slow reader
+            started = True
+        if len(received) < 4 << 20:
+            time.sleep(0.001)
+        head, sep, body = bytes(received).partition(b"\r\n\r\n")
+        if sep and len(body) >= 8 << 20:
+            break
+    sock.close()
+    thread.join(30)
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert b" 200 " in head.split(b"\r\n")[0] and b"content-length: 8388608" in head
+    assert hashlib.sha256(body).hexdigest() == expected
+    assert others == [200] * 20

@@ -264,3 +264,24 @@ def test_forward_without_names_goes_to_the_local_address(tmp_path: Path) -> None
         sock.close()
     finally:
         srv.stop()
+
+
+def test_enable_ssl_and_forward_check_their_arguments(tmp_path: Path) -> None:
+    import skitai
+    from skitai import api
+
+    api.reset()
+    try:
+        with pytest.raises(skitai.ConfigError, match=r"skitai\.enable_ssl\(.*no cert file"):
+            skitai.enable_ssl(str(tmp_path / "missing.crt"), str(tmp_path / "missing.key"))
+        with pytest.raises(skitai.ConfigError, match="hosts are names"):
+            skitai.enable_forward(8080, 8443, hosts=["evil.com/x"])
+        cert, key = make_cert(tmp_path, "ok")
+        skitai.enable_ssl(str(cert), str(key), "pw")
+        skitai.enable_forward(8080, 8443, hosts="www.example.com")
+        config = api.draft().freeze(env={})
+        assert (config.ssl_cert, config.ssl_key, config.ssl_passphrase) == (str(cert), str(key), "pw")
+        assert (config.forward_port, config.forward_to, config.forward_hosts) == \
+            (8080, 8443, ("www.example.com",))
+    finally:
+        api.reset()

@@ -138,8 +138,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     srv.stop()
 
 
-def run(coro_fn: Callable[[], Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro_fn(), 30))
+def run(coro_fn: Callable[[], Any], timeout: float = 30) -> Any:
+    return asyncio.run(asyncio.wait_for(coro_fn(), timeout))
 
 
 def uri(srv: ServerProcess, path: str) -> str:
@@ -488,30 +488,32 @@ def test_graceful_stop_closes_1001(tmp_path: Path) -> None:
 def test_group_chat_across_two_workers(tmp_path: Path) -> None:
     srv = _start(tmp_path, workers=2)
     try:
+        async def whoami(ws: Any) -> int:
+            await ws.send("whoami")  # answered to this client only, by its own worker
+            while True:
+                text = await asyncio.wait_for(ws.recv(), 10)
+                if text.startswith("you are "):
+                    return int(text.split()[2])
+
         async def go() -> None:
             by_pid: dict[int, Any] = {}
-            spare = []
-            for _ in range(40):
-                ws = await connect(uri(srv, "/ws/chat?room=x"))
-                cid = int((await ws.recv()).split()[1])
-                pid = cid >> 32
-                if pid in by_pid:
-                    spare.append(ws)
-                else:
-                    by_pid[pid] = ws
+            opened: list[Any] = []
+            for _ in range(10):  # concurrent batches, so both workers accept some
+                batch = await asyncio.gather(*(connect(uri(srv, "/ws/chat?room=x"),
+                                                       close_timeout=1) for _ in range(6)))
+                opened += batch
+                for ws in batch:
+                    by_pid.setdefault(await whoami(ws) >> 32, ws)  # the id carries the pid
                 if len(by_pid) == 2:
                     break
             assert len(by_pid) == 2, "every connection landed on one worker"
             a, b = by_pid.values()
             await a.send("across")
-            for ws in (a, b):  # both see it (after any "entered" of later members)
-                while True:
-                    text = await asyncio.wait_for(ws.recv(), 10)
-                    if text.endswith(" said across"):
-                        break
-            for ws in [*by_pid.values(), *spare]:
-                await ws.close()
-        run(go)
+            for ws in (a, b):  # both see it, whichever worker holds them
+                while not (await asyncio.wait_for(ws.recv(), 10)).endswith(" said across"):
+                    pass
+            await asyncio.gather(*(ws.close() for ws in opened))
+        run(go, 90)
     finally:
         srv.stop()
 
@@ -748,3 +750,73 @@ def test_simple_flood_to_a_stalled_reader_is_dropped(server: ServerProcess) -> N
         await ws.close()
     run(go)
     assert "reads too slowly" in server.output
+
+
+TLSAPP = '''
+import os
+import skitai
+import wsapp
+
+if __name__ == "__main__":
+    skitai.enable_ssl(os.environ["TEST_CERT"], os.environ["TEST_KEY"])
+    skitai.mount("/ws", wsapp.app)
+    skitai.run(workers=1, threads=2)
+'''
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed")
+def test_wss_over_tls(tmp_path: Path) -> None:
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-days", "2", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    (tmp_path / "wsapp.py").write_text(textwrap.dedent(WSAPP))
+    srv = start_app(tmp_path, TLSAPP, env={"TEST_CERT": str(cert), "TEST_KEY": str(key),
+                                           "SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+
+        async def go() -> None:
+            async with connect(f"wss://localhost:{srv.port}/ws/echo", ssl=ctx) as ws:
+                await ws.send("secure")
+                assert await ws.recv() == "secure"
+                await ws.send(b"\x00" * 100_000)
+                assert await ws.recv() == b"\x00" * 100_000
+            async with connect(f"wss://localhost:{srv.port}/not-mounted", ssl=ctx):
+                pass  # a 404: InvalidStatus
+        with pytest.raises(InvalidStatus):
+            run(go)
+        head = b""
+        raw = socket.create_connection((srv.host, srv.port), timeout=10)
+        sock = ctx.wrap_socket(raw, server_hostname="localhost")
+        sock.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     b"Sec-WebSocket-Version: 13\r\n\r\n")
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        sock.sendall(client_frame(1, b"\xff bad"))  # invalid UTF-8 over TLS: 1007, then closed
+        assert close_code_of(read_frames(sock, head.partition(b"\r\n\r\n")[2])) == 1007
+        sock.close()
+    finally:
+        srv.stop()
+
+
+def test_declined_upgrade_with_a_pipelined_request_raw(server: ServerProcess) -> None:
+    sock = server.connect()
+    try:
+        sock.sendall(b"GET /ws/plain HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     b"Sec-WebSocket-Version: 13\r\n\r\nGET /ws/plain HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while data.count(b"plain answer") < 2:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+        assert data.count(b"HTTP/1.1 200 ") == 2
+    finally:
+        sock.close()

@@ -78,7 +78,7 @@ def test_get_becomes_request_and_end_body(step: int) -> None:
     evs = [e for e in to_server(client, server, step) if not isinstance(e, events.RemoteError)]
     assert evs == [
         events.Request(1, b"GET", b"/a/b?x=1", [(b"host", b"example.com"), (b"user-agent", b"t")],
-                       b"2", None, False, False, True),
+                       b"2", 0, False, False, True),  # END_STREAM on HEADERS: no body
         events.EndBody(1),
     ]
 
@@ -109,7 +109,7 @@ def test_request_body_and_trailers() -> None:
     client.send_data(1, b"def")
     client.send_headers(1, [(b"x-sum", b"1")], end_stream=True)
     evs = to_server(client, server)
-    assert evs[0].content_length == 6  # type: ignore[attr-defined]
+    assert evs[0].content_length == 6 and not evs[0].chunked  # type: ignore[attr-defined]
     assert [e for e in evs if isinstance(e, events.Body)] == [events.Body(1, b"abc"),
                                                               events.Body(1, b"def")]
     assert evs[-1] == events.EndBody(1, [(b"x-sum", b"1")])
@@ -435,3 +435,12 @@ def test_extended_connect_protocol() -> None:
                             (b":authority", b"example.com")])
     req = to_server(client, server)[0]
     assert req.method == b"CONNECT" and (b":protocol", b"websocket") in req.headers  # type: ignore[attr-defined]
+
+
+def test_body_without_content_length_is_like_chunked() -> None:
+    client, server = pair()
+    client.send_headers(1, [(b":method", b"POST"), *REQ[1:4]])
+    client.send_data(1, b"abc", end_stream=True)
+    req, body, end = to_server(client, server)
+    assert req.content_length is None and req.chunked  # type: ignore[attr-defined]
+    assert body == events.Body(1, b"abc") and end == events.EndBody(1)

@@ -428,8 +428,10 @@ class Http2Adapter:
             target = authority
         sid = ev.stream_id
         self._methods[sid] = method
+        if ev.stream_ended is not None:
+            cl = 0  # END_STREAM on HEADERS: no body at all (the EndBody follows)
         # A body without Content-Length is framed by DATA frames: like HTTP/1.1 chunked.
-        chunked = cl is None and ev.stream_ended is None
+        chunked = cl is None
         return events.Request(sid, method, target, headers, b"2", cl, chunked, expect, True)
 
     def _fail(self, reason: str, code: int, *, send: bool) -> list[events.Event]:
