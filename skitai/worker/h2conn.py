@@ -440,6 +440,10 @@ class H2Connection(asyncio.Protocol):
         """Response events of an extended CONNECT stream (Response 200, Data, EndData)."""
         if not self.closed:
             self.write(self.adapter.send(event))
+            if type(event) is events.Data:
+                # A tunnel carries messages (WebSocket frames): none may wait in the
+                # adapter for more body to come, as a response's small DATA may.
+                self.write(self.adapter.flush(event.stream_id))
             if type(event) is events.EndData:
                 self.tunnels.pop(event.stream_id, None)
                 self._maybe_done()

@@ -20,7 +20,7 @@ from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
-from skitai.worker import apps, h2conn, routing, tls, wsgi
+from skitai.worker import apps, h2conn, routing, tls, websocket_h2, wsgi
 from skitai.worker import environ as environ_mod
 from skitai.worker.server import Server
 
@@ -83,6 +83,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}",
                     scheme="https" if ssl_context is not None else "http")
     h2conn.install(server)
+    websocket_h2.install()  # WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
     supervision: Any = None
     try:
         try:

@@ -159,13 +159,7 @@ class _TunnelTransport:
     # --- transport (session -> here) ------------------------------------------------------------
     def write(self, data: bytes) -> None:
         if not self._closing and data:
-            conn = self.conn
-            conn.send_tunnel(events.Data(self.stream_id, data))
-            # The adapter may keep a small DATA back (to end a short body in one frame);
-            # a WebSocket frame must go now.
-            flush = getattr(conn.adapter, "flush", None)
-            if flush is not None and not conn.closed:
-                conn.write(flush(self.stream_id))
+            self.conn.send_tunnel(events.Data(self.stream_id, data))
 
     def is_closing(self) -> bool:
         return self._closing or self.conn.closed

@@ -327,7 +327,7 @@ def test_graceful_stop_finishes_streams_in_flight(tmp_path: Path) -> None:
         srv.stop()
 
 
-def test_new_connections_after_goaway_are_refused(tmp_path: Path) -> None:
+def test_idle_connection_gets_goaway_at_graceful_stop(tmp_path: Path) -> None:
     """During a graceful stop an idle HTTP/2 connection gets GOAWAY(NO_ERROR) and is closed."""
     srv = start_app(tmp_path, prepare(tmp_path), env={"SKITAI_VARPATH": str(tmp_path / "var")})
     try:
@@ -383,3 +383,23 @@ def test_static_file_over_h2c(server: ServerProcess) -> None:
     assert head.status == 200 and head.header(b"content-length") == str(3 << 20).encode()
     assert not head.data
     c.close()
+
+
+def test_stalled_body_and_idle_connection_time_out(tmp_path: Path) -> None:
+    source = prepare(tmp_path).replace(
+        "skitai.run()", "skitai.set_request_timeout(1)\nskitai.set_keep_alive(2)\nskitai.run()")
+    srv = start_app(tmp_path, source, env={"SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        c = H2Client.connect(srv.host, srv.port)
+        sid = c.request("/upload", "POST", end=False)  # a body is promised, never sent
+        started = time.monotonic()
+        c.wait(lambda: c.replies[sid].reset is not None, timeout=15)
+        assert c.replies[sid].reset == ErrorCodes.CANCEL
+        # then the idle connection is closed after the keep-alive with GOAWAY(NO_ERROR)
+        c.wait(lambda: c.goaway is not None, timeout=15)
+        assert c.goaway is not None and c.goaway.error_code == ErrorCodes.NO_ERROR
+        assert c.wait_closed()
+        assert time.monotonic() - started > 1.0
+        c.close()
+    finally:
+        srv.stop()

@@ -579,13 +579,9 @@ if __name__ == "__main__":
     skitai.run(workers=1, threads=2)
 '''
 
-# Imported by the worker (a file mount), so the RFC 8441 hook is installed in the worker
-# only: the master never imports the web stack.
+# The worker installs the RFC 8441 hook itself: the app is mounted as it is.
 H2WSAPP = '''
-from skitai.worker import websocket_h2
 from wsapp import app
-
-websocket_h2.install()
 '''
 
 

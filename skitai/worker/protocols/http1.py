@@ -51,7 +51,7 @@ HTTP/1.1 (RFC 9110 7.8 lets a server ignore Upgrade): httptools would make llhtt
 the body, so we parse it with a fresh parser primed with a stand-in head.
 
 *HTTP/2.*  A connection that opens with the HTTP/2 preface gets a 400 ``RemoteError``
-and ``h2_preface`` is set, for the server to route to h2 once h2c exists.
+and ``h2_preface`` is set (server.py looks at the first bytes itself and hands h2c to h2conn).
 """
 
 from __future__ import annotations
@@ -400,7 +400,7 @@ class Http1Adapter:
         status = 400
         if "PRI" in reason and self._parser.get_method() == b"PRI":
             self.h2_preface = True
-            reason = "HTTP/2 connection preface (h2c with prior knowledge is not supported)"
+            reason = "HTTP/2 connection preface on an HTTP/1.1 connection"
         elif reason == "Invalid HTTP version":
             status = 505
         self._fail(reason, status)
