@@ -328,6 +328,7 @@ class Connection(asyncio.Protocol):
         self._closed = False
         self._partial = False  # bytes of an unfinished request head were received
         self._draining = False
+        self._sendfile_socket: Any = None  # None: not looked up yet; False: no sendfile
         self._limit = server.body_limit
         self.last_io = server.clock
         self._ws_pending = False  # a WebSocket upgrade request awaits its app's answer
@@ -606,13 +607,16 @@ class Connection(asyncio.Protocol):
     def _sendfile_fd(self) -> int | None:
         """The socket's fd when the kernel can copy the file for us (plain TCP or unix,
         HTTP/1.1 framing); None under TLS or on a transport without a socket."""
-        transport = self.transport
-        if transport is None or transport.get_extra_info("sslcontext") is not None:
-            return None
-        if not hasattr(self.adapter, "file_frame"):
-            return None
-        sock = transport.get_extra_info("socket")
-        return None if sock is None else sock.fileno()
+        sock = self._sendfile_socket
+        if sock is None:
+            transport = self.transport
+            if transport is None or transport.get_extra_info("sslcontext") is not None \
+                    or not hasattr(self.adapter, "file_frame"):
+                self._sendfile_socket = False
+                return None
+            # Looked up once: uvloop makes a new socket object per get_extra_info().
+            sock = self._sendfile_socket = transport.get_extra_info("socket") or False
+        return sock.fileno() if sock else None
 
     async def _sendfile(self, out: int, stream_id: int, file: IO[bytes], offset: int,
                         count: int) -> None:
@@ -637,8 +641,8 @@ class Connection(asyncio.Protocol):
             self._wbuf.append(suffix)
 
     def _cork(self, on: bool) -> bool:
-        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
-        if _TCP_CORK is None or sock is None or sock.family == socket.AF_UNIX:
+        sock = self._sendfile_socket
+        if _TCP_CORK is None or not sock or sock.family == socket.AF_UNIX:
             return False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1 if on else 0)

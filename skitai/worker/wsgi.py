@@ -143,16 +143,38 @@ def _convert_headers(status: str, headers: list[tuple[str, str]]) -> tuple[int, 
         raise ValueError(f"invalid WSGI status {status!r}")
     out: list[tuple[bytes, bytes]] = []
     has_length = False
-    for name, value in headers:
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError(f"WSGI header names and values must be str: {name!r}: {value!r}")
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            raise ValueError(f"invalid characters in response header {name!r}")
-        lname = name.lower()
-        if lname == "content-length":
+    cache = _HEADER_CACHE
+    for header in headers:
+        try:
+            converted = cache.get(header)  # type: ignore[call-overload]
+        except TypeError:  # unhashable (a list pair): no caching
+            converted = None
+        if converted is None:
+            try:
+                name, value = header
+            except (TypeError, ValueError):
+                raise TypeError(f"WSGI headers are (name, value) pairs, got {header!r}") from None
+            converted = _convert_header(name, value)
+            if type(header) is tuple and len(cache) < 1024 and len(value) < 256:
+                cache[header] = converted
+        if converted[0] == b"content-length":
             has_length = True
-        out.append((lname.encode("latin-1"), value.encode("latin-1")))
+        out.append(converted)
     return int(status[:3]), status[4:].encode("latin-1"), out, has_length
+
+
+# Apps send the same few headers (Content-Type: text/html...) on every response: each
+# distinct (name, value) pair is checked and encoded once.  Unhashable or odd pairs
+# fall through to the checks (and their errors) every time.
+_HEADER_CACHE: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _convert_header(name: object, value: object) -> tuple[bytes, bytes]:
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"WSGI header names and values must be str: {name!r}: {value!r}")
+    if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+        raise ValueError(f"invalid characters in response header {name!r}")
+    return name.lower().encode("latin-1"), value.encode("latin-1")
 
 
 class WsgiHandler:
