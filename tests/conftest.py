@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-SERVING = re.compile(r"serving on http://(\[[^\]]+\]|[^:/]+):(\d+)/")
+SERVING = re.compile(r"serving on https?://(\[[^\]]+\]|[^:/]+):(\d+)/")
 _spawned: list[int] = []
 
 

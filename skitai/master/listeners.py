@@ -113,15 +113,15 @@ def _remove_stale(path: str) -> None:
     raise OSError(errno.EADDRINUSE, f"unix:{path} is in use by a running server")
 
 
-def describe(sock: socket.socket) -> str:
-    """``http://127.0.0.1:5000/``, ``http://[::1]:5000/`` or ``unix:/run/app.sock``."""
+def describe(sock: socket.socket, scheme: str = "http") -> str:
+    """``http://127.0.0.1:5000/``, ``https://[::1]:5000/`` or ``unix:/run/app.sock``."""
     name = sock.getsockname()
     if sock.family == socket.AF_UNIX:
         return f"unix:{name.decode() if isinstance(name, bytes) else name}"
     host, port = name[0], name[1]
     if sock.family == socket.AF_INET6:
         host = f"[{host}]"
-    return f"http://{host}:{port}/"
+    return f"{scheme}://{host}:{port}/"
 
 
 def cleanup(socks: list[socket.socket], remove_unix: bool = True) -> None:

@@ -61,6 +61,10 @@ def tls_socket(server: ServerProcess, alpn: list[str], cafile: str) -> ssl.SSLSo
     return ctx.wrap_socket(raw, server_hostname="localhost")
 
 
+def test_the_banner_names_the_https_url(tls_server: ServerProcess) -> None:
+    assert f"serving on https://127.0.0.1:{tls_server.port}/" in tls_server.output
+
+
 def test_alpn_h2(tls_server: ServerProcess) -> None:
     c = H2Client.connect_tls(tls_server.host, tls_server.port, tls_server.cert)  # type: ignore[attr-defined]
     assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
