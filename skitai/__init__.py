@@ -40,26 +40,26 @@ from skitai.errors import ConfigError
 
 __version__ = "0.30.0.dev0"
 
-# WebSocket specs and events (README "HTML5 Websocket"); the worker gives them meaning.
-WS_SIMPLE = 1
-WS_GROUPCHAT = 2
-WS_THREADSAFE = 4
-WS_MSG_JSON = 8
-WS_MSG_XMLRPC = 16
-WS_EVT_INIT = "init"
-WS_EVT_OPEN = "open"
-WS_EVT_CLOSE = "close"
-WS_EVT_NONE = None
-
-# alias() types (README "Adding Backend Server Alias").
-PROTO_HTTP = "http"
-PROTO_HTTPS = "https"
-PROTO_WS = "ws"
-PROTO_WSS = "wss"
-DB_PGSQL = DB_POSTGRESQL = "postgresql"
-DB_SQLITE3 = "sqlite3"
-DB_REDIS = "redis"
-DB_MONGODB = "mongodb"
+from skitai.constants import (  # noqa: E402 - after __version__, as they always were
+    DB_MONGODB,
+    DB_PGSQL,
+    DB_POSTGRESQL,
+    DB_REDIS,
+    DB_SQLITE3,
+    PROTO_HTTP,
+    PROTO_HTTPS,
+    PROTO_WS,
+    PROTO_WSS,
+    WS_EVT_CLOSE,
+    WS_EVT_INIT,
+    WS_EVT_NONE,
+    WS_EVT_OPEN,
+    WS_GROUPCHAT,
+    WS_MSG_JSON,
+    WS_MSG_XMLRPC,
+    WS_SIMPLE,
+    WS_THREADSAFE,
+)
 
 __all__ = [
     "ConfigError", "abspath", "addlu", "cron", "deflu", "enable_forward", "enable_smtpda",
@@ -68,4 +68,7 @@ __all__ = [
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
     "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_request_timeout",
     "set_worker_critical_point", "set_worker_timeout", "trackers", "was",
+    "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PROTO_HTTP",
+    "PROTO_HTTPS", "PROTO_WS", "PROTO_WSS", "WS_EVT_CLOSE", "WS_EVT_INIT", "WS_EVT_NONE",
+    "WS_EVT_OPEN", "WS_GROUPCHAT", "WS_MSG_JSON", "WS_MSG_XMLRPC", "WS_SIMPLE", "WS_THREADSAFE",
 ]

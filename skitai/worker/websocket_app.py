@@ -26,8 +26,7 @@ Calls of one connection run one at a time, in order, on the worker's WSGI thread
 (``threads > 0``) or inline on the loop (``threads = 0``), exactly as ``wsgi.py`` runs
 requests; ``environ['websocket'].send()`` may be called from any thread.
 
-Specs (values mirror ``skitai.WS_*``; a unit test keeps them equal, since worker modules do
-not import the top-level package):
+Specs (``skitai.WS_*``, defined in ``skitai/constants.py``):
 
 - ``WS_SIMPLE``: request/response through the pool; ``send()`` is posted to the loop.
 - ``WS_THREADSAFE``: the same, and ``send()`` from another thread also waits while the
@@ -59,7 +58,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
-from skitai.worker import environ as environ_mod
+from skitai.constants import (
+    WS_EVT_INIT,
+    WS_GROUPCHAT,
+    WS_MSG_JSON,
+    WS_MSG_XMLRPC,
+    WS_SIMPLE,
+    WS_THREADSAFE,
+)
 from skitai.worker.protocols import websocket as wsproto_adapter
 from skitai.worker.wsgi import _convert_headers
 
@@ -69,15 +75,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("skitai.app")
 
-# skitai.WS_* (kept equal by tests/unit/test_websocket_app.py).
-WS_SIMPLE = 1
-WS_GROUPCHAT = 2
-WS_THREADSAFE = 4
-WS_MSG_JSON = 8
-WS_MSG_XMLRPC = 16
-WS_EVT_INIT = "init"
-WS_EVT_OPEN = "open"
-WS_EVT_CLOSE = "close"
 
 RELAY_EVENT = "skitai:websocket"
 _SPECS = (WS_SIMPLE, WS_GROUPCHAT, WS_THREADSAFE)
@@ -340,17 +337,7 @@ def start(stream: Stream, handler: Any) -> None:
     """Ask the app (INIT); then switch the connection to a WebSocket, or answer over HTTP.
     ``stream.sink`` (the connection) provides ``switch_protocol`` and ``decline_upgrade``."""
     conn = stream.sink
-    environ = environ_mod.build_environ(
-        stream.request,
-        script_name=stream.script_name.encode("latin-1"),
-        path_info=stream.path_info.encode("latin-1"),
-        query=stream.query,
-        scheme=stream.scheme,
-        client=stream.client,
-        server=stream.server,
-        body=io.BytesIO(b""),
-        base=handler.base,
-    )
+    environ = handler.environ_for(stream, io.BytesIO(b""))
     # Upgrade and Connection are hop-by-hop and the server handles them.  Werkzeug would
     # also answer 400 (WebsocketMismatch) to them on any route not declared websocket=True,
     # which is every route of the README's Flask examples.

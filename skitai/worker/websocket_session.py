@@ -32,12 +32,9 @@ import threading
 from concurrent.futures import Executor
 from typing import Any
 
+from skitai.constants import WS_EVT_CLOSE, WS_EVT_OPEN, WS_GROUPCHAT, WS_THREADSAFE
 from skitai.worker.protocols import websocket as wsa
 from skitai.worker.websocket_app import (
-    WS_EVT_CLOSE,
-    WS_EVT_OPEN,
-    WS_GROUPCHAT,
-    WS_THREADSAFE,
     Registry,
     Reply,
     WebSocket,

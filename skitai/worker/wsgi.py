@@ -197,7 +197,7 @@ class WsgiHandler:
 
     def __call__(self, stream: Stream) -> Awaitable[None] | None:
         if self.executor is not None:
-            environ = self._environ(stream, InputStream(stream, self.body_timeout))
+            environ = self.environ_for(stream, InputStream(stream, self.body_timeout))
             self.executor.submit(self._run, stream, environ, True)
             return None
         request = stream.request
@@ -205,7 +205,7 @@ class WsgiHandler:
                 request.content_length == 0
                 or (request.content_length is None and not request.chunked)):
             # No body (the common GET): call the app now, no spool, no task.
-            return self._run(stream, self._environ(stream, _EMPTY_INPUT), False)
+            return self._run(stream, self.environ_for(stream, _EMPTY_INPUT), False)
         return self._inline_with_body(stream)
 
     async def _inline_with_body(self, stream: Stream) -> None:
@@ -216,11 +216,11 @@ class WsgiHandler:
                 break
             spool.write(chunk)
         spool.seek(0)
-        rest = self._run(stream, self._environ(stream, spool), False)
+        rest = self._run(stream, self.environ_for(stream, spool), False)
         if rest is not None:
             await rest
 
-    def _environ(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
+    def environ_for(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
         return environ_mod.build_environ(
             stream.request,
             script_name=stream.script_name.encode("latin-1"),

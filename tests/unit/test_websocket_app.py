@@ -8,22 +8,23 @@ import skitai
 from skitai.worker import websocket_app as wa
 
 
-def test_constants_mirror_the_public_ones() -> None:
-    for name in ("WS_SIMPLE", "WS_GROUPCHAT", "WS_THREADSAFE", "WS_MSG_JSON", "WS_MSG_XMLRPC",
-                 "WS_EVT_INIT", "WS_EVT_OPEN", "WS_EVT_CLOSE"):
-        assert getattr(wa, name) == getattr(skitai, name), name
+def test_specs_are_distinct_bits_that_combine_with_json() -> None:
+    specs = [skitai.WS_SIMPLE, skitai.WS_GROUPCHAT, skitai.WS_THREADSAFE, skitai.WS_MSG_JSON,
+             skitai.WS_MSG_XMLRPC]
+    assert all(s and s & (s - 1) == 0 for s in specs) and len(set(specs)) == len(specs)
+    assert len({skitai.WS_EVT_INIT, skitai.WS_EVT_OPEN, skitai.WS_EVT_CLOSE}) == 3
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ((skitai.WS_SIMPLE, 60, ("message",)), wa.WsConfig(wa.WS_SIMPLE, 60.0, ("message",), False)),
+    ((skitai.WS_SIMPLE, 60, ("message",)), wa.WsConfig(skitai.WS_SIMPLE, 60.0, ("message",), False)),
     ((skitai.WS_GROUPCHAT, 30, ("message", "room_id")),
-     wa.WsConfig(wa.WS_GROUPCHAT, 30.0, ("message", "room_id"), False)),
-    ((skitai.WS_SIMPLE | skitai.WS_MSG_JSON, 5, ("m",)), wa.WsConfig(wa.WS_SIMPLE, 5.0, ("m",), True)),
-    ((skitai.WS_THREADSAFE, 7200), wa.WsConfig(wa.WS_THREADSAFE, 7200.0, (), False)),
-    ((skitai.WS_SIMPLE, 60, skitai.WS_MSG_JSON), wa.WsConfig(wa.WS_SIMPLE, 60.0, (), True)),
+     wa.WsConfig(skitai.WS_GROUPCHAT, 30.0, ("message", "room_id"), False)),
+    ((skitai.WS_SIMPLE | skitai.WS_MSG_JSON, 5, ("m",)), wa.WsConfig(skitai.WS_SIMPLE, 5.0, ("m",), True)),
+    ((skitai.WS_THREADSAFE, 7200), wa.WsConfig(skitai.WS_THREADSAFE, 7200.0, (), False)),
+    ((skitai.WS_SIMPLE, 60, skitai.WS_MSG_JSON), wa.WsConfig(skitai.WS_SIMPLE, 60.0, (), True)),
     ((skitai.WS_SIMPLE, 60, ("message",), skitai.WS_MSG_JSON),
-     wa.WsConfig(wa.WS_SIMPLE, 60.0, ("message",), True)),
-    ([skitai.WS_SIMPLE, 1.5, "msg"], wa.WsConfig(wa.WS_SIMPLE, 1.5, ("msg",), False)),
+     wa.WsConfig(skitai.WS_SIMPLE, 60.0, ("message",), True)),
+    ([skitai.WS_SIMPLE, 1.5, "msg"], wa.WsConfig(skitai.WS_SIMPLE, 1.5, ("msg",), False)),
 ])
 def test_config_forms(value: object, expected: wa.WsConfig) -> None:
     assert wa.WsConfig.parse(value) == expected
