@@ -16,7 +16,15 @@ from typing import IO, Any
 from skitai.worker import events
 
 _PROTOCOLS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0", b"2": "HTTP/2", b"0.9": "HTTP/0.9"}
-_HEADER_KEYS: dict[bytes, str] = {}
+# Header name -> environ key (RFC 3875 4.1.18); the two CGI ones are not HTTP_ keys and
+# are never combined (the parser already refuses a repeated Content-Length).
+_HEADER_KEYS: dict[bytes, str] = {b"content-type": "CONTENT_TYPE",
+                                  b"content-length": "CONTENT_LENGTH"}
+_SINGLE = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
+                                      "OPTIONS", "CONNECT", "TRACE")}
+# (Host header, server address, scheme) -> (SERVER_NAME, SERVER_PORT): a few per worker.
+_SERVER_NAMES: dict[tuple[bytes | None, tuple[str, int] | None, str], tuple[str, str]] = {}
 # Per-stream environ keys (``hint_promise``) set by ``server.dispatch`` around the handler
 # call: the handler builds its environ inside that context (or in a task created there).
 EXTRA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -47,7 +55,8 @@ def build_environ(
     base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     environ: dict[str, Any] = dict(base) if base else {}
-    environ["REQUEST_METHOD"] = request.method.decode("latin-1")
+    method = request.method
+    environ["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("latin-1")
     environ["SCRIPT_NAME"] = script_name.decode("latin-1")
     environ["PATH_INFO"] = path_info.decode("latin-1")
     environ["QUERY_STRING"] = query.decode("latin-1")
@@ -62,30 +71,28 @@ def build_environ(
     else:
         environ["REMOTE_ADDR"] = ""
     host: bytes | None = None
+    keys = _HEADER_KEYS
     for name, value in request.headers:
-        if name == b"content-type":
-            environ["CONTENT_TYPE"] = value.decode("latin-1")
-            continue
-        if name == b"content-length":
-            environ["CONTENT_LENGTH"] = value.decode("latin-1")
-            continue
-        if name == b"host":
-            host = value
-        key = _header_key(name)
+        key = keys.get(name) or _header_key(name)
         if key is None:
             continue
         text = value.decode("latin-1")
         old = environ.get(key)
-        if old is None:
+        if old is None or key in _SINGLE:
             environ[key] = text
         else:
             # RFC 9110 5.3: repeated fields combine with commas (cookies with "; ").
             environ[key] = old + ("; " if key == "HTTP_COOKIE" else ",") + text
+        if key == "HTTP_HOST":
+            host = value
     if "CONTENT_LENGTH" not in environ and request.chunked:
         environ["CONTENT_LENGTH"] = ""
-    name, port = _server_name(host, server, scheme)
-    environ["SERVER_NAME"] = name
-    environ["SERVER_PORT"] = port
+    names = _SERVER_NAMES.get((host, server, scheme))
+    if names is None:
+        names = _server_name(host, server, scheme)
+        if len(_SERVER_NAMES) < 1024:
+            _SERVER_NAMES[(host, server, scheme)] = names
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = names
     extra = EXTRA.get()
     if extra:
         environ.update(extra)

@@ -763,8 +763,11 @@ class Connection(asyncio.Protocol):
     def _respond_simple(self, stream: Stream, status: int) -> None:
         phrase = HTTPStatus(status).phrase
         body = f"<h1>{status} {phrase}</h1>".encode()
-        if status >= 400 and not stream.body.complete:
+        request = stream.request
+        has_body = request.chunked or bool(request.content_length)
+        if status >= 400 and has_body and not stream.body.complete:
             # The body will not be read: close after this response (the adapter does too).
+            # A request without a body (a 404 for a GET) keeps its connection.
             self._closing = True
         stream.respond(status, [(b"content-type", b"text/html; charset=utf-8"),
                                 (b"content-length", str(len(body)).encode())], body)

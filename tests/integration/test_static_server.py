@@ -117,6 +117,14 @@ def test_missing_file_is_404_and_server_stays_up(server: ServerProcess) -> None:
     assert get(server, "/files/ok.txt").body == b"fine"
 
 
+def test_a_404_keeps_the_keep_alive_connection(server: ServerProcess) -> None:
+    data = (b"GET /nope.html HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"GET /files/ok.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+    resps, _ = exchange(server.host, server.port, data, 2)
+    assert [r.status for r in resps] == [404, 200]
+    assert resps[0].header("connection") is None and resps[1].body == b"fine"
+
+
 def test_post_to_static_is_405(server: ServerProcess, tmp_path: Path) -> None:
     r = get(server, "/index.html", "Content-Length: 0\r\n", method="POST")
     assert r.status == 405 and "GET" in (r.header("allow") or "")
