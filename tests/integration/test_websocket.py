@@ -218,6 +218,16 @@ def close_code_of(frames: list[tuple[int, bytes]]) -> int:
 
 
 # --- the tests ----------------------------------------------------------------------------------
+
+def read_until(sock: socket.socket, suffix: bytes) -> bytes:
+    """Read until the bytes received end with ``suffix`` (the peer must not close first)."""
+    data = b""
+    while not data.endswith(suffix):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
 def test_echo_text_binary_and_deflate(server: ServerProcess) -> None:
     async def go() -> None:
         async with connect(uri(server, "/ws/echo")) as ws:
@@ -445,11 +455,7 @@ def test_declined_upgrade_keeps_the_connection_usable_raw(server: ServerProcess)
         assert head.startswith(b"HTTP/1.1 200 "), head
         assert head.endswith(b"plain answer")
         sock.sendall(b"GET /ws/plain HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = b""
-        while not data.endswith(b"plain answer"):
-            chunk = sock.recv(65536)
-            assert chunk, data
-            data += chunk
+        data = read_until(sock, b"plain answer")
         assert data.startswith(b"HTTP/1.1 200 ")
     finally:
         sock.close()
@@ -686,11 +692,7 @@ def test_upgrade_request_with_a_body_is_plain_http_raw(server: ServerProcess) ->
         sock.sendall(b"GET /ws/plain HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      b"Sec-WebSocket-Version: 13\r\nContent-Length: 3\r\n\r\nabc")
-        data = b""
-        while not data.endswith(b"plain answer"):
-            chunk = sock.recv(65536)
-            assert chunk, data
-            data += chunk
+        data = read_until(sock, b"plain answer")
         assert data.startswith(b"HTTP/1.1 200 ")
     finally:
         sock.close()
