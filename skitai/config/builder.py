@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from skitai.config import conffile, model
+from skitai.config import conffile, daemons, model
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.errors import ConfigError
 
@@ -98,11 +98,9 @@ class Builder:
                 # [smtpda] fills what enable_smtpda() left at its default (the password
                 # belongs in the 0600 file, not in app.py); what app.py set wins, as
                 # everywhere.  Worker and daemon then agree on one spool.
-                from skitai.smtpda import main as smtpda_main
-
                 default = SmtpdaConfig()
                 values["smtpda"] = dataclasses.replace(
-                    smtpda_main.config_from_conf(conf, base=default),
+                    daemons.config_from_conf(conf, base=default),
                     **{f.name: getattr(self.smtpda, f.name) for f in dataclasses.fields(default)
                        if getattr(self.smtpda, f.name) != getattr(default, f.name)})
         config = model.ServerConfig(**values)

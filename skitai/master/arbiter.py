@@ -560,7 +560,7 @@ class Arbiter:
         if any(p.state == State.STARTING for p in others):
             return
         self.served = True
-        urls = [listeners.describe(s, _scheme(self.config)) for s in self.listeners]
+        urls = listeners.urls(self.listeners, self.config)
         count = len(web)
         line = (f"skitai: serving on {urls[0] if urls else '(no listener)'} "
                 f"(master pid {os.getpid()}, {count} worker{'s' if count != 1 else ''})")
@@ -739,10 +739,6 @@ class Arbiter:
         if self.ready_fd is not None and not self.ready_report:
             self.ready_report = "skitai: stopped before it was ready"
         log.info("master stopped (exit status %d)", self.exit_status)
-
-
-def _scheme(config: ServerConfig) -> str:
-    return "https" if config.ssl_cert else "http"
 
 
 def _noop(signum: int, frame: Any) -> None:

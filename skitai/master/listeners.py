@@ -47,13 +47,17 @@ def adopt_systemd(env: MutableMapping[str, str] | None = None,
 
 
 def bind(config: ServerConfig) -> list[socket.socket]:
-    """TCP (IPv4, or IPv6 when the address has a ':') plus the unix socket path if set.
+    """TCP (IPv4, or IPv6 when the address has a ':') plus the unix socket path if set,
+    plus the ``enable_forward`` port (the workers tell it apart by its port number).
     Raises ``OSError`` with a message naming the address."""
     socks: list[socket.socket] = []
     try:
         socks.append(bind_tcp(config.address, config.port, config.backlog, config.reuse_port))
         if config.unix_socket:
             socks.append(bind_unix(config.unix_socket, config.backlog))
+        if config.forward_port:
+            socks.append(bind_tcp(config.address, config.forward_port, config.backlog,
+                                  config.reuse_port))
     except OSError:
         for s in socks:
             s.close()
@@ -122,6 +126,16 @@ def describe(sock: socket.socket, scheme: str = "http") -> str:
     if sock.family == socket.AF_INET6:
         host = f"[{host}]"
     return f"{scheme}://{host}:{port}/"
+
+
+def urls(socks: list[socket.socket], config: ServerConfig) -> list[str]:
+    """``describe`` each listener: https when TLS is on, except the forward port."""
+    main = "https" if config.ssl_cert else "http"
+    out = []
+    for sock in socks:
+        port = sock.getsockname()[1] if sock.family != socket.AF_UNIX else None
+        out.append(describe(sock, "http" if port and port == config.forward_port else main))
+    return out
 
 
 def cleanup(socks: list[socket.socket], remove_unix: bool = True) -> None:

@@ -50,8 +50,7 @@ def status(arb: Arbiter) -> dict[str, Any]:
             "uptime": round(now - arb.started, 1),
             "generation": arb.generation,
             "workers": arb.targets.get("worker", 0),
-            "listeners": [listeners.describe(s, "https" if arb.config.ssl_cert else "http")
-                          for s in arb.listeners],
+            "listeners": listeners.urls(arb.listeners, arb.config),
             "last_reload": arb.last_reload,
             "var": arb.paths.var if arb.paths is not None else None,
         },

@@ -15,70 +15,20 @@ import dataclasses
 import logging
 import os
 import signal
-import stat
 import sys
 from collections.abc import Callable, Sequence
 
-from skitai.config import conffile, parse
-from skitai.config.daemons import SmtpdaConfig
+from skitai.config import conffile
+
+# The [smtpda] reader lives with the config: the builder and the web worker use it too.
+from skitai.config.daemons import SmtpdaConfig, config_from_conf, spool_dir
 from skitai.errors import ConfigError, ExitCode
 from skitai.ipc import daemon, service
 from skitai.ipc.context import ChildContext
 from skitai.smtpda import agent, spool
 
-KEYS = frozenset({"log-path", "var-path", "verbose", "max-retry", "keep-days", "smtp-server",
-                  "user", "password", "ssl", "starttls", "spool", "process-display-name"})
 ENV_PASSWORD = "SKITAI_SMTP_PASSWORD"
 log = logging.getLogger("skitai.smtpda")
-
-
-def spool_dir(cfg: SmtpdaConfig, varpath: str | None = None) -> str:
-    if cfg.spool:
-        return os.path.expanduser(cfg.spool)
-    return os.path.join(os.path.expanduser(varpath or "~/.skitai"), "smtpda")
-
-
-_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
-    "smtp-server": ("server", str), "user": ("user", str), "password": ("password", str),
-    "ssl": ("ssl", parse.boolean), "starttls": ("starttls", parse.boolean),
-    "max-retry": ("max_retry", parse.positive_int), "keep-days": ("keep_days", parse.positive_int),
-    "spool": ("spool", os.path.expanduser), "log-path": ("log_path", os.path.expanduser),
-    "verbose": ("verbose", parse.boolean), "process-display-name": ("process_display_name", str),
-}
-
-
-def config_from_conf(conf: conffile.ConfFile, base: SmtpdaConfig | None = None) -> SmtpdaConfig:
-    """``[common]`` < ``[smtpda]`` over ``base``; a bad key or value names file:line.
-    ``var-path`` (either section) sets the spool to ``<var-path>/smtpda`` unless ``spool`` is set."""
-    conffile.check_keys(conf, "smtpda", set(KEYS))
-    values = dataclasses.asdict(base or SmtpdaConfig())
-    for section in ("common", "smtpda"):
-        for entry in conf.section(section).values():
-            key = entry.key
-            if key == "var-path":
-                if not conf.get("smtpda", "spool"):
-                    values["spool"] = os.path.join(os.path.expanduser(entry.value), "smtpda")
-                continue
-            if key not in _FIELDS or (section == "common" and key not in ("log-path", "verbose")):
-                continue
-            if key == "password":
-                check_mode(conf.path)
-            name, fn = _FIELDS[key]
-            try:
-                values[name] = fn(entry.value)
-            except (ValueError, ConfigError) as exc:
-                raise ConfigError(f"{conf.where(entry)}: bad value for {key!r}: {exc}") from None
-    return SmtpdaConfig(**values)
-
-
-def check_mode(path: str) -> None:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{path}: holds an SMTP password but is readable by group/others "
-                          f"(mode {stat.S_IMODE(mode):o}); chmod 600 it")
 
 
 def with_env_password(cfg: SmtpdaConfig) -> SmtpdaConfig:

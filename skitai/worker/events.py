@@ -34,6 +34,11 @@ class Request(Event):
     expect_continue: bool = False
     keep_alive: bool = True
 
+    @property
+    def has_body(self) -> bool:
+        """Body bytes may follow the head (HTTP/2 marks a body without a length chunked)."""
+        return self.chunked or bool(self.content_length)
+
 
 @dataclass(frozen=True, slots=True)
 class Body(Event):

@@ -39,21 +39,24 @@ import asyncio
 import base64
 import binascii
 import logging
-import os
 import threading
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import IO, Any, Final, Protocol
 
 from skitai.worker import events
 from skitai.worker.protocols.http2 import ErrorCodes, Http2Adapter
-from skitai.worker.server import SERVER_HEADER, Connection, Server, dispatch
+from skitai.worker.server import (
+    Connection,
+    Server,
+    dispatch,
+    response_headers,
+    send_file_in_chunks,
+    simple_page,
+)
 from skitai.worker.stream import ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.server")
 
-FILE_CHUNK: Final = 256 * 1024
-MAX_CONCURRENT_STREAMS: Final = 100
 
 
 class Tunnel(Protocol):
@@ -93,16 +96,8 @@ class _Sink:
         await self.conn.stream_drain(self)
 
     async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None:
-        # pread + DATA frames: HTTP/2 frames the body, so sendfile() cannot be used.
-        fd = file.fileno()
-        while count > 0:
-            chunk = os.pread(fd, min(FILE_CHUNK, count), offset)
-            if not chunk:
-                raise ClientDisconnected("file shrank while sending")
-            self.conn.stream_send(self, events.Data(stream_id, chunk))
-            await self.conn.stream_drain(self)
-            offset += len(chunk)
-            count -= len(chunk)
+        # HTTP/2 frames the body, so sendfile() cannot be used.
+        await send_file_in_chunks(self, stream_id, file, offset, count)
 
     def stream_abort(self, stream_id: int) -> None:
         self.conn.reset_stream(self.stream_id, ErrorCodes.INTERNAL_ERROR)
@@ -127,8 +122,8 @@ class H2Connection(asyncio.Protocol):
         cfg = server.config
         self.adapter = Http2Adapter(
             max_header_bytes=cfg.max_header_bytes,
-            max_concurrent_streams=getattr(cfg, "h2_max_concurrent_streams", MAX_CONCURRENT_STREAMS),
-            enable_push=getattr(cfg, "h2_push", True),
+            max_concurrent_streams=cfg.h2_max_concurrent_streams,
+            enable_push=cfg.h2_push,
             enable_connect_protocol=bool(EXTENDED_CONNECT),
         )
         self.scheme = scheme
@@ -354,15 +349,8 @@ class H2Connection(asyncio.Protocol):
         stream = sink.stream
         kind = type(event)
         if kind is events.Response and stream is not None:
-            stream.first_byte = self.loop.time()
-            headers = event.headers  # type: ignore[attr-defined]
-            extra = [(b"date", self.server.date_header), (b"server", SERVER_HEADER)]
-            for name, _ in headers:
-                if name == b"server" or name == b"date":
-                    extra = [h for h in extra if h[0] != name]
-            if stream.extra:
-                extra += stream.extra.get("link_headers", ())  # type: ignore[arg-type]
-            event = events.Response(event.stream_id, event.status, headers + extra)  # type: ignore[attr-defined]
+            event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
+                                    response_headers(self.server, stream, event.headers))  # type: ignore[attr-defined]
         self.write(self.adapter.send(event))
         if kind is events.EndData:
             self._wake(self.adapter.take_writable())
@@ -449,15 +437,11 @@ class H2Connection(asyncio.Protocol):
                 self._maybe_done()
 
     def _respond_simple(self, stream: Stream, status: int) -> None:
-        phrase = HTTPStatus(status).phrase
-        body = f"<h1>{status} {phrase}</h1>".encode()
         sink = self.streams.get(stream.stream_id)
         if sink is not None and status >= 400 and not stream.body.complete:
             sink.reset_after = True  # RFC 9113 8.1: answered; the rest of the body is not wanted
-        stream.send_head(status, [(b"content-type", b"text/html; charset=utf-8"),
-                                  (b"content-length", str(len(body)).encode())])
-        stream.send_data_nowait(body)
-        stream.end()
+        headers, body = simple_page(status)
+        stream.respond(status, headers, body)
 
     # --- server push ----------------------------------------------------------------------------
     def push(self, parent: Stream, uri: str) -> bool:

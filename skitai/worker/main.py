@@ -1,8 +1,7 @@
 """The web worker's composition root: builds the runtime objects from ``ServerConfig``.
 
-``run(config, ctx)`` is the entry the master calls after fork; ``serve_foreground``
-runs one worker in this process (binding its own listeners) for ``python app.py``
-without a master.
+``run(config, ctx)`` is the entry the master calls after fork, with the listeners the
+master bound (``python app.py`` always runs a master, with one worker by default).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,7 +86,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     try:
         try:
             loop.run_until_complete(_start_listeners(server, config, ctx, ssl_context))
-        except OSError as exc:  # e.g. the enable_forward port is taken or privileged
+        except OSError as exc:  # a listener the loop cannot serve
             log.error("worker #%d: cannot listen: %s", ctx.slot, exc)
             return ExitCode.BOOT_ERROR
         if ctx.supervised:
@@ -113,9 +111,8 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
 
 async def _start_listeners(server: Server, config: ServerConfig, ctx: ChildContext,
                            ssl_context: Any) -> None:
-    """The main listeners (TLS when enable_ssl), and the enable_forward port.  The master
-    binds the main ones; the forward port is bound here with SO_REUSEPORT (every worker
-    binds its own) unless the master passed a listener on that port."""
+    """The main listeners (TLS when enable_ssl), and the enable_forward port; the master
+    binds them all (``master/listeners.bind``), the forward one is told apart by its port."""
     forward = config.forward_port
     main, fwd = [], None
     for sock in ctx.listeners:
@@ -130,27 +127,13 @@ async def _start_listeners(server: Server, config: ServerConfig, ctx: ChildConte
         for sock in main:
             await server.listen(sock, lambda: h2conn.TlsConnection(server), ssl_context)
         await server.start([])
-    if forward:
-        if fwd is None:
-            fwd = _bind_forward(config.address, forward, config.backlog)
+    if forward and fwd is None:
+        # Adopted sockets (systemd) without one on the forward port: say so, serve the rest.
+        log.warning("enable_forward(%d): no listener on that port was passed in", forward)
+    elif forward:
         server.forward_names = tls.forward_names(config)  # type: ignore[attr-defined]
         server.forward_to = config.forward_to  # type: ignore[attr-defined]
         await server.listen(fwd, lambda: tls.ForwardConnection(server))
-
-
-def _bind_forward(address: str, port: int, backlog: int) -> socket.socket:
-    host = address.strip("[]")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"enable_forward: cannot listen on {address}:{port}: "
-                                 f"{exc.strerror}") from None
-    return sock
 
 
 def _own_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:
@@ -171,8 +154,7 @@ def _configure_mail(config: ServerConfig) -> None:
     merged with ``[smtpda]`` by the builder).  Without ``enable_smtpda()`` the spool is
     still the one a standalone ``skitai smtpda -f CONF`` would use: ``[smtpda] spool`` or
     ``var-path`` of the config file, else ``~/.skitai/smtpda``."""
-    from skitai.config.daemons import SmtpdaConfig
-    from skitai.smtpda import main as smtpda_main
+    from skitai.config.daemons import SmtpdaConfig, config_from_conf, spool_dir
     from skitai.smtpda import message
 
     cfg = config.smtpda
@@ -180,48 +162,15 @@ def _configure_mail(config: ServerConfig) -> None:
         from skitai.config import conffile
 
         try:
-            cfg = smtpda_main.config_from_conf(conffile.read(config.conf_file))
+            cfg = config_from_conf(conffile.read(config.conf_file))
         except Exception as exc:  # noqa: BLE001 - mail must not stop the web worker booting
             log.warning("mail spool: cannot read [smtpda] of %s (%s); using the default",
                         config.conf_file, exc)
     if config.smtpda is not None:  # our own smtpda child: <varpath>/smtpda by default
-        message.configure(smtpda_main.spool_dir(cfg or config.smtpda, config.varpath),
+        message.configure(spool_dir(cfg or config.smtpda, config.varpath),
                           config.smtpda.server)
     else:  # a standalone daemon's spool, which knows nothing of this app's varpath
-        message.configure(smtpda_main.spool_dir(cfg or SmtpdaConfig()), None)
-
-
-def bind(config: ServerConfig) -> list[socket.socket]:
-    """Listeners for a worker running without a master."""
-    socks = []
-    family = socket.AF_INET6 if ":" in config.address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if config.reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((config.address, config.port))
-    sock.listen(config.backlog)
-    socks.append(sock)
-    if config.unix_socket:
-        if os.path.exists(config.unix_socket):
-            os.unlink(config.unix_socket)
-        usock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        usock.bind(config.unix_socket)
-        usock.listen(config.backlog)
-        socks.append(usock)
-    return socks
-
-
-def serve_foreground(config: ServerConfig) -> int:
-    try:
-        listeners = bind(config)
-    except OSError as exc:
-        print(f"skitai: cannot listen on {config.address}:{config.port}: {exc.strerror}",
-              file=sys.stderr)
-        return ExitCode.BOOT_ERROR
-    host, port = listeners[0].getsockname()[:2]
-    print(f"skitai: serving on http://{host}:{port}/ (pid {os.getpid()})", file=sys.stderr, flush=True)
-    return run(config, ChildContext(role="worker", listeners=listeners))
+        message.configure(spool_dir(cfg or SmtpdaConfig()), None)
 
 
 def _set_title(title: str) -> None:

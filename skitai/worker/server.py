@@ -215,24 +215,10 @@ def _text(value: bytes | str | None) -> str | None:
     return value if isinstance(value, str) else value.decode("latin-1")
 
 
-def _asks_upgrade(request: events.Request) -> bool:
-    if request.method == b"CONNECT":
-        return False
-    for name, value in request.headers:
-        if name == b"connection" and b"upgrade" in value.lower():
-            return True
-    return False
-
-
-def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], None],
-             extra: dict[str, Any] | None = None) -> tuple[int, asyncio.Future[None] | None]:
-    """Route a new stream and start its handler: one copy for HTTP/1.1 and HTTP/2.
-
-    Returns the request body limit of the route (0 when no route matched) and the task
-    running the handler's awaitable (None when the handler returned without one, e.g. a
-    WSGI app submitted to the pool, or when ``respond(stream, status)`` already answered).
-    ``extra`` goes into the WSGI environ (``environ_mod.EXTRA``), e.g. ``hint_promise``.
-    """
+def route_stream(server: Server, stream: Stream) -> Route | None:
+    """Count a new request and find its mount (None: no mount matches); sets the
+    stream's ``script_name``, ``path_info`` and ``query``.  Every entry shares it:
+    HTTP/1.1, HTTP/2 and WebSocket over HTTP/2."""
     request = stream.request
     server.requests_served += 1
     if server.on_request is not None:
@@ -246,11 +232,29 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
                 break
     match = server.router.match(host, decode_path(path))
     if match is None:
-        respond(stream, 404)
-        return 0, None
+        return None
     route, script, rest = match
     stream.script_name = script.decode("latin-1")
     stream.path_info = rest.decode("latin-1")
+    return route
+
+
+def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], None],
+             extra: dict[str, Any] | None = None, *, websocket: bool = False
+             ) -> tuple[int, asyncio.Future[None] | None]:
+    """Route a new stream and start its handler: one copy for HTTP/1.1 and HTTP/2.
+
+    Returns the request body limit of the route (0 when no route matched) and the task
+    running the handler's awaitable (None when the handler returned without one, e.g. a
+    WSGI app submitted to the pool, or when ``respond(stream, status)`` already answered).
+    ``extra`` goes into the WSGI environ (``environ_mod.EXTRA``), e.g. ``hint_promise``.
+    ``websocket``: the connection saw a WebSocket upgrade request (an app may take it).
+    """
+    request = stream.request
+    route = route_stream(server, stream)
+    if route is None:
+        respond(stream, 404)
+        return 0, None
     limit = getattr(route.app, "body_limit", None) or server.body_limit
     if request.content_length is not None and request.content_length > limit:
         respond(stream, 413)
@@ -261,8 +265,7 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
     if handler is None:
         return limit, None
     # (An upgrade request with a body is served as plain HTTP by the adapter: never ours.)
-    if handler is route.app and ws_proto.is_upgrade(request) \
-            and request.content_length is None and not request.chunked:
+    if websocket and handler is route.app and not request.has_body:
         from skitai.worker import websocket_app
 
         if websocket_app.wants(handler):  # a WSGI app: it is asked (INIT) to take it
@@ -298,6 +301,44 @@ def pick_handler(route: Route, stream: Stream, respond: Callable[[Stream, int], 
         return route.app  # type: ignore[no-any-return]
     respond(stream, 404)
     return None
+
+
+async def send_file_in_chunks(sink: Any, stream_id: int, file: IO[bytes], offset: int,
+                              count: int) -> None:
+    """pread + Data events with a drain between them: a file body where sendfile cannot
+    be used (TLS, HTTP/2 framing, small files)."""
+    fd = file.fileno()
+    while count > 0:
+        chunk = os.pread(fd, min(FILE_CHUNK, count), offset)
+        if not chunk:
+            raise ClientDisconnected("file shrank while sending")
+        sink.stream_send(events.Data(stream_id, chunk))
+        await sink.stream_drain(stream_id)
+        offset += len(chunk)
+        count -= len(chunk)
+
+
+def response_headers(server: Server, stream: Stream | None,
+                     headers: events.Headers) -> events.Headers:
+    """A new list: the app's headers plus Date and Server (unless the app set them) and
+    the stream's preload Link headers; marks the stream's first byte for the log."""
+    if stream is not None:
+        stream.first_byte = server.loop.time()
+    extra = [(b"date", server.date_header), (b"server", SERVER_HEADER)]
+    for name, _ in headers:
+        if name == b"server" or name == b"date":
+            extra = [h for h in extra if h[0] != name]
+    if stream is not None and stream.extra:
+        extra += stream.extra.get("link_headers", ())  # type: ignore[arg-type]
+    return headers + extra
+
+
+def simple_page(status: int) -> tuple[events.Headers, bytes]:
+    """The headers and body of the small HTML page sent for an error or a refusal."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body = f"<h1>{status} {phrase}</h1>".encode()
+    return [(b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode())], body
 
 
 class Connection(asyncio.Protocol):
@@ -440,14 +481,17 @@ class Connection(asyncio.Protocol):
     def _start(self, request: events.Request) -> None:
         server = self.server
         declined: list[events.Event] | None = None
-        if self.adapter.upgrade_requested and ws_proto.is_upgrade(request):
-            # A WebSocket stays pending through routing: websocket_app accepts it
-            # (switch_protocol) or the response declines it (decline_upgrade / _finished).
-            self._ws_pending = True
-        elif self.adapter.upgrade_requested and _asks_upgrade(request):
-            declined = self._upgrade(request)
-            if declined is None:
-                return
+        # llhttp flags an upgrade for Connection: upgrade + Upgrade, and for CONNECT
+        # (which is not ours to tunnel: it is answered like any request).
+        if self.adapter.upgrade_requested and request.method != b"CONNECT":
+            if ws_proto.is_upgrade(request):
+                # A WebSocket stays pending through routing: websocket_app accepts it
+                # (switch_protocol) or the response declines it (_finished).
+                self._ws_pending = True
+            else:
+                declined = self._upgrade(request)
+                if declined is None:
+                    return
         stream = Stream(self, request, self.loop, scheme=server.scheme, client=self.client,
                         server=self.sockname, started=self.loop.time())
         self.current = stream
@@ -459,7 +503,8 @@ class Connection(asyncio.Protocol):
             for event in declined:
                 self._on_event(event)
         hints = server.hints_for(self, stream) if server.hints_for is not None else None
-        limit, self.task = dispatch(server, stream, self._respond_simple, hints)
+        limit, self.task = dispatch(server, stream, self._respond_simple, hints,
+                                    websocket=self._ws_pending)
         if limit:
             self._limit = limit
         if self.task is not None:
@@ -555,21 +600,11 @@ class Connection(asyncio.Protocol):
         self._finished()
 
     def _final_headers(self, headers: events.Headers) -> events.Headers:
-        """The app's headers plus Date, Server (unless the app set them), preload Link
-        headers and ``connection: close`` when the connection is going away."""
-        stream = self.current
-        server = self.server
-        if stream is not None:
-            stream.first_byte = self.loop.time()
-        extra = [(b"date", server.date_header), (b"server", SERVER_HEADER)]
-        for name, _ in headers:
-            if name == b"server" or name == b"date":
-                extra = [h for h in extra if h[0] != name]
-        if stream is not None and stream.extra:
-            extra += stream.extra.get("link_headers", ())  # type: ignore[arg-type]
-        if self._closing or server.stopping:
-            extra.append((b"connection", b"close"))
-        return headers + extra
+        """``response_headers``, plus ``connection: close`` when the connection is going away."""
+        headers = response_headers(self.server, self.current, headers)
+        if self._closing or self.server.stopping:
+            headers.append((b"connection", b"close"))
+        return headers
 
     async def stream_drain(self, stream_id: int) -> None:
         self._flush()
@@ -593,16 +628,8 @@ class Connection(asyncio.Protocol):
         out = self._sendfile_fd() if count >= SENDFILE_MIN else None
         if out is not None:
             await self._sendfile(out, stream_id, file, offset, count)
-            return
-        fd = file.fileno()
-        while count > 0:
-            chunk = os.pread(fd, min(FILE_CHUNK, count), offset)
-            if not chunk:
-                raise ClientDisconnected("file shrank while sending")
-            self.stream_send(events.Data(stream_id, chunk))
-            await self.stream_drain(stream_id)
-            offset += len(chunk)
-            count -= len(chunk)
+        else:
+            await send_file_in_chunks(self, stream_id, file, offset, count)
 
     def _sendfile_fd(self) -> int | None:
         """The socket's fd when the kernel can copy the file for us (plain TCP or unix,
@@ -736,8 +763,6 @@ class Connection(asyncio.Protocol):
             self._ws_pending = False
             self._queue.extend(self.adapter.decline_upgrade())
         self.last_io = self.server.clock
-        # Run the next queued request and hand it every event of its own that was
-        # parsed ahead (its body); stop at the one after it.
         # A request answered synchronously while draining lands here again: the outer
         # loop goes on, so deep pipelines never recurse.
         if not self._draining:
@@ -750,6 +775,8 @@ class Connection(asyncio.Protocol):
             self.resume_reading("pipeline")
 
     def _drain_queue(self) -> None:
+        """Run the next queued request and hand it every event of its own that was
+        parsed ahead (its body); stop at the one after it."""
         queue = self._queue
         while queue and not self._closed:
             current = self.current
@@ -761,16 +788,12 @@ class Connection(asyncio.Protocol):
             self._dispatch(event)
 
     def _respond_simple(self, stream: Stream, status: int) -> None:
-        phrase = HTTPStatus(status).phrase
-        body = f"<h1>{status} {phrase}</h1>".encode()
-        request = stream.request
-        has_body = request.chunked or bool(request.content_length)
-        if status >= 400 and has_body and not stream.body.complete:
+        if status >= 400 and stream.request.has_body and not stream.body.complete:
             # The body will not be read: close after this response (the adapter does too).
             # A request without a body (a 404 for a GET) keeps its connection.
             self._closing = True
-        stream.respond(status, [(b"content-type", b"text/html; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())], body)
+        headers, body = simple_page(status)
+        stream.respond(status, headers, body)
 
     def _abort_stream(self, stream: Stream, status: int, reason: str) -> None:
         """The request cannot continue (oversize or malformed body)."""

@@ -45,17 +45,15 @@ def build_context(cert: str, key: str | None = None, passphrase: str | None = No
 
 
 def context_from_config(config: ServerConfig) -> ssl.SSLContext | None:
-    cert = getattr(config, "ssl_cert", None)
-    if not cert:
+    if not config.ssl_cert:
         return None
-    return build_context(cert, getattr(config, "ssl_key", None),
-                         getattr(config, "ssl_passphrase", None))
+    return build_context(config.ssl_cert, config.ssl_key, config.ssl_passphrase)
 
 
 def forward_names(config: ServerConfig) -> tuple[str, ...]:
     """The host names a redirect may go to: ``enable_forward(hosts=...)``, else the
     ``host=`` of the mounts (``.example.com`` wildcards included)."""
-    names = tuple(getattr(config, "forward_hosts", ()) or ())
+    names = config.forward_hosts
     if names:
         return tuple(n.lower() for n in names)
     seen: list[str] = []
@@ -116,10 +114,8 @@ class ForwardConnection(Connection):
         # 308 keeps the method and body (RFC 9110 15.4.9); GET/HEAD get the familiar 301.
         status = 301 if request.method in (b"GET", b"HEAD") else 308
         body = b"<h1>Moved</h1>"
-        if not stream.body.complete:
+        if request.has_body:
             self._closing = True  # the body is not read
-        stream.send_head(status, [(b"location", location),
-                                  (b"content-type", b"text/html; charset=utf-8"),
-                                  (b"content-length", str(len(body)).encode())])
-        stream.send_data_nowait(body)
-        stream.end()
+        stream.respond(status, [(b"location", location),
+                                (b"content-type", b"text/html; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())], body)

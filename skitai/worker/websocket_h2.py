@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from skitai.worker import events
-from skitai.worker.routing import decode_path, split_target
+from skitai.worker.server import response_headers, route_stream
 from skitai.worker.stream import Stream
 
 log = logging.getLogger("skitai.server")
@@ -41,29 +41,16 @@ def take(conn: Any, request: events.Request) -> None:
     """``CONNECT :protocol websocket`` on ``conn`` (an ``h2conn.H2Connection``)."""
     from skitai.worker import websocket_app
 
-    server = conn.server
-    server.requests_served += 1
-    if server.on_request is not None:
-        server.on_request(b"GET", request.target)
     # The app is asked as for a GET of the path (RFC 8441 4: :path and :authority as a GET).
     as_get = events.Request(request.stream_id, b"GET", request.target, request.headers, b"2")
     sink = _TunnelSink(conn, request.stream_id)
     stream = Stream(sink, as_get, conn.loop, scheme=conn.scheme, client=conn.client,
                     server=conn.sockname, started=conn.loop.time())
     sink.stream = stream
-    path, stream.query = split_target(request.target)
-    host = None
-    for name, value in request.headers:
-        if name == b"host":
-            host = value
-            break
-    match = server.router.match(host, decode_path(path))
-    if match is None or not websocket_app.wants(match[0].app):
+    route = route_stream(conn.server, stream)
+    if route is None or not websocket_app.wants(route.app):
         sink.respond(404)
         return
-    route, script, rest = match
-    stream.script_name = script.decode("latin-1")
-    stream.path_info = rest.decode("latin-1")
     websocket_app.start(stream, route.app)
 
 
@@ -80,9 +67,8 @@ class _TunnelSink:
     def stream_send(self, event: events.Event) -> None:
         stream = self.stream
         if type(event) is events.Response and stream is not None:
-            stream.first_byte = self.conn.loop.time()
             event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
-                                    event.headers + [(b"date", self.server.date_header)])  # type: ignore[attr-defined]
+                                    response_headers(self.server, stream, event.headers))  # type: ignore[attr-defined]
         self.conn.send_tunnel(event)
         self.conn.flush()
         if type(event) is events.EndData and stream is not None and not self.logged:

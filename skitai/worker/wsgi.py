@@ -200,10 +200,7 @@ class WsgiHandler:
             environ = self.environ_for(stream, InputStream(stream, self.body_timeout))
             self.executor.submit(self._run, stream, environ, True)
             return None
-        request = stream.request
-        if (stream.body.complete and stream.body.received == 0) or (
-                request.content_length == 0
-                or (request.content_length is None and not request.chunked)):
+        if not stream.request.has_body or (stream.body.complete and stream.body.received == 0):
             # No body (the common GET): call the app now, no spool, no task.
             return self._run(stream, self.environ_for(stream, _EMPTY_INPUT), False)
         return self._inline_with_body(stream)
@@ -431,6 +428,9 @@ class _EmptyInput(io.BytesIO):
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         return []
+
+    def close(self) -> None:
+        """Shared by every bodiless request: an app closing it closes nothing."""
 
 
 _EMPTY_INPUT = _EmptyInput()

@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from skitai.config import builder, conffile
+from skitai.config import builder, conffile, daemons
 from skitai.cron import main as cron_main
 from skitai.cron import schedule
-from skitai.smtpda import main as smtpda_main
 
 EXAMPLE = Path(__file__).resolve().parent.parent.parent / "etc" / "skitai.conf.example"
 KEY_LINE = re.compile(r"^#?\s*([a-z][a-z_-]*)\s*=")
@@ -53,7 +52,7 @@ def test_every_accepted_key_is_documented() -> None:
     doc = _documented()
     assert set(doc) == {"common", "smtpda", "cron", ":crontab"}
     assert doc["common"] == set(builder._CONF_KEYS) | builder._COMMON_EXTRA
-    assert doc["smtpda"] == set(smtpda_main.KEYS)
+    assert doc["smtpda"] == set(daemons.SMTPDA_KEYS)
     assert doc["cron"] == set(cron_main.CRON_KEYS)
 
 
@@ -62,7 +61,7 @@ def test_every_documented_key_is_accepted_with_its_example_value(tmp_path: Path)
     assert len(conf.section("common")) == len(_documented()["common"])
     config = builder.Builder().freeze(conf=conf, env={})
     assert config.workers == 1 and config.max_client_body_size == 64 << 20
-    smtpda = smtpda_main.config_from_conf(conf)
+    smtpda = daemons.config_from_conf(conf)
     assert smtpda.user == "mailer" and smtpda.max_retry == 10
     settings = cron_main.read_settings(conf)
     assert settings.timezone == "Asia/Seoul" and settings.kill_grace == 5
@@ -74,6 +73,6 @@ def test_every_documented_key_is_accepted_with_its_example_value(tmp_path: Path)
 def test_the_shipped_example_as_is_is_valid() -> None:
     conf = conffile.read(str(EXAMPLE))
     builder.Builder().freeze(conf=conf, env={})
-    smtpda_main.config_from_conf(conf)
+    daemons.config_from_conf(conf)
     cron_main.read_settings(conf)
     assert schedule.crontab_jobs(conf) == []
