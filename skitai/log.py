@@ -93,6 +93,8 @@ class LogOff:
     def __init__(self, patterns: tuple[str, ...]) -> None:
         self.prefixes = tuple(p for p in patterns if not p.startswith("*"))
         self.globs = tuple(p for p in patterns if p.startswith("*"))
+        # ``log_off("/")``: no request is logged, and none needs its path looked at.
+        self.everything = "/" in self.prefixes
 
     def __bool__(self) -> bool:
         return bool(self.prefixes or self.globs)

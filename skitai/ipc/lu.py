@@ -44,6 +44,7 @@ its own clock.
 from __future__ import annotations
 
 import mmap
+import struct
 import time
 from typing import Final
 
@@ -60,6 +61,11 @@ OTHER_ROLE: Final = 9
 
 # Word indexes inside a cell.
 PID, ROLE, SLOT, GENERATION, BEAT, READY, REQUESTS, CONNECTIONS, REQ_SEQ, REQ_SINCE, REQ_LEN = range(11)
+
+
+# REQ_SINCE (a double) and REQ_LEN (a word), which follow REQ_SEQ.
+_SINCE_LEN = struct.Struct("=dq")
+assert REQ_SINCE == REQ_SEQ + 1 and REQ_LEN == REQ_SEQ + 2
 
 
 class LuMemory:
@@ -156,13 +162,15 @@ class LuMemory:
 class Cell:
     """One process's cell.  Properties read and write single words."""
 
-    __slots__ = ("_mem", "index", "_base", "_text")
+    __slots__ = ("_mem", "index", "_base", "_text", "_q", "_seq")
 
     def __init__(self, mem: LuMemory, index: int) -> None:
         self._mem = mem
         self.index = index
         self._base = mem._word(index)
         self._text = HEADER_SIZE + index * CELL_SIZE + TEXT_OFFSET
+        self._q = mem._q  # (for set_request_bytes, once per request)
+        self._seq = self._base + REQ_SEQ
 
     def _get(self, word: int) -> int:
         return self._mem._q[self._base + word]
@@ -229,14 +237,19 @@ class Cell:
 
     def set_request_bytes(self, data: bytes, since: float | None = None) -> None:
         """``set_request`` for text already encoded (the per-request hot path)."""
-        data = data[:TEXT_SIZE]
-        q = self._mem._q
-        seq = q[self._base + REQ_SEQ]
-        q[self._base + REQ_SEQ] = seq + 1  # odd: writing
-        self._mem._buf[self._text:self._text + len(data)] = data
-        q[self._base + REQ_LEN] = len(data)
-        self._mem._d[self._base + REQ_SINCE] = (time.monotonic() if since is None else since) if data else 0.0
-        q[self._base + REQ_SEQ] = seq + 2
+        n = len(data)
+        if n > TEXT_SIZE:
+            data, n = data[:TEXT_SIZE], TEXT_SIZE
+        stamp = (time.monotonic() if since is None else since) if n else 0.0
+        q, i = self._q, self._seq
+        seq = q[i] + 1
+        q[i] = seq  # odd: writing
+        # The text, then REQ_SINCE and REQ_LEN (the words after REQ_SEQ) in one write.
+        start = self._text
+        mem = self._mem
+        mem._buf[start:start + n] = data
+        _SINCE_LEN.pack_into(mem._buf, (i + 1) * 8, stamp, n)
+        q[i] = seq + 1
 
     def request(self) -> tuple[str, float]:
         """Master: (text, monotonic start) of the current request; ("", 0.0) when idle."""

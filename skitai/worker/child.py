@@ -41,6 +41,7 @@ from skitai.was import process as was_process
 log = logging.getLogger("skitai.server")
 
 BEAT_EVERY = 1.0
+_monotonic = time.monotonic
 RECYCLE_FALLBACK = 60.0
 
 
@@ -102,17 +103,16 @@ class Supervision:
         self._beat = self.loop.call_later(BEAT_EVERY, self._heartbeat)
 
     def on_request(self, method: bytes, target: bytes) -> None:
-        self.requests += 1
+        self.requests = requests = self.requests + 1
         cell = self.cell
         if cell is not None:
             # Written per request so that a worker whose loop an app blocks still names
-            # the request it hangs in.
-            now = time.monotonic()
-            self._since = now
+            # the request it hangs in.  (The request count goes into the cell with the
+            # heartbeat: ``status`` may show it a second late, never wrong for long.)
+            self._since = now = _monotonic()
             cell.set_request_bytes(method + b" " + target, now)
             self._shown = None  # the next heartbeat rewrites it from the server's view
-            cell.requests = self.server.requests_served if self.server is not None else self.requests
-        if self.limit and self.requests >= self.limit and not self._recycling:
+        if requests >= self.limit > 0 and not self._recycling:
             self._recycle(f"max_requests {self.limit} reached")
 
     def _recycle(self, reason: str) -> None:

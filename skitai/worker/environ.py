@@ -9,7 +9,6 @@ other (gunicorn does the same).
 
 from __future__ import annotations
 
-import contextvars
 import sys
 from typing import IO, Any
 
@@ -24,11 +23,7 @@ _SINGLE = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
                                       "OPTIONS", "CONNECT", "TRACE")}
 # (Host header, server address, scheme) -> (SERVER_NAME, SERVER_PORT): a few per worker.
-_SERVER_NAMES: dict[tuple[bytes | None, tuple[str, int] | None, str], tuple[str, str]] = {}
-# Per-stream environ keys (``hint_promise``) set by ``server.dispatch`` around the handler
-# call: the handler builds its environ inside that context (or in a task created there).
-EXTRA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "skitai_environ_extra", default=None)
+_SERVER_NAMES: dict[tuple[str | None, tuple[str, int] | None, str], tuple[str, str]] = {}
 
 
 def _header_key(name: bytes) -> str | None:
@@ -45,22 +40,26 @@ def _header_key(name: bytes) -> str | None:
 def build_environ(
     request: events.Request,
     *,
-    script_name: bytes,
-    path_info: bytes,
+    script_name: str,
+    path_info: str,
     query: bytes,
     scheme: str,
     client: tuple[str, int] | None,
     server: tuple[str, int] | None,
     body: IO[bytes],
     base: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``script_name`` and ``path_info`` are the router's latin-1 strings; ``extra`` is
+    merged last (``skitai.hint_promise``)."""
     environ: dict[str, Any] = dict(base) if base else {}
     method = request.method
+    target = request.target.decode("latin-1")
     environ["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("latin-1")
-    environ["SCRIPT_NAME"] = script_name.decode("latin-1")
-    environ["PATH_INFO"] = path_info.decode("latin-1")
-    environ["QUERY_STRING"] = query.decode("latin-1")
-    environ["RAW_URI"] = environ["REQUEST_URI"] = request.target.decode("latin-1")
+    environ["SCRIPT_NAME"] = script_name
+    environ["PATH_INFO"] = path_info
+    environ["QUERY_STRING"] = query.decode("latin-1") if query else ""
+    environ["RAW_URI"] = environ["REQUEST_URI"] = target
     environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(request.http_version, "HTTP/1.1")
     environ["wsgi.url_scheme"] = scheme
     environ["wsgi.input"] = body
@@ -70,40 +69,35 @@ def build_environ(
         environ["REMOTE_PORT"] = str(client[1])
     else:
         environ["REMOTE_ADDR"] = ""
-    host: bytes | None = None
     keys = _HEADER_KEYS
     for name, value in request.headers:
         key = keys.get(name) or _header_key(name)
         if key is None:
             continue
-        text = value.decode("latin-1")
-        old = environ.get(key)
-        if old is None or key in _SINGLE:
-            environ[key] = text
-        else:
+        if key in environ and key not in _SINGLE:
             # RFC 9110 5.3: repeated fields combine with commas (cookies with "; ").
-            environ[key] = old + ("; " if key == "HTTP_COOKIE" else ",") + text
-        if key == "HTTP_HOST":
-            host = value
-    if "CONTENT_LENGTH" not in environ and request.chunked:
+            environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + value.decode("latin-1")
+        else:
+            environ[key] = value.decode("latin-1")
+    if request.chunked and "CONTENT_LENGTH" not in environ:
         environ["CONTENT_LENGTH"] = ""
+    host = environ.get("HTTP_HOST")
     names = _SERVER_NAMES.get((host, server, scheme))
     if names is None:
         names = _server_name(host, server, scheme)
         if len(_SERVER_NAMES) < 1024:
             _SERVER_NAMES[(host, server, scheme)] = names
     environ["SERVER_NAME"], environ["SERVER_PORT"] = names
-    extra = EXTRA.get()
     if extra:
         environ.update(extra)
     return environ
 
 
-def _server_name(host: bytes | None, server: tuple[str, int] | None,
+def _server_name(host: str | None, server: tuple[str, int] | None,
                  scheme: str) -> tuple[str, str]:
     default_port = "443" if scheme == "https" else "80"
     if host:
-        text = host.decode("latin-1")
+        text = host
         if text.startswith("["):
             end = text.find("]")
             name, rest = text[: end + 1], text[end + 1 :]

@@ -48,9 +48,11 @@ from skitai.worker.protocols.http2 import ErrorCodes, Http2Adapter
 from skitai.worker.server import (
     Connection,
     Server,
+    close_lingering,
     dispatch,
     response_headers,
     send_file_in_chunks,
+    set_hint_promise,
     simple_page,
 )
 from skitai.worker.stream import ClientDisconnected, Stream
@@ -172,6 +174,8 @@ class H2Connection(asyncio.Protocol):
 
     # --- asyncio.Protocol --------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return  # lingering after GOAWAY (close_lingering): dropped
         self.last_io = self.server.clock
         adapter = self.adapter
         for event in adapter.feed(data):
@@ -237,8 +241,8 @@ class H2Connection(asyncio.Protocol):
         self.streams[sid] = sink
         if request.content_length == 0:
             stream.body.finish()  # nothing can follow (h2 enforces it): complete before the app runs
-        hints = server.hints_for(self, stream) if server.hints_for is not None else None
-        limit, task = dispatch(server, stream, self._respond_simple, hints)
+        set_hint_promise(server, self, stream)
+        limit, task = dispatch(server, stream, self._respond_simple)
         if limit:
             sink.limit = limit
         if task is not None:
@@ -508,7 +512,9 @@ class H2Connection(asyncio.Protocol):
         self.flush()
         self.closed = True
         self.server.connections.discard(self)  # type: ignore[arg-type]
-        self.transport.close()
+        # The peer may still be sending frames: a plain close could turn our GOAWAY
+        # into a RST before the peer reads it.
+        close_lingering(self.loop, self.transport)
 
     def abort(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -610,57 +616,43 @@ class TlsConnection(Connection):
 # --- hint_promise ------------------------------------------------------------------------------------
 
 
-class HintPromise:
-    """``environ["skitai.hint_promise"](uri)`` (README "HTTP/2.0 Server Push"): tell the client
-    early about a resource the response will need.  Every protocol: a ``Link: <uri>;
-    rel=preload`` header on the response and a 103 Early Hints before it; on HTTP/2 with
-    push allowed, also a PUSH_PROMISE and the resource served on the promised stream.
-    Callable from the app's thread; it takes effect only before the response head."""
-
-    __slots__ = ("conn", "stream", "_loop_thread")
-
-    def __init__(self, conn: Any, stream: Stream) -> None:
-        self.conn = conn
-        self.stream = stream
-        self._loop_thread = threading.get_ident()
-
-    def __call__(self, uri: str) -> None:
-        if not isinstance(uri, str) or not uri.startswith("/") or len(uri) > 2048 \
-                or any(c in uri for c in "<>\"' ,;\r\n\t\\") or not uri.isprintable():
-            raise ValueError(f"hint_promise: expected a path like '/images/a.png', got {uri!r}")
-        try:
-            link = b"<%s>; rel=preload" % uri.encode("ascii")
-        except UnicodeEncodeError:
-            raise ValueError(f"hint_promise: percent-encode the path {uri!r}") from None
-        stream = self.stream
-        links = stream.extra.setdefault("link_headers", [])
-        links.append((b"link", link))  # type: ignore[attr-defined]
-        if threading.get_ident() == self._loop_thread:
-            self._on_loop(uri, link)
-        else:
-            self.conn.loop.call_soon_threadsafe(self._on_loop, uri, link)
-
-    def _on_loop(self, uri: str, link: bytes) -> None:
-        stream = self.stream
-        if stream.closed or stream.headers_sent or stream.ended:
-            return
-        try:
-            stream.send_informational(103, [(b"link", link)])
-        except (ClientDisconnected, RuntimeError):
-            return
-        push = getattr(self.conn, "push", None)
-        if push is not None:
-            push(stream, uri)
+def hint_promise(conn: Any, stream: Stream, uri: str) -> None:
+    """``environ["skitai.hint_promise"](uri)`` (README "HTTP/2.0 Server Push"), bound to
+    its connection and stream with ``functools.partial`` (no object of our own per
+    request): tell the client early about a resource the response will need.  Every
+    protocol: a ``Link: <uri>; rel=preload`` header on the response and a 103 Early Hints
+    before it; on HTTP/2 with push allowed, also a PUSH_PROMISE and the resource served
+    on the promised stream.  Callable from the app's thread; it takes effect only before
+    the response head."""
+    if not isinstance(uri, str) or not uri.startswith("/") or len(uri) > 2048 \
+            or any(c in uri for c in "<>\"' ,;\r\n\t\\") or not uri.isprintable():
+        raise ValueError(f"hint_promise: expected a path like '/images/a.png', got {uri!r}")
+    try:
+        link = b"<%s>; rel=preload" % uri.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError(f"hint_promise: percent-encode the path {uri!r}") from None
+    links = stream.extra.setdefault("link_headers", [])
+    links.append((b"link", link))  # type: ignore[attr-defined]
+    if threading.get_ident() == conn.server.loop_thread:
+        _early_hint(conn, stream, uri, link)
+    else:
+        conn.loop.call_soon_threadsafe(_early_hint, conn, stream, uri, link)
 
 
-def hints_for(conn: Any, stream: Stream) -> dict[str, Any]:
-    # A dotted key: PEP 3333 (and wsgiref.validate) require un-dotted keys to be CGI
-    # strings.  (Changed by the lead: the test apps run under wsgiref.validate.)
-    return {"skitai.hint_promise": HintPromise(conn, stream)}
+def _early_hint(conn: Any, stream: Stream, uri: str, link: bytes) -> None:
+    if stream.closed or stream.headers_sent or stream.ended:
+        return
+    try:
+        stream.send_informational(103, [(b"link", link)])
+    except (ClientDisconnected, RuntimeError):
+        return
+    push = getattr(conn, "push", None)
+    if push is not None:
+        push(stream, uri)
 
 
 def install(server: Server) -> None:
     """Enable HTTP/2 on a server: h2c prior knowledge, Upgrade: h2c, hint_promise."""
     server.on_h2_preface = switch_prior_knowledge
     server.upgrades[b"h2c"] = upgrade_h2c
-    server.hints_for = hints_for
+    server.hint_promise = hint_promise

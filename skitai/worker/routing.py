@@ -12,6 +12,7 @@ Matching uses the percent-decoded path (what SCRIPT_NAME + PATH_INFO will hold).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -22,14 +23,19 @@ class Route:
     point: str  # "/" or "/sub" (no trailing slash)
     statics: list[Any] = field(default_factory=list)  # StaticDirectory objects, in mount order
     app: Any = None  # a Handler, or None
+    body_limit: int = 0  # the app's max_client_body_size (0: the server's)
+
+
+Resolved = tuple[Route, str, str, bytes]
 
 
 class Table:
     """The mount points of one virtual host."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self._ordered: list[tuple[bytes, Route]] = []
+        self._on_change = on_change
 
     def add(self, point: str, *, static: Any = None, app: Any = None) -> None:
         route = self.routes.setdefault(point, Route(point))
@@ -37,6 +43,9 @@ class Table:
             route.statics.append(static)
         if app is not None:
             route.app = app
+            route.body_limit = int(getattr(app, "body_limit", 0) or 0)
+        if self._on_change is not None:
+            self._on_change()
         # Longest first, so the first whole-segment prefix found is the longest one.
         self._ordered = sorted(
             ((("" if p == "/" else p).encode("latin-1"), r) for p, r in self.routes.items()),
@@ -54,25 +63,57 @@ class Table:
         return None
 
 
+# Targets longer than this are routed every time (the cache holds only short ones), and
+# the cache starts over when it holds this many entries.
+_CACHE_TARGET = 256
+_CACHE_ENTRIES = 1024
+
+
 class Router:
     def __init__(self) -> None:
-        self.default = Table()
+        # (Host or None, target) -> what ``resolve`` returns.  Keep-alive clients ask for
+        # the same few targets over and over; routing is a pure function of the two.
+        self._cache: dict[tuple[bytes | None, bytes], Resolved | None] = {}
+        self.default = Table(self._cache.clear)
         self.exact: dict[bytes, Table] = {}
         self.wildcards: list[tuple[bytes, Table]] = []  # (".example.com", table), longest first
+        self.virtual_hosts = False  # a table for a host exists: the Host header matters
+
+    def resolve(self, host: bytes | None, target: bytes) -> Resolved | None:
+        """(route, SCRIPT_NAME, PATH_INFO, raw query) of a request target, or None when
+        no mount matches; ``host`` matters only with virtual hosts."""
+        key = (host, target)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        path, query = split_target(target)
+        match = self.match(host, decode_path(path))
+        found = None if match is None else \
+            (match[0], match[1].decode("latin-1"), match[2].decode("latin-1"), query)
+        if len(target) <= _CACHE_TARGET:
+            if len(self._cache) >= _CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
 
     def table_for(self, host: str | None) -> Table:
         if host is None:
             return self.default
+        self.virtual_hosts = True
         key = host.lower().encode("idna" if not host.isascii() else "ascii")
         if key.startswith(b"."):
             for suffix, table in self.wildcards:
                 if suffix == key:
                     return table
-            table = Table()
+            table = Table(self._cache.clear)
             self.wildcards.append((key, table))
             self.wildcards.sort(key=lambda item: len(item[0]), reverse=True)
             return table
-        return self.exact.setdefault(key, Table())
+        table = self.exact.get(key)
+        if table is None:
+            table = self.exact[key] = Table(self._cache.clear)
+        return table
 
     def select(self, host: bytes | None) -> Table:
         if host and (self.exact or self.wildcards):

@@ -26,19 +26,20 @@ import collections
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from functools import partial
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any
 
 from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.worker import eager, events
-from skitai.worker import environ as environ_mod
 from skitai.worker.protocols import websocket as ws_proto
-from skitai.worker.protocols.http1 import H2_PREFACE, Http1Adapter
-from skitai.worker.routing import Router, decode_path, split_target
+from skitai.worker.protocols.http1 import H2_PREFACE, DefaultHeaders, Http1Adapter
+from skitai.worker.routing import Router
 from skitai.worker.stream import ClientDisconnected, Stream
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ FILE_CHUNK = 256 * 1024
 SENDFILE_MIN = 16 * 1024  # below this a pread + write is as cheap as sendfile
 _TCP_CORK = getattr(socket, "TCP_CORK", None)  # Linux
 SHUTDOWN_IDLE_GRACE = 1.0  # seconds an idle connection may still deliver a request at stop
+LINGER = 2.0  # seconds a closing connection reads and drops what the peer still sends
 
 
 class Server:
@@ -78,8 +80,11 @@ class Server:
         self.requests_served = 0
         self.on_request: Callable[[bytes, bytes], None] | None = None
         self.log_off = logmod.LogOff(config.log_off)
+        self.log_requests = not self.log_off.everything  # log_off("/"): log_access never logs
         self.clock = loop.time()
         self.date_header = formatdate(usegmt=True).encode()
+        # Date and Server lines of every HTTP/1.1 head, shared by all its adapters.
+        self.default_headers = DefaultHeaders(SERVER_HEADER, self.date_header)
         self.stopping = False
         self._servers: list[asyncio.base_events.Server] = []
         self._stopped: asyncio.Future[bool] = loop.create_future()
@@ -90,8 +95,9 @@ class Server:
         self.upgrades: dict[bytes, Callable[[Connection, events.Request], bool]] = {}
         # the HTTP/2 preface arrived on a clear-text HTTP/1.1 connection (h2c prior knowledge);
         self.on_h2_preface: Callable[[Connection, bytes], None] | None = None
-        # the environ extras of a new stream (``hint_promise``), or None.
-        self.hints_for: Callable[[Any, Stream], dict[str, Any] | None] | None = None
+        # ``environ["skitai.hint_promise"]`` is this, bound to (connection, stream).
+        self.hint_promise: Callable[[Any, Stream, str], None] | None = None
+        self.loop_thread = threading.get_ident()  # the server is made on its loop's thread
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self, listeners: list[socket.socket], ssl: Any = None) -> None:
@@ -160,15 +166,18 @@ class Server:
         now = self.loop.time()
         self.clock = now
         self.date_header = formatdate(usegmt=True).encode()
+        self.default_headers.set_date(self.date_header)
         for conn in list(self.connections):
             conn.check_timeouts(now)
         self._sweeper = self.loop.call_later(1.0, self._sweep)
 
     # --- access log --------------------------------------------------------------------
     def log_access(self, stream: Stream, status: int) -> None:
+        if not self.log_requests:
+            return
         req = stream.request
-        path = req.target.split(b"?", 1)[0].decode("latin-1")
-        if self.log_off and self.log_off.skip(path):
+        log_off = self.log_off
+        if log_off and log_off.skip(req.target.split(b"?", 1)[0].decode("latin-1")):
             return
         host = ref = ua = auth = xff = None
         for name, value in req.headers:
@@ -223,31 +232,35 @@ def route_stream(server: Server, stream: Stream) -> Route | None:
     server.requests_served += 1
     if server.on_request is not None:
         server.on_request(request.method, request.target)
-    path, stream.query = split_target(request.target)
+    router = server.router
     host = None
-    if server.router.exact or server.router.wildcards:
+    if router.virtual_hosts:
         for name, value in request.headers:
             if name == b"host":
                 host = value
                 break
-    match = server.router.match(host, decode_path(path))
-    if match is None:
+    found = router.resolve(host, request.target)
+    if found is None:
         return None
-    route, script, rest = match
-    stream.script_name = script.decode("latin-1")
-    stream.path_info = rest.decode("latin-1")
+    route, stream.script_name, stream.path_info, stream.query = found
     return route
 
 
+def set_hint_promise(server: Server, conn: Any, stream: Stream) -> None:
+    """Give the stream's WSGI environ ``skitai.hint_promise`` (when the server has one).
+    A dotted key: PEP 3333 (and wsgiref.validate) want un-dotted keys to be CGI strings."""
+    hint = server.hint_promise
+    if hint is not None:
+        stream.environ_extra = {"skitai.hint_promise": partial(hint, conn, stream)}
+
+
 def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], None],
-             extra: dict[str, Any] | None = None, *, websocket: bool = False
-             ) -> tuple[int, asyncio.Future[None] | None]:
+             websocket: bool = False) -> tuple[int, asyncio.Future[None] | None]:
     """Route a new stream and start its handler: one copy for HTTP/1.1 and HTTP/2.
 
     Returns the request body limit of the route (0 when no route matched) and the task
     running the handler's awaitable (None when the handler returned without one, e.g. a
     WSGI app submitted to the pool, or when ``respond(stream, status)`` already answered).
-    ``extra`` goes into the WSGI environ (``environ_mod.EXTRA``), e.g. ``hint_promise``.
     ``websocket``: the connection saw a WebSocket upgrade request (an app may take it).
     """
     request = stream.request
@@ -255,13 +268,14 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
     if route is None:
         respond(stream, 404)
         return 0, None
-    limit = getattr(route.app, "body_limit", None) or server.body_limit
+    limit = route.body_limit or server.body_limit
     if request.content_length is not None and request.content_length > limit:
         respond(stream, 413)
         return limit, None
     if request.expect_continue:
         stream.send_informational(100)
-    handler = pick_handler(route, stream, respond)
+    handler = route.app if not route.statics and route.app is not None \
+        else pick_handler(route, stream, respond)
     if handler is None:
         return limit, None
     # (An upgrade request with a body is served as plain HTTP by the adapter: never ours.)
@@ -271,7 +285,6 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
         if websocket_app.wants(handler):  # a WSGI app: it is asked (INIT) to take it
             websocket_app.start(stream, handler)
             return limit, None
-    token = environ_mod.EXTRA.set(extra) if extra else None
     try:
         result = handler(stream)
         task = eager.start(server.loop, result) if result is not None else None  # type: ignore[arg-type]
@@ -279,9 +292,6 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
         log.exception("handler failed for %s", request.target)
         respond(stream, 500)
         return limit, None
-    finally:
-        if token is not None:
-            environ_mod.EXTRA.reset(token)
     return limit, task
 
 
@@ -333,6 +343,31 @@ def response_headers(server: Server, stream: Stream | None,
     return headers + extra
 
 
+def close_lingering(loop: asyncio.AbstractEventLoop, transport: asyncio.BaseTransport) -> None:
+    """Close a connection whose peer may still be sending (after a 4xx for a request we
+    did not read, or a GOAWAY): FIN now, then up to ``LINGER`` seconds in which what
+    arrives is read and dropped (the protocol ignores it once closed), then close.
+    Closing at once with unread input makes the kernel answer with a RST, and a RST can
+    destroy the response on its way before the client reads it (nginx's
+    ``lingering_close``).  A peer that closes its side ends the wait early."""
+    if transport.is_closing():
+        return
+    if not transport.can_write_eof():  # e.g. TLS: a plain close
+        transport.close()
+        return
+    try:
+        transport.write_eof()  # type: ignore[attr-defined]
+    except (OSError, RuntimeError):
+        transport.close()
+        return
+    loop.call_later(LINGER, _close_transport, transport)
+
+
+def _close_transport(transport: asyncio.BaseTransport) -> None:
+    if not transport.is_closing():
+        transport.close()
+
+
 def simple_page(status: int) -> tuple[events.Headers, bytes]:
     """The headers and body of the small HTML page sent for an error or a refusal."""
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
@@ -351,7 +386,8 @@ class Connection(asyncio.Protocol):
         self.loop = server.loop
         cfg = server.config
         self.adapter = Http1Adapter(max_request_line=cfg.max_request_line,
-                                    max_header_bytes=cfg.max_header_bytes)
+                                    max_header_bytes=cfg.max_header_bytes,
+                                    defaults=server.default_headers)
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
         self.sockname: tuple[str, int] | None = None
@@ -389,6 +425,8 @@ class Connection(asyncio.Protocol):
             self._send_error(503, "too many connections")
 
     def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return  # lingering after an error response (close_lingering): dropped
         self.last_io = self.server.clock
         if self._sniff is not None:
             data = self._sniff + data
@@ -403,6 +441,16 @@ class Connection(asyncio.Protocol):
                 return
         produced = self.adapter.feed(data)
         for event in produced:
+            if self.current is None and not self._queue:
+                # The common turns, without _on_event's queueing: a new request, and the
+                # EndBody of one answered already (as _dispatch would drop it).
+                kind = type(event)
+                if kind is events.Request:
+                    self._partial = False
+                    self._start(event)  # type: ignore[arg-type]
+                    continue
+                if kind is events.EndBody:
+                    continue
             self._on_event(event)
         # Bytes that made no event while idle: a request head is arriving (slowly?).
         self._partial = not produced and self.current is None
@@ -502,9 +550,10 @@ class Connection(asyncio.Protocol):
             stream.body.finish()
             for event in declined:
                 self._on_event(event)
-        hints = server.hints_for(self, stream) if server.hints_for is not None else None
-        limit, self.task = dispatch(server, stream, self._respond_simple, hints,
-                                    websocket=self._ws_pending)
+        hint = server.hint_promise  # (set_hint_promise, inline: once per request)
+        if hint is not None:
+            stream.environ_extra = {"skitai.hint_promise": partial(hint, self, stream)}
+        limit, self.task = dispatch(server, stream, self._respond_simple, self._ws_pending)
         if limit:
             self._limit = limit
         if self.task is not None:
@@ -576,9 +625,10 @@ class Connection(asyncio.Protocol):
             raise ClientDisconnected("client disconnected")
         kind = type(event)
         if kind is events.Response:
-            event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
-                                    self._final_headers(event.headers),  # type: ignore[attr-defined]
-                                    event.reason)  # type: ignore[attr-defined]
+            headers = self._head_started(event.headers)  # type: ignore[attr-defined]
+            if headers is not event.headers:  # type: ignore[attr-defined]
+                event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
+                                        headers, event.reason)  # type: ignore[attr-defined]
         data = self.adapter.send(event)  # type: ignore[arg-type]
         if data:
             self._wbuf.append(data)
@@ -594,16 +644,27 @@ class Connection(asyncio.Protocol):
         """A whole response in one go (head, body, end): one adapter call, one write."""
         if self._closed:
             raise ClientDisconnected("client disconnected")
-        self._wbuf.append(self.adapter.send_whole(stream_id, status, self._final_headers(headers),
-                                                  reason, body))
-        self._flush()
+        data = self.adapter.send_whole(stream_id, status, self._head_started(headers), reason, body)
+        if self._wbuf:
+            self._wbuf.append(data)
+            self._flush()
+        elif self.transport is not None:
+            self.transport.write(data)
         self._finished()
 
-    def _final_headers(self, headers: events.Headers) -> events.Headers:
-        """``response_headers``, plus ``connection: close`` when the connection is going away."""
-        headers = response_headers(self.server, self.current, headers)
+    def _head_started(self, headers: events.Headers) -> events.Headers:
+        """A response head is about to be written: mark the first byte for the log, tell
+        the adapter to close when the connection is going away, add the preload Link
+        headers.  (Date and Server are the adapter's ``DefaultHeaders``.)"""
+        stream = self.current
         if self._closing or self.server.stopping:
-            headers.append((b"connection", b"close"))
+            self.adapter.close_after_response()
+        if stream is None:
+            return headers
+        stream.first_byte = self.loop.time()
+        extra = stream.extra
+        if extra and "link_headers" in extra:
+            return headers + extra["link_headers"]  # type: ignore[operator]
         return headers
 
     async def stream_drain(self, stream_id: int) -> None:
@@ -753,19 +814,22 @@ class Connection(asyncio.Protocol):
         stream = self.current
         if stream is None:
             return
-        self.server.log_access(stream, stream.status)
+        server = self.server
+        if server.log_requests:
+            server.log_access(stream, stream.status)
         self.current = None
         self.task = None
-        if self._closing or self.server.stopping or not self.adapter.keep_alive:
-            self.close()
+        if self._closing or server.stopping or not self.adapter.keep_alive:
+            # Closing after an error for a request whose body we did not read: linger.
+            self.close(linger=self._closing and not server.stopping)
             return
         if self._ws_pending:  # a WebSocket upgrade answered over HTTP: parse what was kept
             self._ws_pending = False
             self._queue.extend(self.adapter.decline_upgrade())
-        self.last_io = self.server.clock
+        self.last_io = server.clock
         # A request answered synchronously while draining lands here again: the outer
         # loop goes on, so deep pipelines never recurse.
-        if not self._draining:
+        if self._queue and not self._draining:
             self._draining = True
             try:
                 self._drain_queue()
@@ -820,7 +884,7 @@ class Connection(asyncio.Protocol):
         head += b"date: " + self.server.date_header + b"\r\nserver: " + SERVER_HEADER + b"\r\n\r\n"
         self._wbuf.append(head + body)
         self._flush()
-        self.close()
+        self.close(linger=True)
 
     # --- shutting down ------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -837,12 +901,15 @@ class Connection(asyncio.Protocol):
         if self.current is None and not self._partial and not self._queue:
             self.close()
 
-    def close(self) -> None:
+    def close(self, linger: bool = False) -> None:
         if not self._closed and self.transport is not None:
             self._flush()
             self._closed = True
             self.server.connections.discard(self)
-            self.transport.close()
+            if linger:
+                close_lingering(self.loop, self.transport)
+            else:
+                self.transport.close()
 
     def abort(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -188,12 +188,45 @@ class BodyBuffer:
         return chunk
 
 
+class _NoBody:
+    """The body of every request that has none (``Request.has_body`` is False): complete
+    and empty from the start, shared, so the common GET makes no buffer.  The adapters
+    produce no Body event for such a request; EndBody (``finish``) and a client that
+    goes away (``abort``) change nothing that a reader of an empty body could see."""
+
+    __slots__ = ()
+
+    received = 0
+    complete = True
+
+    def enable_threads(self) -> None:
+        pass
+
+    def feed(self, data: bytes) -> None:
+        raise RuntimeError("body bytes for a request without a body")
+
+    def finish(self) -> None:
+        pass
+
+    def abort(self, exc: BaseException) -> None:
+        pass
+
+    async def receive(self, limit: int = -1) -> bytes:
+        return b""
+
+    def read_blocking(self, limit: int = -1, timeout: float | None = None) -> bytes:
+        return b""
+
+
+NO_BODY = _NoBody()
+
+
 class Stream:
     """One request and its response.  Handlers get this and nothing protocol-specific."""
 
     __slots__ = ("stream_id", "request", "sink", "body", "scheme", "client", "server",
                  "script_name", "path_info", "query", "headers_sent", "ended", "status",
-                 "sent_bytes", "closed", "started", "first_byte", "extra")
+                 "sent_bytes", "closed", "started", "first_byte", "extra", "environ_extra")
 
     def __init__(
         self,
@@ -209,7 +242,7 @@ class Stream:
         self.stream_id = request.stream_id
         self.request = request
         self.sink = sink
-        self.body = BodyBuffer(sink, loop)
+        self.body: BodyBuffer | _NoBody = BodyBuffer(sink, loop) if request.has_body else NO_BODY
         self.scheme = scheme
         self.client = client
         self.server = server
@@ -224,6 +257,8 @@ class Stream:
         self.started = started  # loop.time() when the head was parsed
         self.first_byte = 0.0  # loop.time() when the response head went out
         self.extra: dict[str, object] = {}  # for the access log (user, ...)
+        # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``server.dispatch``.
+        self.environ_extra: dict[str, object] | None = None
 
     async def receive(self, limit: int = -1) -> bytes:
         return await self.body.receive(limit)
@@ -239,9 +274,10 @@ class Stream:
     def respond(self, status: int, headers: Headers, body: bytes, reason: bytes = b"") -> None:
         """The whole response at once (a small body): head, body and end in one write
         where the sink can (``stream_respond``), else as three events."""
-        if self.headers_sent:
-            raise RuntimeError("response head already sent")
-        self._check_open()
+        if self.headers_sent or self.closed or self.ended:
+            if self.headers_sent:
+                raise RuntimeError("response head already sent")
+            self._check_open()  # raises
         whole = getattr(self.sink, "stream_respond", None)
         if whole is None:
             self.send_head(status, headers, reason)

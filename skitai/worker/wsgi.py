@@ -32,7 +32,7 @@ from concurrent.futures import Executor
 from typing import IO, Any
 
 from skitai.worker import environ as environ_mod
-from skitai.worker.stream import ClientDisconnected, Stream
+from skitai.worker.stream import NO_BODY, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
 
@@ -124,11 +124,14 @@ class InputStream(io.RawIOBase):
 
 
 class _Exchange:
-    """The state of one app call: what start_response said and what is queued."""
+    """The state of one app call: what start_response said and what is queued.  Its
+    ``start_response`` and ``write`` are what the app gets (bound methods: no closures
+    to make per request)."""
 
-    __slots__ = ("status", "reason", "headers", "head_sent", "chunks", "size", "has_length")
+    __slots__ = ("status", "reason", "headers", "head_sent", "chunks", "size", "has_length",
+                 "handler", "stream", "threaded")
 
-    def __init__(self) -> None:
+    def __init__(self, handler: WsgiHandler, stream: Stream, threaded: bool) -> None:
         self.status = 0
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] | None = None
@@ -136,6 +139,33 @@ class _Exchange:
         self.chunks: list[bytes] = []
         self.size = 0
         self.has_length = False
+        self.handler = handler
+        self.stream = stream
+        self.threaded = threaded
+
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.headers is not None:
+            raise AssertionError("start_response called twice without exc_info")
+        self.status, self.reason, self.headers, self.has_length = _convert_headers(status, headers)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        if self.headers is None:
+            raise AssertionError("write() before start_response()")
+        if not isinstance(data, bytes | bytearray):
+            raise TypeError(f"WSGI body must be bytes, got {type(data).__name__}")
+        if data:
+            self.chunks.append(bytes(data))
+            self.size += len(data)
+            if self.size > COLLECT_LIMIT:
+                self.handler._flush(self.stream, self, self.threaded)
 
 
 def _convert_headers(status: str, headers: list[tuple[str, str]]) -> tuple[int, bytes, list[tuple[bytes, bytes]], bool]:
@@ -200,7 +230,8 @@ class WsgiHandler:
             environ = self.environ_for(stream, InputStream(stream, self.body_timeout))
             self.executor.submit(self._run, stream, environ, True)
             return None
-        if not stream.request.has_body or (stream.body.complete and stream.body.received == 0):
+        body = stream.body
+        if body is NO_BODY or (body.complete and body.received == 0):
             # No body (the common GET): call the app now, no spool, no task.
             return self._run(stream, self.environ_for(stream, _EMPTY_INPUT), False)
         return self._inline_with_body(stream)
@@ -220,51 +251,26 @@ class WsgiHandler:
     def environ_for(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
         return environ_mod.build_environ(
             stream.request,
-            script_name=stream.script_name.encode("latin-1"),
-            path_info=stream.path_info.encode("latin-1"),
+            script_name=stream.script_name,
+            path_info=stream.path_info,
             query=stream.query,
             scheme=stream.scheme,
             client=stream.client,
             server=stream.server,
             body=body,
             base=self.base,
+            extra=stream.environ_extra,
         )
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
     def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Awaitable[None] | None:
         """Call the app.  Inline, returns a coroutine when the response turned out too
         large (or is a file) to send without waiting for the client: it owns the rest."""
-        ex = _Exchange()
-        post = self.loop.call_soon_threadsafe if threaded else _call_now
-
-        def start_response(status: str, headers: list[tuple[str, str]],
-                           exc_info: Any = None) -> Callable[[bytes], None]:
-            if exc_info is not None:
-                try:
-                    if ex.head_sent:
-                        raise exc_info[1].with_traceback(exc_info[2])
-                finally:
-                    exc_info = None
-            elif ex.headers is not None:
-                raise AssertionError("start_response called twice without exc_info")
-            ex.status, ex.reason, ex.headers, ex.has_length = _convert_headers(status, headers)
-            return write
-
-        def write(data: bytes) -> None:
-            if ex.headers is None:
-                raise AssertionError("write() before start_response()")
-            if not isinstance(data, bytes | bytearray):
-                raise TypeError(f"WSGI body must be bytes, got {type(data).__name__}")
-            if data:
-                ex.chunks.append(bytes(data))
-                ex.size += len(data)
-                if ex.size > COLLECT_LIMIT:
-                    self._flush(stream, ex, threaded)
-
+        ex = _Exchange(self, stream, threaded)
         result: Iterable[bytes] | None = None
         handed_off = False
         try:
-            result = self.app(environ, start_response)
+            result = self.app(environ, ex.start_response)
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
@@ -277,11 +283,15 @@ class WsgiHandler:
             chunks = iter(result)
             for chunk in chunks:
                 if threaded:
-                    write(chunk)
+                    ex.write(chunk)
                 elif chunk:
                     # Inline: collect without flushing; past the limit, a task goes on.
-                    _check_chunk(ex, chunk)
-                    ex.chunks.append(bytes(chunk))
+                    if type(chunk) is not bytes:
+                        _check_chunk(ex, chunk)
+                        chunk = bytes(chunk)
+                    elif ex.headers is None:
+                        _check_chunk(ex, chunk)  # raises
+                    ex.chunks.append(chunk)
                     ex.size += len(chunk)
                     if ex.size > COLLECT_LIMIT:
                         handed_off = True
@@ -290,15 +300,22 @@ class WsgiHandler:
                     break
             if ex.headers is None:
                 raise AssertionError("the app returned without calling start_response()")
-            post(self._complete, stream, ex)
+            if threaded:
+                self.loop.call_soon_threadsafe(self._complete, stream, ex)
+            else:
+                self._complete(stream, ex)
         except ClientDisconnected:
             pass
         except BaseException as exc:  # noqa: BLE001 - any app failure becomes a 500
-            if isinstance(exc, KeyboardInterrupt | SystemExit) and not threaded:
-                raise
-            post(self._fail, stream, ex, _describe(environ), traceback.format_exc())
+            if not threaded:
+                if isinstance(exc, KeyboardInterrupt | SystemExit):
+                    raise
+                self._fail(stream, ex, _describe(environ), traceback.format_exc())
+            else:
+                self.loop.call_soon_threadsafe(self._fail, stream, ex, _describe(environ),
+                                               traceback.format_exc())
         finally:
-            if not handed_off:
+            if not handed_off and type(result) is not list:
                 _close(result)
         return None
 
@@ -405,7 +422,7 @@ class WsgiHandler:
         log.error("app error in %s\n%s", what, tb.rstrip())
         if stream.closed:
             return
-        if ex.head_sent:
+        if ex.head_sent or stream.headers_sent:  # (a failure while sending the response)
             stream.sink.stream_abort(stream.stream_id)  # type: ignore[attr-defined]
             return
         body = b"<h1>500 Internal Server Error</h1>"
@@ -434,10 +451,6 @@ class _EmptyInput(io.BytesIO):
 
 
 _EMPTY_INPUT = _EmptyInput()
-
-
-def _call_now(fn: Callable[..., Any], *args: Any) -> None:
-    fn(*args)
 
 
 def _check_chunk(ex: _Exchange, chunk: Any) -> None:

@@ -118,6 +118,19 @@ def test_413_before_the_body_is_read_and_connection_closed(server: ServerProcess
     assert ok[0].body == b"got 999"
 
 
+def test_413_reaches_a_client_that_keeps_sending_its_body(server: ServerProcess) -> None:
+    # The client sends a megabyte of a too-large body before it reads.  Closing with
+    # that input unread would make the kernel answer with a RST, which can destroy the
+    # 413 before the client reads it: the server sends FIN and drops input a while.
+    sock = server.connect()
+    sock.settimeout(10)
+    sock.sendall(b"POST /limited HTTP/1.1\r\nHost: t\r\nContent-Length: 4000000\r\n\r\n")
+    sock.sendall(b"x" * 1_000_000)
+    reader = Reader(sock)
+    assert reader.response().status == 413
+    assert reader.closed()
+
+
 def test_413_for_a_chunked_body_over_the_limit(server: ServerProcess) -> None:
     sock = server.connect()
     sock.sendall(b"POST /limited HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"

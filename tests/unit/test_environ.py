@@ -11,7 +11,8 @@ def _environ(target: bytes = b"/sub/a%20b/c?x=1&y=%20", headers=None, script=b"/
     path, _, query = target.partition(b"?")
     from urllib.parse import unquote_to_bytes
     decoded = unquote_to_bytes(path)
-    return build_environ(req, script_name=script, path_info=decoded[len(script):], query=query,
+    return build_environ(req, script_name=script.decode("latin-1"),
+                         path_info=decoded[len(script):].decode("latin-1"), query=query,
                          scheme="http", client=("10.0.0.1", 5555), server=("127.0.0.1", 8080),
                          body=io.BytesIO(b""), base=base_environ(multithread=True, multiprocess=False,
                                                                file_wrapper=None))

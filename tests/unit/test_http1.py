@@ -19,7 +19,7 @@ import pytest
 from skitai.errors import LocalProtocolError
 from skitai.worker import events
 from skitai.worker.events import Body, EndBody, EndData, Request, Response
-from skitai.worker.protocols.http1 import H2_PREFACE, Http1Adapter
+from skitai.worker.protocols.http1 import H2_PREFACE, DefaultHeaders, Http1Adapter
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "http1"
 SPLITS = ("whole", "lines", "bytes", "random0", "random1", "random2")
@@ -296,6 +296,31 @@ def test_keep_alive_app_says_close_without_duplicate_header() -> None:
     a = adapter_with(GET + GET)
     out = respond(a, 1, 200, [(b"content-length", b"0"), (b"Connection", b"close")])
     assert out == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nConnection: close\r\n\r\n"
+    assert a.keep_alive is False
+    assert a.feed(GET) == []
+
+
+def test_default_date_and_server_unless_the_app_sent_them() -> None:
+    defaults = DefaultHeaders(b"skitai", b"Wed, 25 Nov 2026 10:00:00 GMT")
+    a = Http1Adapter(defaults=defaults)
+    a.feed(GET + GET + GET + GET)
+    plain = respond(a, 1, 200, [(b"content-length", b"0")])
+    assert plain.endswith(b"content-length: 0\r\ndate: Wed, 25 Nov 2026 10:00:00 GMT\r\n"
+                          b"server: skitai\r\n\r\n")
+    own = respond(a, 2, 200, [(b"Server", b"mine"), (b"content-length", b"0")])
+    assert b"server: skitai" not in own and b"Server: mine\r\n" in own and b"date: Wed" in own
+    defaults.set_date(b"Wed, 25 Nov 2026 10:00:01 GMT")  # the owner's clock ticks
+    dated = respond(a, 3, 200, [(b"date", b"then"), (b"content-length", b"0")])
+    assert dated.count(b"date: ") == 1 and b"date: then\r\n" in dated and b"server: skitai" in dated
+    whole = a.send_whole(4, 200, [(b"content-length", b"2")], b"", b"ok")
+    assert b"date: Wed, 25 Nov 2026 10:00:01 GMT\r\n" in whole and whole.endswith(b"\r\n\r\nok")
+
+
+def test_close_after_response_says_close_and_parses_nothing_more() -> None:
+    a = adapter_with(GET)
+    a.close_after_response()
+    out = a.send_whole(1, 200, [(b"content-length", b"2")], b"", b"ok")
+    assert out.endswith(b"connection: close\r\n\r\nok")
     assert a.keep_alive is False
     assert a.feed(GET) == []
 

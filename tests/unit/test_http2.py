@@ -19,6 +19,7 @@ from hyperframe.frame import (
     SettingsFrame,
 )
 
+from skitai.errors import LocalProtocolError
 from skitai.worker import events
 from skitai.worker.protocols.http2 import FloodLimits, Http2Adapter
 
@@ -331,6 +332,24 @@ def test_rst_stream_becomes_stream_closed() -> None:
     server.data_to_send()
     # the app's late output for it goes nowhere, without an error
     assert server.send(events.Response(1, 200, [])) == b""
+
+
+def test_whole_response_to_a_stream_reset_in_the_same_read_goes_nowhere() -> None:
+    # The request and its RST_STREAM arrive in one read: an inline app answers the
+    # Request event before the connection sees StreamClosed.  Head, body and end must
+    # all be dropped quietly (the body used to raise "Data before the response head").
+    client, server = pair()
+    client.send_headers(1, REQ, end_stream=True)
+    client.reset_stream(1)
+    evs = to_server(client, server)
+    assert [type(e) for e in evs] == [events.Request, events.EndBody, events.StreamClosed]
+    server.data_to_send()
+    assert server.send(events.Response(1, 200, [(b"content-length", b"2")])) == b""
+    assert server.send(events.Data(1, b"ok")) == b""
+    assert server.send(events.EndData(1)) == b""
+    # a stream that was never opened is still a caller error
+    with pytest.raises(LocalProtocolError):
+        server.send(events.Data(3, b"x"))
 
 
 def test_graceful_shutdown_finishes_old_streams_and_refuses_new() -> None:

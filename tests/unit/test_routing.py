@@ -58,3 +58,20 @@ def test_split_target_forms() -> None:
     assert split_target(b"http://h:1") == (b"/", b"")
     assert split_target(b"*") == (b"*", b"")
     assert decode_path(b"/a%2Fb") == b"/a/b"
+
+
+def test_resolve_splits_decodes_and_caches() -> None:
+    r = _router()
+    route, script, path_info, query = r.resolve(None, b"/sub/a%20b?x=1")
+    assert (route.app, script, path_info, query) == ("sub", "/sub", "/a b", b"x=1")
+    assert r.resolve(None, b"/sub/a%20b?x=1")[0] is route  # (served from the cache)
+    assert r.resolve(b"api.example.com", b"/sub/a%20b?x=1")[0].app == "api"  # host is part of the key
+    # a mount added later is seen: adding clears the cache
+    r.table_for(None).add("/sub/a b", app="later")
+    assert r.resolve(None, b"/sub/a%20b?x=1")[1:3] == ("/sub/a b", "")
+    lone = Router()
+    lone.table_for(None).add("/only", app="x")
+    assert lone.resolve(None, b"/elsewhere") is None
+    long_target = b"/only/" + b"a" * 1000
+    assert lone.resolve(None, long_target)[2] == "/" + "a" * 1000
+    assert (None, long_target) not in lone._cache  # long targets are not kept

@@ -66,7 +66,7 @@ import httptools
 from skitai.errors import LocalProtocolError
 from skitai.worker import events
 
-__all__ = ["H2_PREFACE", "Http1Adapter"]
+__all__ = ["H2_PREFACE", "DefaultHeaders", "Http1Adapter"]
 
 H2_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -90,6 +90,30 @@ _PHRASES: Final = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 _STATUS_LINES: dict[tuple[int, bytes], bytes] = {}
 _LAST_CHUNK: Final = b"0\r\n\r\n"
 _COLON_JOIN: Final = b": ".join
+
+
+class DefaultHeaders:
+    """The ``date`` and ``server`` lines every response head gets unless the app sent
+    its own.  One object is shared by all the connections of a server, whose clock
+    calls ``set_date`` once a second: a head then costs no header list of its own."""
+
+    __slots__ = ("both", "date", "lines", "server")
+
+    def __init__(self, server: bytes = b"", date: bytes = b"") -> None:
+        self.server = b"server: %s\r\n" % server if server else b""
+        self.date = b""
+        self.both = self.server
+        self.lines = self.both.count(b"\n")
+        if date:
+            self.set_date(date)
+
+    def set_date(self, date: bytes) -> None:
+        self.date = b"date: %s\r\n" % date
+        self.both = self.date + self.server
+        self.lines = self.both.count(b"\n")
+
+
+_NO_DEFAULTS: Final = DefaultHeaders()
 
 
 class _Reject(Exception):  # noqa: N818 - internal: carries a violation out of a callback
@@ -190,7 +214,9 @@ class _BodyOnly:
 class Http1Adapter:
     """One HTTP/1.1 connection, server side.  See the module docstring."""
 
-    def __init__(self, *, max_request_line: int = 8190, max_header_bytes: int = 65536) -> None:
+    def __init__(self, *, max_request_line: int = 8190, max_header_bytes: int = 65536,
+                 defaults: DefaultHeaders = _NO_DEFAULTS) -> None:
+        self._defaults = defaults
         self._max_line = max_request_line
         # "GET" + 2 spaces + "HTTP/1.1": a target longer than this may make the line too long.
         self._max_target = max_request_line - 13
@@ -228,6 +254,8 @@ class Http1Adapter:
         self._must_close = False
         self._eof = False
         self._switched = False
+        # An upgrade (or CONNECT) request was parsed and is neither declined nor done.
+        self.upgrade_requested = False
         self.h2_preface = False  # the connection began with the HTTP/2 preface
 
     # --- public ---------------------------------------------------------------------------
@@ -236,10 +264,10 @@ class Http1Adapter:
         """False once the connection must close after the current response."""
         return not self._must_close and (not self._eof or bool(self._pending))
 
-    @property
-    def upgrade_requested(self) -> bool:
-        """An upgrade (or CONNECT) request was parsed and is neither declined nor done."""
-        return self._paused and not self._switched
+    def close_after_response(self) -> None:
+        """The connection closes after the response being sent (its head, if not yet
+        written, says ``connection: close``); no later request is parsed."""
+        self._must_close = True
 
     def take_trailing_data(self) -> bytes:
         """The bytes after an upgrade request's head (for the next protocol)."""
@@ -250,7 +278,7 @@ class Http1Adapter:
         """Go on as plain HTTP/1.1; returns the events parsed from the bytes kept so far."""
         if self._switched or self._stopped:
             return []
-        self._paused = False
+        self._paused = self.upgrade_requested = False
         self._upgrade_sid = 0
         return self.feed(b"") if self._blocked else []
 
@@ -331,6 +359,12 @@ class Http1Adapter:
         head = self._head(pending[0], events.Response(stream_id, status, headers, reason)) \
             if type(status) is not int or not 200 <= status <= 999 \
             else self._head_of(pending[0], status, headers, reason)
+        if self._mode == _LENGTH and len(body) == self._remaining and not self._must_close:
+            # The common case, as _data() and _end() would do it.
+            self._mode = _HEAD_DUE
+            self._remaining = 0
+            pending.popleft()
+            return head + body
         data = self._data(body) if body else b""
         return head + data + self._end(())
 
@@ -371,7 +405,7 @@ class Http1Adapter:
             self._restart_for_body(rest)
             return
         self._trailing = rest
-        self._paused = self._blocked = True
+        self._paused = self._blocked = self.upgrade_requested = True
         self._upgrade_sid = self._sid - 1
 
     def _restart_for_body(self, rest: bytes) -> None:
@@ -556,10 +590,14 @@ class Http1Adapter:
         # Framing headers of the app.  Names are lower-case by contract (events.py); a
         # mixed-case name is still found because its length is what is tested first.
         cl = -1
-        close_asked = conn_given = False
+        close_asked = conn_given = date_given = server_given = False
         for name, value in headers:
             n = len(name)
-            if n == 14 or n == 10 or n == 17:
+            if n == 4 or n == 6:
+                lname = name.lower()
+                date_given = date_given or lname == b"date"
+                server_given = server_given or lname == b"server"
+            elif n == 14 or n == 10 or n == 17:
                 lname = name.lower()
                 if lname == b"content-length":
                     if cl >= 0 or not value.isdigit():
@@ -604,13 +642,26 @@ class Http1Adapter:
             if not close_asked:
                 end = b"connection: close\r\n" + end
                 lines += 1
-        return _checked(_status_line(status, reason), headers, end, lines)
+        defaults = self._defaults
+        if date_given or server_given:
+            if not date_given and defaults.date:
+                end = defaults.date + end
+                lines += 1
+            if not server_given and defaults.server:
+                end = defaults.server + end
+                lines += 1
+        elif defaults.both:
+            end = defaults.both + end
+            lines += defaults.lines
+        first = _STATUS_LINES.get((status, reason)) or _status_line(status, reason)
+        return _checked(first, headers, end, lines)
 
     def _switch(self, event: events.Response) -> bytes:
         """101 Switching Protocols: this adapter is done with the connection; bytes fed
         from now on are kept for the next protocol (take_trailing_data())."""
         self._mode = _NO_BODY
         self._switched = self._must_close = True
+        self.upgrade_requested = False
         return _checked(_status_line(101, event.reason), event.headers, b"\r\n")
 
     def _data(self, data: bytes) -> bytes:
@@ -674,7 +725,8 @@ class Http1Adapter:
         feed() (decline_upgrade() parses them at once)."""
         self._upgrade_sid = 0
         if self._paused:
-            self._paused = False  # _blocked stays set: feed() takes the kept bytes first
+            # _blocked stays set: feed() takes the kept bytes first
+            self._paused = self.upgrade_requested = False
 
 
 def _status_line(status: int, reason: bytes) -> bytes:

@@ -99,6 +99,9 @@ if not hpack.hpack.log.isEnabledFor(10):
     hpack.hpack.log = _Quiet()  # type: ignore[assignment]
 
 
+_GONE_KEPT = 256  # reset streams remembered (see Http2Adapter._gone)
+
+
 @dataclass(frozen=True)
 class FloodLimits:
     """How much of each frame kind a client may send per ``window`` seconds."""
@@ -265,6 +268,9 @@ class Http2Adapter:
         self._scanner: _Scanner | None = None
         self._push = enable_push
         self._out: dict[int, _Out] = {}
+        # Streams the peer reset, newest last (bounded): a handler that answered in the
+        # same turn, before it could hear of the reset, sends into nothing, not an error.
+        self._gone: dict[int, None] = {}
         self._methods: dict[int, bytes] = {}  # stream -> request method (HEAD has no body)
         self._trailers: dict[int, events.Headers] = {}
         self._held: dict[int, int] = {}  # stream -> flow-controlled bytes not yet acknowledged
@@ -507,6 +513,8 @@ class Http2Adapter:
     def _data(self, sid: int, data: bytes) -> None:
         out = self._out.get(sid)
         if out is None or not out.head_sent:
+            if sid in self._gone:
+                return
             raise LocalProtocolError("Data before the response head")
         if out.end:
             raise LocalProtocolError("Data after EndData")
@@ -527,6 +535,8 @@ class Http2Adapter:
     def _end(self, sid: int, trailers: events.Headers) -> None:
         out = self._out.get(sid)
         if out is None or not out.head_sent:
+            if sid in self._gone:
+                return
             raise LocalProtocolError("EndData before the response head")
         if out.no_body:
             self._done(sid)  # ended with the head
@@ -570,6 +580,10 @@ class Http2Adapter:
 
     def _done(self, sid: int) -> None:
         self._out.pop(sid, None)
+        gone = self._gone
+        gone[sid] = None
+        if len(gone) > _GONE_KEPT:
+            del gone[next(iter(gone))]
         self._methods.pop(sid, None)
         self._writable.add(sid)
 
@@ -592,6 +606,10 @@ class Http2Adapter:
     def _forget(self, sid: int) -> None:
         """The stream is gone (reset): drop its output and hand back the window it held."""
         self._out.pop(sid, None)
+        gone = self._gone
+        gone[sid] = None
+        if len(gone) > _GONE_KEPT:
+            del gone[next(iter(gone))]
         self._methods.pop(sid, None)
         self._trailers.pop(sid, None)
         held = self._held.pop(sid, 0)
