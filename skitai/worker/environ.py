@@ -37,6 +37,25 @@ def _header_key(name: bytes) -> str | None:
     return key
 
 
+class EnvironCache:
+    """What one connection's requests share in their environ, kept on the connection.
+
+    ``common``: the worker's base keys plus the connection's own (scheme, client
+    address), made once.  ``headers``/``fields``: the last request head's header list
+    and the environ entries made of it (``HTTP_*``, ``CONTENT_*``, ``SERVER_NAME``,
+    ``SERVER_PORT``): a keep-alive client sends the same header block request after
+    request, and comparing two lists costs less than decoding it again."""
+
+    __slots__ = ("base", "common", "headers", "chunked", "fields")
+
+    def __init__(self) -> None:
+        self.base: dict[str, Any] | None = None
+        self.common: dict[str, Any] = {}
+        self.headers: events.Headers | None = None
+        self.chunked = False
+        self.fields: dict[str, str] = {}
+
+
 def build_environ(
     request: events.Request,
     *,
@@ -49,48 +68,77 @@ def build_environ(
     body: IO[bytes],
     base: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    cache: EnvironCache | None = None,
 ) -> dict[str, Any]:
     """``script_name`` and ``path_info`` are the router's latin-1 strings; ``extra`` is
-    merged last (``skitai.hint_promise``)."""
-    environ: dict[str, Any] = dict(base) if base else {}
+    merged last (``skitai.hint_promise``); ``cache`` is the connection's (the same
+    ``scheme``, ``client`` and ``server`` for every call with it)."""
+    base = base or {}
+    if cache is None:
+        environ = _common(base, scheme, client)
+    else:
+        if cache.base is not base:
+            cache.common = _common(base, scheme, client)
+            cache.base = base
+        environ = cache.common.copy()
     method = request.method
-    target = request.target.decode("latin-1")
     environ["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("latin-1")
     environ["SCRIPT_NAME"] = script_name
     environ["PATH_INFO"] = path_info
     environ["QUERY_STRING"] = query.decode("latin-1") if query else ""
-    environ["RAW_URI"] = environ["REQUEST_URI"] = target
+    environ["RAW_URI"] = environ["REQUEST_URI"] = request.target.decode("latin-1")
     environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(request.http_version, "HTTP/1.1")
-    environ["wsgi.url_scheme"] = scheme
     environ["wsgi.input"] = body
+    headers = request.headers
+    if cache is None:
+        environ.update(_fields(headers, request.chunked, server, scheme))
+    elif headers == cache.headers and request.chunked == cache.chunked:
+        environ.update(cache.fields)
+    else:
+        cache.fields = fields = _fields(headers, request.chunked, server, scheme)
+        cache.headers, cache.chunked = headers, request.chunked
+        environ.update(fields)
+    if extra:
+        environ.update(extra)
+    return environ
+
+
+def _common(base: dict[str, Any], scheme: str, client: tuple[str, int] | None) -> dict[str, Any]:
+    environ = dict(base)
+    environ["wsgi.url_scheme"] = scheme
     environ["wsgi.input_terminated"] = True
     if client:
         environ["REMOTE_ADDR"] = client[0]
         environ["REMOTE_PORT"] = str(client[1])
     else:
         environ["REMOTE_ADDR"] = ""
+    return environ
+
+
+def _fields(headers: events.Headers, chunked: bool, server: tuple[str, int] | None,
+            scheme: str) -> dict[str, str]:
+    """The environ entries made of a request's header fields."""
+    fields: dict[str, str] = {}
     keys = _HEADER_KEYS
-    for name, value in request.headers:
+    for name, value in headers:
         key = keys.get(name) or _header_key(name)
         if key is None:
             continue
-        if key in environ and key not in _SINGLE:
+        if key in fields and key not in _SINGLE:
             # RFC 9110 5.3: repeated fields combine with commas (cookies with "; ").
-            environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + value.decode("latin-1")
+            fields[key] += ("; " if key == "HTTP_COOKIE" else ",") + value.decode("latin-1")
         else:
-            environ[key] = value.decode("latin-1")
-    if request.chunked and "CONTENT_LENGTH" not in environ:
-        environ["CONTENT_LENGTH"] = ""
-    host = environ.get("HTTP_HOST")
+            fields[key] = value.decode("latin-1")
+    if chunked and "CONTENT_LENGTH" not in fields:
+        fields["CONTENT_LENGTH"] = ""
+    host = fields.get("HTTP_HOST")
     names = _SERVER_NAMES.get((host, server, scheme))
     if names is None:
         names = _server_name(host, server, scheme)
         if len(_SERVER_NAMES) < 1024:
             _SERVER_NAMES[(host, server, scheme)] = names
-    environ["SERVER_NAME"], environ["SERVER_PORT"] = names
-    if extra:
-        environ.update(extra)
-    return environ
+    fields["SERVER_NAME"], fields["SERVER_PORT"] = names
+    return fields
 
 
 def _server_name(host: str | None, server: tuple[str, int] | None,

@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import IO, Any, Final, Protocol
 
 from skitai.worker import events
+from skitai.worker.environ import EnvironCache
 from skitai.worker.protocols.http2 import ErrorCodes, Http2Adapter
 from skitai.worker.server import (
     Connection,
@@ -133,6 +134,7 @@ class H2Connection(asyncio.Protocol):
         self.sockname = sockname
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, _Sink] = {}
+        self.environ_cache = EnvironCache()
         self.tunnels: dict[int, Tunnel] = {}
         self.closed = False
         self._wbuf: list[bytes] = []
@@ -236,7 +238,8 @@ class H2Connection(asyncio.Protocol):
             return
         sink = _Sink(self, sid)
         stream = Stream(sink, request, self.loop, scheme=self.scheme, client=self.client,
-                        server=self.sockname, started=self.loop.time())
+                        server=self.sockname, started=self.loop.time(),
+                        environ_cache=self.environ_cache)
         sink.stream = stream
         self.streams[sid] = sink
         if request.content_length == 0:

@@ -7,6 +7,7 @@ master bound (``python app.py`` always runs a master, with one worker by default
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -98,6 +99,10 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         else:
             _own_signals(loop, server)
         log.info("worker #%d serving (pid %d)", ctx.slot, os.getpid())
+        # Everything made so far (the apps, their imports, ours) lives as long as the
+        # worker: out of the collector's sight, a collection looks only at what requests
+        # allocate (and pages shared with the master stay shared).
+        gc.freeze()
         loop.run_until_complete(server.serve())
     finally:
         if executor is not None:

@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 from skitai.worker import events
 
 if TYPE_CHECKING:
+    from skitai.worker.environ import EnvironCache
     from skitai.worker.events import Headers
 
 HIGH_WATER = 256 * 1024
@@ -226,7 +227,8 @@ class Stream:
 
     __slots__ = ("stream_id", "request", "sink", "body", "scheme", "client", "server",
                  "script_name", "path_info", "query", "headers_sent", "ended", "status",
-                 "sent_bytes", "closed", "started", "first_byte", "extra", "environ_extra")
+                 "sent_bytes", "closed", "started", "first_byte", "extra", "environ_extra",
+                 "environ_cache")
 
     def __init__(
         self,
@@ -238,6 +240,7 @@ class Stream:
         client: tuple[str, int] | None,
         server: tuple[str, int] | None,
         started: float,
+        environ_cache: EnvironCache | None = None,
     ) -> None:
         self.stream_id = request.stream_id
         self.request = request
@@ -259,6 +262,7 @@ class Stream:
         self.extra: dict[str, object] = {}  # for the access log (user, ...)
         # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``server.dispatch``.
         self.environ_extra: dict[str, object] | None = None
+        self.environ_cache = environ_cache  # the connection's (environ.EnvironCache)
 
     async def receive(self, limit: int = -1) -> bytes:
         return await self.body.receive(limit)

@@ -153,7 +153,8 @@ class _Exchange:
                 exc_info = None
         elif self.headers is not None:
             raise AssertionError("start_response called twice without exc_info")
-        self.status, self.reason, self.headers, self.has_length = _convert_headers(status, headers)
+        self.status, self.reason, self.headers, self.has_length = \
+            self.handler.convert_head(status, headers)
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -224,6 +225,22 @@ class WsgiHandler:
         self.base = base
         self.debug = debug
         self.body_timeout = body_timeout
+        # (status, headers as given, then what _convert_headers made of them)
+        self._last_head: tuple[Any, list[Any], int, bytes, tuple[tuple[bytes, bytes], ...], bool] | None = None
+
+    def convert_head(self, status: str, headers: list[tuple[str, str]]
+                     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bool]:
+        """``_convert_headers``, remembering the last head: an app answers most requests
+        with the same status and header list (compared, not trusted: a list equal to
+        the last one converts to the same bytes)."""
+        last = self._last_head
+        if last is not None and status == last[0] and headers == last[1]:
+            return last[2], last[3], list(last[4]), last[5]
+        code, reason, out, has_length = _convert_headers(status, headers)
+        if type(headers) is list:
+            # One tuple, assigned at once: pool threads may race here harmlessly.
+            self._last_head = (status, list(headers), code, reason, tuple(out), has_length)
+        return code, reason, out, has_length
 
     def __call__(self, stream: Stream) -> Awaitable[None] | None:
         if self.executor is not None:
@@ -260,6 +277,7 @@ class WsgiHandler:
             body=body,
             base=self.base,
             extra=stream.environ_extra,
+            cache=stream.environ_cache,
         )
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------

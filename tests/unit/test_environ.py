@@ -68,3 +68,34 @@ def test_every_value_is_a_native_string() -> None:
     for key, value in env.items():
         if key.isupper():
             assert isinstance(value, str), key
+
+
+def test_connection_cache_reuses_the_header_entries_only_while_they_match() -> None:
+    from skitai.worker.environ import EnvironCache
+
+    base = base_environ(multithread=False, multiprocess=False, file_wrapper=None)
+    cache = EnvironCache()
+
+    def env(headers, chunked=False, target=b"/a?x=1"):
+        req = events.Request(1, b"POST" if chunked else b"GET", target, headers, b"1.1",
+                             None, chunked)
+        return build_environ(req, script_name="", path_info=target.split(b"?")[0].decode(),
+                             query=target.partition(b"?")[2], scheme="http",
+                             client=("10.0.0.1", 5555), server=("127.0.0.1", 8080),
+                             body=io.BytesIO(b""), base=base, cache=cache)
+
+    first = env([(b"host", b"a.example:81"), (b"cookie", b"a=1"), (b"cookie", b"b=2")])
+    again = env([(b"host", b"a.example:81"), (b"cookie", b"a=1"), (b"cookie", b"b=2")],
+                target=b"/b")
+    assert again["HTTP_COOKIE"] == first["HTTP_COOKIE"] == "a=1; b=2"
+    assert (again["SERVER_NAME"], again["SERVER_PORT"]) == ("a.example", "81")
+    assert again["PATH_INFO"] == "/b" and again["QUERY_STRING"] == ""  # per request, not cached
+    assert again["REMOTE_PORT"] == "5555" and again is not first
+    other = env([(b"host", b"b.example")])  # a different head: made anew
+    assert other["SERVER_NAME"] == "b.example" and "HTTP_COOKIE" not in other
+    chunked = env([(b"host", b"b.example")], chunked=True)  # same fields, chunked body
+    assert chunked["CONTENT_LENGTH"] == ""
+    assert "CONTENT_LENGTH" not in env([(b"host", b"b.example")])
+    # the environ handed to an app is its own: changing it changes no later one
+    other["HTTP_HOST"] = "changed"
+    assert env([(b"host", b"b.example")])["HTTP_HOST"] == "b.example"

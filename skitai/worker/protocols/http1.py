@@ -97,20 +97,18 @@ class DefaultHeaders:
     its own.  One object is shared by all the connections of a server, whose clock
     calls ``set_date`` once a second: a head then costs no header list of its own."""
 
-    __slots__ = ("both", "date", "lines", "server")
+    __slots__ = ("both", "date", "server")
 
     def __init__(self, server: bytes = b"", date: bytes = b"") -> None:
         self.server = b"server: %s\r\n" % server if server else b""
         self.date = b""
         self.both = self.server
-        self.lines = self.both.count(b"\n")
         if date:
             self.set_date(date)
 
     def set_date(self, date: bytes) -> None:
         self.date = b"date: %s\r\n" % date
         self.both = self.date + self.server
-        self.lines = self.both.count(b"\n")
 
 
 _NO_DEFAULTS: Final = DefaultHeaders()
@@ -254,6 +252,8 @@ class Http1Adapter:
         self._must_close = False
         self._eof = False
         self._switched = False
+        # (header list, then what _head_of made of it) of the last response head
+        self._memo: tuple[events.Headers, bytes, int, bool, bool, bool, bool] | None = None
         # An upgrade (or CONNECT) request was parsed and is neither declined nor done.
         self.upgrade_requested = False
         self.h2_preface = False  # the connection began with the HTTP/2 preface
@@ -587,39 +587,28 @@ class Http1Adapter:
                  reason: bytes) -> bytes:
         if self._mode != _HEAD_DUE:
             raise LocalProtocolError("response head already sent")
-        # Framing headers of the app.  Names are lower-case by contract (events.py); a
-        # mixed-case name is still found because its length is what is tested first.
-        cl = -1
-        close_asked = conn_given = date_given = server_given = False
-        for name, value in headers:
-            n = len(name)
-            if n == 4 or n == 6:
-                lname = name.lower()
-                date_given = date_given or lname == b"date"
-                server_given = server_given or lname == b"server"
-            elif n == 14 or n == 10 or n == 17:
-                lname = name.lower()
-                if lname == b"content-length":
-                    if cl >= 0 or not value.isdigit():
-                        raise LocalProtocolError("invalid or repeated Content-Length")
-                    cl = int(value)
-                elif lname == b"connection":
-                    conn_given = True
-                    close_asked = close_asked or b"close" in value.lower()
-                elif lname == b"transfer-encoding":
-                    if value.strip().lower() != b"chunked":
-                        raise LocalProtocolError("the app may only ask for chunked")
-                    cl = -2
-        if cl == -2 or status == 204:
-            # We write the framing ourselves; RFC 9110 8.6: no Content-Length on a 204.
-            drop = (b"transfer-encoding", b"content-length") if status == 204 \
-                else (b"transfer-encoding",)
-            headers = [h for h in headers if h[0].lower() not in drop]
-            cl = -1
+        memo = self._memo
+        if memo is not None and status != 204 and headers == memo[0]:
+            # The same header list as the last response (a keep-alive client asking
+            # again): its scan and its checked field lines are those of last time.
+            _, block, cl, close_asked, conn_given, date_given, server_given = memo
+        else:
+            cl, close_asked, conn_given, date_given, server_given = _scan_fields(headers)
+            if cl == -2 or status == 204:
+                # We write the framing ourselves; RFC 9110 8.6: no Content-Length on a 204.
+                drop = (b"transfer-encoding", b"content-length") if status == 204 \
+                    else (b"transfer-encoding",)
+                headers = [h for h in headers if h[0].lower() not in drop]
+                cl = -1
+                block = _field_block(headers)
+            else:
+                block = _field_block(headers)
+                self._memo = (headers[:], block, cl, close_asked, conn_given, date_given,
+                              server_given)
         if request.stream_id == self._upgrade_sid:
             self._decline_implicitly()
+        # The lines after the app's: ours, so not checked for line breaks.
         end = b"\r\n"
-        lines = 1
         if request.method == b"HEAD" or status == 204 or status == 304:
             self._mode = _NO_BODY
         elif cl >= 0:
@@ -628,7 +617,6 @@ class Http1Adapter:
         elif request.http_version == b"1.1":
             self._mode = _CHUNKED
             end = b"transfer-encoding: chunked\r\n\r\n"
-            lines = 2
         else:
             self._mode = _UNTIL_CLOSE
         if (request.keep_alive and request.stream_id < self._sid and not close_asked
@@ -636,25 +624,20 @@ class Http1Adapter:
                 and not (self._eof and len(self._pending) == 1)):
             if request.http_version == b"1.0" and not conn_given:
                 end = b"connection: keep-alive\r\n" + end
-                lines += 1
         else:
             self._must_close = True
             if not close_asked:
                 end = b"connection: close\r\n" + end
-                lines += 1
         defaults = self._defaults
         if date_given or server_given:
             if not date_given and defaults.date:
                 end = defaults.date + end
-                lines += 1
             if not server_given and defaults.server:
                 end = defaults.server + end
-                lines += 1
-        elif defaults.both:
+        else:
             end = defaults.both + end
-            lines += defaults.lines
         first = _STATUS_LINES.get((status, reason)) or _status_line(status, reason)
-        return _checked(first, headers, end, lines)
+        return first + block + end
 
     def _switch(self, event: events.Response) -> bytes:
         """101 Switching Protocols: this adapter is done with the connection; bytes fed
@@ -729,9 +712,52 @@ class Http1Adapter:
             self._paused = self.upgrade_requested = False
 
 
+def _scan_fields(headers: events.Headers) -> tuple[int, bool, bool, bool, bool]:
+    """The app's framing and default-suppressing fields: (Content-Length, -1 for none,
+    -2 for chunked; close asked; Connection given; Date given; Server given).  Names are
+    lower-case by contract (events.py); a mixed-case name is still found because its
+    length is what is tested first."""
+    cl = -1
+    close_asked = conn_given = date_given = server_given = False
+    for name, value in headers:
+        n = len(name)
+        if n == 4 or n == 6:
+            lname = name.lower()
+            date_given = date_given or lname == b"date"
+            server_given = server_given or lname == b"server"
+        elif n == 14 or n == 10 or n == 17:
+            lname = name.lower()
+            if lname == b"content-length":
+                if cl >= 0 or not value.isdigit():
+                    raise LocalProtocolError("invalid or repeated Content-Length")
+                cl = int(value)
+            elif lname == b"connection":
+                conn_given = True
+                close_asked = close_asked or b"close" in value.lower()
+            elif lname == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    raise LocalProtocolError("the app may only ask for chunked")
+                cl = -2
+    return cl, close_asked, conn_given, date_given, server_given
+
+
+def _field_block(headers: events.Headers) -> bytes:
+    """The app's field lines, each ending in CRLF, refusing an LF inside a name or value
+    (response splitting): each line holds exactly one.  (A bare CR is not a line break
+    to an RFC 9112 2.2 recipient, and the WSGI layer refuses both anyway.)"""
+    if not headers:
+        return b""
+    block = b"".join((b"\r\n".join(map(_COLON_JOIN, headers)), b"\r\n"))
+    if block.count(b"\n") != len(headers):
+        raise LocalProtocolError("CR or LF inside a header name, value or reason")
+    return block
+
+
 def _status_line(status: int, reason: bytes) -> bytes:
     line = _STATUS_LINES.get((status, reason))
     if line is None:
+        if b"\n" in reason:
+            raise LocalProtocolError("CR or LF inside a header name, value or reason")
         if reason:
             line = b"HTTP/1.1 %d %s\r\n" % (status, reason)
         else:
