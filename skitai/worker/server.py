@@ -426,6 +426,7 @@ class Connection(asyncio.Protocol):
         self._partial = False  # bytes of an unfinished request head were received
         self._draining = False
         self._sendfile_socket: Any = None  # None: not looked up yet; False: no sendfile
+        self._corkable = False  # TCP (not unix) with TCP_CORK: set with _sendfile_socket
         self._limit = server.body_limit
         self.last_io = server.clock
         self._ws_pending = False  # a WebSocket upgrade request awaits its app's answer
@@ -725,8 +726,11 @@ class Connection(asyncio.Protocol):
                     or not hasattr(self.adapter, "file_frame"):
                 self._sendfile_socket = False
                 return None
-            # Looked up once: uvloop makes a new socket object per get_extra_info().
+            # Looked up once: uvloop makes a new socket object per get_extra_info(), and
+            # its ``family`` asks the kernel (getsockname) every time.
             sock = self._sendfile_socket = transport.get_extra_info("socket") or False
+            self._corkable = bool(sock) and _TCP_CORK is not None \
+                and sock.family != socket.AF_UNIX
         return sock.fileno() if sock else None
 
     async def _sendfile(self, out: int, stream_id: int, file: IO[bytes], offset: int,
@@ -753,7 +757,7 @@ class Connection(asyncio.Protocol):
 
     def _cork(self, on: bool) -> bool:
         sock = self._sendfile_socket
-        if _TCP_CORK is None or not sock or sock.family == socket.AF_UNIX:
+        if not self._corkable:
             return False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1 if on else 0)

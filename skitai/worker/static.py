@@ -236,12 +236,15 @@ class StaticDirectory:
         except OSError:
             await send_status(stream, 404)
             return
-        with os.fdopen(fd, "rb", buffering=0) as file:
+        file = _OpenFile(fd)  # (no FileIO: it would fstat the file a second time)
+        try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 await send_status(stream, 404)
                 return
-            await self._send_file(stream, resolved, file, info, method == b"HEAD")
+            await self._send_file(stream, resolved, file, info, method == b"HEAD")  # type: ignore[arg-type]
+        finally:
+            os.close(fd)
 
     async def _send_file(self, stream: Stream, resolved: Resolved, file: IO[bytes],
                          info: os.stat_result, head_only: bool) -> None:
@@ -302,6 +305,19 @@ class StaticDirectory:
                 await stream.send_file(file, start, stop - start)
             await stream.send_data(tail)
         stream.end()
+
+
+class _OpenFile:
+    """What ``Stream.send_file`` needs of an open file: its descriptor (the bytes go
+    out with sendfile or pread)."""
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
 
 
 async def send_status(stream: Stream, status: int,
