@@ -478,6 +478,9 @@ class Connection(asyncio.Protocol):
         self._partial = not produced and self.current is None
 
     def eof_received(self) -> bool | None:
+        # Responses queued for the end of the loop turn (write_soon) go first: returning
+        # False below lets the transport close, and it knows nothing of our buffer.
+        self._flush()
         for event in self.adapter.eof():
             self._on_event(event)
         # Keep the write side open while a response is still due (a half-closing client).

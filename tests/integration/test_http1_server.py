@@ -161,6 +161,20 @@ def test_malformed_requests_get_4xx_and_close(server: ServerProcess, data: bytes
     assert ok[0].status == 200
 
 
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(
+        server: ServerProcess) -> None:
+    # Request and FIN in one go (HTTP/1.0-style clients, `nc -N`): the response is
+    # written after the loop turn that also saw the EOF, and must not be lost with it.
+    for _ in range(5):
+        sock = server.connect()
+        sock.sendall(req("/echo/half") + req("/echo/closed"))
+        sock.shutdown(socket.SHUT_WR)
+        reader = Reader(sock)
+        assert [reader.response().status, reader.response().status] == [200, 200]
+        assert reader.closed()
+        sock.close()
+
+
 def test_http10_and_head(server: ServerProcess) -> None:
     resps, reader = exchange(server.host, server.port, b"GET /stream HTTP/1.0\r\n\r\n")
     assert resps[0].body == b"piece0;piece1;piece2;piece3;piece4;"
