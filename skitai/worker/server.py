@@ -660,13 +660,11 @@ class Connection(asyncio.Protocol):
                                         headers, event.reason)  # type: ignore[attr-defined]
         data = self.adapter.send(event)  # type: ignore[arg-type]
         if data:
-            if not self._wbuf and kind is events.EndData:
-                self.server.write_soon(self)
             self._wbuf.append(data)
             self._wsize += len(data)
         if kind is events.EndData:
             if self._wbuf:
-                self.server.write_soon(self)  # (registered twice at worst: harmless)
+                self.server.write_soon(self)  # (queued twice at worst: the second finds nothing)
             self._finished()
         elif kind is events.InformationalResponse or self._wsize >= FLUSH_AT:
             self._flush()
