@@ -94,6 +94,7 @@ class WebSocketSession(asyncio.Protocol):
         self.last_recv = 0.0
         self._ping_at = 0.0
         self._closing_at = 0.0
+        self._flush_queued = False  # queued with Server.write_soon
 
     # --- wiring ----------------------------------------------------------------------------------
     def attach_transport(self, transport: Any, trailing: bytes, server: Any) -> WebSocketSession:
@@ -176,11 +177,7 @@ class WebSocketSession(asyncio.Protocol):
         if self.ended or self.adapter.state is not wsa.State.OPEN:
             return
         self.adapter.send_message(payload)
-        self._flush()
-        transport = self.transport
-        if transport is not None and transport.get_write_buffer_size() > WRITE_HARD_LIMIT:
-            log.warning("websocket %s reads too slowly; dropping it", self.client_id)
-            self.abort()
+        self._flush_soon()
 
     def send_from_app(self, message: Any, client_id: int | None) -> bool:
         """``environ['websocket'].send()``: from any thread."""
@@ -235,14 +232,32 @@ class WebSocketSession(asyncio.Protocol):
             return {}
         return {cid: s.websocket for cid, s in self.registry.rooms.get(self.room, {}).items()}
 
+    def _flush_soon(self) -> None:
+        """Write at the end of the loop turn, with the other connections' output
+        (``Server.write_soon``): a reply sent from inside ``data_received`` no longer
+        wakes its client in the middle of the loop's batch of reads."""
+        if self.server is None:
+            self._flush()
+        elif not self._flush_queued:
+            self._flush_queued = True
+            self.server.write_soon(self)
+
     def _flush(self) -> None:
+        self._flush_queued = False
         data = self.adapter.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        transport = self.transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+            if transport.get_write_buffer_size() > WRITE_HARD_LIMIT:
+                log.warning("websocket %s reads too slowly; dropping it", self.client_id)
+                self.abort()
 
     def _after_io(self) -> None:
-        self._flush()
         state = self.adapter.state
+        if state is wsa.State.OPEN:
+            self._flush_soon()  # replies and pongs: at the end of the turn
+            return
+        self._flush()  # a close frame goes out before the transport closes
         transport = self.transport
         if transport is None or transport.is_closing():
             return
