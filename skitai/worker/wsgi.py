@@ -243,11 +243,13 @@ class WsgiHandler:
         return code, reason, out, has_length
 
     def __call__(self, stream: Stream) -> Awaitable[None] | None:
+        body = stream.body
         if self.executor is not None:
-            environ = self.environ_for(stream, InputStream(stream, self.body_timeout))
+            # No body: the shared empty input, not a reader with its own lock per request.
+            environ = self.environ_for(stream, _EMPTY_INPUT if body is NO_BODY
+                                       else InputStream(stream, self.body_timeout))
             self.executor.submit(self._run, stream, environ, True)
             return None
-        body = stream.body
         if body is NO_BODY or (body.complete and body.received == 0):
             # No body (the common GET): call the app now, no spool, no task.
             return self._run(stream, self.environ_for(stream, _EMPTY_INPUT), False)
