@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from functools import partial
 from http import HTTPStatus
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from skitai import log as logmod
 from skitai.config.model import ServerConfig
@@ -58,6 +58,13 @@ SENDFILE_MIN = 16 * 1024  # below this a pread + write is as cheap as sendfile
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux
 SHUTDOWN_IDLE_GRACE = 1.0  # seconds an idle connection may still deliver a request at stop
 LINGER = 2.0  # seconds a closing connection reads and drops what the peer still sends
+
+
+class PendingWriter(Protocol):
+    """What ``Server.write_soon`` queues: a connection (HTTP/1.1 or WebSocket) whose
+    ``_flush`` writes the bytes it has kept back."""
+
+    def _flush(self) -> None: ...
 
 
 class Server:
@@ -92,7 +99,7 @@ class Server:
         self._servers: list[asyncio.base_events.Server] = []
         self._stopped: asyncio.Future[bool] = loop.create_future()
         self._sweeper: asyncio.TimerHandle | None = None
-        self._write_queue: list[Connection] = []  # see write_soon
+        self._write_queue: list[PendingWriter] = []  # see write_soon
         self.body_limit = config.max_client_body_size
         # Protocol switches, installed by the composition root (worker/main.py):
         # Upgrade token -> takes the connection over and returns True, or declines (False);
@@ -138,7 +145,7 @@ class Server:
         if self._sweeper is not None:
             self._sweeper.cancel()
 
-    def write_soon(self, conn: Connection) -> None:
+    def write_soon(self, conn: PendingWriter) -> None:
         """Write ``conn``'s finished responses at the end of this loop turn, together with
         every other connection's: the loop first reads all the sockets that are ready,
         then writes.  Writing each response from inside its ``data_received`` made the
@@ -294,8 +301,7 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
         return limit, None
     if request.expect_continue:
         stream.send_informational(100)
-    handler = route.app if not route.statics and route.app is not None \
-        else pick_handler(route, stream, respond)
+    handler = pick_handler(route, stream, respond)
     if handler is None:
         return limit, None
     # (An upgrade request with a body is served as plain HTTP by the adapter: never ours.)
@@ -463,16 +469,6 @@ class Connection(asyncio.Protocol):
                 return
         produced = self.adapter.feed(data)
         for event in produced:
-            if self.current is None and not self._queue:
-                # The common turns, without _on_event's queueing: a new request, and the
-                # EndBody of one answered already (as _dispatch would drop it).
-                kind = type(event)
-                if kind is events.Request:
-                    self._partial = False
-                    self._start(event)  # type: ignore[arg-type]
-                    continue
-                if kind is events.EndBody:
-                    continue
             self._on_event(event)
         # Bytes that made no event while idle: a request head is arriving (slowly?).
         self._partial = not produced and self.current is None
@@ -577,9 +573,7 @@ class Connection(asyncio.Protocol):
             stream.body.finish()
             for event in declined:
                 self._on_event(event)
-        hint = server.hint_promise  # (set_hint_promise, inline: once per request)
-        if hint is not None:
-            stream.environ_extra = {"skitai.hint_promise": partial(hint, self, stream)}
+        set_hint_promise(server, self, stream)
         limit, self.task = dispatch(server, stream, self._respond_simple, self._ws_pending)
         if limit:
             self._limit = limit

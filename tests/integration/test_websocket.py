@@ -147,11 +147,16 @@ def uri(srv: ServerProcess, path: str) -> str:
 
 
 # --- raw-socket helpers ---------------------------------------------------------------------------
+def upgrade_request(path: str, extra: bytes = b"", version: bytes = b"13") -> bytes:
+    """The bytes of a WebSocket upgrade request head (RFC 6455's sample key)."""
+    return (b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: " + version + b"\r\n" + extra + b"\r\n")
+
+
 def raw_handshake(srv: ServerProcess, path: str, extra: bytes = b"") -> tuple[socket.socket, bytes]:
     sock = srv.connect()
-    sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                 b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n")
+    sock.sendall(upgrade_request(path, extra))
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -345,9 +350,7 @@ def test_frames_sent_with_the_handshake_are_not_lost_raw(server: ServerProcess) 
     # The client may send frames right behind its request head (no wait for the 101).
     sock = server.connect()
     try:
-        sock.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     b"Sec-WebSocket-Version: 13\r\n\r\n" + client_frame(1, b"early"))
+        sock.sendall(upgrade_request("/ws/echo") + client_frame(1, b"early"))
         data = b""
         while b"\r\n\r\n" not in data or not data.endswith(b"early"):
             chunk = sock.recv(65536)
@@ -464,9 +467,7 @@ def test_declined_upgrade_keeps_the_connection_usable_raw(server: ServerProcess)
 def test_bad_version_gets_426_raw(server: ServerProcess) -> None:
     sock = server.connect()
     try:
-        sock.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     b"Sec-WebSocket-Version: 8\r\n\r\n")
+        sock.sendall(upgrade_request("/ws/echo", version=b"8"))
         data = sock.recv(65536)
         assert data.startswith(b"HTTP/1.1 426 ")
         assert b"sec-websocket-version: 13" in data.lower()
@@ -689,9 +690,7 @@ def test_websocket_over_http2(tmp_path: Path) -> None:
 def test_upgrade_request_with_a_body_is_plain_http_raw(server: ServerProcess) -> None:
     sock = server.connect()
     try:
-        sock.sendall(b"GET /ws/plain HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     b"Sec-WebSocket-Version: 13\r\nContent-Length: 3\r\n\r\nabc")
+        sock.sendall(upgrade_request("/ws/plain", b"Content-Length: 3\r\n") + b"abc")
         data = read_until(sock, b"plain answer")
         assert data.startswith(b"HTTP/1.1 200 ")
     finally:
@@ -791,9 +790,7 @@ def test_wss_over_tls(tmp_path: Path) -> None:
         head = b""
         raw = socket.create_connection((srv.host, srv.port), timeout=10)
         sock = ctx.wrap_socket(raw, server_hostname="localhost")
-        sock.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     b"Sec-WebSocket-Version: 13\r\n\r\n")
+        sock.sendall(upgrade_request("/ws/echo"))
         while b"\r\n\r\n" not in head:
             head += sock.recv(65536)
         assert head.startswith(b"HTTP/1.1 101 ")
@@ -807,9 +804,7 @@ def test_wss_over_tls(tmp_path: Path) -> None:
 def test_declined_upgrade_with_a_pipelined_request_raw(server: ServerProcess) -> None:
     sock = server.connect()
     try:
-        sock.sendall(b"GET /ws/plain HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     b"Sec-WebSocket-Version: 13\r\n\r\nGET /ws/plain HTTP/1.1\r\nHost: t\r\n\r\n")
+        sock.sendall(upgrade_request("/ws/plain") + b"GET /ws/plain HTTP/1.1\r\nHost: t\r\n\r\n")
         data = b""
         while data.count(b"plain answer") < 2:
             chunk = sock.recv(65536)
