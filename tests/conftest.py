@@ -4,6 +4,11 @@
 ``SKITAI_PORT=0``, waits for the "serving on http://HOST:PORT/" line, and stops the
 process by its pid at the end of the test.  At the end of the session, every process a
 test started must be gone, or the run fails.
+
+Which processes are "ours": the session puts a token in ``SKITAI_TEST_SESSION`` before
+any test runs, so every process the suite starts (masters, their workers and daemons,
+double-forked ``-d`` servers) inherits it.  A skitai server the developer runs, or
+another checkout's test run, carries another token or none and is never judged.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +31,9 @@ import pytest
 
 SERVING = re.compile(r"serving on https?://(\[[^\]]+\]|[^:/]+):(\d+)/")
 _spawned: list[int] = []
+SESSION_ENV = "SKITAI_TEST_SESSION"
+# Set before any test starts a process; children inherit it through os.environ.
+SESSION_TOKEN = os.environ.setdefault(SESSION_ENV, uuid.uuid4().hex)
 
 
 def require_services() -> bool:
@@ -130,19 +139,29 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         server.stop()
 
 
+def leaked_processes(token: str, spawned: list[int]) -> list[str]:
+    """Live processes this test session started: its token in their environment, or a
+    pid a test recorded.  Never another session's or a developer's server."""
+    alive = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        pid = proc.info["pid"]
+        if pid == me:
+            continue
+        try:
+            ours = pid in spawned or proc.environ().get(SESSION_ENV) == token
+            title = " ".join(proc.info["cmdline"] or [])
+        except psutil.Error:  # gone, a zombie, or not ours to read
+            continue
+        if ours:
+            alive.append(f"{pid}: {title}")
+    return alive
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any process a test started (or its children) survived."""
     time.sleep(0.2)
-    alive = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            title = " ".join(proc.info["cmdline"] or [])
-        except psutil.Error:
-            continue
-        if proc.info["pid"] in _spawned or title.startswith("skitai("):
-            if proc.info["pid"] == os.getpid():
-                continue
-            alive.append(f"{proc.info['pid']}: {title}")
+    alive = leaked_processes(SESSION_TOKEN, _spawned)
     if alive:
         for pid in _spawned:
             _kill_tree(pid)
