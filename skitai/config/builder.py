@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from skitai.config import conffile, daemons, model
+from skitai.config import conffile, daemon, daemons, model
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.errors import ConfigError
 
@@ -53,6 +53,9 @@ class Builder:
         self.lu_keys: list[str] = []
         self.crons: list[CronJob] = []
         self.smtpda: SmtpdaConfig | None = None
+        # enable_daemon() calls as given: (name, entry or command, options, source); built
+        # at freeze, over the [daemon:NAME] section of the same name.
+        self.daemons: dict[str, tuple[Any, dict[str, Any], str]] = {}
 
     # --- app.py side ------------------------------------------------------------
     def set(self, name: str, value: Any, source: str) -> None:
@@ -103,6 +106,7 @@ class Builder:
                     daemons.config_from_conf(conf, base=default),
                     **{f.name: getattr(self.smtpda, f.name) for f in dataclasses.fields(default)
                        if getattr(self.smtpda, f.name) != getattr(default, f.name)})
+        values["daemons"] = tuple(_daemons(self, conf, values))
         config = model.ServerConfig(**values)
         _validate(config)
         return config
@@ -124,6 +128,39 @@ def _from_conf(conf: conffile.ConfFile) -> dict[str, Any]:
             continue  # "log-path =" means "not set", as in the README's example
         values[name] = convert(name, entry.value, f"{conf.where(entry)}: [common] {entry.key}")
     return values
+
+
+def _daemons(builder: Builder, conf: conffile.ConfFile | None,
+             values: Mapping[str, Any]) -> list[daemon.DaemonSpec]:
+    """Every daemon, one model: ``[daemon:NAME]`` sections, ``enable_daemon()`` calls over
+    them (app.py wins key by key), then smtpda and cron when their features are on and
+    not declared already; in start order (``after=``)."""
+    sections: dict[str, dict[str, Any]] = {}
+    where: dict[str, str] = {}
+    if conf is not None:
+        for title, entries in conf.sections.items():
+            kind, sep, name = title.partition(":")
+            if sep and kind.strip() == "daemon":
+                name = name.strip()
+                sections[name] = {e.key: e.value for e in entries.values()}
+                first = min((e.line for e in entries.values()), default=0)
+                where[name] = f"{conf.path}:{first} [daemon:{name}]"
+    specs: dict[str, daemon.DaemonSpec] = {}
+    for name, options in sections.items():
+        if name not in builder.daemons:
+            specs[name] = daemon.build(name, None, options, where[name], daemon.installed)
+    for name, (target, options, source) in builder.daemons.items():
+        merged = dict(sections.get(name, {}))
+        if target is not None:  # app.py's entry or command replaces the section's
+            merged.pop("entry", None)
+            merged.pop("command", None)
+        merged.update({k.replace("_", "-"): v for k, v in options.items()})
+        specs[name] = daemon.build(name, target, merged, source, daemon.installed)
+    implied = (("smtpda", values.get("smtpda") is not None), ("cron", bool(values.get("crons"))))
+    for name, wanted in implied:
+        if wanted and name not in specs:
+            specs[name] = daemon.build(name, None, {}, f"enable_{name}", daemon.installed)
+    return daemon.order(list(specs.values()))
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -248,6 +248,15 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     except ValueError:
         pass
     _set_title(ctx.title or f"skitai({config.name}): cron")
+    cron = for_config(config)
+    if cron is None:
+        return ExitCode.BOOT_ERROR
+    return asyncio.run(_serve(cron, channel=ctx.channel))
+
+
+def for_config(config: ServerConfig) -> Cron | None:
+    """The cron service of a master's config (``config.crons``, ``[cron]`` of its file);
+    None after printing why it cannot run (a boot error)."""
     base = Settings(log_path=config.logpath, verbose=config.verbose,
                     cwd=os.path.abspath(config.swd))
     try:
@@ -255,11 +264,10 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         settings = read_settings(conf, base)
         if config.logpath:
             settings = dataclasses.replace(settings, log_path=config.logpath)
-        cron = Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
+        return Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
     except ConfigError as exc:
         print(f"skitai cron: {exc}", file=sys.stderr)
-        return ExitCode.BOOT_ERROR
-    return asyncio.run(_serve(cron, channel=ctx.channel))
+        return None
 
 
 # --- standalone -------------------------------------------------------------------------------

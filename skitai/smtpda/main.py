@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from skitai.config import conffile
 
@@ -36,17 +37,36 @@ def with_env_password(cfg: SmtpdaConfig) -> SmtpdaConfig:
     return dataclasses.replace(cfg, password=pw) if pw and not cfg.password else cfg
 
 
-def serve(cfg: SmtpdaConfig, spool_path: str, on_ready: Callable[[], None] | None = None) -> int:
+def serve(cfg: SmtpdaConfig, spool_path: str, on_ready: Callable[[], None] | None = None, *,
+          ctx: Any = None, owner: str | None = None) -> int:
+    """Deliver until stopped.  ``ctx`` (a DaemonContext): stop through it and report the
+    queue depth to ``skitai status``; ``owner``: deliver only that configuration's
+    messages (None: untagged ones, the standalone daemon's share)."""
     sp = spool.Spool(spool_path)
-    ag = agent.Agent(cfg, sp)
+    ag = agent.Agent(cfg, sp, owner=owner)
+
+    async def report() -> None:
+        while True:
+            s = sp.stats()
+            ctx.status(f"queued {s['queued']:.0f} deferred {s['deferred']:.0f} "
+                       f"failed {s['failed']:.0f}")
+            await asyncio.sleep(2.0)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            loop.add_signal_handler(sig, ag.stop)
+        if ctx is not None:
+            ctx.on_stop(lambda: loop.call_soon_threadsafe(ag.stop))
+            reporter = asyncio.create_task(report())
+        else:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                loop.add_signal_handler(sig, ag.stop)
         if on_ready:
             on_ready()
-        await ag.run()
+        try:
+            await ag.run()
+        finally:
+            if ctx is not None:
+                reporter.cancel()
 
     asyncio.run(main())
     return 0

@@ -173,7 +173,7 @@ def _configure_mail(config: ServerConfig) -> None:
                         config.conf_file, exc)
     if config.smtpda is not None:  # our own smtpda child: <varpath>/smtpda by default
         message.configure(spool_dir(cfg or config.smtpda, config.varpath),
-                          config.smtpda.server)
+                          config.smtpda.server, owner=message.owner_of(config))
     else:  # a standalone daemon's spool, which knows nothing of this app's varpath
         message.configure(spool_dir(cfg or SmtpdaConfig()), None)
 
