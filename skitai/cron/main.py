@@ -16,7 +16,6 @@ default 60; see ``schedule``), ``kill-grace`` (seconds between SIGTERM and SIGKI
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import logging
@@ -28,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
 from skitai.config import conffile, parse
@@ -273,39 +273,50 @@ def for_config(config: ServerConfig) -> Cron | None:
 # --- standalone -------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="skitai cron", description="The skitai cron daemon.")
-    p.add_argument("command", nargs="?", choices=("start", "stop", "restart", "status"),
-                   help="without one: run in the foreground")
-    p.add_argument("-f", "--config", help="config file with [cron] and [:crontab] "
-                   "(default ~/.skitai.conf when it exists)")
-    p.add_argument("-d", action="store_true", help="start as a daemon (same as 'start')")
-    p.add_argument("-v", "--verbose", action="store_true", default=None,
-                   help="also log to the console")
-    p.add_argument("--log-path", help="directory of cron.log")
-    p.add_argument("--var-path", help="directory of cron.pid")
-    return p
+def _command() -> Any:
+    import click
+
+    @click.command("cron", help="The skitai cron daemon: run [:crontab].  Without a command: "
+                   "run in the foreground.")
+    @click.argument("command", required=False,
+                    type=click.Choice(["start", "stop", "restart", "status"]))
+    @click.option("-f", "--config", "conf", metavar="FILE",
+                  help="Config file with [cron] and [:crontab] (default ~/.skitai.conf when "
+                       "it exists).")
+    @click.option("-d", "daemonize", is_flag=True, help="Same as start.")
+    @click.option("-v", "--verbose", is_flag=True, default=None, help="Also log to the console.")
+    @click.option("--log-path", help="Directory of cron.log.")
+    @click.option("--var-path", help="Directory of cron.pid.")
+    def command(**kw: Any) -> int:
+        return _control(**kw)
+
+    return command
 
 
 def cli_main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    command = args.command or ("start" if args.d else "foreground")
+    from skitai.daemons import standalone
+
+    return standalone.run_click(_command(), argv, "skitai cron")
+
+
+def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bool | None,
+             log_path: str | None, var_path: str | None) -> int:
+    action = command or ("start" if daemonize else "foreground")
     try:
-        path = args.config or (conffile.default_path()
-                               if os.path.exists(conffile.default_path()) else None)
-        conf = conffile.read(path) if path else None
-        settings = read_settings(conf, log_path=args.log_path and _path(args.log_path),
-                                 var_path=args.var_path and _path(args.var_path),
-                                 verbose=args.verbose)
+        path = conf or (conffile.default_path()
+                        if os.path.exists(conffile.default_path()) else None)
+        cfile = conffile.read(path) if path else None
+        settings = read_settings(cfile, log_path=log_path and _path(log_path),
+                                 var_path=var_path and _path(var_path), verbose=verbose)
         jobs: list[CronJob] = []
-        if conf is not None and command in ("start", "restart", "foreground"):
+        if cfile is not None and action in ("start", "restart", "foreground"):
             # (stop and status must work even after a bad edit of [:crontab])
-            jobs = schedule.crontab_jobs(conf)
+            jobs = schedule.crontab_jobs(cfile)
             build_schedules(jobs, settings.timezone)
     except ConfigError as exc:
-        print(f"skitai cron: {exc}", file=sys.stderr)
+        print(f"cron: {exc}", file=sys.stderr)
         return 2
-    daemonized = command in ("start", "restart")
+    daemonized = action in ("start", "restart")
     if daemonized and not settings.log_path:
         settings = dataclasses.replace(settings, log_path=settings.var_path)
     stdio = os.path.join(settings.log_path, "cron.log") if daemonized and settings.log_path \
@@ -316,11 +327,12 @@ def cli_main(argv: list[str]) -> int:
         # Daemonized, stderr is cron.log itself: a console handler would double every line.
         log = setup_logging(settings.log_path, settings.verbose and not daemonized)
         cron = Cron(jobs, settings, log)
-        return asyncio.run(_serve(cron, ready=lambda: daemon.report_ready(ready_fd)))
+        return asyncio.run(_serve(cron, ready=lambda: daemon.report_ready(
+            ready_fd, f"ok cron: started (pid {os.getpid()})")))
 
     if daemonized and settings.log_path:
         os.makedirs(settings.log_path, exist_ok=True)  # before the fork, for stdio_path
-    return service.control(command, name="skitai cron",
+    return service.control(action, name="cron",
                            pid_path=os.path.join(settings.var_path, "cron.pid"), run=serve,
                            workdir=settings.cwd, stdio_path=stdio)
 

@@ -127,10 +127,11 @@ def run(spec: DaemonSpec, config: Any, ctx: ChildContext,
     for sink in {id(out): out, id(err): err}.values():
         sink.close()
     if status < 0:  # killed by a signal: die the same way, so the master says so
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):  # (SIGKILL has no handler to reset)
             signal.signal(-status, signal.SIG_DFL)
-            os.kill(os.getpid(), -status)
-            time.sleep(1.0)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {-status})
+        os.kill(os.getpid(), -status)
+        time.sleep(1.0)
         return 128 - status
     return status
 

@@ -27,7 +27,7 @@ def status(arb: Arbiter) -> dict[str, Any]:
         request = cell.request()[0] if cell is not None else ""
         rows.append({
             "role": proc.spec.role,
-            "slot": proc.slot if proc.spec.web else None,
+            "slot": proc.slot if proc.spec.web or proc.spec.count > 1 else None,
             "pid": proc.pid,
             "state": ("STOPPED" if proc.paused and not proc.live else proc.state.value),
             "generation": proc.generation,

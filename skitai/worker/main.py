@@ -67,6 +67,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     asyncio.set_event_loop(loop)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="wsgi") if config.threads else None
     _configure_mail(config)
+    _configure_spooler(config)
     try:
         router = build_router(config, loop, executor)
     except BaseException:  # noqa: BLE001 - any import failure of user code
@@ -151,6 +152,14 @@ def _own_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:
 
 def _interrupt(server: Server) -> None:
     server.stop(not server.stopping)
+
+
+def _configure_spooler(config: ServerConfig) -> None:
+    """Point ``was.spool()`` / ``@skitai.task`` at the spool the spooler daemon reads."""
+    if any(d.name == "spooler" for d in config.daemons):
+        from skitai.spooler import queue
+
+        queue.configure(queue.spool_dir(config), queue.durable(config))
 
 
 def _configure_mail(config: ServerConfig) -> None:

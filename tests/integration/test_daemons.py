@@ -1,0 +1,159 @@
+"""Pluggable service daemons under a real master (issue 16): a Python entry and an
+external command, started in ``after=`` order and stopped in reverse, restarted after
+kill -9, FATAL after repeated failed starts (and ``status`` exits non-zero), a
+``[daemon:NAME]`` section, an installed package's ``skitai.daemons`` entry point, and
+``skitai daemon NAME stop|start|status`` against the running master."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+
+from tests.fixtures.master import wait_for
+from tests.fixtures.web import WebApp
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+TICKD = '''
+import os
+import time
+
+
+def main(ctx):
+    log = os.path.join(os.environ["TEST_VAR"], ctx.name + ".events")
+    with open(log, "a") as f:
+        f.write("start %d %s %s\\n" % (os.getpid(), ctx.config.get("greeting"), ctx.supervised))
+    while not ctx.stopping():
+        ctx.heartbeat()
+        ctx.status({"ticks": int(time.time())})
+        ctx.wait(0.2)
+    with open(log, "a") as f:
+        f.write("stop %d %s\\n" % (os.getpid(), ctx.stop_reason))
+    return 0
+'''
+
+
+def _skitai(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    full = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    return subprocess.run([sys.executable, "-m", "skitai", *args], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _events(w: WebApp, name: str) -> list[list[str]]:
+    path = w.var / f"{name}.events"
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _line_index(output: str, *parts: str) -> int:
+    for i, line in enumerate(output.splitlines()):
+        if all(p in line for p in parts):
+            return i
+    raise AssertionError(f"no line with {parts} in:\n{output}")
+
+
+def test_python_and_command_daemons_order_restart_and_reverse_stop(tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "tickd.py").write_text(TICKD)
+    setup = textwrap.dedent('''
+        skitai.enable_daemon("ticker", "tickd:main", greeting="hi", stop_timeout=5)
+        skitai.enable_daemon("sleeper", ["sleep", "3600"], after=["ticker"], stop_timeout=5)
+    ''')
+    w = WebApp(tmp_path, run_args="workers=1", setup=setup)
+    try:
+        ticker = wait_for(lambda: w.rows("ticker"), timeout=20)[0]
+        sleeper = wait_for(lambda: w.rows("sleeper"), timeout=20)[0]
+        # Start order: the sleeper is spawned only once the ticker runs.
+        out = w.output
+        assert _line_index(out, "ticker (pid", "is ready") < _line_index(out, "spawned sleeper")
+        assert _events(w, "ticker")[0][2:] == ["hi", "True"]
+        assert psutil.Process(ticker["pid"]).cmdline()[0].startswith("skitai(proj/app): ticker")
+        program = wait_for(lambda: [c.pid for c in psutil.Process(sleeper["pid"]).children()])[0]
+        assert psutil.Process(program).cmdline() == ["sleep", "3600"]
+
+        # `skitai status APP --json`: every daemon by role, with its state.
+        done = _skitai("status", str(w.dir / "app.py"), "--json", env=w.env, cwd=w.dir)
+        assert done.returncode == 0, done.stderr
+        rows = {r["role"]: r for r in json.loads(done.stdout)["processes"]}
+        assert rows["ticker"]["state"] == rows["sleeper"]["state"] == "RUNNING"
+        assert rows["worker"]["kind"] == "web" and rows["ticker"]["kind"] == "daemon"
+        assert "ticks" in rows["ticker"]["info"]  # ctx.status reaches `status`
+
+        # kill -9 of the Python daemon and of the command: both come back.
+        os.kill(ticker["pid"], signal.SIGKILL)
+        os.kill(program, signal.SIGKILL)
+        for role, old in (("ticker", ticker["pid"]), ("sleeper", sleeper["pid"])):
+            new = wait_for(lambda r=role, o=old: [x for x in w.rows(r) if x["pid"] != o],
+                           timeout=20)[0]
+            assert new["restarts"] == 1 and new["last_exit"] == "killed by SIGKILL", new
+        assert wait_for(lambda: len([e for e in _events(w, "ticker") if e[0] == "start"]) == 2)
+
+        # Stop: reverse order, each within its stop timeout.
+        w.signal(signal.SIGTERM)
+        assert w.wait_exit(60) == 0
+        w.server._reader.join(10)
+        out = w.output
+        assert _line_index(out, "sleeper (pid", "stopped") < _line_index(out, "ticker (pid", "stopped")
+        assert "SIGKILL" not in out.split("got SIGTERM", 1)[1]
+        assert _events(w, "ticker")[-1][0] == "stop"
+    finally:
+        w.stop()
+
+
+def test_repeated_boot_failures_make_a_daemon_fatal(tmp_path: Path) -> None:
+    setup = 'skitai.enable_daemon("broken", "nosuch_module_here:main", startretries=2)\n'
+    w = WebApp(tmp_path, run_args="workers=1", setup=setup)
+    try:
+        wait_for(lambda: w.rows("broken", "FATAL"), timeout=30)
+        spawned = [x for x in w.output.splitlines() if "spawned broken (pid" in x]
+        assert len(spawned) == 3, w.output  # the first start and two retries
+        assert "could not start 3 times in a row" in w.output
+        assert w.get("/")[0] == 200  # the web side is untouched
+        done = w.cli("status", "--json")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert {r["role"]: r["state"] for r in json.loads(done.stdout)["processes"]}["broken"] == "FATAL"
+        assert "FATAL: broken" in done.stderr
+    finally:
+        w.stop()
+
+
+def test_config_section_and_installed_entry_point(tmp_path: Path) -> None:
+    # A package installed the way pip installs one: its module and a dist-info folder
+    # with an entry point in the skitai.daemons group, in a folder on sys.path (app.py's).
+    site = tmp_path / "proj"
+    (site / "tickpkg").mkdir(parents=True)
+    (site / "tickpkg" / "__init__.py").write_text(TICKD)
+    info = site / "tickpkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tickpkg\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[skitai.daemons]\ntickpkg-exporter = tickpkg:main\n")
+    conf = tmp_path / "skitai.conf"
+    conf.write_text("[daemon:fromconf]\nentry = tickpkg:main\ngreeting = conf\nrestart = on-failure\n")
+    w = WebApp(tmp_path, run_args="workers=1", setup='skitai.enable_daemon("tickpkg-exporter")\n',
+               args=("-f", str(conf)))
+    try:
+        wait_for(lambda: w.rows("fromconf") and w.rows("tickpkg-exporter"), timeout=20)
+        assert _events(w, "fromconf")[0][2] == "conf"
+        assert _events(w, "tickpkg-exporter")[0][2] == "None"
+
+        # skitai daemon NAME stop | status | start, against the running master.
+        done = w.cli("daemon", "fromconf", "stop", "-f", str(conf))
+        assert done.returncode == 0 and "fromconf: stop" in done.stdout, done.stdout + done.stderr
+        wait_for(lambda: w.rows("fromconf", "STOPPED"), timeout=20)
+        done = w.cli("daemon", "fromconf", "status", "-f", str(conf))
+        assert done.returncode == 3 and done.stdout.startswith("fromconf: stopped"), done.stdout
+        assert _events(w, "fromconf")[-1][0] == "stop"
+        done = w.cli("daemon", "fromconf", "start", "-f", str(conf))
+        assert done.returncode == 0, done.stdout + done.stderr
+        wait_for(lambda: w.rows("fromconf"), timeout=20)
+        done = w.cli("daemon", "fromconf", "status", "-f", str(conf))
+        assert done.returncode == 0 and done.stdout.startswith("fromconf: running (pid "), done.stdout
+        assert w.cli("daemon", "nosuch", "stop").returncode == 1
+    finally:
+        w.stop()
