@@ -138,7 +138,8 @@ class Cron:
         self.clock = clock
         self.schedules = build_schedules(self.jobs, settings.timezone)
         self.runner = runner.Runner(log, cwd=settings.cwd, timeout=settings.timeout,
-                                    kill_grace=settings.kill_grace, on_finish=on_finish)
+                                    kill_grace=settings.kill_grace, on_finish=on_finish,
+                                    lock_dir=os.path.join(settings.var_path, "locks"))
         self._stopping: asyncio.Event | None = None
 
     def stop(self) -> None:
