@@ -334,14 +334,9 @@ def daemon(config: Any, paths: Any, name: str, action: str, *, as_json: bool = F
 
 
 def status_line(name: str, state: str, pid: int | None, detail: str = "") -> str:
-    """The one status line of every daemon, standalone or under a master:
-    ``NAME: STATE (pid N)``."""
-    text = f"{name}: {state.lower()}"
-    if pid:
-        text += f" (pid {pid})"
-    if detail:
-        text += f", last {detail}"
-    return text
+    from skitai.ipc import service
+
+    return service.status_line(name, state, pid, detail)
 
 
 def _ask(config: Any, paths: Any, message: dict[str, Any], timeout: float) -> int:

@@ -157,3 +157,36 @@ def test_config_section_and_installed_entry_point(tmp_path: Path) -> None:
         assert w.cli("daemon", "nosuch", "stop").returncode == 1
     finally:
         w.stop()
+
+
+def test_standalone_daemon_from_a_config_file(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "tickd.py").write_text(TICKD)
+    var = tmp_path / "var"
+    conf = tmp_path / "skitai.conf"
+    conf.write_text(f"[common]\nvar-path = {var}\n\n[daemon:solo]\nentry = tickd:main\n"
+                    f"greeting = alone\n")
+    env = {"TEST_VAR": str(var), "HOME": str(tmp_path),
+           "PYTHONPATH": f"{tmp_path / 'lib'}{os.pathsep}{ROOT}"}
+    var.mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        full = dict(os.environ, **env)
+        return subprocess.run([sys.executable, "-m", "skitai", "daemon", "solo", *args,
+                               "-f", str(conf)], cwd=tmp_path, env=full, capture_output=True,
+                              text=True, timeout=60)
+
+    started = run("start")
+    try:
+        assert started.returncode == 0, started.stderr
+        assert started.stdout.startswith("solo: started (pid "), started.stdout
+        status = run("status")
+        assert status.returncode == 0 and status.stdout.startswith("solo: running (pid ")
+        assert wait_for(lambda: (var / "solo.events").exists())
+        assert (var / "solo.events").read_text().split()[2:] == ["alone", "False"]
+        assert run("start").returncode == 1  # already running
+    finally:
+        stopped = run("stop")
+    assert stopped.returncode == 0 and "solo: stopped" in stopped.stdout
+    assert run("status").returncode == 3
+    assert (var / "solo.events").read_text().splitlines()[-1].startswith("stop ")
