@@ -47,8 +47,8 @@ def serve(cfg: SmtpdaConfig, spool_path: str, on_ready: Callable[[], None] | Non
     async def report() -> None:
         while True:
             s = sp.stats()
-            ctx.status(f"queued {s['queued']:.0f} deferred {s['deferred']:.0f} "
-                       f"failed {s['failed']:.0f}")
+            ctx.status({"queued": int(s["queued"]), "deferred": int(s["deferred"]),
+                        "failed": int(s["failed"])})
             await asyncio.sleep(2.0)
 
     async def main() -> None:

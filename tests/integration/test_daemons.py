@@ -190,3 +190,62 @@ def test_standalone_daemon_from_a_config_file(tmp_path: Path) -> None:
     assert stopped.returncode == 0 and "solo: stopped" in stopped.stdout
     assert run("status").returncode == 3
     assert (var / "solo.events").read_text().splitlines()[-1].startswith("stop ")
+
+
+HOG = '''
+import time
+
+
+def main(ctx):
+    hoard = bytearray(int(ctx.config["mb"]) << 20)
+    hoard[::4096] = b"x" * len(hoard[::4096])
+    while not ctx.stopping():
+        ctx.wait(0.2)
+    return 0
+'''
+
+
+def test_metrics_exporter_and_a_daemon_rss_ceiling(tmp_path: Path) -> None:
+    import urllib.request
+
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "hogd.py").write_text(HOG)
+    port = _free_port()
+    setup = textwrap.dedent(f'''
+        skitai.addlu("users")
+        skitai.enable_spooler(count=1)
+        skitai.enable_daemon("hog", "hogd:main", mb=96, max_rss="48M")
+        skitai.enable_metrics({port})
+    ''')
+    w = WebApp(tmp_path, run_args="workers=2", setup=setup)
+    try:
+        wait_for(lambda: w.rows("metrics"), timeout=20)
+        # The RSS ceiling recycles the daemon, as it does a web worker.
+        wait_for(lambda: "over the 48 MiB ceiling" in w.output, timeout=30)
+        wait_for(lambda: any(r["restarts"] for r in w.rows("hog", None)), timeout=30)
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                return r.read().decode()
+
+        text = wait_for(lambda: (t := scrape()) and 'skitai_daemon_info{key="queue"' in t and t,
+                        timeout=20)
+        assert 'skitai_process_state{role="worker",slot="1",state="RUNNING"} 1.0' in text
+        assert 'skitai_process_requests_total{pid=' in text
+        assert 'skitai_daemon_info{key="queue",role="spooler",slot=""} 0.0' in text
+        assert 'skitai_lu_age_seconds{key="users"}' in text
+        assert 'skitai_process_restarts_total{role="hog",slot=""}' in text
+        # Bound to the loopback only.
+        conns = [c for c in psutil.Process(w.rows("metrics")[0]["pid"]).net_connections()
+                 if c.status == psutil.CONN_LISTEN]
+        assert [c.laddr.ip for c in conns] == ["127.0.0.1"]
+    finally:
+        w.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
