@@ -122,8 +122,14 @@ def submit(func: Callable[..., Any] | str, args: tuple[Any, ...], kwargs: dict[s
     if not root:
         raise RuntimeError("no task spool: enable the spooler (skitai.enable_spooler()) and "
                            "queue tasks from a process of that server")
-    sp = TaskSpool(root, durable=bool(_configured["durable"] or os.environ.get(ENV_DURABLE)))
+    durable = bool(_configured["durable"] or os.environ.get(ENV_DURABLE))
+    sp = _spools.get((root, durable))
+    if sp is None:  # made once per process: its folders are checked once, not per task
+        sp = _spools[(root, durable)] = TaskSpool(root, durable=durable)
     return sp.enqueue(path, list(args), dict(kwargs), retries=retries, timeout=timeout).id
+
+
+_spools: dict[tuple[str, bool], TaskSpool] = {}
 
 
 class Task:
