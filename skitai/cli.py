@@ -1,4 +1,5 @@
-"""The command lines: ``python app.py [COMMAND]`` (``run_app``) and ``skitai`` (``main``).
+"""The command lines, all on click: ``python app.py [COMMAND]`` (``run_app``) and ``skitai``
+(``main``); ``skitai smtpda`` and ``skitai cron`` are click commands of their own modules.
 
 ``python app.py``                 run in the foreground (Ctrl-C stops gracefully)
 ``python app.py start`` | ``-d``  run as a daemon (double fork; the pid file is held
@@ -6,14 +7,17 @@
 ``python app.py stop`` | ``-s``   graceful stop (in-flight requests finish)
 ``python app.py restart`` | ``-r``  stop, then start (new config, new code)
 ``python app.py reload``          rolling reload of the web workers (HUP)
-``python app.py status [--json]`` one line per process; exit 0 running, 3 stopped
+``python app.py status [--json]`` one line per process; exit 0 running, 1 a daemon is
+                                  FATAL, 3 stopped
 ``python app.py scale N``         run N web workers
-``-v``                            log to the console too; ``-f FILE``: config file
-                                  (default ``~/.skitai.conf`` when it exists)
+``python app.py daemon NAME start|stop|restart|status``  one service daemon
+``-v``                            log to the console too; ``-f/--config FILE``: config
+                                  file (default ``~/.skitai.conf`` when it exists)
 
-``skitai start|stop|restart|reload|status|scale [APP.py] [-f CONF] [--json]`` runs the
-same commands for an app file (``./app.py`` by default), and ``skitai smtpda ...`` /
-``skitai cron ...`` the standalone daemons.
+``skitai start|stop|restart|reload|status|scale [APP.py] [-f FILE] [--json]`` runs the
+same commands for an app file (``./app.py`` by default); ``skitai daemon NAME ACTION``
+reaches a running master's daemon, or runs one standalone with ``-f FILE``;
+``skitai smtpda ...`` / ``skitai cron ...`` are the standalone smtpda and cron.
 
 Exit codes (LSB init style): 0 done/running, 1 failed, 2 usage or config error,
 3 not running.

@@ -27,8 +27,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from skitai.config import conffile, parse
 from skitai.config.daemons import CronJob

@@ -49,14 +49,10 @@ class RotatingLog:
         self.handler.emit(record)
 
     def reopen(self) -> None:
+        from skitai import log as logmod
+
         with contextlib.suppress(OSError):
-            self.handler.acquire()
-            try:
-                if self.handler.stream:
-                    self.handler.stream.close()
-                self.handler.stream = self.handler._open()
-            finally:
-                self.handler.release()
+            logmod.reopen_handler(self.handler)
 
     def close(self) -> None:
         self.handler.close()

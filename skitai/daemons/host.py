@@ -128,18 +128,14 @@ def start_reader(channel: socket.socket, on_message: Callable[[dict[str, Any]], 
 
 def reopen_logs() -> None:
     """USR1 at the master: reopen every log file this process writes (after logrotate)."""
+    from skitai import log as logmod
+
     seen: set[int] = set()
     for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
         for handler in getattr(logger, "handlers", ()):
-            if isinstance(handler, logging.FileHandler) and id(handler) not in seen:
+            if id(handler) not in seen:
                 seen.add(id(handler))
-                handler.acquire()
-                try:
-                    if handler.stream:
-                        handler.stream.close()
-                    handler.stream = handler._open()
-                finally:
-                    handler.release()
+                logmod.reopen_handler(handler)
 
 
 # --- standalone -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode, HaltServer, InvalidTransition
 from skitai.ipc import control as codec
@@ -806,14 +807,7 @@ class Arbiter:
 
     def reopen(self) -> None:
         for handler in logging.getLogger("skitai").handlers:
-            if isinstance(handler, logging.FileHandler):
-                handler.acquire()
-                try:
-                    if handler.stream:
-                        handler.stream.close()
-                    handler.stream = handler._open()
-                finally:
-                    handler.release()
+            logmod.reopen_handler(handler)
         frame = codec.encode({"op": "reopen"})
         for proc in self.processes:
             if proc.live:

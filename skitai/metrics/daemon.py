@@ -79,7 +79,7 @@ def main(ctx: DaemonContext) -> int:
     port = parse.port(ctx.config.get("port", 9100))
     address = str(ctx.config.get("address", "127.0.0.1"))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(MasterCollector(ctx))  # type: ignore[arg-type]
+    registry.register(MasterCollector(ctx))
     server, thread = start_http_server(port, addr=address, registry=registry)
     ctx.log.info("metrics: serving http://%s:%d/metrics", address, server.server_port)
     ctx.status(f"http://{address}:{server.server_port}/metrics")

@@ -23,7 +23,7 @@ from skitai.config import conffile
 # The [smtpda] reader lives with the config: the builder and the web worker use it too.
 from skitai.config.daemons import SmtpdaConfig, config_from_conf, spool_dir
 from skitai.errors import ConfigError, ExitCode
-from skitai.ipc import daemon, service
+from skitai.ipc import service
 from skitai.ipc.context import ChildContext
 from skitai.smtpda import agent, spool
 
@@ -129,8 +129,9 @@ def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bo
         cfg = SmtpdaConfig()
         if conf:
             cfg = config_from_conf(conffile.read(conf), cfg)
-        over = {"server": smtp_server, "user": user, "ssl": ssl, "max_retry": max_retry,
-                "keep_days": keep_days, "log_path": log_path, "verbose": verbose or None}
+        over: dict[str, Any] = {
+            "server": smtp_server, "user": user, "ssl": ssl, "max_retry": max_retry,
+            "keep_days": keep_days, "log_path": log_path, "verbose": verbose or None}
         if var_path:
             over["spool"] = os.path.join(os.path.expanduser(var_path), "smtpda")
         cfg = with_env_password(dataclasses.replace(

@@ -11,10 +11,10 @@ own configured server and the message does not name another.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 from email.message import EmailMessage
-import hashlib
 from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any
 

@@ -107,7 +107,7 @@ def resolve(path: str) -> Callable[..., Any]:
     obj: Any = sys.modules.get(module) if module == "__main__" else importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
-    return getattr(obj, "__wrapped__", obj) if isinstance(obj, Task) else obj  # type: ignore[no-any-return]
+    return getattr(obj, "__wrapped__", obj) if isinstance(obj, Task) else obj
 
 
 def submit(func: Callable[..., Any] | str, args: tuple[Any, ...], kwargs: dict[str, Any], *,

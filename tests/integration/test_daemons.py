@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
@@ -114,6 +115,9 @@ def test_repeated_boot_failures_make_a_daemon_fatal(tmp_path: Path) -> None:
         spawned = [x for x in w.output.splitlines() if "spawned broken (pid" in x]
         assert len(spawned) == 3, w.output  # the first start and two retries
         assert "could not start 3 times in a row" in w.output
+        # Backoff grows between the failed starts.
+        assert "restarting in 0.5s (retry 1 of 2)" in w.output
+        assert "restarting in 1.0s (retry 2 of 2)" in w.output
         assert w.get("/")[0] == 200  # the web side is untouched
         done = w.cli("status", "--json")
         assert done.returncode == 1, done.stdout + done.stderr
@@ -249,3 +253,30 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_command_output_goes_to_rotated_logs_and_usr1_reopens(tmp_path: Path) -> None:
+    setup = textwrap.dedent('''
+        skitai.enable_daemon("chatty", ["sh", "-c", "while true; do echo out-line; echo err-line >&2; sleep 0.02; done"],
+                             env={"LC_ALL": "C"}, log_max_bytes=4000, log_backups=2)
+        skitai.enable_daemon("steady", ["sh", "-c", "while true; do echo tick; sleep 0.05; done"])
+    ''')
+    logs = tmp_path / "var" / "logs"
+    w = WebApp(tmp_path, run_args='workers=1, logpath=os.environ["TEST_VAR"] + "/logs"',
+               setup=setup)
+    try:
+        wait_for(lambda: (logs / "chatty.log.2").exists(), timeout=30)
+        assert not (logs / "chatty.log.3").exists()  # log_backups=2
+        text = (logs / "chatty.log.1").read_text()
+        assert "out-line" in text and "err-line" in text
+        # logrotate's way: move the file, then USR1 to the master (this log is far from
+        # its size limit: only the reopen makes a new one).
+        steady = logs / "steady.log"
+        wait_for(lambda: steady.exists() and "tick" in steady.read_text(), timeout=10)
+        os.rename(steady, logs / "steady.log.old")
+        time.sleep(0.5)
+        assert not steady.exists()
+        w.signal(signal.SIGUSR1)
+        wait_for(lambda: steady.exists() and "tick" in steady.read_text(), timeout=20)
+    finally:
+        w.stop()

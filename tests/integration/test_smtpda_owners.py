@@ -39,7 +39,7 @@ def test_two_apps_sharing_a_spool_each_deliver_only_their_own(tmp_path: Path) ->
         for n in range(15):
             for i, w in enumerate(apps):
                 assert w.get(f"/mail?subject=app{i}-{n}")[0] == 200
-        for i, (_ctl, rec) in enumerate(servers):
+        for _ctl, rec in servers:
             wait_for(lambda r=rec: len(_subjects(r)) >= 15, timeout=60)
         for i, (_ctl, rec) in enumerate(servers):
             got = _subjects(rec)

@@ -8,11 +8,11 @@ import signal
 
 import pytest
 
+from skitai.config.builder import Builder
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.model import ServerConfig
 from skitai.errors import InvalidTransition
 from skitai.master import process as pm
-from skitai.config.builder import Builder
 from skitai.master.specs import ProcessSpec, build_specs, split_entry
 
 SPEC = ProcessSpec("worker", "worker", "x:y", web=True)
