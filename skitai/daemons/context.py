@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 import types
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -54,6 +55,8 @@ class DaemonContext:
         self._cell = lu.cell(cell) if lu is not None and cell >= 0 else None
         self._stop = threading.Event()
         self._stop_callbacks: list[Callable[[], object]] = []
+        self._events: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = (
+            weakref.WeakKeyDictionary())
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
         self._handlers: dict[str, list[Handler]] = {}
@@ -79,8 +82,10 @@ class DaemonContext:
         if self._stop.is_set():
             return True
         loop = asyncio.get_running_loop()
-        event = asyncio.Event()
-        self.on_stop(lambda: loop.call_soon_threadsafe(event.set))
+        event = self._events.get(loop)
+        if event is None:  # one event per loop, set once: a loop of waits adds nothing
+            event = self._events[loop] = asyncio.Event()
+            self.on_stop(lambda: loop.call_soon_threadsafe(event.set))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
         return self._stop.is_set()
