@@ -16,15 +16,22 @@ from skitai.errors import ExitCode
 
 
 def main(ctx: DaemonContext) -> int:
-    cron = cron_main.for_config(ctx.server_config)
+    if "settings" in ctx.config:  # standalone: settings the command line already resolved
+        settings = cron_main.Settings(**ctx.config["settings"])
+        cron: cron_main.Cron | None = cron_main.Cron(
+            ctx.server_config.crons, settings,
+            cron_main.setup_logging(settings.log_path, settings.verbose))
+    else:
+        cron = cron_main.for_config(ctx.server_config)
     if cron is None:
         return int(ExitCode.BOOT_ERROR)
 
     async def serve() -> int:
+        assert cron is not None
         loop = asyncio.get_running_loop()
         ctx.on_stop(lambda: loop.call_soon_threadsafe(_stop, cron, ctx))
         ctx.status(f"{len(cron.jobs)} job(s)")
-        return await cron.serve()
+        return await cron.serve()  # (the host already told a waiting `start`)
 
     return asyncio.run(serve())
 

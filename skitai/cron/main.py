@@ -35,7 +35,6 @@ from skitai.config.daemons import CronJob
 from skitai.config.model import ServerConfig
 from skitai.cron import runner, schedule
 from skitai.errors import ConfigError, ExitCode
-from skitai.ipc import daemon, service
 from skitai.ipc.context import ChildContext
 
 CRON_KEYS = frozenset({"log-path", "var-path", "verbose", "process-display-name", "timezone",
@@ -323,19 +322,20 @@ def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bo
     stdio = os.path.join(settings.log_path, "cron.log") if daemonized and settings.log_path \
         else os.devnull
 
-    def serve(ready_fd: int | None) -> int:
-        _set_title(settings.title)
-        # Daemonized, stderr is cron.log itself: a console handler would double every line.
-        log = setup_logging(settings.log_path, settings.verbose and not daemonized)
-        cron = Cron(jobs, settings, log)
-        return asyncio.run(_serve(cron, ready=lambda: daemon.report_ready(
-            ready_fd, f"ok cron: started (pid {os.getpid()})")))
-
     if daemonized and settings.log_path:
         os.makedirs(settings.log_path, exist_ok=True)  # before the fork, for stdio_path
-    return service.control(action, name="cron",
-                           pid_path=os.path.join(settings.var_path, "cron.pid"), run=serve,
-                           workdir=settings.cwd, stdio_path=stdio)
+    # One code path for every standalone daemon: the host runs skitai.cron.daemon:main with
+    # these settings (command line over [cron] over [common]) as its section.
+    from skitai.config import daemon as daemon_mod
+    from skitai.daemons import host
+
+    # Daemonized, stderr is cron.log itself: a console handler would double every line.
+    own = dataclasses.replace(settings, verbose=bool(settings.verbose and not daemonized))
+    spec = daemon_mod.build("cron", None, {"settings": dataclasses.asdict(own)},
+                            path or "command line", daemon_mod.installed)
+    config = ServerConfig(name="cron", crons=tuple(jobs), daemons=(spec,))
+    return host.standalone(action, spec, config, title=settings.title, workdir=settings.cwd,
+                           pid_path=os.path.join(settings.var_path, "cron.pid"), stdio_path=stdio)
 
 
 def main() -> None:
