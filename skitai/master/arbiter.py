@@ -569,8 +569,8 @@ class Arbiter:
             running = (f"; it was running {text!r} for {now - since:.1f}s" if text and since
                        else "; it was not running a request")
             what = "did not become ready" if proc.state == State.STARTING else "is silent"
-            log.error("%s (pid %d) %s for %.1fs (worker_timeout %gs): SIGABRT%s", proc.name,
-                      proc.pid, what, silent, limit, running)
+            log.error("%s (pid %d) %s for %.1fs (%s %gs): SIGABRT%s", proc.name, proc.pid, what,
+                      silent, "worker_timeout" if proc.spec.web else "heartbeat", limit, running)
             proc.abort_sent = now
             _kill(proc.pid, signal.SIGABRT)
         elif now - proc.abort_sent >= ABORT_GRACE:

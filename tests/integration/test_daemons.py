@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -278,5 +279,33 @@ def test_command_output_goes_to_rotated_logs_and_usr1_reopens(tmp_path: Path) ->
         assert not steady.exists()
         w.signal(signal.SIGUSR1)
         wait_for(lambda: steady.exists() and "tick" in steady.read_text(), timeout=20)
+    finally:
+        w.stop()
+
+
+SILENT = '''
+import time
+
+
+def main(ctx):
+    ctx.heartbeat()
+    while not ctx.stopping():
+        time.sleep(0.1)  # never beats again
+    return 0
+'''
+
+
+def test_a_silent_daemon_with_a_heartbeat_watch_is_aborted(tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "silentd.py").write_text(SILENT)
+    w = WebApp(tmp_path, run_args="workers=1",
+               setup='skitai.enable_daemon("silent", "silentd:main", heartbeat=2)\n')
+    try:
+        first = wait_for(lambda: w.rows("silent"), timeout=20)[0]
+        wait_for(lambda: [r for r in w.rows("silent") if r["pid"] != first["pid"]], timeout=30)
+        assert re.search(r"silent \(pid \d+\) is silent for [\d.]+s \(heartbeat 2s\): SIGABRT",
+                         w.output), w.output
+        rows = [r for r in w.status()["processes"] if r["role"] == "silent"]
+        assert rows[0]["last_exit"] == "killed by SIGABRT"
     finally:
         w.stop()
