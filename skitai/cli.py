@@ -331,8 +331,10 @@ def daemon(config: Any, paths: Any, name: str, action: str, *, as_json: bool = F
         return 1
     if as_json:
         print(json.dumps(rows, indent=2))
-    for row in rows if not as_json else ():
-        print(status_line(name, row["state"], row["pid"], row.get("last_exit") or ""))
+    else:
+        for row in rows:
+            last = "" if row["pid"] else row.get("last_exit") or ""
+            print(status_line(name, row["state"], row["pid"], last))
     states = {r["state"] for r in rows}
     return 0 if states <= {"RUNNING", "STARTING"} else 1 if "FATAL" in states else NOT_RUNNING
 

@@ -145,21 +145,31 @@ def _daemons(builder: Builder, conf: conffile.ConfFile | None,
                 sections[name] = {e.key: e.value for e in entries.values()}
                 first = min((e.line for e in entries.values()), default=0)
                 where[name] = f"{conf.path}:{first} [daemon:{name}]"
+    def build(name: str, target: Any, options: dict[str, Any], source: str) -> daemon.DaemonSpec:
+        try:
+            return daemon.build(name, target, options, source, daemon.installed)
+        except ConfigError as exc:  # a bad key of a section: name its own line
+            entry = conf.get(f"daemon:{name}", exc.key) if conf is not None and exc.key else None
+            if entry is None or name not in where or source != where[name]:
+                raise
+            line = f"{conf.path}:{entry.line} [daemon:{name}]" if conf is not None else source
+            raise ConfigError(str(exc).replace(source, line, 1), key=exc.key) from None
+
     specs: dict[str, daemon.DaemonSpec] = {}
     for name, options in sections.items():
         if name not in builder.daemons:
-            specs[name] = daemon.build(name, None, options, where[name], daemon.installed)
+            specs[name] = build(name, None, options, where[name])
     for name, (target, options, source) in builder.daemons.items():
         merged = dict(sections.get(name, {}))
         if target is not None:  # app.py's entry or command replaces the section's
             merged.pop("entry", None)
             merged.pop("command", None)
         merged.update({k.replace("_", "-"): v for k, v in options.items()})
-        specs[name] = daemon.build(name, target, merged, source, daemon.installed)
+        specs[name] = build(name, target, merged, source)
     implied = (("smtpda", values.get("smtpda") is not None), ("cron", bool(values.get("crons"))))
     for name, wanted in implied:
         if wanted and name not in specs:
-            specs[name] = daemon.build(name, None, {}, f"enable_{name}", daemon.installed)
+            specs[name] = build(name, None, {}, f"enable_{name}")
     return daemon.order(list(specs.values()))
 
 

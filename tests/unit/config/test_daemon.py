@@ -62,5 +62,5 @@ def test_app_py_wins_over_the_section_key_by_key() -> None:
     assert (spec.entry, spec.count, spec.stop_timeout) == ("tickd:main", 3, 7.0)
     assert spec.config() == {"greeting": "app"}
     bad = conffile.parse_text("[daemon:x]\ncommand = ls\nrestart = maybe\n", "/etc/s.conf")
-    with pytest.raises(ConfigError, match=r"/etc/s.conf:2 \[daemon:x\]: daemon 'x': bad restart"):
+    with pytest.raises(ConfigError, match=r"/etc/s.conf:3 \[daemon:x\]: daemon 'x': bad restart"):
         Builder().freeze(conf=bad, env={})
