@@ -64,7 +64,7 @@ def run_python(spec: DaemonSpec, config: Any, ctx: ChildContext,
     assert spec.entry is not None
     dctx = DaemonContext(spec.name, config=spec.config(), server_config=config, slot=ctx.slot,
                          channel=ctx.channel, lu=ctx.lu, cell=ctx.cell)
-    install_stop_signals(spec, dctx.request_stop)
+    install_stop_signals(spec, dctx.request_stop, supervised=ctx.channel is not None)
     if ctx.channel is not None:
         start_reader(ctx.channel, dctx.on_message, lambda: dctx.request_stop("lost the master"))
     try:
@@ -80,14 +80,21 @@ def run_python(spec: DaemonSpec, config: Any, ctx: ChildContext,
     return int(result or 0)
 
 
-def install_stop_signals(spec: DaemonSpec, stop: Callable[[str], None]) -> None:
+def install_stop_signals(spec: DaemonSpec, stop: Callable[[str], None], *,
+                         supervised: bool = False) -> None:
+    """TERM, QUIT and the daemon's stop signal start the stop.  Ctrl-C (INT) too when it
+    runs alone; under a master the terminal's INT reaches every process of the group, and
+    the master, not each daemon, decides what it means."""
+
     def handler(signum: int, _frame: Any) -> None:
         stop(f"got {signal.Signals(signum).name}")
 
-    sigs = set(STOP_SIGNALS)
-    sigs.add(signal.Signals(getattr(signal, "SIG" + spec.stop_signal, signal.SIGTERM)))
-    for sig in sigs:
-        signal.signal(sig, handler)
+    own = signal.Signals(getattr(signal, "SIG" + spec.stop_signal, signal.SIGTERM))
+    for sig in {*STOP_SIGNALS, own}:
+        if sig == signal.SIGINT and supervised and own != signal.SIGINT:
+            signal.signal(sig, signal.SIG_IGN)
+        else:
+            signal.signal(sig, handler)
 
 
 def start_reader(channel: socket.socket, on_message: Callable[[dict[str, Any]], None],
