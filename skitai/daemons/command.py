@@ -103,7 +103,8 @@ def run(spec: DaemonSpec, config: Any, ctx: ChildContext,
     out, err = _sinks(spec, config)
     # Signals that arrive before the program exists are remembered, then forwarded.
     pending: list[int] = []
-    for sig in FORWARDED:
+    own = signal.Signals(getattr(signal, "SIG" + spec.stop_signal, signal.SIGTERM))
+    for sig in {*FORWARDED, own}:
         signal.signal(sig, lambda s, _f: pending.append(s))
     try:
         proc = subprocess.Popen(list(spec.command), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
