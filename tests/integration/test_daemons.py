@@ -157,7 +157,9 @@ def test_config_section_and_installed_entry_point(tmp_path: Path) -> None:
         done = w.cli("daemon", "fromconf", "start", "-f", str(conf))
         assert done.returncode == 0, done.stdout + done.stderr
         wait_for(lambda: w.rows("fromconf"), timeout=20)
-        done = w.cli("daemon", "fromconf", "status", "-f", str(conf))
+        # The same through the skitai command, naming the app file.
+        done = _skitai("daemon", "fromconf", "status", str(w.dir / "app.py"), "-f", str(conf),
+                       env=w.env, cwd=tmp_path)
         assert done.returncode == 0 and done.stdout.startswith("fromconf: running (pid "), done.stdout
         assert w.cli("daemon", "nosuch", "stop").returncode == 1
     finally:
