@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 def status(arb: Arbiter) -> dict[str, Any]:
     now = time.monotonic()
     rows = []
-    for proc in sorted(arb.processes, key=lambda p: (not p.spec.web, p.spec.name, p.slot, p.generation)):
+    order = {spec.name: i for i, spec in enumerate(arb.specs)}  # web workers, then start order
+    for proc in sorted(arb.processes, key=lambda p: (order.get(p.spec.name, len(order)), p.spec.name,
+                                                     p.slot, p.generation)):
         cell = arb.lu.cell(proc.cell) if arb.lu is not None and proc.cell >= 0 else None
         usage = arb.monitor.usage(proc.pid) if proc.pid else None
         request = cell.request()[0] if cell is not None else ""
