@@ -282,7 +282,7 @@ def enable_daemon(name: str, entry_or_command: str | list[str] | tuple[str, ...]
     log_backups, max_rss, max_cpu, heartbeat; any other keyword is the daemon's own
     configuration (``ctx.config``).  A ``[daemon:NAME]`` section of the config file
     supplies what this call leaves out."""
-    from skitai.config import daemon as daemon_mod
+    from skitai.config import daemonspec as daemon_mod
 
     where = _call("enable_daemon", 1, daemon=name, entry_or_command=entry_or_command)
     # Checked now, so a mistake is reported at this line (the section may still add keys).

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from skitai.config import conffile, daemon, daemons, model
+from skitai.config import conffile, daemons, daemonspec, model
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.errors import ConfigError
 
@@ -131,7 +131,7 @@ def _from_conf(conf: conffile.ConfFile) -> dict[str, Any]:
 
 
 def _daemons(builder: Builder, conf: conffile.ConfFile | None,
-             values: Mapping[str, Any]) -> list[daemon.DaemonSpec]:
+             values: Mapping[str, Any]) -> list[daemonspec.DaemonSpec]:
     """Every daemon, one model: ``[daemon:NAME]`` sections, ``enable_daemon()`` calls over
     them (app.py wins key by key), then smtpda and cron when their features are on and
     not declared already; in start order (``after=``)."""
@@ -145,9 +145,9 @@ def _daemons(builder: Builder, conf: conffile.ConfFile | None,
                 sections[name] = {e.key: e.value for e in entries.values()}
                 first = min((e.line for e in entries.values()), default=0)
                 where[name] = f"{conf.path}:{first} [daemon:{name}]"
-    def build(name: str, target: Any, options: dict[str, Any], source: str) -> daemon.DaemonSpec:
+    def build(name: str, target: Any, options: dict[str, Any], source: str) -> daemonspec.DaemonSpec:
         try:
-            return daemon.build(name, target, options, source, daemon.installed)
+            return daemonspec.build(name, target, options, source, daemonspec.installed)
         except ConfigError as exc:  # a bad key of a section: name its own line
             entry = conf.get(f"daemon:{name}", exc.key) if conf is not None and exc.key else None
             if entry is None or name not in where or source != where[name]:
@@ -155,7 +155,7 @@ def _daemons(builder: Builder, conf: conffile.ConfFile | None,
             line = f"{conf.path}:{entry.line} [daemon:{name}]" if conf is not None else source
             raise ConfigError(str(exc).replace(source, line, 1), key=exc.key) from None
 
-    specs: dict[str, daemon.DaemonSpec] = {}
+    specs: dict[str, daemonspec.DaemonSpec] = {}
     for name, options in sections.items():
         if name not in builder.daemons:
             specs[name] = build(name, None, options, where[name])
@@ -170,7 +170,7 @@ def _daemons(builder: Builder, conf: conffile.ConfFile | None,
     for name, wanted in implied:
         if wanted and name not in specs:
             specs[name] = build(name, None, {}, f"enable_{name}")
-    return daemon.order(list(specs.values()))
+    return daemonspec.order(list(specs.values()))
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from skitai.config import parse
-from skitai.config.daemon import DaemonSpec
 from skitai.config.daemons import CronJob, SmtpdaConfig
+from skitai.config.daemonspec import DaemonSpec
 from skitai.config.fields import setting
 from skitai.config.pref import Pref
 

@@ -326,7 +326,7 @@ def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bo
         os.makedirs(settings.log_path, exist_ok=True)  # before the fork, for stdio_path
     # One code path for every standalone daemon: the host runs skitai.cron.daemon:main with
     # these settings (command line over [cron] over [common]) as its section.
-    from skitai.config import daemon as daemon_mod
+    from skitai.config import daemonspec as daemon_mod
     from skitai.daemons import host
 
     # Daemonized, stderr is cron.log itself: a console handler would double every line.

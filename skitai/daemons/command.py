@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from skitai.config.daemon import DaemonSpec
+from skitai.config.daemonspec import DaemonSpec
 from skitai.errors import ExitCode
 from skitai.ipc import control as codec
 from skitai.ipc.context import ChildContext

@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from skitai.config.daemon import DaemonSpec
+from skitai.config.daemonspec import DaemonSpec
 from skitai.daemons.context import DaemonContext
 from skitai.errors import ExitCode
 from skitai.ipc import control as codec

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from skitai.config import conffile, daemon
+from skitai.config import conffile, daemonspec
 from skitai.config.builder import Builder
 from skitai.daemons import host
 from skitai.errors import ConfigError
@@ -39,7 +39,7 @@ def control(name: str, action: str, conf_path: str | None, verbose: bool = False
         config = Builder().freeze(conf=conf, overrides={"verbose": True} if verbose else None)
         spec = next((d for d in config.daemons if d.name == name), None)
         if spec is None:
-            spec = daemon.build(name, None, {}, path or "command line", daemon.installed)
+            spec = daemonspec.build(name, None, {}, path or "command line", daemonspec.installed)
             config = config.replace(daemons=(*config.daemons, spec))
     except ConfigError as exc:
         print(f"{name}: {exc}", file=sys.stderr)

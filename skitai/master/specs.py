@@ -57,9 +57,9 @@ def build_specs(config: ServerConfig, *, worker_entry: str = WORKER_ENTRY,
                 daemon_entry: str = DAEMON_ENTRY) -> list[ProcessSpec]:
     """The specs a config asks for: web workers, then every daemon in start order.
     Entries can be swapped (tests run fixture children through the same machinery)."""
-    from skitai.config import daemon
+    from skitai.config import daemonspec
 
-    ranks = daemon.rank(list(config.daemons))
+    ranks = daemonspec.rank(list(config.daemons))
     top = max(ranks.values(), default=0) + 1
     specs = [ProcessSpec("worker", "worker", worker_entry, count=config.workers, web=True,
                          stop_rank=top)]

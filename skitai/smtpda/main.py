@@ -152,7 +152,7 @@ def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bo
     _setup_logging(cfg, foreground=action == "foreground")
     # One code path for every standalone daemon: the host runs skitai.smtpda.daemon:main
     # with a context whose server config carries these settings and this spool.
-    from skitai.config import daemon as daemon_mod
+    from skitai.config import daemonspec as daemon_mod
     from skitai.config.model import ServerConfig
     from skitai.daemons import host
 

@@ -79,12 +79,12 @@ def test_the_shipped_example_as_is_is_valid() -> None:
 
 
 def test_the_daemon_section_documents_every_supervision_key(tmp_path: Path) -> None:
-    from skitai.config import daemon
+    from skitai.config import daemonspec
 
     lines = EXAMPLE.read_text().splitlines()
     block = lines[lines.index("# [daemon:exporter]"):]
     keys = {conffile.normalize_key(m.group(1)) for line in block if (m := KEY_LINE.match(line))}
-    assert keys == set(daemon.SUPERVISION)
+    assert keys == set(daemonspec.SUPERVISION)
     # Uncommented (the command instead of the entry), it is a valid daemon.
     text = "\n".join(line[2:] for line in block if line.startswith("# [") or
                      (KEY_LINE.match(line) and not line.startswith(("# entry", "# after"))))

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from skitai.config import conffile, daemon
+from skitai.config import conffile, daemonspec
 from skitai.config.builder import Builder
 from skitai.errors import ConfigError
 
 
 def test_entry_or_command_and_supervision_options() -> None:
-    spec = daemon.build("ticker", "tickd:main", {"stop_timeout": "5", "greeting": "hi"}, "app.py:3")
+    spec = daemonspec.build("ticker", "tickd:main", {"stop_timeout": "5", "greeting": "hi"}, "app.py:3")
     assert (spec.kind, spec.entry, spec.stop_timeout, spec.config()) == (
         "python", "tickd:main", 5.0, {"greeting": "hi"})
-    cmd = daemon.build("sleeper", ["sleep", "3600"], {"restart": "on-failure", "env": {"A": "1"},
+    cmd = daemonspec.build("sleeper", ["sleep", "3600"], {"restart": "on-failure", "env": {"A": "1"},
                                                       "stop-signal": "sigint"}, "app.py:4")
     assert (cmd.kind, cmd.command, cmd.restart, cmd.env, cmd.stop_signal) == (
         "command", ("sleep", "3600"), "on-failure", (("A", "1"),), "INT")
-    assert daemon.build("x", "/bin/prog --flag 'a b'", {}, "s").command == ("/bin/prog", "--flag", "a b")
+    assert daemonspec.build("x", "/bin/prog --flag 'a b'", {}, "s").command == ("/bin/prog", "--flag", "a b")
 
 
 @pytest.mark.parametrize(("target", "options", "message"), [
@@ -31,26 +31,26 @@ def test_entry_or_command_and_supervision_options() -> None:
 ])
 def test_bad_declarations_name_the_source(target: object, options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
-        daemon.build("nosuch-daemon", target, options, "app.py:9")
+        daemonspec.build("nosuch-daemon", target, options, "app.py:9")
     assert "app.py:9" in str(info.value)
 
 
 def test_builtins_resolve_by_name() -> None:
-    assert daemon.build("spooler", None, {"count": 2}, "s", daemon.installed).entry == \
+    assert daemonspec.build("spooler", None, {"count": 2}, "s", daemonspec.installed).entry == \
         "skitai.spooler.daemon:main"
-    assert daemon.installed("no-such-daemon-anywhere") is None
+    assert daemonspec.installed("no-such-daemon-anywhere") is None
 
 
 def test_after_orders_starts_and_rejects_cycles_and_unknown_names() -> None:
-    a = daemon.build("a", "m:a", {"after": "b"}, "s")
-    b = daemon.build("b", "m:b", {}, "s")
-    c = daemon.build("c", "m:c", {"after": ["a", "b"]}, "s")
-    assert [s.name for s in daemon.order([c, a, b])] == ["b", "a", "c"]
-    assert daemon.rank([a, b, c]) == {"b": 0, "a": 1, "c": 2}
+    a = daemonspec.build("a", "m:a", {"after": "b"}, "s")
+    b = daemonspec.build("b", "m:b", {}, "s")
+    c = daemonspec.build("c", "m:c", {"after": ["a", "b"]}, "s")
+    assert [s.name for s in daemonspec.order([c, a, b])] == ["b", "a", "c"]
+    assert daemonspec.rank([a, b, c]) == {"b": 0, "a": 1, "c": 2}
     with pytest.raises(ConfigError, match="cycle: a -> b -> a"):
-        daemon.order([a, daemon.build("b", "m:b", {"after": "a"}, "s")])
+        daemonspec.order([a, daemonspec.build("b", "m:b", {"after": "a"}, "s")])
     with pytest.raises(ConfigError, match="starts after 'b', which is not enabled"):
-        daemon.order([a])
+        daemonspec.order([a])
 
 
 def test_app_py_wins_over_the_section_key_by_key() -> None:
