@@ -311,3 +311,30 @@ def test_a_silent_daemon_with_a_heartbeat_watch_is_aborted(tmp_path: Path) -> No
         assert rows[0]["last_exit"] == "killed by SIGABRT"
     finally:
         w.stop()
+
+
+def test_restart_policies(tmp_path: Path) -> None:
+    setup = textwrap.dedent('''
+        skitai.enable_daemon("clean", ["sh", "-c", "sleep 1.5; exit 0"], restart="on-failure", startsecs=1)
+        skitai.enable_daemon("failing", ["sh", "-c", "sleep 1.5; exit 7"], restart="on-failure", startsecs=1)
+        skitai.enable_daemon("once", ["sh", "-c", "sleep 1.5; exit 7"], restart="never", startsecs=1)
+        skitai.enable_daemon("always", ["sh", "-c", "sleep 1.5; exit 0"], startsecs=1)
+    ''')
+    w = WebApp(tmp_path, run_args="workers=1", setup=setup)
+    try:
+        def row(role: str) -> dict[str, object]:
+            return next(r for r in w.status()["processes"] if r["role"] == role)
+
+        wait_for(lambda: row("failing")["restarts"] >= 1 and row("always")["restarts"] >= 1,
+                 timeout=30)
+        wait_for(lambda: row("clean")["state"] == "EXITED" and row("once")["state"] == "EXITED",
+                 timeout=30)
+        time.sleep(3)  # nothing brings these two back
+        assert row("clean")["restarts"] == 0 and row("clean")["last_exit"] == "exit 0"
+        assert row("once")["restarts"] == 0 and row("once")["last_exit"] == "exit 7"
+        assert "restart = never: not restarted" in w.output
+        # An operator's start brings a finished daemon back.
+        assert w.control({"op": "daemon", "name": "once", "action": "start"})["ok"]
+        wait_for(lambda: row("once")["state"] in ("STARTING", "RUNNING"), timeout=20)
+    finally:
+        w.stop()
