@@ -32,6 +32,7 @@ from concurrent.futures import Executor
 from typing import IO, Any
 
 from skitai.worker import environ as environ_mod
+from skitai.worker import errorpage
 from skitai.worker.stream import NO_BODY, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
@@ -218,8 +219,10 @@ class WsgiHandler:
         base: dict[str, Any],
         debug: bool = False,
         body_timeout: float | None = None,
+        body_limit: int = 0,
     ) -> None:
         self.app = app
+        self.body_limit = body_limit  # the mount's max_client_body_size (0: the server's)
         self.loop = loop
         self.executor = executor
         self.base = base
@@ -424,6 +427,12 @@ class WsgiHandler:
 
     # --- on the loop -----------------------------------------------------------------------
     def _complete(self, stream: Stream, ex: _Exchange) -> None:
+        try:
+            self._complete_response(stream, ex)
+        except ClientDisconnected:
+            pass  # the peer went away while the app ran: a normal event, logged as 499
+
+    def _complete_response(self, stream: Stream, ex: _Exchange) -> None:
         if stream.closed:
             return
         if not ex.head_sent:
@@ -442,16 +451,14 @@ class WsgiHandler:
         log.error("app error in %s\n%s", what, tb.rstrip())
         if stream.closed:
             return
-        if ex.head_sent or stream.headers_sent:  # (a failure while sending the response)
-            stream.sink.stream_abort(stream.stream_id)  # type: ignore[attr-defined]
-            return
-        body = b"<h1>500 Internal Server Error</h1>"
-        if self.debug:
-            body += b"<pre>" + _html_escape(tb).encode("utf-8", "replace") + b"</pre>"
-        stream.send_head(500, [(b"content-type", b"text/html; charset=utf-8"),
-                               (b"content-length", str(len(body)).encode())])
-        stream.send_data_nowait(body)
-        stream.end()
+        try:
+            if ex.head_sent or stream.headers_sent:  # (a failure while sending the response)
+                stream.sink.stream_abort(stream.stream_id)
+                return
+            headers, body = errorpage.page(500, traceback=tb if self.debug else "")
+            stream.respond(500, headers, body)
+        except ClientDisconnected:
+            pass  # the peer went away meanwhile: nothing to tell it
 
 
 class _EmptyInput(io.BytesIO):
@@ -512,7 +519,3 @@ def _close(result: Any) -> None:
 
 def _describe(environ: dict[str, Any]) -> str:
     return f"{environ.get('REQUEST_METHOD')} {environ.get('RAW_URI')}"
-
-
-def _html_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -237,7 +237,7 @@ def test_certificate_reloaded_on_hup(tmp_path: Path) -> None:
 ])
 def test_redirect_host_never_follows_an_unknown_host(host: bytes | None, names: tuple[str, ...],
                                                      expected: str) -> None:
-    from skitai.worker.tls import redirect_host
+    from skitai.worker.forward import redirect_host
 
     assert redirect_host(host, names, "10.0.0.1") == expected
 

@@ -282,6 +282,14 @@ class Http1Adapter:
         self._upgrade_sid = 0
         return self.feed(b"") if self._blocked else []
 
+    def send_error(self, status: int, headers: events.Headers, body: bytes) -> bytes:
+        """The whole response to a request that could not be parsed (no Request event
+        exists to answer): ``connection: close``, and nothing is parsed after it."""
+        self._must_close = True
+        self._stopped = self._blocked = True
+        return b"".join((_status_line(status, b""), _field_block(headers),
+                         b"connection: close\r\n", self._defaults.both, b"\r\n", body))
+
     def feed(self, data: bytes) -> list[events.Event]:
         """Parse what can be parsed; see the module docstring."""
         if self._blocked:
