@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from skitai.worker import eager, events
+from skitai.worker import eager, events, websocket_app
 from skitai.worker.static import Refusal
 from skitai.worker.stream import NO_LINKS, ClientDisconnected, Stream
 
@@ -111,8 +111,6 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
         return limit, None
     # (An upgrade request with a body is served as plain HTTP by the adapter: never ours.)
     if websocket and handler is route.app and not request.has_body:
-        from skitai.worker import websocket_app
-
         if websocket_app.wants(handler):  # a WSGI app: it is asked (INIT) to take it
             websocket_app.start(stream, handler)
             return limit, None

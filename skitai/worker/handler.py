@@ -10,8 +10,8 @@ handed the request elsewhere (a WSGI app submitted to the thread pool).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from skitai.worker.stream import Stream
@@ -25,4 +25,4 @@ class Handler(Protocol):
         """The largest request body it accepts (0: the server's ``max_client_body_size``)."""
         ...
 
-    def __call__(self, stream: Stream) -> Awaitable[None] | None: ...
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None: ...

@@ -20,6 +20,7 @@ from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
+from skitai.proctitle import set_title
 from skitai.worker import apps, forward, routing, tls, wsgi
 from skitai.worker import environ as environ_mod
 from skitai.worker.connections import http2, websocket_h2
@@ -64,7 +65,7 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
 
 
 def run(config: ServerConfig, ctx: ChildContext) -> int:
-    _set_title(f"skitai({config.name}): worker #{ctx.slot}")
+    set_title(f"skitai({config.name}): worker #{ctx.slot}")
     logs = logmod.Logs(config.logpath, config.verbose)
     loop = new_loop()
     asyncio.set_event_loop(loop)
@@ -175,11 +176,3 @@ def _configure_mail(config: ServerConfig) -> None:
                           config.smtpda.server)
     else:  # a standalone daemon's spool, which knows nothing of this app's varpath
         message.configure(spool_dir(cfg or SmtpdaConfig()), None)
-
-
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)

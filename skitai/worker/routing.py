@@ -115,10 +115,10 @@ class Router:
             self.wildcards.append((key, table))
             self.wildcards.sort(key=lambda item: len(item[0]), reverse=True)
             return table
-        table = self.exact.get(key)
-        if table is None:
-            table = self.exact[key] = Table(self._cache.clear)
-        return table
+        found = self.exact.get(key)
+        if found is None:
+            found = self.exact[key] = Table(self._cache.clear)
+        return found
 
     def select(self, host: bytes | None) -> Table:
         if host and (self.exact or self.wildcards):

@@ -42,11 +42,10 @@ import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO
 
 from skitai.worker import errorpage, ranges
 from skitai.worker.routing import split_target
-from skitai.worker.stream import Stream
+from skitai.worker.stream import FileLike, Stream
 
 ALLOWED_METHODS = b"GET, HEAD"
 RESOLVE_TTL = 1.0  # seconds a URL -> file answer is reused (like nginx's open_file_cache)
@@ -243,11 +242,11 @@ class StaticDirectory:
             if not stat.S_ISREG(info.st_mode):
                 await send_status(stream, 404)
                 return
-            await self._send_file(stream, resolved, file, info, method == b"HEAD")  # type: ignore[arg-type]
+            await self._send_file(stream, resolved, file, info, method == b"HEAD")
         finally:
             os.close(fd)
 
-    async def _send_file(self, stream: Stream, resolved: Resolved, file: IO[bytes],
+    async def _send_file(self, stream: Stream, resolved: Resolved, file: FileLike,
                          info: os.stat_result, head_only: bool) -> None:
         headers = stream.request.headers
         size = info.st_size

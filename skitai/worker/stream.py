@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from skitai.worker import events
 
@@ -32,16 +32,22 @@ HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
 
+class FileLike(Protocol):
+    """What a file body needs of an open file: its descriptor (sendfile or pread)."""
+
+    def fileno(self) -> int: ...
+
+
 class StreamSink(Protocol):
     """What a stream and its handler need from the connection that carries it: every
     connection class (``connections/``) implements it, for HTTP/2 per stream."""
 
-    def stream_send(self, event: events.Event) -> None: ...
+    def stream_send(self, event: events.Outbound) -> None: ...
     def stream_respond(self, stream_id: int, status: int, headers: Headers, reason: bytes,
                        body: bytes) -> None:
         """A whole small response (head, body, end) in one go."""
     async def stream_drain(self, stream_id: int) -> None: ...
-    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None: ...
+    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int, count: int) -> None: ...
     def stream_abort(self, stream_id: int) -> None:
         """The response cannot be completed: reset the stream (HTTP/2) or the connection."""
     def pause_reading(self) -> None: ...
@@ -321,7 +327,7 @@ class Stream:
             self.sent_bytes += len(data)
             self.sink.stream_send(events.Data(self.stream_id, data))
 
-    async def send_file(self, file: IO[bytes], offset: int, count: int) -> None:
+    async def send_file(self, file: FileLike, offset: int, count: int) -> None:
         """Send ``count`` bytes of ``file`` from ``offset`` (sendfile where the transport allows)."""
         if count:
             self._check_open()

@@ -56,7 +56,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 from urllib.parse import quote, quote_plus
 
 from skitai.constants import (
@@ -86,6 +86,8 @@ class Session(Protocol):
 
     @property
     def ended(self) -> bool: ...
+    @property
+    def websocket(self) -> WebSocket: ...
     def room_members(self) -> dict[int, Any]: ...
     def send_from_app(self, message: Any, client_id: int | None) -> bool: ...
     def close_threadsafe(self, code: int, reason: str) -> None: ...
@@ -362,7 +364,7 @@ registry = Registry()
 
 
 # --- the upgrade (on the loop, called by dispatch) -------------------------------------------------
-def wants(route_app: object) -> bool:
+def wants(route_app: object) -> TypeGuard[WsgiHandler]:
     """Is the mount a WSGI app that can be asked to take a WebSocket?"""
     return isinstance(route_app, WsgiHandler)
 

@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
 from typing import IO, Any
 
@@ -178,7 +178,7 @@ def _convert_headers(status: str, headers: list[tuple[str, str]]) -> tuple[int, 
     cache = _HEADER_CACHE
     for header in headers:
         try:
-            converted = cache.get(header)  # type: ignore[call-overload]
+            converted = cache.get(header)
         except TypeError:  # unhashable (a list pair): no caching
             converted = None
         if converted is None:
@@ -245,7 +245,7 @@ class WsgiHandler:
             self._last_head = (status, list(headers), code, reason, tuple(out), has_length)
         return code, reason, out, has_length
 
-    def __call__(self, stream: Stream) -> Awaitable[None] | None:
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         body = stream.body
         if self.executor is not None:
             # No body: the shared empty input, not a reader with its own lock per request.
@@ -270,7 +270,7 @@ class WsgiHandler:
         if rest is not None:
             await rest
 
-    def environ_for(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
+    def environ_for(self, stream: Stream, body: IO[bytes] | io.RawIOBase) -> dict[str, Any]:
         return environ_mod.build_environ(
             stream.request,
             script_name=stream.script_name,
@@ -286,7 +286,7 @@ class WsgiHandler:
         )
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
-    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Awaitable[None] | None:
+    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Coroutine[Any, Any, None] | None:
         """Call the app.  Inline, returns a coroutine when the response turned out too
         large (or is a file) to send without waiting for the client: it owns the rest."""
         ex = _Exchange(self, stream, threaded)
@@ -371,7 +371,7 @@ class WsgiHandler:
             _close(result)
 
     def _file_wrapper_task(self, stream: Stream, ex: _Exchange,
-                           wrapper: FileWrapper) -> Awaitable[None] | None:
+                           wrapper: FileWrapper) -> Coroutine[Any, Any, None] | None:
         found = _file_span(ex, wrapper)
         if found is None:
             return None
@@ -490,8 +490,8 @@ def _check_chunk(ex: _Exchange, chunk: Any) -> None:
 def _file_span(ex: _Exchange, wrapper: FileWrapper) -> tuple[int, int] | None:
     """(offset, count) of a real file behind ``wsgi.file_wrapper`` (sets the length)."""
     try:
-        fd = wrapper.filelike.fileno()  # type: ignore[attr-defined]
-        offset = wrapper.filelike.tell()  # type: ignore[attr-defined]
+        fd = wrapper.filelike.fileno()
+        offset = wrapper.filelike.tell()
         size = os.fstat(fd).st_size
     except (AttributeError, OSError, io.UnsupportedOperation):
         return None

@@ -93,7 +93,7 @@ class BaseConnection(asyncio.Protocol):
         """Adopt ``transport`` and join the server's connections; False when that makes
         too many (the subclass turns the client away its own way)."""
         # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a listener's transport is a Transport; uvloop's are not its subclasses
         if self.client is None:
             self.client, self.sockname = peer_of(transport)
         server = self.server

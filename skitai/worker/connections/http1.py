@@ -138,7 +138,7 @@ class Http1Connection(SendfileConnection):
             # A pipelined request parsed ahead: it waits until the current one is done.
             self._queue.append(event)
             if type(event) is events.Body:
-                self._queued_bytes += len(event.data)  # type: ignore[attr-defined]
+                self._queued_bytes += len(event.data)
                 if self._queued_bytes > QUEUE_HIGH_WATER:
                     self.pause_reading("pipeline")
             return
@@ -157,18 +157,17 @@ class Http1Connection(SendfileConnection):
                 # the adapter has made the connection non-keep-alive.
                 pass
             return
-        kind = type(event)
-        if kind is events.Body:
+        if type(event) is events.Body:
             body = stream.body
-            if body.received + len(event.data) > self._limit:  # type: ignore[attr-defined]
+            if body.received + len(event.data) > self._limit:
                 self._abort_stream(stream, 413, "request body too large")
                 return
-            body.feed(event.data)  # type: ignore[attr-defined]
-        elif kind is events.EndBody:
+            body.feed(event.data)
+        elif type(event) is events.EndBody:
             stream.body.finish()
-        elif kind is events.RemoteError:
-            self._abort_stream(stream, event.status_hint, event.reason)  # type: ignore[attr-defined]
-        elif kind is events.StreamClosed:
+        elif type(event) is events.RemoteError:
+            self._abort_stream(stream, event.status_hint, event.reason)
+        elif type(event) is events.StreamClosed:
             stream.client_gone()
 
     def _start(self, request: events.Request) -> None:
@@ -266,16 +265,15 @@ class Http1Connection(SendfileConnection):
                 self._respond_simple(stream, 500)
 
     # --- the StreamSink side (called by Stream) --------------------------------------------
-    def stream_send(self, event: events.Event) -> None:
+    def stream_send(self, event: events.Outbound) -> None:
         if self.closed:
             raise ClientDisconnected("client disconnected")
         kind = type(event)
-        if kind is events.Response:
-            headers = self._head_started(event.headers)  # type: ignore[attr-defined]
-            if headers is not event.headers:  # type: ignore[attr-defined]
-                event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
-                                        headers, event.reason)  # type: ignore[attr-defined]
-        data = self.adapter.send(event)  # type: ignore[arg-type]
+        if type(event) is events.Response:
+            headers = self._head_started(event.headers)
+            if headers is not event.headers:
+                event = events.Response(event.stream_id, event.status, headers, event.reason)
+        data = self.adapter.send(event)
         if data:
             self.write(data)
         if kind is events.EndData:
@@ -389,7 +387,7 @@ class Http1Connection(SendfileConnection):
                 break
             event = queue.popleft()
             if type(event) is events.Body:
-                self._queued_bytes -= len(event.data)  # type: ignore[attr-defined]
+                self._queued_bytes -= len(event.data)
             self._dispatch(event)
 
     def _respond_simple(self, stream: Stream, status: int) -> None:

@@ -46,7 +46,8 @@ import base64
 import binascii
 import logging
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Final, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Final, Protocol
 
 from skitai.worker import errorpage, events
 from skitai.worker.connections.base import Address, BaseConnection, close_lingering, is_tls
@@ -55,11 +56,12 @@ from skitai.worker.connections.sendfile import send_file_in_chunks
 from skitai.worker.dispatch import dispatch, hint_promise, response_headers, set_hint_promise
 from skitai.worker.environ import EnvironCache
 from skitai.worker.protocols.http2 import ErrorCodes, Http2Adapter
-from skitai.worker.stream import ClientDisconnected, Stream
+from skitai.worker.stream import ClientDisconnected, FileLike, Stream
 
 if TYPE_CHECKING:
     from skitai.worker.routing import Router
     from skitai.worker.server import Server
+    from skitai.worker.websocket_app import Accepted
 
 log = logging.getLogger("skitai.server")
 
@@ -88,13 +90,13 @@ class _Sink:
         self.conn = conn
         self.stream_id = stream_id
         self.stream: Stream | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Future[None] | None = None
         self.limit = conn.server.body_limit
         self.waiter: asyncio.Future[None] | None = None
         self.reset_after = False  # RST_STREAM(NO_ERROR) once the response is out (unread body)
         self.logged = False
 
-    def stream_send(self, event: events.Event) -> None:
+    def stream_send(self, event: events.Outbound) -> None:
         self.conn.stream_send(self, event)
 
     def stream_respond(self, stream_id: int, status: int, headers: events.Headers,
@@ -108,12 +110,16 @@ class _Sink:
     async def stream_drain(self, stream_id: int) -> None:
         await self.conn.stream_drain(self)
 
-    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None:
+    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int, count: int) -> None:
         # HTTP/2 frames the body, so sendfile() cannot be used.
         await send_file_in_chunks(self, stream_id, file, offset, count)
 
     def stream_abort(self, stream_id: int) -> None:
         self.conn.reset_stream(self.stream_id, ErrorCodes.INTERNAL_ERROR)
+
+    def accept_websocket(self, stream: Stream, accepted: Accepted) -> bool:
+        # Only an extended CONNECT stream (websocket_h2) can become a WebSocket.
+        raise RuntimeError("a WebSocket on a plain HTTP/2 stream")
 
     def pause_reading(self) -> None:
         self.conn.adapter.hold(self.stream_id)
@@ -183,17 +189,16 @@ class H2Connection(BaseConnection):
         self.last_io = self.server.clock
         adapter = self.adapter
         for event in adapter.feed(data):
-            kind = type(event)
-            if kind is events.Body:
-                self._on_body(event)  # type: ignore[arg-type]
-            elif kind is events.Request:
-                self._on_request(event)  # type: ignore[arg-type]
-            elif kind is events.EndBody:
-                self._on_end(event)  # type: ignore[arg-type]
-            elif kind is events.StreamClosed:
+            if type(event) is events.Body:
+                self._on_body(event)
+            elif type(event) is events.Request:
+                self._on_request(event)
+            elif type(event) is events.EndBody:
+                self._on_end(event)
+            elif type(event) is events.StreamClosed:
                 self._on_reset(event.stream_id)
-            elif kind is events.RemoteError:
-                self._on_error(event)  # type: ignore[arg-type]
+            elif type(event) is events.RemoteError:
+                self._on_error(event)
         self.write(adapter.data_to_send())
         self._wake(adapter.take_writable())
         self.flush()
@@ -240,7 +245,7 @@ class H2Connection(BaseConnection):
             sink.limit = limit
         if task is not None:
             sink.task = task
-            task.add_done_callback(lambda t, s=sink: self._task_done(s, t))
+            task.add_done_callback(partial(self._task_done, sink))
 
     def _on_connect(self, request: events.Request) -> None:
         protocol = b""
@@ -310,7 +315,7 @@ class H2Connection(BaseConnection):
                 sink.task.cancel()
             self._log(sink, stream.status or 499)
 
-    def _task_done(self, sink: _Sink, task: asyncio.Task[None]) -> None:
+    def _task_done(self, sink: _Sink, task: asyncio.Future[None]) -> None:
         stream = sink.stream
         if task.cancelled() or stream is None or stream.closed:
             return
@@ -340,16 +345,15 @@ class H2Connection(BaseConnection):
         stream.closed = True  # the app may still run: its output goes nowhere
 
     # --- the StreamSink side --------------------------------------------------------------------
-    def stream_send(self, sink: _Sink, event: events.Event) -> None:
+    def stream_send(self, sink: _Sink, event: events.Outbound) -> None:
         if self.closed:
             raise ClientDisconnected("client disconnected")
         stream = sink.stream
-        kind = type(event)
-        if kind is events.Response and stream is not None:
-            event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
-                                    response_headers(self.server, stream, event.headers))  # type: ignore[attr-defined]
-        self.write(self.adapter.send(event))  # type: ignore[arg-type]
-        if kind is events.EndData:
+        if type(event) is events.Response and stream is not None:
+            event = events.Response(event.stream_id, event.status,
+                                    response_headers(self.server, stream, event.headers))
+        self.write(self.adapter.send(event))
+        if type(event) is events.EndData:
             self._wake(self.adapter.take_writable())
             self._ended(sink)
 

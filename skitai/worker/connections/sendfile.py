@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from typing import IO, Protocol
+from typing import Protocol
 
 from skitai.worker import events
 from skitai.worker.connections.base import BaseConnection
-from skitai.worker.stream import ClientDisconnected
+from skitai.worker.stream import ClientDisconnected, FileLike
 
 FILE_CHUNK = 256 * 1024
 SENDFILE_MIN = 16 * 1024  # below this a pread + write is as cheap as sendfile
@@ -29,11 +29,11 @@ _MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux
 
 
 class ChunkSink(Protocol):
-    def stream_send(self, event: events.Event) -> None: ...
+    def stream_send(self, event: events.Outbound) -> None: ...
     async def stream_drain(self, stream_id: int) -> None: ...
 
 
-async def send_file_in_chunks(sink: ChunkSink, stream_id: int, file: IO[bytes], offset: int,
+async def send_file_in_chunks(sink: ChunkSink, stream_id: int, file: FileLike, offset: int,
                               count: int) -> None:
     """pread + Data events with a drain between them: a file body where sendfile cannot
     be used (TLS, HTTP/2 framing, small files)."""
@@ -58,6 +58,12 @@ class SendfileConnection(BaseConnection):
         """(prefix, suffix) around ``count`` raw file bytes; None: send no body (HEAD)."""
         raise NotImplementedError
 
+    def stream_send(self, event: events.Outbound) -> None:
+        raise NotImplementedError
+
+    async def stream_drain(self, stream_id: int) -> None:
+        raise NotImplementedError
+
     def detach(self) -> None:
         super().detach()
         self._drop_more()
@@ -66,7 +72,7 @@ class SendfileConnection(BaseConnection):
         super().connection_lost(exc)
         self._drop_more()
 
-    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None:
+    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int, count: int) -> None:
         out = self._sendfile_fd() if count >= SENDFILE_MIN else None
         if out is not None:
             await self._sendfile(out, stream_id, file, offset, count)
@@ -101,7 +107,7 @@ class SendfileConnection(BaseConnection):
                 self._more = None
         return int(sock.fileno())
 
-    async def _sendfile(self, out: int, stream_id: int, file: IO[bytes], offset: int,
+    async def _sendfile(self, out: int, stream_id: int, file: FileLike, offset: int,
                         count: int) -> None:
         frame = self.file_frame(stream_id, count)
         if frame is None:  # HEAD: no body bytes
@@ -151,7 +157,7 @@ class SendfileConnection(BaseConnection):
         if sent < len(data):
             transport.write(data[sent:])
 
-    async def _sendfile_body(self, transport: asyncio.WriteTransport, out: int, file: IO[bytes],
+    async def _sendfile_body(self, transport: asyncio.WriteTransport, out: int, file: FileLike,
                              offset: int, count: int) -> None:
         # The head (and anything before it) must leave the transport's buffer first:
         # sendfile writes to the socket behind the transport's back.

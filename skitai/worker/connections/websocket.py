@@ -136,13 +136,12 @@ class WebSocketSession(BaseConnection):
         self.last_recv = self.server.clock
         self._ping_at = 0.0
         for event in self.adapter.feed(data):
-            kind = type(event)
-            if kind is wsa.Message:
-                self._enqueue(None, event.data)  # type: ignore[attr-defined]
-            elif kind is wsa.Closed:
-                if not event.by_peer:  # type: ignore[attr-defined]
+            if type(event) is wsa.Message:
+                self._enqueue(None, event.data)
+            elif type(event) is wsa.Closed:
+                if not event.by_peer:
                     log.info("websocket %s closed %d: %s", self.client_id,
-                             event.code, event.reason)  # type: ignore[attr-defined]
+                             event.code, event.reason)
                 self._end()
         self._after_io()
 
@@ -158,7 +157,7 @@ class WebSocketSession(BaseConnection):
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        self._wake_drained(True)
+        self._wake_senders(True)
         self._pump()
 
     # --- the Server's view of a connection ---------------------------------------------------------
@@ -222,7 +221,7 @@ class WebSocketSession(BaseConnection):
     async def _send_drained(self, payload: str | bytes) -> bool:
         self.send_now(payload)
         if self._write_paused and not self.ended:
-            fut = self.loop.create_future()
+            fut: asyncio.Future[bool] = self.loop.create_future()
             self._drained.append(fut)
             return await fut
         return not self.ended
@@ -282,7 +281,7 @@ class WebSocketSession(BaseConnection):
                 self._read_paused = False
                 transport.resume_reading()  # read (and drop) until the peer closes
 
-    def _wake_drained(self, value: bool) -> None:
+    def _wake_senders(self, value: bool) -> None:
         waiters, self._drained = self._drained, []
         for fut in waiters:
             if not fut.done():
@@ -293,7 +292,7 @@ class WebSocketSession(BaseConnection):
             return
         self.ended = True
         self.registry.remove(self)
-        self._wake_drained(False)
+        self._wake_senders(False)
         if self.opened:
             self._enqueue(WS_EVT_CLOSE, "")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from skitai.worker import errorpage, events, websocket_app
 from skitai.worker.connections import http2
@@ -27,7 +27,7 @@ from skitai.worker.connections.http2 import H2Connection
 from skitai.worker.connections.websocket import open_session
 from skitai.worker.dispatch import response_headers, route_stream
 from skitai.worker.protocols.http2 import ErrorCodes
-from skitai.worker.stream import Stream
+from skitai.worker.stream import FileLike, Stream
 
 log = logging.getLogger("skitai.server")
 
@@ -49,7 +49,7 @@ def take(conn: H2Connection, request: events.Request) -> None:
     sink.stream = stream
     route = route_stream(conn.server, conn.router, stream)
     app = route.app if route is not None else None
-    if not isinstance(app, websocket_app.WsgiHandler):
+    if not websocket_app.wants(app):
         sink.respond(404)
         return
     websocket_app.start(stream, app)
@@ -65,11 +65,11 @@ class _TunnelSink:
         self.stream: Stream | None = None
         self.logged = False
 
-    def stream_send(self, event: events.Event) -> None:
+    def stream_send(self, event: events.Outbound) -> None:
         stream = self.stream
         if type(event) is events.Response and stream is not None:
-            event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
-                                    response_headers(self.server, stream, event.headers))  # type: ignore[attr-defined]
+            event = events.Response(event.stream_id, event.status,
+                                    response_headers(self.server, stream, event.headers))
         self.conn.send_tunnel(event)
         self.conn.flush()
         if type(event) is events.EndData and stream is not None and not self.logged:
@@ -86,7 +86,7 @@ class _TunnelSink:
     async def stream_drain(self, stream_id: int) -> None:
         return None
 
-    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int,
+    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int,
                               count: int) -> None:
         raise RuntimeError("no file bodies on a WebSocket handshake")
 
@@ -149,9 +149,9 @@ class _TunnelTransport(asyncio.Transport):
         self._lose()
 
     # --- transport (session -> here) ------------------------------------------------------------
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._closing and data:
-            self.conn.send_tunnel(events.Data(self.stream_id, data))
+            self.conn.send_tunnel(events.Data(self.stream_id, bytes(data)))
 
     def is_closing(self) -> bool:
         return self._closing or self.conn.closed
