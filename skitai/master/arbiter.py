@@ -18,7 +18,7 @@ server ever became ready stops the master with that code and the child's reason 
 crash loop).  Later, the same exit is a crash with backoff, then FATAL.
 
 This module is imported by the CLI and by every test of the master; it must not import
-asyncio, threading users or the web stack (``tests/unit/test_master_imports.py``).
+asyncio, threading users or the web stack (``tests/unit/master/test_imports.py``).
 """
 
 from __future__ import annotations
