@@ -36,15 +36,18 @@ EDGE_LTXID: Final = 1000
 _GTID = re.compile(rb"^[A-Za-z0-9._:-]{1,96}$")
 _LTID = re.compile(rb"^[1-9][0-9]{3,17}$")
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-# One tag per process (pid plus randomness), so ids from two workers never collide.
-_PROCESS_TAG = f"{os.getpid() & 0xFFFF:04x}{os.urandom(2).hex()}"
+# One tag per process (pid plus randomness), so ids from two workers never collide; a
+# forked child notices the new pid and makes its own.
+_pid = 0
+_PROCESS_TAG = ""
 _serial = itertools.count(1)
 
 
 def reseed() -> None:
-    """Call in a forked child: a new process tag and counter."""
-    global _PROCESS_TAG, _serial
-    _PROCESS_TAG = f"{os.getpid() & 0xFFFF:04x}{os.urandom(2).hex()}"
+    """A new process tag and counter (done on first use in each process)."""
+    global _PROCESS_TAG, _serial, _pid
+    _pid = os.getpid()
+    _PROCESS_TAG = f"{_pid & 0xFFFF:04x}{os.urandom(2).hex()}"
     _serial = itertools.count(1)
 
 
@@ -95,6 +98,8 @@ class Txn:
 def new_gtxid(channel: int | None = None, request: int | None = None) -> str:
     """``GTID-<process tag>-C<channel>-R<request>`` (the seed's ``GTID-C4676-R67`` with a
     per-process tag, so two workers or hosts never mint one id)."""
+    if _pid != os.getpid():
+        reseed()
     if channel is None:
         return f"GTID-{_PROCESS_TAG}-S{next(_serial)}"
     return f"GTID-{_PROCESS_TAG}-C{channel}-R{request or 0}"
