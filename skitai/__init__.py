@@ -10,6 +10,7 @@ from skitai import was
 from skitai.api import (
     abspath,
     addlu,
+    alias,
     cron,
     deflu,
     enable_forward,
@@ -46,6 +47,7 @@ from skitai.constants import (  # noqa: E402 - after __version__, as they always
     DB_POSTGRESQL,
     DB_REDIS,
     DB_SQLITE3,
+    PGSQL,
     PROTO_HTTP,
     PROTO_HTTPS,
     PROTO_WS,
@@ -62,13 +64,13 @@ from skitai.constants import (  # noqa: E402 - after __version__, as they always
 )
 
 __all__ = [
-    "ConfigError", "abspath", "addlu", "cron", "deflu", "enable_forward", "enable_smtpda",
+    "ConfigError", "abspath", "addlu", "alias", "cron", "deflu", "enable_forward", "enable_smtpda",
     "enable_ssl", "getswd", "joinpath",
     "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive",
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
     "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_request_timeout",
     "set_worker_critical_point", "set_worker_timeout", "trackers", "was",
-    "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PROTO_HTTP",
+    "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PGSQL", "PROTO_HTTP",
     "PROTO_HTTPS", "PROTO_WS", "PROTO_WSS", "WS_EVT_CLOSE", "WS_EVT_INIT", "WS_EVT_NONE",
     "WS_EVT_OPEN", "WS_GROUPCHAT", "WS_MSG_JSON", "WS_MSG_XMLRPC", "WS_SIMPLE", "WS_THREADSAFE",
 ]

@@ -58,9 +58,9 @@ def _caller(depth: int) -> str:
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
-def _call(name: str, depth: int, **args: Any) -> str:
+def _call(call: str, depth: int, **args: Any) -> str:
     shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    return f"{_caller(depth + 1)}: skitai.{name}({shown})"
+    return f"{_caller(depth + 1)}: skitai.{call}({shown})"
 
 
 # --- mounting ---------------------------------------------------------------------------
@@ -102,7 +102,9 @@ def _resolve(point: str, obj: Any, app_name: str, pref: Pref | None, host: str |
     common = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
     if isinstance(obj, str):
         if obj.startswith("@"):
-            raise ConfigError(f"{where}: reverse-proxy mounts of aliases are not available yet")
+            # A load-balanced reverse proxy to the alias's members (checked at freeze,
+            # since a [@name] section of the config file may declare it).
+            return MountSpec(kind="alias", target=obj, **common)
         target = abspath(obj)
         if os.path.isdir(target) and not os.path.isfile(target + ".py"):
             return MountSpec(kind="static", target=target, **common)
@@ -240,6 +242,20 @@ def addlu(*keys: str) -> None:
 
 
 deflu = trackers = lukeys = addlu
+
+
+# --- backends (README "Adding Backend Server Alias") ----------------------------------------
+
+
+def alias(name: str, type: str, servers: str | list[str] | tuple[str, ...], role: str = "",
+          source: str = "", ssl: bool = False) -> None:
+    """Name a group of backend members: ``skitai.alias("@members", skitai.PROTO_HTTP,
+    ["10.0.0.2:5001 1", "10.0.0.3:5001 3"])``; mount it (``skitai.mount("/m", "@members")``)
+    or call it from ``was``.  Bad member strings fail here, naming the call and member."""
+    from skitai.config import aliases
+
+    where = _call("alias", 1, name=name, type=type)
+    _draft.aliases.append(aliases.make(name, type, servers, role, source, ssl, where=where))
 
 
 # --- peer daemons ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from skitai.config import parse
+from skitai.config.aliases import Alias
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.fields import setting
 from skitai.config.pref import Pref
@@ -142,6 +143,9 @@ class ServerConfig:
                                              parse=parse.positive_int)
     h2_push: bool = setting(True, doc="Server push for hint_promise() on HTTP/2 "
                             "(when the client allows it).", parse=parse.boolean)
+
+    # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
+    aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)

@@ -220,6 +220,7 @@ class Server:
                 xff = value
         now = self.loop.time()
         first = stream.first_byte or now
+        txn = stream.txn()
         record = logmod.AccessRecord(
             when=time.time(),
             client=stream.client[0] if stream.client else "-",
@@ -230,8 +231,8 @@ class Server:
             request_bytes=stream.body.received,
             status=status,
             response_bytes=stream.sent_bytes,
-            gtxid=f"{os.getpid():x}-{id(stream.sink) & 0xFFFF:x}-{stream.stream_id}",
-            ltxid="1000",
+            gtxid=txn.gtxid,
+            ltxid=str(txn.ltxid),
             user=_text(stream.extra.get("user")),  # type: ignore[arg-type]
             authorization=_text(auth),
             referer=_text(ref),

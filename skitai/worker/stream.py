@@ -21,6 +21,7 @@ import collections
 import threading
 from typing import IO, TYPE_CHECKING, Protocol
 
+from skitai import txn as txn_mod
 from skitai.worker import events
 
 if TYPE_CHECKING:
@@ -266,6 +267,15 @@ class Stream:
 
     async def receive(self, limit: int = -1) -> bytes:
         return await self.body.receive(limit)
+
+    def txn(self) -> txn_mod.Txn:
+        """The request's transaction ids, made on first use (environ, gateway, log)."""
+        found = self.extra.get("txn")
+        if not isinstance(found, txn_mod.Txn):
+            found = txn_mod.from_headers(self.request.headers, id(self.sink) & 0xFFFF,
+                                         self.stream_id)
+            self.extra["txn"] = found
+        return found
 
     def send_head(self, status: int, headers: Headers, reason: bytes = b"") -> None:
         if self.headers_sent:

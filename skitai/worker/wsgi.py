@@ -268,7 +268,7 @@ class WsgiHandler:
             await rest
 
     def environ_for(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
-        return environ_mod.build_environ(
+        environ = environ_mod.build_environ(
             stream.request,
             script_name=stream.script_name,
             path_info=stream.path_info,
@@ -281,6 +281,9 @@ class WsgiHandler:
             extra=stream.environ_extra,
             cache=stream.environ_cache,
         )
+        # README "API Transaction ID": the app reads its ids (skitai.gtxid, skitai.ltxid).
+        environ.update(stream.txn().environ())
+        return environ
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
     def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Awaitable[None] | None:
