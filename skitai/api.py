@@ -185,6 +185,11 @@ def set_backend_keep_alive(timeout: float = 10) -> None:
     _set("set_backend_keep_alive", 1, backend_keep_alive=timeout)
 
 
+def set_max_rcache(objmax: int = 300) -> None:
+    """How many ``was`` results each worker keeps cached (``result.cache(ttl)``; LRU)."""
+    _set("set_max_rcache", 1, max_rcache=objmax)
+
+
 def set_graceful_timeout(timeout: float = 30) -> None:
     _set("set_graceful_timeout", 1, graceful_timeout=timeout)
 

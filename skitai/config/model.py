@@ -144,6 +144,10 @@ class ServerConfig:
     h2_push: bool = setting(True, doc="Server push for hint_promise() on HTTP/2 "
                             "(when the client allows it).", parse=parse.boolean)
 
+    # --- was (skitai.was) -------------------------------------------------------------
+    max_rcache: int = setting(300, doc="set_max_rcache(): cached was results per worker (LRU).",
+                              parse=parse.non_negative_int, conf="max-rcache")
+
     # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
     aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")
 

@@ -7,6 +7,16 @@ live in their own modules, imported lazily so ``import skitai`` stays cheap:
 - ``was.email(subject, snd, rcpt)``          -> ``skitai.smtpda.message`` (spools mail)
 - ``was.setlu/getlu/broadcast/on_broadcast``  -> ``skitai.was.process`` (shared memory and
   the master's relay); ``was.restart()``/``was.shutdown()`` ask the master.
+- ``was.get/post/put/patch/delete/options`` (and ``*json``/``*xml``), ``was.rpc``,
+  ``was.jsonrpc``, ``was.ws``/``was.wss``         -> ``skitai.was.http``, ``rpc``, ``ws``
+- ``was.postgresql/sqlite3/redis/mongodb/backend`` -> ``skitai.was.databases``
+- ``was.promise``                              -> ``skitai.was.promise``
+- ``was.status/gentemp/log/traceback/txnid``  -> ``skitai.was.utility``
+- ``was.environ``: the WSGI environ of the request being served here (``None`` outside
+  one), from ``skitai.was.context``.
+
+Calls run on the worker's event loop and return a handle at once (``getwait``,
+``wait``, ``getswait``, ``cache``, or ``await`` it): see ``skitai.was.handle``.
 """
 
 from __future__ import annotations
@@ -55,3 +65,34 @@ def shutdown() -> None:
     from skitai.was import process
 
     process.request_master("stop")
+
+
+# --- the services, imported on first use (``import skitai`` stays cheap) -------------------
+_LAZY: dict[str, tuple[str, str]] = {
+    **{name: ("skitai.was.http", name) for name in (
+        "get", "post", "put", "patch", "delete", "options", "head",
+        "getjson", "deletejson", "postjson", "putjson", "patchjson",
+        "getxml", "deletexml", "postxml", "putxml", "patchxml")},
+    "rpc": ("skitai.was.rpc", "rpc"), "jsonrpc": ("skitai.was.rpc", "jsonrpc"),
+    "ws": ("skitai.was.ws", "ws"), "wss": ("skitai.was.ws", "wss"),
+    **{name: ("skitai.was.databases", name) for name in (
+        "postgresql", "sqlite3", "redis", "mongodb", "backend")},
+    "promise": ("skitai.was.promise", "promise"),
+    **{name: ("skitai.was.utility", name) for name in (
+        "status", "gentemp", "log", "traceback", "txnid")},
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "environ":
+        from skitai.was import context
+
+        return context.current()
+    found = _LAZY.get(name)
+    if found is None:
+        raise AttributeError(f"module 'skitai.was' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(found[0]), found[1])
+    globals()[name] = value
+    return value

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -34,7 +35,8 @@ class Bridge:
     def __init__(self, loop: asyncio.AbstractEventLoop, thread_id: int) -> None:
         self.loop = loop
         self.thread_id = thread_id
-        self._queue: collections.deque[tuple[Factory, concurrent.futures.Future[Any]]] = \
+        self._queue: collections.deque[
+            tuple[Factory, concurrent.futures.Future[Any], contextvars.Context]] = \
             collections.deque()
         self._scheduled = False
 
@@ -44,7 +46,9 @@ class Bridge:
     def start(self, factory: Factory) -> concurrent.futures.Future[Any]:
         """From any thread but the loop's: run ``factory()`` on the loop."""
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._queue.append((factory, fut))
+        # The caller's context (its request, for was.*) goes with the call: drained
+        # together, calls from several threads each run in their own.
+        self._queue.append((factory, fut, contextvars.copy_context()))
         if not self._scheduled:
             # A race here only schedules one drain too many, which finds nothing.
             self._scheduled = True
@@ -65,11 +69,11 @@ class Bridge:
         queue = self._queue
         loop = self.loop
         while queue:
-            factory, fut = queue.popleft()
+            factory, fut, context = queue.popleft()
             if fut.cancelled():  # the waiter gave up before the loop got to it
                 continue
             try:
-                task = loop.create_task(factory())
+                task = loop.create_task(context.run(factory), context=context)
             except BaseException as exc:  # noqa: BLE001 - the caller gets it
                 fut.set_exception(exc)
                 continue

@@ -22,6 +22,7 @@ from skitai.was.result import DONE, EXCEPTION, TIMEOUT, Results
 from skitai.was.result import Result as Result
 
 DEFAULT_TIMEOUT = 10.0
+GRACE = 0.25
 Runner = Callable[[], Awaitable[Result]]
 
 
@@ -63,8 +64,9 @@ class Call:
         try:
             async with asyncio.timeout(self.timeout):
                 result = await self._runner()
-        except TimeoutError as exc:
-            result = Result(status=TIMEOUT, error=exc, target=self.target)
+        except TimeoutError:
+            result = Result(status=TIMEOUT, target=self.target, error=TimeoutError(
+                f"{self.target}: no answer within {self.timeout:g}s"))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed call is a result with status 2
@@ -110,13 +112,16 @@ class Call:
             raise bridge_mod.WouldBlockLoop(
                 "getwait()/wait() would block the event loop (threads=0 or an async view): "
                 "use 'await', a callback, or was.promise()")
-        limit = self.timeout if timeout is None else timeout
+        # By default a little longer than the call's own timeout, so that the call's
+        # timeout (with its clearer message) ends it first.
+        limit = self.timeout + GRACE if timeout is None else timeout
         try:
             result = self._future.result(limit)
-        except concurrent.futures.TimeoutError as exc:
+        except concurrent.futures.TimeoutError:
             self._future.cancel()
-            result = Result(status=TIMEOUT, error=TimeoutError(str(exc) or "timed out"),
-                            target=self.target, meta=self.meta, id=self.id)
+            result = Result(status=TIMEOUT, error=TimeoutError(
+                f"{self.target}: no answer within {limit:g}s"), target=self.target,
+                meta=self.meta, id=self.id)
         except concurrent.futures.CancelledError as exc:
             result = Result(status=TIMEOUT, error=TimeoutError(str(exc) or "cancelled"),
                             target=self.target, meta=self.meta, id=self.id)

@@ -19,6 +19,7 @@ from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
+from skitai.was import runtime as was_runtime
 from skitai.worker import apps, h2conn, routing, tls, websocket_h2, wsgi
 from skitai.worker import environ as environ_mod
 from skitai.worker.server import Server
@@ -67,6 +68,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     asyncio.set_event_loop(loop)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="wsgi") if config.threads else None
     _configure_mail(config)
+    was_runtime.start(config, loop)  # was.* calls run on this loop
     try:
         router = build_router(config, loop, executor)
     except BaseException:  # noqa: BLE001 - any import failure of user code
@@ -107,6 +109,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     finally:
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+        loop.run_until_complete(was_runtime.stop())
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         log.info("worker #%d stopped", ctx.slot)

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
 from typing import IO, Any
 
+from skitai.was import context as was_context
 from skitai.worker import environ as environ_mod
 from skitai.worker.stream import NO_BODY, ClientDisconnected, Stream
 
@@ -292,8 +293,13 @@ class WsgiHandler:
         ex = _Exchange(self, stream, threaded)
         result: Iterable[bytes] | None = None
         handed_off = False
+        token = was_context.bind(environ)  # `from skitai import was` knows this request
         try:
             result = self.app(environ, ex.start_response)
+            if hasattr(result, "__aiter__"):
+                # An async body (was.promise(...)): the loop drives it, the thread is free.
+                handed_off = True
+                return self._async_body(stream, ex, result, environ, threaded)
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
@@ -338,9 +344,57 @@ class WsgiHandler:
                 self.loop.call_soon_threadsafe(self._fail, stream, ex, _describe(environ),
                                                traceback.format_exc())
         finally:
+            was_context.reset(token)
             if not handed_off and type(result) is not list:
                 _close(result)
         return None
+
+    def _async_body(self, stream: Stream, ex: _Exchange, result: Any, environ: dict[str, Any],
+                    threaded: bool) -> Awaitable[None] | None:
+        """An app returned an async iterable: send what it yields from the loop.  Without
+        start_response it answers ``200 text/html`` (what Saddle's promise did)."""
+        if ex.headers is None:
+            ex.start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        if threaded:
+            self.loop.call_soon_threadsafe(self._drive_async, stream, ex, result, environ)
+            return None
+        return self._stream_async(stream, ex, result, environ)
+
+    def _drive_async(self, stream: Stream, ex: _Exchange, result: Any,
+                     environ: dict[str, Any]) -> None:
+        self.loop.create_task(self._stream_async(stream, ex, result, environ))
+
+    async def _stream_async(self, stream: Stream, ex: _Exchange, result: Any,
+                            environ: dict[str, Any]) -> None:
+        """Collect what an async body yields (one response with a length); past
+        ``COLLECT_LIMIT``, send as it comes."""
+        try:
+            async for chunk in result:
+                _check_chunk(ex, chunk)
+                if stream.closed:
+                    break
+                if not chunk:
+                    continue
+                if ex.head_sent:
+                    await stream.send_data(bytes(chunk))
+                    continue
+                ex.chunks.append(bytes(chunk))
+                ex.size += len(chunk)
+                if ex.size > COLLECT_LIMIT:
+                    ex.head_sent = True
+                    stream.send_head(ex.status, ex.headers or [], ex.reason)
+                    pending, ex.chunks = ex.chunks, []
+                    for c in pending:
+                        await stream.send_data(c)
+            self._complete(stream, ex)
+        except ClientDisconnected:
+            pass
+        except Exception:  # noqa: BLE001 - an app failure: a 500, or an aborted stream
+            self._fail(stream, ex, _describe(environ), traceback.format_exc())
+        finally:
+            aclose = getattr(result, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _stream_rest(self, stream: Stream, ex: _Exchange, result: Iterable[bytes],
                            chunks: Any, environ: dict[str, Any]) -> None:
