@@ -23,6 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from skitai.was.result import CallError as CallError
+from skitai.was.result import CallTimeout as CallTimeout
+from skitai.was.result import Result as Result
+from skitai.was.result import Results as Results
+
 
 def email(subject: str, snd: str, rcpt: str | list[str]) -> Any:
     from skitai.smtpda import message

@@ -47,10 +47,10 @@ def txn() -> txn_mod.Txn:
     environ = _request.get()
     if environ is None:
         return txn_mod.make(None, None, None)
-    found = environ.get(TXN_KEY)
+    found: txn_mod.Txn | None = environ.get(TXN_KEY)
     if found is None:
         found = environ[TXN_KEY] = _from_environ(environ)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _from_environ(environ: Environ) -> txn_mod.Txn:

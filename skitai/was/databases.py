@@ -14,6 +14,7 @@ an alias with several members is used as ``.lb``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -86,7 +87,7 @@ class _Proxy:
         label = f"{target.name} {op}"
         errors = _connect_errors(target.kind)
         if self._mode == "map":
-            calls = [self._call(lambda m=m: run(m), label, None) for m in target.members]
+            calls = [self._call(functools.partial(run, m), label, None) for m in target.members]
             return handle.MapCall(calls, target=label, cache_key=key, use_cache=self._use_cache)
 
         async def one() -> Result:

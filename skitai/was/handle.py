@@ -18,7 +18,7 @@ from typing import Any
 
 from skitai.was import bridge as bridge_mod
 from skitai.was import rcache as rcache_mod
-from skitai.was.result import DONE, EXCEPTION, TIMEOUT, Results
+from skitai.was.result import EXCEPTION, TIMEOUT, Results
 from skitai.was.result import Result as Result
 
 DEFAULT_TIMEOUT = 10.0
@@ -148,9 +148,10 @@ class Call:
         return await asyncio.wrap_future(self._future)
 
     def then(self, callback: Callable[[Result], Any]) -> Call:
-        """Call ``callback(result)`` on the loop thread when the call finishes."""
+        """Call ``callback(result)`` on the loop thread when the call finishes (also for
+        a result the cache gave at once: never before the caller's next line)."""
         if self._result is not None:
-            callback(self._result)
+            bridge_mod.get().loop.call_soon_threadsafe(callback, self._result)
         else:
             self._callbacks.append(callback)
         return self

@@ -9,6 +9,7 @@ every connection stays busy for ``POOL_WAIT`` seconds the call fails with
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import Any
 
 from skitai.config.aliases import Member
@@ -38,8 +39,7 @@ class Driver:
         making = self._making.get(member)
         if making is not None:
             return await asyncio.shield(making)
-        import asyncpg
-
+        asyncpg: Any = importlib.import_module("asyncpg")  # untyped: used through Any
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._making[member] = fut
         try:

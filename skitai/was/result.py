@@ -45,7 +45,7 @@ class Headers(dict[str, str]):
     def __getitem__(self, name: str) -> str:
         return super().__getitem__(name.lower())
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return super().get(name.lower(), default)
 
     def __contains__(self, name: object) -> bool:

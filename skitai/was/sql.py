@@ -25,7 +25,7 @@ _TOKENS = re.compile(
               | "(?:[^"]|"")*"            # a quoted identifier
               | --[^\n]*                  # a line comment
               | /\*.*?\*/                 # a block comment
-              | \$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)\$   # a dollar-quoted body
+              | \$(?P<tag>[A-Za-z_]\w*|)\$.*?\$(?P=tag)\$   # a dollar-quoted body
       )
     | (?P<named> %\((?P<name>[^)]+)\)s )
     | (?P<pos> %s )
