@@ -47,7 +47,7 @@ class Driver:
                 host=member.host or None, port=member.port or None,
                 user=member.user or "postgres", password=member.password,
                 database=member.database or member.user or "postgres",
-                min_size=POOL_MIN, max_size=POOL_MAX)
+                min_size=POOL_MIN, max_size=POOL_MAX, ssl=await _ssl(member))
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # retrieved: a concurrent waiter re-raises it, nobody else logs
@@ -87,3 +87,21 @@ class Driver:
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             await pool.close()
+
+
+_ssl_context: Any = None
+
+
+async def _ssl(member: Member) -> Any:
+    """TLS only for an alias that asks for it (``ssl=True``).  asyncpg's default
+    ("prefer") builds a verifying context per new connection, reading the CA bundle from
+    disk on the loop thread: tens of milliseconds of a stalled loop each time."""
+    global _ssl_context
+    if not member.ssl:
+        return False
+    if _ssl_context is None:
+        import ssl
+
+        _ssl_context = await asyncio.get_running_loop().run_in_executor(
+            None, ssl.create_default_context)
+    return _ssl_context
