@@ -4,7 +4,6 @@ two workers sharing setlu, against this machine's PostgreSQL and Redis and SQLit
 from __future__ import annotations
 
 import json
-import textwrap
 import urllib.request
 from pathlib import Path
 
