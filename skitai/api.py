@@ -185,6 +185,11 @@ def set_backend_keep_alive(timeout: float = 10) -> None:
     _set("set_backend_keep_alive", 1, backend_keep_alive=timeout)
 
 
+def set_backend_timeout(timeout: float = 30) -> None:
+    """Seconds a backend member may take to answer a proxied or ``was`` call (504 after)."""
+    _set("set_backend_timeout", 1, backend_timeout=timeout)
+
+
 def set_graceful_timeout(timeout: float = 30) -> None:
     _set("set_graceful_timeout", 1, graceful_timeout=timeout)
 
