@@ -25,6 +25,7 @@ from skitai.api import (
     pref,
     run,
     set_backend_keep_alive,
+    set_backend_timeout,
     set_graceful_timeout,
     set_keep_alive,
     set_max_age,
@@ -67,7 +68,7 @@ from skitai.constants import (  # noqa: E402 - after __version__, as they always
 __all__ = [
     "ConfigError", "abspath", "addlu", "alias", "cron", "deflu", "enable_forward", "enable_smtpda",
     "enable_ssl", "getswd", "joinpath",
-    "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive",
+    "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive", "set_backend_timeout",
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
     "set_max_rcache", "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_request_timeout",
     "set_worker_critical_point", "set_worker_timeout", "trackers", "was",

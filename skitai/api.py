@@ -190,6 +190,11 @@ def set_max_rcache(objmax: int = 300) -> None:
     _set("set_max_rcache", 1, max_rcache=objmax)
 
 
+def set_backend_timeout(timeout: float = 30) -> None:
+    """Seconds a backend member may take to answer a proxied or ``was`` call (504 after)."""
+    _set("set_backend_timeout", 1, backend_timeout=timeout)
+
+
 def set_graceful_timeout(timeout: float = 30) -> None:
     _set("set_graceful_timeout", 1, graceful_timeout=timeout)
 

@@ -150,6 +150,9 @@ class ServerConfig:
 
     # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
     aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")
+    backend_timeout: float = setting(30.0, doc="Seconds a member may take to answer (head, "
+                                     "then between body bytes) before a 504.",
+                                     parse=parse.seconds, conf="backend-timeout")
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)
