@@ -46,13 +46,25 @@ HeadersIn = Mapping[str, str] | list[tuple[str, str]] | None
 Auth = tuple[str, str] | str | None
 
 
-def pool_for(target: targets.Target, alias_name: str | None) -> Any:
+def pool_for(target: targets.Target, alias_name: str | None, member: int | None = None) -> Any:
     """The upstream pool of an alias (the worker's registry, shared with the reverse
-    proxy) or of a URL's host (one per host and loop)."""
+    proxy) or of a URL's host (one per host and loop).  ``member``: a pool of that member
+    alone (``.map``), since ``AliasPool.request`` picks its member itself."""
     from skitai.upstream import pool as pool_mod
     from skitai.upstream import registry
 
     loop = bridge.get().loop
+    if member is not None and len(target.members) > 1:
+        key = (f"{target.name}#{member}", id(loop))
+        found = _pools.get(key)
+        if found is None:
+            from skitai.was import runtime
+
+            one = aliases_mod.Alias(name=key[0], type=target.kind,
+                                    members=(target.members[member],))
+            found = _pools[key] = pool_mod.AliasPool(
+                one, loop, keep_alive=float(runtime.setting("backend_keep_alive", 10.0)))
+        return found
     if alias_name is not None:
         try:
             reg = registry.current()
@@ -76,10 +88,10 @@ def encode_body(data: Any, fmt: str | None) -> tuple[bytes | None, bytes | None]
     """(body, its Content-Type)."""
     if data is None:
         return None, None
+    if isinstance(data, bytes | bytearray):  # encoded already (an RPC body, a file)
+        return bytes(data), _FORMATS[fmt][1] or b"application/octet-stream"
     if fmt == "json":
         return json.dumps(data).encode(), _FORMATS["json"][1]
-    if isinstance(data, bytes | bytearray):
-        return bytes(data), _FORMATS[fmt][1] or b"application/octet-stream"
     if isinstance(data, str):
         return data.encode(), _FORMATS[fmt][1] or b"text/plain; charset=utf-8"
     if isinstance(data, Mapping) or isinstance(data, list | tuple):
@@ -189,9 +201,9 @@ class Method:
             ltxid, ids = txn.next_call()  # numbered in the order the app made the calls
 
             async def run() -> Result:
-                pool = pool_for(target, alias_name)
-                result = await _send(pool, method, path, base + ids, body, timeout, member,
-                                     label, ltxid)
+                pool = pool_for(target, alias_name, member)
+                result = await _send(pool, method, path, base + ids, body, timeout, label,
+                                     ltxid)
                 return decode(result) if decode is not None else result
             return run
 
@@ -211,14 +223,11 @@ class Method:
 
 
 async def _send(pool: Any, method: bytes, path: str, headers: list[tuple[bytes, bytes]],
-                body: bytes | None, timeout: float, member: int | None, label: str,
-                ltxid: int) -> Result:
+                body: bytes | None, timeout: float, label: str, ltxid: int) -> Result:
     from skitai.upstream.connection import UpstreamTimeout
 
-    kwargs: dict[str, Any] = {} if member is None else {"member": member}
     try:
-        response = await pool.request(method, path.encode("latin-1"), headers, body, timeout,
-                                      **kwargs)
+        response = await pool.request(method, path.encode("latin-1"), headers, body, timeout)
     except UpstreamTimeout as exc:
         raise TimeoutError(str(exc)) from exc
     out = Headers()

@@ -18,6 +18,8 @@ PG = "postgres@127.0.0.1:5432/test"
 
 @pytest.fixture(autouse=True)
 def forget_loop():
+    """Each test's own loop is the one was attaches to (as a worker's loop is)."""
+    bridge.detach()
     yield
     bridge.detach()
 
