@@ -153,3 +153,61 @@ def test_promise_settles_with_threads_0(tmp_path: Path) -> None:
             assert status == 200 and body == b"rows: [1] [2, 3]"
     finally:
         srv.stop()
+
+
+FLASK_HTTP_APP = """
+    import os
+    import time
+    import skitai
+    from flask import Flask, jsonify, request
+    from skitai import was
+
+    app = Flask(__name__)
+
+    @app.route("/fanout")
+    def fanout():
+        started = time.monotonic()
+        calls = [was.get("@members/") for _ in range(3)]
+        data = [c.getwait(5).data for c in calls]
+        return jsonify(data=data, took=time.monotonic() - started,
+                       gtxid=request.environ["skitai.gtxid"])
+
+    @app.route("/map")
+    def mapped():
+        results = was.get.map("@members/").getswait(5)
+        return jsonify(codes=results.status_code, ports=sorted(r.data["port"] for r in results))
+
+    @app.route("/lb")
+    def lb():
+        return jsonify(was.get.lb("@half/").getwait(5).data)
+
+    if __name__ == "__main__":
+        skitai.alias("@members", skitai.PROTO_HTTP, os.environ["MEMBERS"].split(","))
+        skitai.alias("@half", skitai.PROTO_HTTP, ["127.0.0.1:1 9", os.environ["MEMBERS"].split(",")[0]])
+        skitai.mount("/", app)
+        skitai.run(workers=1, threads=4)
+"""
+
+
+def test_flask_fanout_lb_map_and_transaction_ids(tmp_path: Path) -> None:
+    from tests.unit.was.members import addresses, members
+
+    with members(2, delay=0.3) as srvs:
+        ports = sorted(s.server_port for s in srvs)
+        srv = start_app(tmp_path, FLASK_HTTP_APP, env={"MEMBERS": ",".join(addresses(srvs))})
+        try:
+            fetch_json(srv, "/fanout")  # connections made
+            request = urllib.request.Request(srv.url("/fanout"), headers={"X-Gtxn-Id": "GTID-test-1"})
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                out = json.loads(resp.read())
+            # Three calls to a member that takes 0.3 s: about 0.3 s together, not 0.9.
+            assert out["took"] < 0.8, out["took"]
+            assert out["gtxid"] == "GTID-test-1"
+            # The ids reached the member: the request's global id, local ids 2001, 2002, 2003.
+            assert {d["gtxn"] for d in out["data"]} == {"GTID-test-1"}
+            assert sorted(d["ltxn"] for d in out["data"]) == ["2001", "2002", "2003"]
+            assert fetch_json(srv, "/map") == {"codes": [200, 200], "ports": ports}
+            for _ in range(3):
+                assert fetch_json(srv, "/lb")["port"] == srvs[0].server_port  # type: ignore[index]
+        finally:
+            srv.stop()
