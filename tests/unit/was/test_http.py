@@ -125,3 +125,40 @@ def test_jsonrpc():
         assert missing.status == result.EXCEPTION and "Method not found" in str(missing.error)
         with pytest.raises(CallError, match="Method not found"):
             was.jsonrpc("@j/jsonrpc").nope().getwait(5, reraise=True)
+
+
+def test_ws_sends_a_message_and_returns_the_reply():
+    import asyncio
+
+    websockets = pytest.importorskip("websockets", reason="websockets is in the test extras")
+    from websockets.asyncio.server import serve
+
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+
+    async def echo(conn):
+        async for message in conn:
+            await conn.send(("echo: " + message) if isinstance(message, str) else message[::-1])
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0) as server:
+            holder["port"] = server.sockets[0].getsockname()[1]
+            holder["stop"] = asyncio.get_running_loop().create_future()
+            holder["loop"] = asyncio.get_running_loop()
+            ready.set()
+            await holder["stop"]
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        port = holder["port"]
+        assert was.ws(f"ws://127.0.0.1:{port}/", "hi").getwait(5).data == "echo: hi"
+        skitai.alias("@wsm", skitai.PROTO_WS, f"127.0.0.1:{port}")
+        assert was.ws("@wsm/chat", b"abc").getwait(5).data == b"cba"
+        assert [r.data for r in was.ws.map("@wsm/", "x").getswait(5)] == ["echo: x"]
+        assert websockets is not None
+    finally:
+        loop = holder["loop"]
+        loop.call_soon_threadsafe(holder["stop"].set_result, None)  # type: ignore[union-attr]
+        thread.join(10)
