@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-MEMBER = "http://" + os.environ.get("WAS_MEMBER", "127.0.0.1:18100") + "/"
+MEMBER = "http://" + os.environ.get("WAS_MEMBER", "127.0.0.1:23100") + "/"
 state = {}
 
 

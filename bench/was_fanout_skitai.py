@@ -24,7 +24,7 @@ def select1():
 
 
 if __name__ == "__main__":
-    skitai.alias("@member", skitai.PROTO_HTTP, os.environ.get("WAS_MEMBER", "127.0.0.1:18100"))
+    skitai.alias("@member", skitai.PROTO_HTTP, os.environ.get("WAS_MEMBER", "127.0.0.1:23100"))
     skitai.alias("@pg", skitai.DB_PGSQL, os.environ.get("WAS_PG", "postgres@127.0.0.1:5432/test"))
     skitai.mount("/", app)
     skitai.log_off("/")

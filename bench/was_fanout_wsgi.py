@@ -8,7 +8,7 @@ import requests
 from flask import Flask, jsonify
 
 app = Flask(__name__)
-MEMBER = "http://" + os.environ.get("WAS_MEMBER", "127.0.0.1:18100") + "/"
+MEMBER = "http://" + os.environ.get("WAS_MEMBER", "127.0.0.1:23100") + "/"
 _local = threading.local()
 _pool = None
 

@@ -1,7 +1,7 @@
 """The backend member of the was benchmarks: answers every request after 20 ms
 (``WAS_MEMBER_DELAY``), a small JSON body.  Raw ASGI under uvicorn:
 
-    uvicorn --app-dir bench was_member:app --port 18100 --workers 1 --no-access-log
+    uvicorn --app-dir bench was_member:app --port 23100 --workers 1 --no-access-log
 """
 
 import asyncio

@@ -141,12 +141,13 @@ PROMISE_APP = """
     if __name__ == "__main__":
         skitai.alias("@lite", skitai.DB_SQLITE3, os.path.abspath("p.db"))
         skitai.mount("/", app)
-        skitai.run(threads=0)
+        skitai.run(threads=int(os.environ["THREADS"]))
 """
 
 
-def test_promise_settles_with_threads_0(tmp_path: Path) -> None:
-    srv = start_app(tmp_path, PROMISE_APP)
+@pytest.mark.parametrize("threads", ["0", "4"])
+def test_promise_settles(tmp_path: Path, threads: str) -> None:
+    srv = start_app(tmp_path, PROMISE_APP, env={"THREADS": threads})
     try:
         for _ in range(3):
             status, body = fetch(srv, "/")

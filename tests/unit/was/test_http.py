@@ -162,3 +162,22 @@ def test_ws_sends_a_message_and_returns_the_reply():
         loop = holder["loop"]
         loop.call_soon_threadsafe(holder["stop"].set_result, None)  # type: ignore[union-attr]
         thread.join(10)
+
+
+def test_promise_collects_http_calls_and_settles():
+    def handler(promise, response):
+        promise[response.id] = response.data["path"]
+        if promise.fulfilled():
+            promise.send(promise["title"] + ": ")
+            promise.settle(f"{promise['a']} {promise['b']}")
+
+    with members(2) as srvs:
+        skitai.alias("@p", skitai.PROTO_HTTP, addresses(srvs))
+        promise = was.promise(handler, "<p>", "</p>", title="paths")
+        promise.get("a", "@p/one")
+        promise.getjson("b", "@p/two")
+        assert promise.pending() or promise.fulfilled()
+        assert b"".join(promise) == b"<p>paths: /one /two</p>"
+        assert promise.settled() and not promise.rejected()
+        with pytest.raises(ValueError, match="identifier"):
+            promise.get("not an id", "@p/")
