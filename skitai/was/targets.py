@@ -10,8 +10,6 @@ the same ``aliases.parse_member``.
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from urllib.parse import quote
 
 from skitai.config import aliases as aliases_mod
 from skitai.config.aliases import Member
+from skitai.upstream import balancer as upstream_balancer
 
 T = TypeVar("T")
 
@@ -105,63 +104,51 @@ def resolve_http(url: str) -> Target:
                   ("/" + path if slash else "/") + query)
 
 
-class Balancer:
-    """Picks members by weight and load (calls in flight per unit of weight), and
-    remembers which refused a connection so fail-over tries them last."""
+class Balancers:
+    """``.lb`` for database members, on the upstream client's ``Balancer`` (weight and
+    outstanding calls, two random choices): one per member set, on the loop thread.
+    A member that refused a connection is skipped for ``DOWN_FOR`` seconds, then tried
+    again (the HTTP pools have health checks; a database member has none)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.inflight: dict[Member, int] = {}
-        self.down_until: dict[Member, float] = {}
-        self.calls: dict[Member, int] = {}
-        self.failures: dict[Member, int] = {}
+        self._by_members: dict[tuple[Member, ...], upstream_balancer.Balancer] = {}
 
-    def order(self, members: tuple[Member, ...]) -> list[Member]:
-        """Every member, best first."""
-        if len(members) == 1:
-            return list(members)
-        now = time.monotonic()
-        with self._lock:
-            scored = [((self.down_until.get(m, 0.0) > now),
-                       (self.inflight.get(m, 0) + 1) / max(m.weight, 1),
-                       random.random(), i) for i, m in enumerate(members)]
-        return [members[s[3]] for s in sorted(scored)]
-
-    def begin(self, member: Member) -> None:
-        with self._lock:
-            self.inflight[member] = self.inflight.get(member, 0) + 1
-            self.calls[member] = self.calls.get(member, 0) + 1
-
-    def end(self, member: Member, failed: bool = False) -> None:
-        with self._lock:
-            self.inflight[member] = self.inflight.get(member, 1) - 1
-            if failed:
-                self.failures[member] = self.failures.get(member, 0) + 1
-                self.down_until[member] = time.monotonic() + DOWN_FOR
-            else:
-                self.down_until.pop(member, None)
+    def of(self, members: tuple[Member, ...]) -> upstream_balancer.Balancer:
+        found = self._by_members.get(members)
+        if found is None:
+            found = self._by_members[members] = upstream_balancer.Balancer(members)
+        return found
 
     async def one(self, members: tuple[Member, ...], call: Callable[[Member], Awaitable[T]],
                   connect_errors: tuple[type[BaseException], ...]) -> T:
-        """``call`` on the best member; on a connection failure, on the next one."""
+        """``call`` on the member the balancer picks; on a connection failure, another."""
+        balancer = self.of(members)
+        now = time.monotonic()
+        for member_state in balancer.states:
+            if member_state.down and now - member_state.down_since > DOWN_FOR:
+                member_state.down = False
+        tried: set[int] = set()
         error: BaseException | None = None
-        for member in self.order(members):
-            self.begin(member)
-            failed = False
+        while (state := balancer.pick(tried)) is not None:
+            tried.add(state.index)
+            state.outstanding += 1
             try:
-                return await call(member)
+                result = await call(state.member)
             except connect_errors as exc:
-                failed = True
+                state.failures += 1
+                state.down, state.down_since = True, time.monotonic()
                 error = exc
+                continue
             finally:
-                self.end(member, failed)
+                state.outstanding -= 1
+            state.served += 1
+            state.down = False
+            return result
         assert error is not None
         raise error
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            return {m.label: {"calls": n, "inflight": self.inflight.get(m, 0),
-                              "failures": self.failures.get(m, 0)} for m, n in self.calls.items()}
+    def stats(self) -> dict[str, dict[str, object]]:
+        return {s.member.label: s.snapshot() for b in self._by_members.values() for s in b.states}
 
 
-balancer = Balancer()
+balancer = Balancers()
