@@ -1,7 +1,8 @@
 """``was.postgresql``: an asyncpg pool per member, on the worker's loop.
 
 Each member (host, port, database, user) gets one pool per worker, made at its first
-call and kept for the worker's life.  A query runs on a connection from the pool; when
+call and kept for the worker's life.  A connection returns to the pool as it is, an
+open transaction rolled back (``_reset``).  A query runs on a connection from the pool; when
 every connection stays busy for ``POOL_WAIT`` seconds the call fails with
 ``PoolExhausted`` rather than queue without end.  Rows come back as ``sql.Row``.
 """
@@ -47,7 +48,7 @@ class Driver:
                 host=member.host or None, port=member.port or None,
                 user=member.user or "postgres", password=member.password,
                 database=member.database or member.user or "postgres",
-                min_size=POOL_MIN, max_size=POOL_MAX, ssl=await _ssl(member))
+                min_size=POOL_MIN, max_size=POOL_MAX, ssl=await _ssl(member), reset=_reset)
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # retrieved: a concurrent waiter re-raises it, nobody else logs
@@ -90,6 +91,13 @@ class Driver:
 
 
 _ssl_context: Any = None
+
+
+async def _reset(conn: Any) -> None:
+    """Nothing more than asyncpg itself does with a custom reset: it clears listeners and
+    rolls back an open transaction (logging it).  Its default reset query costs a round
+    trip per call, a second query for every ``SELECT 1``; was runs one statement per
+    call, so a ``BEGIN`` left open is the state that could leak, and it does not."""
 
 
 async def _ssl(member: Member) -> Any:

@@ -147,3 +147,17 @@ def test_backend_names_what_is_wrong():
         was.backend("@web")
     with pytest.raises(TypeError, match="takes an '@alias'"):
         was.backend("127.0.0.1:5432")
+
+
+def test_a_transaction_left_open_does_not_reach_the_next_call(table):
+    need_pg()
+    skitai.alias("@pg1", skitai.DB_PGSQL, PG)
+    was.backend("@pg1").execute(f"CREATE TABLE {table} (n INTEGER)").wait(10)
+    try:
+        # Never committed: rolled back when its connection goes back to the pool.
+        was.backend("@pg1").execute(f"BEGIN; INSERT INTO {table} VALUES (1)").wait(10)
+        for _ in range(20):  # whichever pooled connection answers sees no row
+            res = was.backend("@pg1").execute(f"SELECT count(*) AS n FROM {table}").getwait(10)
+            assert res.data[0].n == 0
+    finally:
+        _drop("@pg1", table)
