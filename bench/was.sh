@@ -17,6 +17,7 @@ duration=${2:-8}
 shared=${BENCH_SHARED:-$(realpath "$root/../../shared/bench")}
 py=${PYTHON:-python3}
 member_port=23100
+varpath16=$(mktemp -d)  # a second instance of the same script needs its own pid file
 export WAS_MEMBER=127.0.0.1:$member_port PYTHONPATH=$root
 $py -m uvicorn --app-dir "$root/bench" was_member:app --port $member_port --workers 2 \
   --no-access-log --log-level warning &
@@ -26,7 +27,7 @@ sleep 2
 servers=(
   --server "skitai-was-2x4@23101=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 $py $root/bench/was_fanout_skitai.py"
   --server "gunicorn-gthread-2x4@23102=$py -m gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:{port} --chdir $root/bench was_fanout_wsgi:app"
-  --server "skitai-was-2x16@23104=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=16 $py $root/bench/was_fanout_skitai.py"
+  --server "skitai-was-2x16@23104=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=16 SKITAI_VARPATH=$varpath16 $py $root/bench/was_fanout_skitai.py"
   --server "uvicorn-2-asyncio@23103=$py -m uvicorn --workers 2 --http httptools --loop uvloop --no-access-log --port {port} --app-dir $root/bench was_fanout_asgi:app"
 )
 for c in 8 64; do

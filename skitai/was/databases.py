@@ -15,6 +15,7 @@ an alias with several members is used as ``.lb``.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,32 +24,38 @@ from skitai.was.result import Result
 
 # Drivers hold connections bound to one event loop: one set per loop (a worker has one).
 _drivers: dict[tuple[str, int], Any] = {}
+_lock = threading.Lock()
 
 
 def driver(kind: str) -> Any:
     slot = (kind, id(bridge.get().loop))
     found = _drivers.get(slot)
     if found is None:
-        if kind == "postgresql":
-            from skitai.was import pg
-
-            found = pg.Driver()
-        elif kind == "sqlite3":
-            from skitai.was import sqlite
-
-            found = sqlite.Driver()
-        elif kind == "redis":
-            from skitai.was import redisdb
-
-            found = redisdb.Driver()
-        elif kind == "mongodb":
-            from skitai.was import mongo
-
-            found = mongo.Driver()
-        else:
-            raise TypeError(f"no database driver for {kind!r}")
-        _drivers[slot] = found
+        with _lock:  # app threads race here: one driver (one set of pools) per engine
+            found = _drivers.get(slot)
+            if found is None:
+                found = _drivers[slot] = _make(kind)
     return found
+
+
+def _make(kind: str) -> Any:
+    if kind == "postgresql":
+        from skitai.was import pg
+
+        return pg.Driver()
+    if kind == "sqlite3":
+        from skitai.was import sqlite
+
+        return sqlite.Driver()
+    if kind == "redis":
+        from skitai.was import redisdb
+
+        return redisdb.Driver()
+    if kind == "mongodb":
+        from skitai.was import mongo
+
+        return mongo.Driver()
+    raise TypeError(f"no database driver for {kind!r}")
 
 
 def drivers() -> dict[str, Any]:
