@@ -12,6 +12,7 @@ placeholders is passed as written, so a driver's native style (``$1`` for asyncp
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,10 +40,13 @@ class ParamError(ValueError):
     """The placeholders and the parameters given do not match."""
 
 
-def _rewrite(sql: str, params: Params, mark: Any) -> tuple[str, list[Any]] | None:
-    """(text, values) with pyformat placeholders replaced by ``mark(i, name)``, or None
-    when the text has none (native style: pass as written)."""
-    values: list[Any] = []
+@functools.lru_cache(maxsize=1024)
+def _plan(sql: str, style: str) -> tuple[str, tuple[str | int, ...]] | None:
+    """The text with its pyformat placeholders rewritten (``style`` "numeric" or
+    "qmark") and what each slot takes: an ``int`` (the n-th positional value) or a name.
+    None when the text has none.  Pure and cached: an app sends the same few statements
+    again and again, so the scan runs once per statement."""
+    slots: list[str | int] = []
     named: dict[str, int] = {}
     found = False
     position = 0
@@ -55,28 +59,43 @@ def _rewrite(sql: str, params: Params, mark: Any) -> tuple[str, list[Any]] | Non
             return "%"
         found = True
         if m.group("named") is not None:
-            if not isinstance(params, Mapping):
-                raise ParamError("%(name)s placeholders need a dict of parameters")
             name = m.group("name")
-            if name not in params:
-                raise ParamError(f"no parameter named {name!r}")
-            if name not in named:
-                values.append(params[name])
-                named[name] = len(values)
-            return str(mark(named[name]))
-        if isinstance(params, Mapping) or params is None or isinstance(params, str | bytes):
-            raise ParamError("%s placeholders need a tuple or list of parameters")
-        if position >= len(params):
-            raise ParamError(f"{position + 1} or more %s placeholders, {len(params)} parameters")
-        values.append(params[position])
+            if style == "qmark":  # every occurrence is a slot of its own
+                slots.append(name)
+                return "?"
+            if name not in named:  # numeric: one $n per name, however often it is used
+                slots.append(name)
+                named[name] = len(slots)
+            return f"${named[name]}"
+        slots.append(position)
         position += 1
-        return str(mark(len(values)))
+        return f"${len(slots)}" if style == "numeric" else "?"
 
     text = _TOKENS.sub(replace, sql)
-    if not found:
+    return (text, tuple(slots)) if found else None
+
+
+def _rewrite(sql: str, params: Params, style: str) -> tuple[str, list[Any]] | None:
+    """(text, values) for the driver, or None when the text has no pyformat placeholder
+    (native style: pass as written)."""
+    plan = _plan(sql, style)
+    if plan is None:
         return None
-    if not isinstance(params, Mapping) and params is not None and position != len(params):
-        raise ParamError(f"{position} %s placeholders, {len(params)} parameters")
+    text, slots = plan
+    positional = [s for s in slots if isinstance(s, int)]
+    names = [s for s in slots if isinstance(s, str)]
+    if names:
+        if not isinstance(params, Mapping):
+            raise ParamError("%(name)s placeholders need a dict of parameters")
+        for name in names:
+            if name not in params:
+                raise ParamError(f"no parameter named {name!r}")
+    if positional:
+        if isinstance(params, Mapping) or params is None or isinstance(params, str | bytes):
+            raise ParamError("%s placeholders need a tuple or list of parameters")
+        if len(positional) != len(params):
+            raise ParamError(f"{len(positional)} %s placeholders, {len(params)} parameters")
+    values = [params[s] for s in slots]  # type: ignore[index]
     return text, values
 
 
@@ -85,7 +104,7 @@ def to_numeric(sql: str, params: Params) -> tuple[str, list[Any]]:
     is one ``$n``)."""
     if params is None:
         return sql, []
-    done = _rewrite(sql, params, lambda i: f"${i}")
+    done = _rewrite(sql, params, "numeric")
     if done is not None:
         return done
     if isinstance(params, Mapping):
@@ -97,12 +116,13 @@ def to_qmark(sql: str, params: Params) -> tuple[str, Sequence[Any] | Mapping[str
     """For sqlite3: ``?`` and the values in order; native ``?``/``:name`` pass through."""
     if params is None:
         return sql, ()
-    done = _rewrite(sql, params, lambda i: "?")
+    done = _rewrite(sql, params, "qmark")
     if done is not None:
         return done
     return sql, params if isinstance(params, Mapping) else list(params)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_script(sql: str) -> bool:
     """Several statements (run without parameters, as a script)."""
     text = _TOKENS.sub(lambda m: "''" if m.group("skip") is not None else m.group(0), sql)

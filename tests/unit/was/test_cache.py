@@ -74,3 +74,10 @@ def test_set_max_rcache_bounds_entries(tmp_path):
         assert len(rcache.get_cache()) == 2
     finally:
         rcache.get_cache().resize(rcache.DEFAULT_MAX)
+
+
+def test_a_named_parameter_used_twice_on_sqlite(tmp_path):
+    skitai.alias("@lite2", skitai.DB_SQLITE3, str(tmp_path / "n.db"))
+    res = was.backend("@lite2").execute("SELECT %(a)s AS x, %(a)s || %(b)s AS y",
+                                        {"a": "p", "b": "q"}).getwait(5)
+    assert res.data == [{"x": "p", "y": "pq"}]

@@ -9,10 +9,10 @@ def test_pyformat_to_numeric_and_qmark():
     assert sql.to_qmark(text, [1, "x"]) == ("SELECT * FROM t WHERE a = ? AND b = ?", [1, "x"])
 
 
-def test_named_parameters_reuse_one_slot():
+def test_named_parameters_one_slot_per_name_or_per_use():
     text = "SELECT %(a)s, %(b)s, %(a)s"
     assert sql.to_numeric(text, {"a": 1, "b": 2}) == ("SELECT $1, $2, $1", [1, 2])
-    assert sql.to_qmark(text, {"a": 1, "b": 2}) == ("SELECT ?, ?, ?", [1, 2])
+    assert sql.to_qmark(text, {"a": 1, "b": 2}) == ("SELECT ?, ?, ?", [1, 2, 1])
 
 
 def test_placeholders_inside_literals_comments_and_dollar_quotes_stay():
