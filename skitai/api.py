@@ -263,6 +263,21 @@ def alias(name: str, type: str, servers: str | list[str] | tuple[str, ...], role
     _draft.aliases.append(aliases.make(name, type, servers, role, source, ssl, where=where))
 
 
+def set_trusted_proxies(*networks: str) -> None:
+    """Clients (load balancers in front of skitai) whose ``X-Forwarded-For/-Proto/-Host``
+    the reverse proxy keeps and extends; everyone else's are replaced."""
+    import ipaddress
+
+    where = _call("set_trusted_proxies", 1, networks=networks)
+    out = []
+    for net in networks:
+        try:
+            out.append(str(ipaddress.ip_network(str(net).strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{where}: {net!r} is not a network like '10.0.0.0/8'") from None
+    _draft.set("trusted_proxies", tuple(out), where)
+
+
 # --- peer daemons ---------------------------------------------------------------------------
 
 

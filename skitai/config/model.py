@@ -146,6 +146,8 @@ class ServerConfig:
 
     # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
     aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")
+    trusted_proxies: tuple[str, ...] = setting((), doc="set_trusted_proxies(): networks whose "
+                                               "X-Forwarded-* headers are believed.")
     backend_timeout: float = setting(30.0, doc="Seconds a member may take to answer (head, "
                                      "then between body bytes) before a 504.",
                                      parse=parse.seconds, conf="backend-timeout")

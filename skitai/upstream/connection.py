@@ -116,14 +116,14 @@ class UpstreamConnection(asyncio.Protocol):
             raise UpstreamError("the member closed the connection", member=self.member.label)
         self.transport.write(data)
 
-    async def drain(self) -> None:
+    async def drain(self, timeout: float | None = None) -> None:
         if self.closed:
             raise UpstreamError("the member closed the connection", member=self.member.label)
         if not self._write_paused:
             return
         self._drain_waiter = self.loop.create_future()
         try:
-            await self._drain_waiter
+            await _wait(self._drain_waiter, timeout, self.member)
         finally:
             self._drain_waiter = None
 
@@ -291,16 +291,25 @@ class ResponseStream:
     # --- the reader's side ------------------------------------------------------------------
     @property
     def done(self) -> bool:
+        """Read to the end."""
         return self._done and not self._chunks
 
-    async def head(self) -> None:
-        """Wait for the final response head (raises the member's failure)."""
-        await asyncio.shield(self._head_ready) if not self._head_ready.done() else None
+    @property
+    def complete(self) -> bool:
+        """The whole response arrived (the body may still be queued for the reader)."""
+        return self._done and self._error is None
+
+    async def head(self, timeout: float | None = None) -> None:
+        """Wait for the final response head (raises the member's failure, or
+        ``UpstreamTimeout`` after ``timeout`` seconds)."""
+        if not self._head_ready.done():
+            await _wait(self._head_ready, timeout, self.member, shield=True)
         if self._error is not None and not self.status:
             raise self._error
 
-    async def read(self) -> bytes:
-        """The next body bytes (everything queued, joined); ``b""`` at the end."""
+    async def read(self, timeout: float | None = None) -> bytes:
+        """The next body bytes (everything queued, joined); ``b""`` at the end.
+        ``timeout``: seconds the member may stay silent."""
         while True:
             if self._chunks:
                 chunks = self._chunks
@@ -317,15 +326,15 @@ class ResponseStream:
                 return b""
             self._waiter = self.conn.loop.create_future()
             try:
-                await self._waiter
+                await _wait(self._waiter, timeout, self.member)
             finally:
                 self._waiter = None
 
-    async def body(self, limit: int | None = None) -> bytes:
+    async def body(self, limit: int | None = None, timeout: float | None = None) -> bytes:
         """The whole body (``limit``: raise beyond that many bytes)."""
         parts = []
         size = 0
-        while data := await self.read():
+        while data := await self.read(timeout):
             size += len(data)
             if limit is not None and size > limit:
                 raise UpstreamError(f"the member's response exceeds {limit} bytes",
@@ -364,3 +373,34 @@ class ResponseStream:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+async def _wait(fut: asyncio.Future[None], timeout: float | None, member: Member,
+                *, shield: bool = False) -> None:
+    """Await ``fut`` for at most ``timeout`` seconds.  A timer, not ``asyncio.timeout``:
+    handlers start outside a Task (``worker/eager.py``), and a timer per wait is cheaper.
+    ``shield``: the future outlives a timeout (the head may still be awaited by the pool's
+    cleanup)."""
+    if timeout is None:
+        await fut
+        return
+    waiter = fut
+    if shield:
+        waiter = fut.get_loop().create_future()
+        fut.add_done_callback(lambda _: _settle(waiter))
+    handle = fut.get_loop().call_later(timeout, _expire, waiter, timeout, member)
+    try:
+        await waiter
+    finally:
+        handle.cancel()
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _expire(fut: asyncio.Future[None], timeout: float, member: Member) -> None:
+    if not fut.done():
+        fut.set_exception(UpstreamTimeout(f"{member.label} did not answer within {timeout:g}s",
+                                          member=member.label))

@@ -26,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_mod
-from collections.abc import AsyncIterable, Awaitable, Iterable
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final
 
 from skitai.config.aliases import Alias, Member
 from skitai.upstream.balancer import Balancer, MemberState
@@ -47,7 +47,6 @@ IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"
 _FRAMING: Final = frozenset({b"content-length", b"transfer-encoding", b"connection",
                              b"keep-alive", b"upgrade", b"te", b"proxy-connection"})
 Body = bytes | AsyncIterable[bytes] | None
-T = TypeVar("T")
 
 
 @dataclass
@@ -103,7 +102,7 @@ class AliasPool:
         response, state = await self._open(_bytes(method), _bytes(path), headers or [], body,
                                            timeout, None)
         try:
-            data = await _timed(response.body(limit), timeout or self.timeout, state.member)
+            data = await response.body(limit, self.timeout if timeout is None else timeout)
         except BaseException:
             self.release(response)
             raise
@@ -174,9 +173,9 @@ class AliasPool:
             if body:
                 conn.write(body)
         elif body is not None:
-            sender = asyncio.ensure_future(_send_body(conn, body, chunked))
+            sender = asyncio.ensure_future(_send_body(conn, body, chunked, timeout))
         try:
-            await _timed(response.head(), timeout, member)
+            await response.head(timeout)
         except UpstreamError:
             if sender is not None:
                 sender.cancel()
@@ -196,12 +195,13 @@ class AliasPool:
                 return conn
             conn.close()
         member = state.member
+        limit = min(timeout, self.connect_timeout)
         try:
-            conn = await _timed(self._connect(member), min(timeout, self.connect_timeout),
-                                member, sent=False)
-        except UpstreamError:
+            conn = await asyncio.wait_for(self._connect(member), limit)
+        except TimeoutError:
             self._mark_down(state)
-            raise
+            raise UpstreamTimeout(f"cannot connect to {member.label} within {limit:g}s",
+                                  sent=False, member=member.label) from None
         except (OSError, ssl_mod.SSLError) as exc:
             self._mark_down(state)
             raise UpstreamError(f"cannot connect to {member.label}: {exc}", sent=False,
@@ -307,7 +307,8 @@ def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[by
     return b"".join(lines), chunked
 
 
-async def _send_body(conn: UpstreamConnection, body: AsyncIterable[bytes], chunked: bool) -> None:
+async def _send_body(conn: UpstreamConnection, body: AsyncIterable[bytes], chunked: bool,
+                     timeout: float) -> None:
     async for data in body:
         if not data:
             continue
@@ -315,7 +316,7 @@ async def _send_body(conn: UpstreamConnection, body: AsyncIterable[bytes], chunk
             conn.write(b"%x\r\n%b\r\n" % (len(data), data))
         else:
             conn.write(data)
-        await conn.drain()
+        await conn.drain(timeout)
     if chunked:
         conn.write(b"0\r\n\r\n")
 
@@ -326,14 +327,3 @@ def _sent(task: asyncio.Future[None]) -> None:
         return
     if task.exception() is not None:
         log.debug("request body to a member failed: %s", task.exception())
-
-
-async def _timed(awaitable: Awaitable[T], timeout: float, member: Member,
-                 *, sent: bool = True) -> T:
-    try:
-        async with asyncio.timeout(timeout):
-            return await awaitable
-    except TimeoutError:
-        raise UpstreamTimeout(f"{member.label} did not answer within {timeout:g}s", sent=sent,
-                              member=member.label) from None
-

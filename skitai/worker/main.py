@@ -57,6 +57,10 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
             limit = getattr(pref, "max_client_body_size", None) if pref else None
             handler.body_limit = int(limit) if limit else config.max_client_body_size  # type: ignore[attr-defined]
             table.add(spec.point, app=handler)
+        elif spec.kind == "alias":  # a load-balanced reverse proxy (skitai.gateway)
+            from skitai.gateway import mounts
+
+            table.add(spec.point, app=mounts.proxy_handler(config, spec, loop))
     return router
 
 

@@ -242,6 +242,7 @@ class Server:
             connections=len(self.connections),
             handle_ms=(first - stream.started) * 1000,
             send_ms=(now - first) * 1000,
+            upstream=_text(stream.extra.get("upstream")),  # type: ignore[arg-type]
         )
         self.logs.request.write(logmod.format_access(record))
 
