@@ -15,6 +15,7 @@ from skitai.config import parse
 from skitai.config.aliases import Alias
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.fields import setting
+from skitai.config.gateway import GatewayConfig, RateLimit
 from skitai.config.pref import Pref
 
 MountKind = Literal["static", "app", "alias"]
@@ -146,6 +147,10 @@ class ServerConfig:
 
     # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
     aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")
+    gateway: GatewayConfig | None = setting(None, doc="enable_gateway(): authentication of "
+                                            "the alias mounts.")
+    rate_limit: RateLimit | None = setting(None, doc="set_rate_limit(): per user or address, "
+                                           "on the alias mounts.")
     trusted_proxies: tuple[str, ...] = setting((), doc="set_trusted_proxies(): networks whose "
                                                "X-Forwarded-* headers are believed.")
     backend_timeout: float = setting(30.0, doc="Seconds a member may take to answer (head, "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from skitai.config.model import MountSpec, ServerConfig
+from skitai.gateway.auth import Gate
 from skitai.gateway.proxy import ProxyHandler, TrustedProxies
 from skitai.upstream import registry
 
@@ -26,5 +27,12 @@ def upstreams(config: ServerConfig, loop: asyncio.AbstractEventLoop) -> registry
 def proxy_handler(config: ServerConfig, spec: MountSpec,
                   loop: asyncio.AbstractEventLoop) -> ProxyHandler:
     pool = upstreams(config, loop).get(spec.target)
+    gate = _gates.get(id(loop))
+    if gate is None or gate.loop is not loop:
+        gate = _gates[id(loop)] = Gate(config.gateway, config.rate_limit, loop,
+                                       config.backend_timeout)
     return ProxyHandler(pool, mount_point=spec.point, body_limit=config.max_client_body_size,
-                        trusted=TrustedProxies(config.trusted_proxies))
+                        trusted=TrustedProxies(config.trusted_proxies), gate=gate)
+
+
+_gates: dict[int, Gate] = {}

@@ -35,6 +35,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Final
 
+from skitai.gateway.auth import Gate, Refusal
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
 from skitai.upstream.pool import AliasPool
 from skitai.worker.stream import ClientDisconnected, Stream
@@ -74,8 +75,9 @@ class ProxyHandler:
     """The handler of one ``mount(point, "@alias")``."""
 
     def __init__(self, pool: AliasPool, *, mount_point: str, body_limit: int,
-                 trusted: TrustedProxies | None = None) -> None:
+                 trusted: TrustedProxies | None = None, gate: Gate | None = None) -> None:
         self.pool = pool
+        self.gate = gate if gate is not None and gate.needed or pool.alias.sources else None
         self.prefix = "" if mount_point == "/" else mount_point.rstrip("/")
         self.body_limit = body_limit
         self.trusted = trusted or TrustedProxies(())
@@ -84,6 +86,13 @@ class ProxyHandler:
         self.rewrite_host = any(m.unix is None and not _is_address(m.host) for m in members)
 
     async def __call__(self, stream: Stream) -> None:
+        gate = self.gate
+        if gate is not None:
+            refusal = await gate.admit(stream, self.pool.alias)
+            if refusal is not None:
+                if not stream.closed:
+                    _refuse(stream, refusal)
+                return
         await self.forward(stream)
 
     async def forward(self, stream: Stream) -> None:
@@ -217,6 +226,15 @@ def _error_page(stream: Stream, status: int) -> None:
     body = f"<h1>{status} {phrase}</h1>".encode()
     stream.respond(status, [(b"content-type", b"text/html; charset=utf-8"),
                             (b"content-length", str(len(body)).encode())], body)
+
+
+def _refuse(stream: Stream, refusal: Refusal) -> None:
+    phrase = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests",
+              500: "Internal Server Error", 504: "Gateway Timeout"}.get(refusal.status, "Error")
+    body = f"<h1>{refusal.status} {phrase}</h1>".encode()
+    stream.respond(refusal.status, [(b"content-type", b"text/html; charset=utf-8"),
+                                    (b"content-length", str(len(body)).encode()),
+                                    *refusal.headers], body)
 
 
 def _abort(stream: Stream) -> None:

@@ -55,3 +55,11 @@ def shutdown() -> None:
     from skitai.was import process
 
     process.request_master("stop")
+
+
+def set_auth_handler(handler: Any) -> None:
+    """The API gateway's auth object (``handle_token``/``handle_claim``), as the seed's
+    ``wac.handler.set_auth_handler(obj)`` registers it from an app's mount hook."""
+    from skitai.gateway import auth
+
+    auth.set_auth_handler(handler)
