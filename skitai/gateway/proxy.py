@@ -29,15 +29,18 @@ complete-looking response.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Final
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
+from functools import partial
+from typing import Any, Final
 
 from skitai.gateway.auth import Gate, Refusal
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
-from skitai.upstream.pool import AliasPool
+from skitai.upstream.pool import IDEMPOTENT, AliasPool
+from skitai.worker import eager
 from skitai.worker.stream import ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.gateway")
@@ -85,7 +88,20 @@ class ProxyHandler:
         # Host: the client's for members written as addresses, the member's own otherwise.
         self.rewrite_host = any(m.unix is None and not _is_address(m.host) for m in members)
 
-    async def __call__(self, stream: Stream) -> None:
+    def __call__(self, stream: Stream) -> Awaitable[None] | None:
+        request = stream.request
+        if self.gate is None and not request.has_body and request.method in IDEMPOTENT:
+            # The fast path: a kept-alive member connection, the answer relayed from its
+            # read callback; no coroutine unless the response has to stream.
+            headers = self.member_headers(stream, stream.txn().next_call()[1])
+            response = self.pool.start_idle(request.method, self.member_target(stream), headers)
+            if response is not None:
+                response.listener = partial(self._on_member, stream, headers, time.monotonic())
+                return None
+            return self.forward(stream, headers)
+        return self._admit_and_forward(stream)
+
+    async def _admit_and_forward(self, stream: Stream) -> None:
         gate = self.gate
         if gate is not None:
             refusal = await gate.admit(stream, self.pool.alias)
@@ -95,11 +111,44 @@ class ProxyHandler:
                 return
         await self.forward(stream)
 
-    async def forward(self, stream: Stream) -> None:
+    def _on_member(self, stream: Stream, headers: Headers, started: float,
+                   response: ResponseStream) -> None:
+        """Fast path events: the response is whole (relay it), or its head came and the
+        body streams (hand it to a coroutine), or the member failed before answering."""
+        error = response.error
+        if response.complete:
+            response.listener = None
+            stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
+            if not stream.closed:
+                self._send_whole(stream, response, response.take())
+            self.pool.release(response)
+        elif error is not None and not response.status:
+            response.listener = None
+            self.pool.release(response)
+            if stream.closed:
+                return
+            if isinstance(error, UpstreamTimeout) or response.received:
+                self._log_failure(stream, error, started)
+                _error_page(stream, error.status_hint)
+                return
+            # A kept-alive connection the member had closed: try again the slow way (an
+            # idempotent request without a body: safe to send twice).
+            _spawn(self.pool.loop, self.forward(stream, headers))
+        elif response.status:
+            response.listener = None
+            stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
+            _spawn(self.pool.loop, self._stream_out(stream, response))
+
+    async def _stream_out(self, stream: Stream, response: ResponseStream) -> None:
+        try:
+            await self._relay(stream, response)
+        finally:
+            self.pool.release(response)
+
+    async def forward(self, stream: Stream, headers: Headers | None = None) -> None:
         request = stream.request
-        txn = stream.txn()
-        _, txn_headers = txn.next_call()
-        headers = self.member_headers(stream, txn_headers)
+        if headers is None:
+            headers = self.member_headers(stream, stream.txn().next_call()[1])
         body = _body(stream) if request.has_body else None
         started = time.monotonic()
         try:
@@ -166,21 +215,13 @@ class ProxyHandler:
 
     # --- response side ---------------------------------------------------------------------
     async def _relay(self, stream: Stream, response: ResponseStream) -> None:
-        headers = client_headers(response.headers)
         if response.complete:
             # The whole answer is here (the usual small response): one write.
-            body = await response.read()
-            if stream.closed:
-                return
-            if body and not any(n == b"content-length" for n, _ in headers):
-                headers.append((b"content-length", str(len(body)).encode()))
-            if response.trailers:
-                stream.send_head(response.status, headers, response.reason)
-                stream.send_data_nowait(body)
-                stream.end(response.trailers)
-            else:
-                stream.respond(response.status, headers, body, response.reason)
+            body = response.take()
+            if not stream.closed:
+                self._send_whole(stream, response, body)
             return
+        headers = client_headers(response.headers)
         try:
             stream.send_head(response.status, headers, response.reason)
             timeout = self.pool.timeout
@@ -197,6 +238,18 @@ class ProxyHandler:
                         self.pool.name, response.member.label,
                         stream.request.target.decode("latin-1"), exc)
             _abort(stream)
+
+    @staticmethod
+    def _send_whole(stream: Stream, response: ResponseStream, body: bytes) -> None:
+        headers = client_headers(response.headers)
+        if body and not any(n == b"content-length" for n, _ in headers):
+            headers.append((b"content-length", str(len(body)).encode()))
+        if response.trailers:
+            stream.send_head(response.status, headers, response.reason)
+            stream.send_data_nowait(body)
+            stream.end(response.trailers)
+        else:
+            stream.respond(response.status, headers, body, response.reason)
 
     def _log_failure(self, stream: Stream, exc: UpstreamError, started: float) -> None:
         stream.extra["upstream"] = f"{exc.member or '-'}/{_ms(started)}ms"
@@ -245,6 +298,19 @@ def _abort(stream: Stream) -> None:
     abort = getattr(stream.sink, "stream_abort", None)
     if abort is not None:
         abort(stream.stream_id)
+
+
+def _spawn(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` from a callback (started at once, see ``worker/eager.py``); a failure
+    is logged, not lost."""
+    started = eager.start(loop, coro)
+    if started is not None:
+        started.add_done_callback(_log_crash)
+
+
+def _log_crash(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("proxy task failed", exc_info=fut.exception())
 
 
 def _is_address(host: str) -> bool:

@@ -119,6 +119,29 @@ class AliasPool:
         response, _ = await self._open(method, path, headers, body, timeout, length, idempotent)
         return response
 
+    def start_idle(self, method: bytes, path: bytes, headers: Headers,
+                   timeout: float | None = None) -> ResponseStream | None:
+        """Send a bodiless request on a kept-alive connection at once, if the chosen
+        member has one (the fast path: no connect, no coroutine); None otherwise.  The
+        caller reacts to ``response.listener`` events and calls ``release``."""
+        state = self.balancer.pick()
+        if state is None or not state.idle:
+            return None
+        now = self.loop.time()
+        idle = state.idle
+        while idle:
+            conn = idle.pop()
+            if conn.closed or now - conn.last_used >= self.keep_alive:
+                conn.close()
+                continue
+            head, _ = _head(method, state.member, path, headers, None, None)
+            response = conn.start(method, head)
+            state.outstanding += 1
+            state.served += 1
+            response._arm(self.timeout if timeout is None else timeout)
+            return response
+        return None
+
     def release(self, response: ResponseStream) -> None:
         state = self._state_of(response.conn)
         state.outstanding -= 1
