@@ -38,7 +38,7 @@ _GTID = re.compile(rb"^[A-Za-z0-9._:-]{1,96}$")
 _LTID = re.compile(rb"^[1-9][0-9]{3,17}$")
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 # One tag per process (pid plus randomness), so ids from two workers never collide; a
-# forked child notices the new pid and makes its own.
+# forked child makes its own (os.register_at_fork below).
 _pid = 0
 _PROCESS_TAG = ""
 _serial = itertools.count(1)
@@ -105,10 +105,14 @@ class Txn:
         return out
 
 
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=reseed)
+
+
 def new_gtxid(channel: int | None = None, request: int | None = None) -> str:
     """``GTID-<process tag>-C<channel>-R<request>`` (the seed's ``GTID-C4676-R67`` with a
     per-process tag, so two workers or hosts never mint one id)."""
-    if _pid != os.getpid():
+    if not _PROCESS_TAG:
         reseed()
     if channel is None:
         return f"GTID-{_PROCESS_TAG}-S{next(_serial)}"

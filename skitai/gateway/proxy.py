@@ -41,6 +41,7 @@ from skitai.gateway.auth import Gate, Refusal
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
 from skitai.upstream.pool import IDEMPOTENT, AliasPool
 from skitai.worker import eager
+from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.stream import ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.gateway")
@@ -90,7 +91,8 @@ class ProxyHandler:
 
     def __call__(self, stream: Stream) -> Awaitable[None] | None:
         request = stream.request
-        if self.gate is None and not request.has_body and request.method in IDEMPOTENT:
+        if self.gate is None and not request.has_body and request.method in IDEMPOTENT \
+                and not _wants_upgrade(request.headers):
             # The fast path: a kept-alive member connection, the answer relayed from its
             # read callback; no coroutine unless the response has to stream.
             headers = self.member_headers(stream, stream.txn().next_call()[1])
@@ -109,6 +111,12 @@ class ProxyHandler:
                 if not stream.closed:
                     _refuse(stream, refusal)
                 return
+        if ws_proto.is_upgrade(stream.request) and hasattr(stream.sink, "switch_protocol"):
+            from skitai.gateway import wsproxy
+
+            headers = self.member_headers(stream, stream.txn().next_call()[1])
+            await wsproxy.forward(self, stream, headers)
+            return
         await self.forward(stream)
 
     def _on_member(self, stream: Stream, headers: Headers, started: float,
@@ -141,7 +149,7 @@ class ProxyHandler:
 
     async def _stream_out(self, stream: Stream, response: ResponseStream) -> None:
         try:
-            await self._relay(stream, response)
+            await self.relay(stream, response)
         finally:
             self.pool.release(response)
 
@@ -155,13 +163,11 @@ class ProxyHandler:
             response = await self.pool.open(request.method, self.member_target(stream), headers,
                                             body, length=request.content_length)
         except UpstreamError as exc:
-            self._log_failure(stream, exc, started)
-            if not stream.closed and not stream.headers_sent:
-                _error_page(stream, exc.status_hint)
+            self.fail(stream, exc, started)
             return
         stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
         try:
-            await self._relay(stream, response)
+            await self.relay(stream, response)
         finally:
             self.pool.release(response)
 
@@ -214,7 +220,7 @@ class ProxyHandler:
         return out
 
     # --- response side ---------------------------------------------------------------------
-    async def _relay(self, stream: Stream, response: ResponseStream) -> None:
+    async def relay(self, stream: Stream, response: ResponseStream) -> None:
         if response.complete:
             # The whole answer is here (the usual small response): one write.
             body = response.take()
@@ -250,6 +256,12 @@ class ProxyHandler:
             stream.end(response.trailers)
         else:
             stream.respond(response.status, headers, body, response.reason)
+
+    def fail(self, stream: Stream, exc: UpstreamError, started: float | None = None) -> None:
+        """No answer from any member: 502, or 504 for a timeout."""
+        self._log_failure(stream, exc, time.monotonic() if started is None else started)
+        if not stream.closed and not stream.headers_sent:
+            _error_page(stream, exc.status_hint)
 
     def _log_failure(self, stream: Stream, exc: UpstreamError, started: float) -> None:
         stream.extra["upstream"] = f"{exc.member or '-'}/{_ms(started)}ms"
@@ -311,6 +323,13 @@ def _spawn(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> 
 def _log_crash(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None:
         log.error("proxy task failed", exc_info=fut.exception())
+
+
+def _wants_upgrade(headers: Headers) -> bool:
+    for name, _ in headers:
+        if name == b"upgrade":
+            return True
+    return False
 
 
 def _is_address(host: str) -> bool:

@@ -112,11 +112,12 @@ class AliasPool:
 
     async def open(self, method: bytes, path: bytes, headers: Headers, body: Body = None,
                    timeout: float | None = None, *, length: int | None = None,
-                   idempotent: bool | None = None) -> ResponseStream:
+                   idempotent: bool | None = None, upgrade: bytes = b"") -> ResponseStream:
         """Send a request and return once the member's head arrived; read the body with
         ``await response.read()`` and then call ``release(response)``.  ``body`` may be an
         async iterable (streamed with backpressure: chunked unless ``length`` is given)."""
-        response, _ = await self._open(method, path, headers, body, timeout, length, idempotent)
+        response, _ = await self._open(method, path, headers, body, timeout, length, idempotent,
+                                       upgrade)
         return response
 
     def start_idle(self, method: bytes, path: bytes, headers: Headers,
@@ -151,7 +152,8 @@ class AliasPool:
     # --- the attempt loop -----------------------------------------------------------------------
     async def _open(self, method: bytes, path: bytes, headers: Headers, body: Body,
                     timeout: float | None, length: int | None,
-                    idempotent: bool | None = None) -> tuple[ResponseStream, MemberState]:
+                    idempotent: bool | None = None,
+                    upgrade: bytes = b"") -> tuple[ResponseStream, MemberState]:
         timeout = self.timeout if timeout is None else timeout
         replayable = body is None or isinstance(body, bytes)
         retry_sent = (method in IDEMPOTENT if idempotent is None else idempotent) and replayable
@@ -166,7 +168,7 @@ class AliasPool:
             state.outstanding += 1
             try:
                 response = await self._attempt(state, method, path, headers, body, length,
-                                               max(0.001, deadline - self.loop.time()))
+                                               max(0.001, deadline - self.loop.time()), upgrade)
             except UpstreamError as exc:
                 state.outstanding -= 1
                 state.failures += 1
@@ -182,10 +184,11 @@ class AliasPool:
             return response, state
 
     async def _attempt(self, state: MemberState, method: bytes, path: bytes, headers: Headers,
-                       body: Body, length: int | None, timeout: float) -> ResponseStream:
+                       body: Body, length: int | None, timeout: float,
+                       upgrade: bytes = b"") -> ResponseStream:
         member = state.member
         conn = await self._connection(state, timeout)
-        head, chunked = _head(method, member, path, headers, body, length)
+        head, chunked = _head(method, member, path, headers, body, length, upgrade)
         try:
             response = conn.start(method, head)
         except UpstreamError:
@@ -302,8 +305,9 @@ def _bytes(value: str | bytes) -> bytes:
 
 
 def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[bytes, bytes]],
-          body: Body, length: int | None) -> tuple[bytes, bool]:
-    """The request head, framed by us; returns it and whether the body goes chunked."""
+          body: Body, length: int | None, upgrade: bytes = b"") -> tuple[bytes, bool]:
+    """The request head, framed by us; returns it and whether the body goes chunked.
+    ``upgrade``: ask the member to switch protocols (a WebSocket)."""
     target = member.prefix.encode("latin-1") + path if member.prefix else path
     lines = [method, b" ", target or b"/", b" HTTP/1.1\r\n"]
     has_host = False
@@ -316,6 +320,8 @@ def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[by
         lines += [name, b": ", value, b"\r\n"]
     if not has_host:
         lines += [b"host: ", member.netloc.encode("idna"), b"\r\n"]
+    if upgrade:
+        lines += [b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n"]
     chunked = False
     if isinstance(body, bytes):
         if body or method not in (b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"):

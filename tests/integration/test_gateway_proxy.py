@@ -240,3 +240,70 @@ def test_a_member_cut_mid_body_aborts_the_client_response(tmp_path: Path) -> Non
     finally:
         gw.stop()
         srv.close()
+
+
+def test_websocket_through_the_proxy(tmp_path: Path) -> None:
+    """A websockets echo member; a websockets client through the gateway (HTTP/1.1)."""
+    import asyncio
+
+    import websockets
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import serve
+
+    ready = threading.Event()
+    port: list[int] = []
+    stop: list[asyncio.AbstractEventLoop] = []
+
+    async def echo(ws) -> None:  # type: ignore[no-untyped-def]
+        async for message in ws:
+            await ws.send(message)
+
+    async def member() -> None:
+        async with serve(echo, "127.0.0.1", 0) as server:
+            port.append(server.sockets[0].getsockname()[1])
+            stop.append(asyncio.get_running_loop())
+            ready.set()
+            await asyncio.get_running_loop().create_future()
+
+    thread = threading.Thread(target=lambda: asyncio.run(member()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{port[0]}"])
+
+    async def client() -> list[object]:
+        async with connect(f"ws://127.0.0.1:{gw.port}/members/chat") as ws:
+            out: list[object] = []
+            for message in ("hello", b"\x00\x01binary", "x" * 200000):
+                await ws.send(message)
+                out.append(await ws.recv())
+            return out
+    try:
+        got = asyncio.run(client())
+        assert got == ["hello", b"\x00\x01binary", "x" * 200000]
+        assert websockets.__version__
+    finally:
+        gw.stop()
+        for loop in stop:
+            for task in asyncio.all_tasks(loop):
+                loop.call_soon_threadsafe(task.cancel)
+
+
+def test_http2_client_to_http1_members(tmp_path: Path, members) -> None:
+    import httpx
+
+    a, b = members
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+    try:
+        with httpx.Client(http1=False, http2=True, base_url=gw.url("")) as client:
+            r = client.get("/members/h2?q=1")
+            assert r.http_version == "HTTP/2" and r.status_code == 200
+            seen = r.json()
+            assert seen["path"] == "/h2" and seen["headers"]["via"] == "2 skitai"
+            assert seen["headers"]["host"] == f"127.0.0.1:{gw.port}"  # from :authority
+            body = os.urandom(300000)
+            r = client.post("/members/upload", content=body)
+            assert r.json() == {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+            r = client.get("/members/big", params={"n": str(3 << 20)})
+            assert r.status_code == 200 and len(r.content) == 3 << 20
+    finally:
+        gw.stop()
