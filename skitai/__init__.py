@@ -15,6 +15,7 @@ from skitai.api import (
     deflu,
     enable_forward,
     enable_gateway,
+    enable_proxy,
     enable_smtpda,
     enable_ssl,
     getswd,
@@ -34,6 +35,7 @@ from skitai.api import (
     set_max_requests,
     set_max_worker_rss,
     set_network_timeout,
+    set_proxy_keep_alive,
     set_rate_limit,
     set_request_timeout,
     set_trusted_proxies,
@@ -68,11 +70,11 @@ from skitai.constants import (  # noqa: E402 - after __version__, as they always
 )
 
 __all__ = [
-    "ConfigError", "abspath", "addlu", "alias", "cron", "deflu", "enable_forward", "enable_gateway", "enable_smtpda",
+    "ConfigError", "abspath", "addlu", "alias", "cron", "deflu", "enable_forward", "enable_gateway", "enable_proxy", "enable_smtpda",
     "enable_ssl", "getswd", "joinpath",
     "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive", "set_backend_timeout",
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
-    "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_rate_limit", "set_request_timeout", "set_trusted_proxies",
+    "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_proxy_keep_alive", "set_rate_limit", "set_request_timeout", "set_trusted_proxies",
     "set_worker_critical_point", "set_worker_timeout", "trackers", "was",
     "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PGSQL", "PROTO_HTTP",
     "PROTO_HTTPS", "PROTO_WS", "PROTO_WSS", "WS_EVT_CLOSE", "WS_EVT_INIT", "WS_EVT_NONE",

@@ -318,6 +318,27 @@ def set_rate_limit(requests: float, per: float = 1.0, burst: int | None = None,
     buckets.shared(limit.slots)
 
 
+def enable_proxy(unsecure_https: bool = False, *, clients: Any = None, hosts: Any = None,
+                 ports: Any = None) -> None:
+    """A forward HTTP proxy on the main listener: absolute-form requests
+    (``GET http://host/path``) and ``CONNECT host:443`` tunnels.  Only ``clients``
+    (networks; default: loopback only) may use it, only to ``hosts`` (names,
+    ``.domain`` suffixes; default: any) on ``ports`` (default 80 and 443): never an
+    open proxy.  ``unsecure_https``: https:// targets without certificate checks."""
+    from skitai.config import gateway
+
+    where = _call("enable_proxy", 1, unsecure_https=unsecure_https, clients=clients,
+                  hosts=hosts, ports=ports)
+    _draft.set("forward_proxy", gateway.make_proxy(unsecure_https, clients, hosts, ports,
+                                                   where=where), where)
+
+
+def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
+    """Idle seconds of the forward proxy's connections to destinations (``channel``) and
+    of its tunnels (``tunnel``: CONNECT, and WebSockets through the reverse proxy)."""
+    _set("set_proxy_keep_alive", 1, proxy_keep_alive=channel, proxy_tunnel_timeout=tunnel)
+
+
 # --- peer daemons ---------------------------------------------------------------------------
 
 

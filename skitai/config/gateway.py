@@ -170,3 +170,42 @@ def _algorithms(value: object, have_secret: bool, have_key: bool, where: str) ->
             raise ConfigError(f"{where}: unknown algorithm {alg!r} (known: {known})")
         out.append(alg)
     return tuple(out)
+
+
+LOOPBACK: Final = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """``enable_proxy()``: a forward proxy, never an open one."""
+
+    clients: tuple[str, ...] = LOOPBACK  # networks that may use it
+    hosts: tuple[str, ...] = ()  # destination names (".example.com": the domain), or any
+    ports: tuple[int, ...] = (80, 443)  # destination ports
+    unsecure_https: bool = False  # https:// targets fetched without verifying the certificate
+
+
+def make_proxy(unsecure_https: object, clients: object, hosts: object, ports: object, *,
+               where: str) -> ProxyConfig:
+    import ipaddress
+
+    nets = LOOPBACK if clients is None else clients
+    if isinstance(nets, str):
+        nets = [n for n in nets.split(",") if n.strip()]
+    if not isinstance(nets, list | tuple) or not nets:
+        raise ConfigError(f"{where}: clients is a list of networks like ['10.0.0.0/8']")
+    out = []
+    for net in nets:
+        try:
+            out.append(str(ipaddress.ip_network(str(net).strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{where}: {net!r} in clients is not a network") from None
+    names = () if hosts is None else ((hosts,) if isinstance(hosts, str) else hosts)
+    if not isinstance(names, list | tuple) or not all(isinstance(h, str) and h for h in names):
+        raise ConfigError(f"{where}: hosts is a list of names like ['api.example.com', '.example.org']")
+    allowed = (80, 443) if ports is None else ports
+    if not isinstance(allowed, list | tuple) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in allowed):
+        raise ConfigError(f"{where}: ports is a list of port numbers")
+    return ProxyConfig(clients=tuple(out), hosts=tuple(h.lower() for h in names),
+                       ports=tuple(allowed), unsecure_https=bool(unsecure_https))

@@ -32,7 +32,8 @@ def proxy_handler(config: ServerConfig, spec: MountSpec,
         gate = _gates[id(loop)] = Gate(config.gateway, config.rate_limit, loop,
                                        config.backend_timeout)
     return ProxyHandler(pool, mount_point=spec.point, body_limit=config.max_client_body_size,
-                        trusted=TrustedProxies(config.trusted_proxies), gate=gate)
+                        trusted=TrustedProxies(config.trusted_proxies), gate=gate,
+                        tunnel_idle=config.proxy_tunnel_timeout)
 
 
 _gates: dict[int, Gate] = {}

@@ -79,8 +79,10 @@ class ProxyHandler:
     """The handler of one ``mount(point, "@alias")``."""
 
     def __init__(self, pool: AliasPool, *, mount_point: str, body_limit: int,
-                 trusted: TrustedProxies | None = None, gate: Gate | None = None) -> None:
+                 trusted: TrustedProxies | None = None, gate: Gate | None = None,
+                 tunnel_idle: float = 600.0) -> None:
         self.pool = pool
+        self.tunnel_idle = tunnel_idle
         self.gate = gate if gate is not None and gate.needed or pool.alias.sources else None
         self.prefix = "" if mount_point == "/" else mount_point.rstrip("/")
         self.body_limit = body_limit

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 # What goes back to the client with the switch (the rest of a 101 head is per hop).
 _KEEP_101 = frozenset({b"sec-websocket-accept", b"sec-websocket-protocol",
                        b"sec-websocket-extensions", b"set-cookie"})
-TUNNEL_IDLE = 600.0
 
 
 async def forward(proxy: ProxyHandler, stream: Stream, headers: Headers) -> None:
@@ -57,7 +56,7 @@ async def forward(proxy: ProxyHandler, stream: Stream, headers: Headers) -> None
         if transport is not None:
             transport.close()
         return
-    tunnel = Tunnel(proxy.pool.loop, idle=TUNNEL_IDLE)
+    tunnel = Tunnel(proxy.pool.loop, idle=proxy.tunnel_idle)
     tunnel.adopt_member(transport, tail)
     kept = [(n, v) for n, v in response.headers if n in _KEEP_101]
     if h2:

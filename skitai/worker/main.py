@@ -85,6 +85,10 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         return ExitCode.BOOT_ERROR
     server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}",
                     scheme="https" if ssl_context is not None else "http")
+    if config.forward_proxy is not None:
+        from skitai.gateway import forward
+
+        server.forward_proxy = forward.ForwardProxy(config, loop)
     h2conn.install(server)
     websocket_h2.install()  # WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
     supervision: Any = None
