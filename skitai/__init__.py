@@ -14,6 +14,8 @@ from skitai.api import (
     cron,
     deflu,
     enable_forward,
+    enable_gateway,
+    enable_proxy,
     enable_smtpda,
     enable_ssl,
     getswd,
@@ -34,7 +36,10 @@ from skitai.api import (
     set_max_requests,
     set_max_worker_rss,
     set_network_timeout,
+    set_proxy_keep_alive,
+    set_rate_limit,
     set_request_timeout,
+    set_trusted_proxies,
     set_worker_critical_point,
     set_worker_timeout,
     trackers,
@@ -66,11 +71,11 @@ from skitai.constants import (  # noqa: E402 - after __version__, as they always
 )
 
 __all__ = [
-    "ConfigError", "abspath", "addlu", "alias", "cron", "deflu", "enable_forward", "enable_smtpda",
+    "ConfigError", "abspath", "addlu", "alias", "cron", "deflu", "enable_forward", "enable_gateway", "enable_proxy", "enable_smtpda",
     "enable_ssl", "getswd", "joinpath",
     "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive", "set_backend_timeout",
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
-    "set_max_rcache", "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_request_timeout",
+    "set_max_rcache", "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_proxy_keep_alive", "set_rate_limit", "set_request_timeout", "set_trusted_proxies",
     "set_worker_critical_point", "set_worker_timeout", "trackers", "was",
     "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PGSQL", "PROTO_HTTP",
     "PROTO_HTTPS", "PROTO_WS", "PROTO_WSS", "WS_EVT_CLOSE", "WS_EVT_INIT", "WS_EVT_NONE",

@@ -268,6 +268,82 @@ def alias(name: str, type: str, servers: str | list[str] | tuple[str, ...], role
     _draft.aliases.append(aliases.make(name, type, servers, role, source, ssl, where=where))
 
 
+def set_trusted_proxies(*networks: str) -> None:
+    """Clients (load balancers in front of skitai) whose ``X-Forwarded-For/-Proto/-Host``
+    the reverse proxy keeps and extends; everyone else's are replaced."""
+    import ipaddress
+
+    where = _call("set_trusted_proxies", 1, networks=networks)
+    out = []
+    for net in networks:
+        try:
+            out.append(str(ipaddress.ip_network(str(net).strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{where}: {net!r} is not a network like '10.0.0.0/8'") from None
+    _draft.set("trusted_proxies", tuple(out), where)
+
+
+# --- API gateway (README "Enabling API Gateway Server") ------------------------------------
+
+
+def enable_gateway(enable_auth: bool = True, secure_key: str | bytes | None = None,
+                   realm: str = "API Gateway", *, auth_handler: Any = None,
+                   algorithms: str | list[str] | None = None, public_key: str | None = None,
+                   jwks: str | None = None, audience: str | None = None,
+                   issuer: str | None = None, leeway: float = 30,
+                   require: str | list[str] = ()) -> None:
+    """Authenticate requests to the alias mounts with bearer tokens: JWTs verified with
+    ``secure_key`` (HS256; ``algorithms`` pins others) or ``public_key``/``jwks`` (RS256,
+    ES256...), opaque tokens through the auth handler (``handle_token``/``handle_claim``,
+    given here or with ``wac.handler.set_auth_handler``).  ``secure_key`` may be
+    ``"${ENV_NAME}"``.  ``enable_auth=False``: no authentication (``source=`` still holds)."""
+    from skitai.config import gateway
+
+    where = _call("enable_gateway", 1, enable_auth=enable_auth, realm=realm)
+    _draft.set("gateway", gateway.make_gateway(
+        enable_auth, secure_key, realm, where=where, algorithms=algorithms,
+        public_key=abspath(public_key) if public_key and not public_key.lstrip().startswith("-")
+        else public_key, jwks=jwks, audience=audience, issuer=issuer, leeway=leeway,
+        require=require, auth_handler=auth_handler), where)
+
+
+def set_rate_limit(requests: float, per: float = 1.0, burst: int | None = None,
+                   key: str = "user") -> None:
+    """At most ``requests`` per ``per`` seconds (``burst`` at once) per user (``key="user"``:
+    the authenticated user, else the client address) or per address, on the alias mounts,
+    counted across all workers; beyond it a 429 with Retry-After."""
+    from skitai.config import gateway
+    from skitai.ipc import buckets
+
+    where = _call("set_rate_limit", 1, requests=requests, per=per, burst=burst, key=key)
+    limit = gateway.make_rate_limit(requests, per, burst, key, where=where)
+    _draft.set("rate_limit", limit, where)
+    # The shared table is made here, in the process that runs app.py and forks the
+    # workers (a runtime object, so not in the config): every worker inherits it.
+    buckets.shared(limit.slots)
+
+
+def enable_proxy(unsecure_https: bool = False, *, clients: Any = None, hosts: Any = None,
+                 ports: Any = None) -> None:
+    """A forward HTTP proxy on the main listener: absolute-form requests
+    (``GET http://host/path``) and ``CONNECT host:443`` tunnels.  Only ``clients``
+    (networks; default: loopback only) may use it, only to ``hosts`` (names,
+    ``.domain`` suffixes; default: any) on ``ports`` (default 80 and 443): never an
+    open proxy.  ``unsecure_https``: https:// targets without certificate checks."""
+    from skitai.config import gateway
+
+    where = _call("enable_proxy", 1, unsecure_https=unsecure_https, clients=clients,
+                  hosts=hosts, ports=ports)
+    _draft.set("forward_proxy", gateway.make_proxy(unsecure_https, clients, hosts, ports,
+                                                   where=where), where)
+
+
+def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
+    """Idle seconds of the forward proxy's connections to destinations (``channel``) and
+    of its tunnels (``tunnel``: CONNECT, and WebSockets through the reverse proxy)."""
+    _set("set_proxy_keep_alive", 1, proxy_keep_alive=channel, proxy_tunnel_timeout=tunnel)
+
+
 # --- peer daemons ---------------------------------------------------------------------------
 
 

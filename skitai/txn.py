@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import random
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -37,10 +38,11 @@ _GTID = re.compile(rb"^[A-Za-z0-9._:-]{1,96}$")
 _LTID = re.compile(rb"^[1-9][0-9]{3,17}$")
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 # One tag per process (pid plus randomness), so ids from two workers never collide; a
-# forked child notices the new pid and makes its own.
+# forked child makes its own (os.register_at_fork below).
 _pid = 0
 _PROCESS_TAG = ""
 _serial = itertools.count(1)
+_random = random.Random()  # span ids: unique, not secret (no getrandom call per request)
 
 
 def reseed() -> None:
@@ -49,12 +51,14 @@ def reseed() -> None:
     _pid = os.getpid()
     _PROCESS_TAG = f"{_pid & 0xFFFF:04x}{os.urandom(2).hex()}"
     _serial = itertools.count(1)
+    _random.seed(os.urandom(16))
 
 
 class Txn:
     """The ids of one request, and the ids of the backend calls it makes."""
 
-    __slots__ = ("gtxid", "ltxid", "trace_id", "parent_span", "flags", "tracestate", "_calls")
+    __slots__ = ("gtxid", "ltxid", "trace_id", "parent_span", "flags", "tracestate", "_calls",
+                 "_gtxid_bytes")
 
     def __init__(self, gtxid: str, ltxid: int = EDGE_LTXID, trace_id: str | None = None,
                  parent_span: str | None = None, flags: str = "01",
@@ -66,11 +70,12 @@ class Txn:
         self.flags = flags
         self.tracestate = tracestate
         self._calls = 0
+        self._gtxid_bytes = b""
 
     @property
     def traceparent(self) -> str | None:
         """The incoming trace context (None when the request brought none)."""
-        if self.trace_id is None:
+        if self.trace_id is None or self.parent_span is None:
             return None
         return f"00-{self.trace_id}-{self.parent_span}-{self.flags}"
 
@@ -78,11 +83,16 @@ class Txn:
         """The local id of the next backend call and the headers that carry the ids."""
         self._calls += 1
         ltxid = self.ltxid + 1000 + self._calls
-        trace_id = self.trace_id or _trace_id_for(self.gtxid)
+        if self.trace_id is None:
+            self.trace_id = _trace_id_for(self.gtxid)
+            self.parent_span = None
+        if not self._gtxid_bytes:
+            self._gtxid_bytes = self.gtxid.encode("ascii")
+        span = f"{_random.getrandbits(64) or 1:016x}"
         headers = [
-            (b"X-Gtxn-Id", self.gtxid.encode("ascii")),
+            (b"X-Gtxn-Id", self._gtxid_bytes),
             (b"X-Ltxn-Id", str(ltxid).encode("ascii")),
-            (b"traceparent", f"00-{trace_id}-{os.urandom(8).hex()}-{self.flags}".encode("ascii")),
+            (b"traceparent", f"00-{self.trace_id}-{span}-{self.flags}".encode("ascii")),
         ]
         if self.tracestate:
             headers.append((b"tracestate", self.tracestate.encode("latin-1")))
@@ -90,15 +100,19 @@ class Txn:
 
     def environ(self) -> dict[str, str]:
         out = {ENVIRON_GTXID: self.gtxid, ENVIRON_LTXID: str(self.ltxid)}
-        if self.trace_id is not None:
-            out[ENVIRON_TRACEPARENT] = self.traceparent or ""
+        if self.traceparent is not None:
+            out[ENVIRON_TRACEPARENT] = self.traceparent
         return out
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=reseed)
 
 
 def new_gtxid(channel: int | None = None, request: int | None = None) -> str:
     """``GTID-<process tag>-C<channel>-R<request>`` (the seed's ``GTID-C4676-R67`` with a
     per-process tag, so two workers or hosts never mint one id)."""
-    if _pid != os.getpid():
+    if not _PROCESS_TAG:
         reseed()
     if channel is None:
         return f"GTID-{_PROCESS_TAG}-S{next(_serial)}"

@@ -15,6 +15,7 @@ from skitai.config import parse
 from skitai.config.aliases import Alias
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.fields import setting
+from skitai.config.gateway import GatewayConfig, ProxyConfig, RateLimit
 from skitai.config.pref import Pref
 
 MountKind = Literal["static", "app", "alias"]
@@ -150,6 +151,20 @@ class ServerConfig:
 
     # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
     aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")
+    gateway: GatewayConfig | None = setting(None, doc="enable_gateway(): authentication of "
+                                            "the alias mounts.")
+    rate_limit: RateLimit | None = setting(None, doc="set_rate_limit(): per user or address, "
+                                           "on the alias mounts.")
+    forward_proxy: ProxyConfig | None = setting(None, doc="enable_proxy(): a forward HTTP "
+                                                "proxy (absolute-form and CONNECT).")
+    proxy_keep_alive: float = setting(60.0, doc="set_proxy_keep_alive(channel): idle seconds "
+                                      "of the forward proxy's connections to destinations.",
+                                      parse=parse.seconds)
+    proxy_tunnel_timeout: float = setting(600.0, doc="set_proxy_keep_alive(tunnel): idle "
+                                          "seconds of a CONNECT (or WebSocket) tunnel.",
+                                          parse=parse.seconds)
+    trusted_proxies: tuple[str, ...] = setting((), doc="set_trusted_proxies(): networks whose "
+                                               "X-Forwarded-* headers are believed.")
     backend_timeout: float = setting(30.0, doc="Seconds a member may take to answer (head, "
                                      "then between body bytes) before a 504.",
                                      parse=parse.seconds, conf="backend-timeout")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from typing import Final
 
 import httptools
@@ -78,6 +79,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         response.feed(data)
+        if response.listener is not None:
+            response.listener(response)
 
     def eof_received(self) -> bool | None:
         return False  # close our side too; connection_lost follows
@@ -87,6 +90,8 @@ class UpstreamConnection(asyncio.Protocol):
         response = self.response
         if response is not None:
             response.lost(exc)
+            if response.listener is not None:
+                response.listener(response)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(UpstreamError("the member closed the connection",
@@ -116,14 +121,14 @@ class UpstreamConnection(asyncio.Protocol):
             raise UpstreamError("the member closed the connection", member=self.member.label)
         self.transport.write(data)
 
-    async def drain(self) -> None:
+    async def drain(self, timeout: float | None = None) -> None:
         if self.closed:
             raise UpstreamError("the member closed the connection", member=self.member.label)
         if not self._write_paused:
             return
         self._drain_waiter = self.loop.create_future()
         try:
-            await self._drain_waiter
+            await _wait(self._drain_waiter, timeout, self.member)
         finally:
             self._drain_waiter = None
 
@@ -175,7 +180,7 @@ class ResponseStream:
         self._head_only = method == b"HEAD"
         self._in_head = True
         self._head_bytes = 0
-        self._head_ready: asyncio.Future[None] = conn.loop.create_future()
+        self._head_ready: asyncio.Future[None] | None = None  # made when someone waits
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._paused = False
@@ -186,6 +191,11 @@ class ResponseStream:
         self._waiter: asyncio.Future[None] | None = None
         # The task streaming the request body, when it is streamed (set by the pool).
         self.sender: asyncio.Future[None] | None = None
+        self.deadline = 0.0  # loop time by which the member must have answered (0: none)
+        # Called after every read, the close and a timeout (a caller that reacts to
+        # events instead of awaiting: the reverse proxy's fast path).
+        self.listener: Callable[[ResponseStream], None] | None = None
+        self.timeout = 0.0
 
     # --- parser callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -214,8 +224,9 @@ class ResponseStream:
         self._in_head = False
         framed = any(n == b"content-length" or n == b"transfer-encoding" for n, _ in self.headers)
         self._eof_delimited = not framed and status not in (204, 304) and not self._head_only
-        if not self._head_ready.done():
-            self._head_ready.set_result(None)
+        ready = self._head_ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
         if self._head_only:  # no body follows a HEAD response, whatever its length says
             self._end(reusable=False)
 
@@ -291,41 +302,67 @@ class ResponseStream:
     # --- the reader's side ------------------------------------------------------------------
     @property
     def done(self) -> bool:
+        """Read to the end."""
         return self._done and not self._chunks
 
-    async def head(self) -> None:
-        """Wait for the final response head (raises the member's failure)."""
-        await asyncio.shield(self._head_ready) if not self._head_ready.done() else None
+    @property
+    def complete(self) -> bool:
+        """The whole response arrived (the body may still be queued for the reader)."""
+        return self._done and self._error is None
+
+    async def head(self, timeout: float | None = None) -> None:
+        """Wait for the final response head (raises the member's failure, or
+        ``UpstreamTimeout`` after ``timeout`` seconds)."""
+        if not self.status and self._error is None:
+            if timeout is not None:
+                self._arm(timeout)
+            ready = self._head_ready
+            if ready is None:
+                ready = self._head_ready = self.conn.loop.create_future()
+            await ready
         if self._error is not None and not self.status:
             raise self._error
 
-    async def read(self) -> bytes:
-        """The next body bytes (everything queued, joined); ``b""`` at the end."""
+    def take(self) -> bytes:
+        """Whatever body bytes are queued now (joined), without waiting."""
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            self.conn.resume_reading()
+        return data
+
+    @property
+    def error(self) -> UpstreamError | None:
+        return self._error
+
+    async def read(self, timeout: float | None = None) -> bytes:
+        """The next body bytes (everything queued, joined); ``b""`` at the end.
+        ``timeout``: seconds the member may stay silent."""
         while True:
             if self._chunks:
-                chunks = self._chunks
-                data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-                chunks.clear()
-                self._buffered = 0
-                if self._paused:
-                    self._paused = False
-                    self.conn.resume_reading()
-                return data
+                return self.take()
             if self._error is not None:
                 raise self._error
             if self._done:
                 return b""
             self._waiter = self.conn.loop.create_future()
+            if timeout is not None:
+                self._arm(timeout)
             try:
                 await self._waiter
             finally:
                 self._waiter = None
 
-    async def body(self, limit: int | None = None) -> bytes:
+    async def body(self, limit: int | None = None, timeout: float | None = None) -> bytes:
         """The whole body (``limit``: raise beyond that many bytes)."""
         parts = []
         size = 0
-        while data := await self.read():
+        while data := await self.read(timeout):
             size += len(data)
             if limit is not None and size > limit:
                 raise UpstreamError(f"the member's response exceeds {limit} bytes",
@@ -336,6 +373,9 @@ class ResponseStream:
     def release(self) -> bool:
         """Give the connection back (or close it when the response did not end cleanly);
         returns whether it may be reused."""
+        if self.deadline:
+            _watchdog(self.conn.loop).streams.discard(self)
+            self.deadline = 0.0
         reusable = self._done and self._reusable and self._error is None and not self._chunks
         sender = self.sender
         if sender is not None and (not sender.done() or sender.cancelled()
@@ -345,6 +385,19 @@ class ResponseStream:
         return self.conn.finished(reusable)
 
     # --- internals -----------------------------------------------------------------------------
+    def _arm(self, timeout: float) -> None:
+        """The member must say something within ``timeout`` seconds (checked by the
+        loop's watchdog a few times a second: no timer per request)."""
+        self.timeout = timeout
+        self.deadline = self.conn.loop.time() + timeout
+        _watchdog(self.conn.loop).watch(self)
+
+    def expire(self) -> None:
+        self._fail(UpstreamTimeout(f"{self.member.label} did not answer within "
+                                   f"{self.timeout:g}s", member=self.member.label))
+        if self.listener is not None:
+            self.listener(self)
+
     def _end(self, reusable: bool) -> None:
         self._done = True
         self._reusable = reusable
@@ -355,8 +408,9 @@ class ResponseStream:
             self._error = error
         self._done = True
         self._reusable = False
-        if not self._head_ready.done():
-            self._head_ready.set_result(None)
+        ready = self._head_ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
         self._wake()
         self.conn.close()
 
@@ -364,3 +418,63 @@ class ResponseStream:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+async def _wait(fut: asyncio.Future[None], timeout: float | None, member: Member) -> None:
+    """Await ``fut`` for at most ``timeout`` seconds (a timer: used only while a member
+    does not take the request body as fast as it comes)."""
+    if timeout is None:
+        await fut
+        return
+    handle = fut.get_loop().call_later(timeout, _expire, fut, timeout, member)
+    try:
+        await fut
+    finally:
+        handle.cancel()
+
+
+def _expire(fut: asyncio.Future[None], timeout: float, member: Member) -> None:
+    if not fut.done():
+        fut.set_exception(UpstreamTimeout(f"{member.label} did not answer within {timeout:g}s",
+                                          member=member.label))
+
+
+class Watchdog:
+    """The deadlines of one loop's waiting responses, checked every ``TICK`` seconds while
+    any is armed (a timeout is late by at most a tick; backend timeouts are seconds)."""
+
+    TICK: Final = 0.25
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.streams: set[ResponseStream] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, stream: ResponseStream) -> None:
+        self.streams.add(stream)
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.TICK, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        for stream in list(self.streams):
+            if stream.done or stream._error is not None:
+                self.streams.discard(stream)
+            elif stream.deadline and now >= stream.deadline and (
+                    not stream.status or stream._waiter is not None
+                    or stream.listener is not None):
+                self.streams.discard(stream)
+                stream.expire()
+        if self.streams:
+            self._timer = self.loop.call_later(self.TICK, self._check)
+
+
+_watchdogs: dict[asyncio.AbstractEventLoop, Watchdog] = {}
+
+
+def _watchdog(loop: asyncio.AbstractEventLoop) -> Watchdog:
+    dog = _watchdogs.get(loop)
+    if dog is None:
+        dog = _watchdogs[loop] = Watchdog(loop)
+    return dog

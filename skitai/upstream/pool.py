@@ -26,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_mod
-from collections.abc import AsyncIterable, Awaitable, Iterable
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final
 
 from skitai.config.aliases import Alias, Member
 from skitai.upstream.balancer import Balancer, MemberState
@@ -47,7 +47,6 @@ IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"
 _FRAMING: Final = frozenset({b"content-length", b"transfer-encoding", b"connection",
                              b"keep-alive", b"upgrade", b"te", b"proxy-connection"})
 Body = bytes | AsyncIterable[bytes] | None
-T = TypeVar("T")
 
 
 @dataclass
@@ -103,7 +102,7 @@ class AliasPool:
         response, state = await self._open(_bytes(method), _bytes(path), headers or [], body,
                                            timeout, None)
         try:
-            data = await _timed(response.body(limit), timeout or self.timeout, state.member)
+            data = await response.body(limit, self.timeout if timeout is None else timeout)
         except BaseException:
             self.release(response)
             raise
@@ -113,12 +112,36 @@ class AliasPool:
 
     async def open(self, method: bytes, path: bytes, headers: Headers, body: Body = None,
                    timeout: float | None = None, *, length: int | None = None,
-                   idempotent: bool | None = None) -> ResponseStream:
+                   idempotent: bool | None = None, upgrade: bytes = b"") -> ResponseStream:
         """Send a request and return once the member's head arrived; read the body with
         ``await response.read()`` and then call ``release(response)``.  ``body`` may be an
         async iterable (streamed with backpressure: chunked unless ``length`` is given)."""
-        response, _ = await self._open(method, path, headers, body, timeout, length, idempotent)
+        response, _ = await self._open(method, path, headers, body, timeout, length, idempotent,
+                                       upgrade)
         return response
+
+    def start_idle(self, method: bytes, path: bytes, headers: Headers,
+                   timeout: float | None = None) -> ResponseStream | None:
+        """Send a bodiless request on a kept-alive connection at once, if the chosen
+        member has one (the fast path: no connect, no coroutine); None otherwise.  The
+        caller reacts to ``response.listener`` events and calls ``release``."""
+        state = self.balancer.pick()
+        if state is None or not state.idle:
+            return None
+        now = self.loop.time()
+        idle = state.idle
+        while idle:
+            conn = idle.pop()
+            if conn.closed or now - conn.last_used >= self.keep_alive:
+                conn.close()
+                continue
+            head, _ = _head(method, state.member, path, headers, None, None)
+            response = conn.start(method, head)
+            state.outstanding += 1
+            state.served += 1
+            response._arm(self.timeout if timeout is None else timeout)
+            return response
+        return None
 
     def release(self, response: ResponseStream) -> None:
         state = self._state_of(response.conn)
@@ -129,7 +152,8 @@ class AliasPool:
     # --- the attempt loop -----------------------------------------------------------------------
     async def _open(self, method: bytes, path: bytes, headers: Headers, body: Body,
                     timeout: float | None, length: int | None,
-                    idempotent: bool | None = None) -> tuple[ResponseStream, MemberState]:
+                    idempotent: bool | None = None,
+                    upgrade: bytes = b"") -> tuple[ResponseStream, MemberState]:
         timeout = self.timeout if timeout is None else timeout
         replayable = body is None or isinstance(body, bytes)
         retry_sent = (method in IDEMPOTENT if idempotent is None else idempotent) and replayable
@@ -144,7 +168,7 @@ class AliasPool:
             state.outstanding += 1
             try:
                 response = await self._attempt(state, method, path, headers, body, length,
-                                               max(0.001, deadline - self.loop.time()))
+                                               max(0.001, deadline - self.loop.time()), upgrade)
             except UpstreamError as exc:
                 state.outstanding -= 1
                 state.failures += 1
@@ -160,10 +184,11 @@ class AliasPool:
             return response, state
 
     async def _attempt(self, state: MemberState, method: bytes, path: bytes, headers: Headers,
-                       body: Body, length: int | None, timeout: float) -> ResponseStream:
+                       body: Body, length: int | None, timeout: float,
+                       upgrade: bytes = b"") -> ResponseStream:
         member = state.member
         conn = await self._connection(state, timeout)
-        head, chunked = _head(method, member, path, headers, body, length)
+        head, chunked = _head(method, member, path, headers, body, length, upgrade)
         try:
             response = conn.start(method, head)
         except UpstreamError:
@@ -174,9 +199,9 @@ class AliasPool:
             if body:
                 conn.write(body)
         elif body is not None:
-            sender = asyncio.ensure_future(_send_body(conn, body, chunked))
+            sender = asyncio.ensure_future(_send_body(conn, body, chunked, timeout))
         try:
-            await _timed(response.head(), timeout, member)
+            await response.head(timeout)
         except UpstreamError:
             if sender is not None:
                 sender.cancel()
@@ -196,12 +221,13 @@ class AliasPool:
                 return conn
             conn.close()
         member = state.member
+        limit = min(timeout, self.connect_timeout)
         try:
-            conn = await _timed(self._connect(member), min(timeout, self.connect_timeout),
-                                member, sent=False)
-        except UpstreamError:
+            conn = await asyncio.wait_for(self._connect(member), limit)
+        except TimeoutError:
             self._mark_down(state)
-            raise
+            raise UpstreamTimeout(f"cannot connect to {member.label} within {limit:g}s",
+                                  sent=False, member=member.label) from None
         except (OSError, ssl_mod.SSLError) as exc:
             self._mark_down(state)
             raise UpstreamError(f"cannot connect to {member.label}: {exc}", sent=False,
@@ -279,8 +305,9 @@ def _bytes(value: str | bytes) -> bytes:
 
 
 def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[bytes, bytes]],
-          body: Body, length: int | None) -> tuple[bytes, bool]:
-    """The request head, framed by us; returns it and whether the body goes chunked."""
+          body: Body, length: int | None, upgrade: bytes = b"") -> tuple[bytes, bool]:
+    """The request head, framed by us; returns it and whether the body goes chunked.
+    ``upgrade``: ask the member to switch protocols (a WebSocket)."""
     target = member.prefix.encode("latin-1") + path if member.prefix else path
     lines = [method, b" ", target or b"/", b" HTTP/1.1\r\n"]
     has_host = False
@@ -293,6 +320,8 @@ def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[by
         lines += [name, b": ", value, b"\r\n"]
     if not has_host:
         lines += [b"host: ", member.netloc.encode("idna"), b"\r\n"]
+    if upgrade:
+        lines += [b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n"]
     chunked = False
     if isinstance(body, bytes):
         if body or method not in (b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"):
@@ -307,7 +336,8 @@ def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[by
     return b"".join(lines), chunked
 
 
-async def _send_body(conn: UpstreamConnection, body: AsyncIterable[bytes], chunked: bool) -> None:
+async def _send_body(conn: UpstreamConnection, body: AsyncIterable[bytes], chunked: bool,
+                     timeout: float) -> None:
     async for data in body:
         if not data:
             continue
@@ -315,7 +345,7 @@ async def _send_body(conn: UpstreamConnection, body: AsyncIterable[bytes], chunk
             conn.write(b"%x\r\n%b\r\n" % (len(data), data))
         else:
             conn.write(data)
-        await conn.drain()
+        await conn.drain(timeout)
     if chunked:
         conn.write(b"0\r\n\r\n")
 
@@ -326,14 +356,3 @@ def _sent(task: asyncio.Future[None]) -> None:
         return
     if task.exception() is not None:
         log.debug("request body to a member failed: %s", task.exception())
-
-
-async def _timed(awaitable: Awaitable[T], timeout: float, member: Member,
-                 *, sent: bool = True) -> T:
-    try:
-        async with asyncio.timeout(timeout):
-            return await awaitable
-    except TimeoutError:
-        raise UpstreamTimeout(f"{member.label} did not answer within {timeout:g}s", sent=sent,
-                              member=member.label) from None
-

@@ -72,6 +72,14 @@ def shutdown() -> None:
     process.request_master("stop")
 
 
+def set_auth_handler(handler: Any) -> None:
+    """The API gateway's auth object (``handle_token``/``handle_claim``), as the seed's
+    ``wac.handler.set_auth_handler(obj)`` registers it from an app's mount hook."""
+    from skitai.gateway import auth
+
+    auth.set_auth_handler(handler)
+
+
 # --- the services, imported on first use (``import skitai`` stays cheap) -------------------
 _LAZY: dict[str, tuple[str, str]] = {
     **{name: ("skitai.was.http", name) for name in (

@@ -58,6 +58,10 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
             limit = getattr(pref, "max_client_body_size", None) if pref else None
             handler.body_limit = int(limit) if limit else config.max_client_body_size  # type: ignore[attr-defined]
             table.add(spec.point, app=handler)
+        elif spec.kind == "alias":  # a load-balanced reverse proxy (skitai.gateway)
+            from skitai.gateway import mounts
+
+            table.add(spec.point, app=mounts.proxy_handler(config, spec, loop))
     return router
 
 
@@ -83,6 +87,10 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         return ExitCode.BOOT_ERROR
     server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}",
                     scheme="https" if ssl_context is not None else "http")
+    if config.forward_proxy is not None:
+        from skitai.gateway import forward
+
+        server.forward_proxy = forward.ForwardProxy(config, loop)
     h2conn.install(server)
     websocket_h2.install()  # WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
     supervision: Any = None

@@ -109,6 +109,8 @@ class Server:
         # ``environ["skitai.hint_promise"]`` is this, bound to (connection, stream).
         self.hint_promise: Callable[[Any, Stream, str], None] | None = None
         self.loop_thread = threading.get_ident()  # the server is made on its loop's thread
+        # enable_proxy(): the forward proxy (skitai.gateway.forward), set by worker/main.py.
+        self.forward_proxy: Any = None
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self, listeners: list[socket.socket], ssl: Any = None) -> None:
@@ -242,6 +244,7 @@ class Server:
             connections=len(self.connections),
             handle_ms=(first - stream.started) * 1000,
             send_ms=(now - first) * 1000,
+            upstream=_text(stream.extra.get("upstream")),  # type: ignore[arg-type]
         )
         self.logs.request.write(logmod.format_access(record))
 
@@ -292,6 +295,13 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
     ``websocket``: the connection saw a WebSocket upgrade request (an app may take it).
     """
     request = stream.request
+    forward = server.forward_proxy
+    if forward is not None and forward.wants(request.target, request.method):
+        # enable_proxy(): absolute-form and CONNECT requests (skitai.gateway.forward)
+        server.requests_served += 1
+        proxied = forward(stream)
+        return server.body_limit, (eager.start(server.loop, proxied)  # type: ignore[arg-type]
+                                   if proxied is not None else None)
     route = route_stream(server, stream)
     if route is None:
         respond(stream, 404)
