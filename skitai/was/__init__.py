@@ -8,7 +8,8 @@ live in their own modules, imported lazily so ``import skitai`` stays cheap:
 - ``was.setlu/getlu/broadcast/on_broadcast``  -> ``skitai.was.process`` (shared memory and
   the master's relay); ``was.restart()``/``was.shutdown()`` ask the master.
 - ``was.get/post/put/patch/delete/options`` (and ``*json``/``*xml``), ``was.rpc``,
-  ``was.jsonrpc``, ``was.ws``/``was.wss``         -> ``skitai.was.http``, ``rpc``, ``ws``
+  ``was.jsonrpc``, ``was.grpc``, ``was.ws``/``was.wss`` -> ``skitai.was.http``, ``rpc``,
+  ``grpc``, ``ws``
 - ``was.postgresql/sqlite3/redis/mongodb/backend`` -> ``skitai.was.databases``
 - ``was.promise``                              -> ``skitai.was.promise``
 - ``was.status/gentemp/log/traceback/txnid``  -> ``skitai.was.utility``
@@ -88,6 +89,7 @@ _LAZY: dict[str, tuple[str, str]] = {
         "getxml", "deletexml", "postxml", "putxml", "patchxml")},
     "rpc": ("skitai.was.rpc", "rpc"), "jsonrpc": ("skitai.was.rpc", "jsonrpc"),
     "ws": ("skitai.was.ws", "ws"), "wss": ("skitai.was.ws", "wss"),
+    "grpc": ("skitai.was.grpc", "grpc"),
     **{name: ("skitai.was.databases", name) for name in (
         "postgresql", "sqlite3", "redis", "mongodb", "backend")},
     "promise": ("skitai.was.promise", "promise"),

@@ -8,6 +8,7 @@ the worker ends): closes the database pools and upstream connections ``was`` ope
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from skitai.was import bridge, rcache, targets
@@ -31,4 +32,8 @@ async def stop() -> None:
     from skitai.was import databases, http
 
     await http.close_all()
+    if "skitai.was.grpc" in sys.modules:
+        from skitai.was import grpc
+
+        await grpc.close_all()
     await databases.close_all()
