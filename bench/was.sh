@@ -23,7 +23,10 @@ $py -m uvicorn --app-dir "$root/bench" was_member:app --port $member_port --work
   --no-access-log --log-level warning &
 member=$!
 trap 'kill $member' EXIT
-sleep 2
+for _ in $(seq 100); do  # the member answers before any server is measured
+  $py -c "import socket; socket.create_connection(('127.0.0.1', $member_port), 1)" 2>/dev/null && break
+  sleep 0.2
+done
 servers=(
   --server "skitai-was-2x4@23101=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 $py $root/bench/was_fanout_skitai.py"
   --server "gunicorn-gthread-2x4@23102=$py -m gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:{port} --chdir $root/bench was_fanout_wsgi:app"

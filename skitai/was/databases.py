@@ -164,33 +164,24 @@ _PROXIES: dict[str, type[_Proxy]] = {
 
 
 class Engine:
-    """``was.postgresql`` (and the others): call it, or ``.lb(...)``/``.map(...)``."""
+    """``was.postgresql`` (and the others): call it; ``.lb(...)``/``.map(...)`` are the
+    same engine in those modes."""
 
-    def __init__(self, kind: str | None) -> None:
+    def __init__(self, kind: str | None, mode: str = "one") -> None:
         self.kind = kind
+        self.mode = mode
+        if mode == "one":
+            self.lb = Engine(kind, "lb")
+            self.map = Engine(kind, "map")
 
     def __repr__(self) -> str:
-        return f"<was.{self.kind or 'backend'}>"
+        return f"<was.{self.kind or 'backend'}{'' if self.mode == 'one' else '.' + self.mode}>"
 
     def __call__(self, server: str, dbname: str | None = None, user: str | None = None,
                  password: str | None = None, *, use_cache: rcache.UseCache = True,
                  timeout: float = handle.DEFAULT_TIMEOUT, meta: dict[str, Any] | None = None,
                  callback: Callable[[Result], Any] | None = None) -> Any:
-        return self._proxy("one", server, dbname, user, password, use_cache, timeout, meta,
-                           callback)
-
-    def lb(self, server: str, dbname: str | None = None, user: str | None = None,
-           password: str | None = None, *, use_cache: rcache.UseCache = True,
-           timeout: float = handle.DEFAULT_TIMEOUT, meta: dict[str, Any] | None = None,
-           callback: Callable[[Result], Any] | None = None) -> Any:
-        return self._proxy("lb", server, dbname, user, password, use_cache, timeout, meta,
-                           callback)
-
-    def map(self, server: str, dbname: str | None = None, user: str | None = None,
-            password: str | None = None, *, use_cache: rcache.UseCache = True,
-            timeout: float = handle.DEFAULT_TIMEOUT, meta: dict[str, Any] | None = None,
-            callback: Callable[[Result], Any] | None = None) -> Any:
-        return self._proxy("map", server, dbname, user, password, use_cache, timeout, meta,
+        return self._proxy(self.mode, server, dbname, user, password, use_cache, timeout, meta,
                            callback)
 
     def _proxy(self, mode: str, server: str, dbname: str | None, user: str | None,

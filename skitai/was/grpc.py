@@ -92,13 +92,7 @@ class _Stub:
             if self._mode == "map":
                 return handle.MapCall([make(runner(m)) for m in target.members], target=label)
 
-            async def balanced() -> Result:
-                async def attempt(member: Member) -> Result:
-                    result: Result = await runner(member)()
-                    return result
-                return await targets.balancer.one(target.members, attempt, (OSError,))
-
-            return make(balanced)
+            return make(targets.balancer.runner(target.members, runner))
 
         return start
 

@@ -141,12 +141,18 @@ def cache_ttl(result: Result) -> float:
 
 
 class Method:
-    """``was.get`` and its kin: call it, or ``.lb(...)`` / ``.map(...)``."""
+    """``was.get`` and its kin: call it; ``.lb(...)`` / ``.map(...)`` are the same method
+    in those modes."""
 
-    def __init__(self, method: str, fmt: str | None = None, body_in_query: bool = False) -> None:
+    def __init__(self, method: str, fmt: str | None = None, body_in_query: bool = False,
+                 mode: str = "one") -> None:
         self.method = method
         self.fmt = fmt
         self.body_in_query = body_in_query
+        self.mode = mode
+        if mode == "one":
+            self.lb = Method(method, fmt, body_in_query, "lb")
+            self.map = Method(method, fmt, body_in_query, "map")
 
     def __repr__(self) -> str:
         return f"<was.{self.method.lower()}{self.fmt or ''}>"
@@ -154,23 +160,10 @@ class Method:
     def __call__(self, url: str, data: Any = None, headers: HeadersIn = None, auth: Auth = None,
                  *, use_cache: rcache.UseCache = True, timeout: float = handle.DEFAULT_TIMEOUT,
                  meta: dict[str, Any] | None = None,
-                 callback: Callable[[Result], Any] | None = None) -> handle.Call:
-        return self._start("one", url, data, headers, auth, use_cache, timeout, meta,
-                           callback)  # type: ignore[return-value]
-
-    def lb(self, url: str, data: Any = None, headers: HeadersIn = None, auth: Auth = None,
-           *, use_cache: rcache.UseCache = True, timeout: float = handle.DEFAULT_TIMEOUT,
-           meta: dict[str, Any] | None = None,
-           callback: Callable[[Result], Any] | None = None) -> handle.Call:
-        return self._start("lb", url, data, headers, auth, use_cache, timeout, meta,
-                           callback)  # type: ignore[return-value]
-
-    def map(self, url: str, data: Any = None, headers: HeadersIn = None, auth: Auth = None,
-            *, use_cache: rcache.UseCache = True, timeout: float = handle.DEFAULT_TIMEOUT,
-            meta: dict[str, Any] | None = None,
-            callback: Callable[[Result], Any] | None = None) -> handle.MapCall:
-        return self._start("map", url, data, headers, auth, use_cache, timeout, meta,
-                           callback)  # type: ignore[return-value]
+                 callback: Callable[[Result], Any] | None = None
+                 ) -> handle.Call | handle.MapCall:
+        return self._start(self.mode, url, data, headers, auth, use_cache, timeout, meta,
+                           callback)
 
     def _start(self, mode: str, url: str, data: Any, headers: HeadersIn, auth: Auth,
                use_cache: rcache.UseCache, timeout: float, meta: dict[str, Any] | None,

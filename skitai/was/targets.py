@@ -150,5 +150,16 @@ class Balancers:
     def stats(self) -> dict[str, dict[str, object]]:
         return {s.member.label: s.snapshot() for b in self._by_members.values() for s in b.states}
 
+    def runner(self, members: tuple[Member, ...],
+               make: Callable[[Member], Callable[[], Awaitable[T]]],
+               connect_errors: tuple[type[BaseException], ...] = (OSError,),
+               ) -> Callable[[], Awaitable[T]]:
+        """A call's runner for ``.lb``: ``make(member)()`` on the member picked."""
+        async def run() -> T:
+            async def attempt(member: Member) -> T:
+                return await make(member)()
+            return await self.one(members, attempt, connect_errors)
+        return run
+
 
 balancer = Balancers()

@@ -78,29 +78,19 @@ async def _exchange(member: Member, path: str, message: str | bytes,
 
 
 class Service:
-    """``was.ws`` / ``was.wss``: call it, or ``.lb(...)`` / ``.map(...)``."""
+    """``was.ws`` / ``was.wss``: call it; ``.lb(...)`` / ``.map(...)`` in those modes."""
 
-    def __init__(self, secure: bool) -> None:
+    def __init__(self, secure: bool, mode: str = "one") -> None:
         self.secure = secure
+        self.mode = mode
+        if mode == "one":
+            self.lb = Service(secure, "lb")
+            self.map = Service(secure, "map")
 
     def __call__(self, url: str, message: str | bytes, headers: dict[str, str] | None = None,
                  *, timeout: float = handle.DEFAULT_TIMEOUT, meta: dict[str, Any] | None = None,
-                 callback: Callable[[Result], Any] | None = None) -> handle.Call:
-        out = self._start("one", url, message, headers, timeout, meta, callback)
-        assert isinstance(out, handle.Call)
-        return out
-
-    def lb(self, url: str, message: str | bytes, headers: dict[str, str] | None = None,
-           *, timeout: float = handle.DEFAULT_TIMEOUT, meta: dict[str, Any] | None = None,
-           callback: Callable[[Result], Any] | None = None) -> handle.Call:
-        return self(url, message, headers, timeout=timeout, meta=meta, callback=callback)
-
-    def map(self, url: str, message: str | bytes, headers: dict[str, str] | None = None,
-            *, timeout: float = handle.DEFAULT_TIMEOUT, meta: dict[str, Any] | None = None,
-            callback: Callable[[Result], Any] | None = None) -> handle.MapCall:
-        out = self._start("map", url, message, headers, timeout, meta, callback)
-        assert isinstance(out, handle.MapCall)
-        return out
+                 callback: Callable[[Result], Any] | None = None) -> handle.Call | handle.MapCall:
+        return self._start(self.mode, url, message, headers, timeout, meta, callback)
 
     def _start(self, mode: str, url: str, message: str | bytes, headers: dict[str, str] | None,
                timeout: float, meta: dict[str, Any] | None,
@@ -131,13 +121,7 @@ class Service:
         if mode == "map":
             return handle.MapCall([make(one(m)) for m in target.members], target=label)
 
-        async def balanced() -> Result:
-            async def attempt(member: Member) -> Result:
-                result: Result = await one(member)()
-                return result
-            return await targets.balancer.one(target.members, attempt, (OSError,))
-
-        return make(balanced)
+        return make(targets.balancer.runner(target.members, one))
 
 
 ws = Service(False)
