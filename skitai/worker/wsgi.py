@@ -362,7 +362,9 @@ class WsgiHandler:
 
     def _drive_async(self, stream: Stream, ex: _Exchange, result: Any,
                      environ: dict[str, Any]) -> None:
-        self.loop.create_task(self._stream_async(stream, ex, result, environ))
+        task = self.loop.create_task(self._stream_async(stream, ex, result, environ))
+        _ASYNC_BODIES.add(task)  # held until done (the loop keeps only a weak reference)
+        task.add_done_callback(_ASYNC_BODIES.discard)
 
     async def _stream_async(self, stream: Stream, ex: _Exchange, result: Any,
                             environ: dict[str, Any]) -> None:
@@ -528,6 +530,7 @@ class _EmptyInput(io.BytesIO):
 
 
 _EMPTY_INPUT = _EmptyInput()
+_ASYNC_BODIES: set[asyncio.Task[None]] = set()
 
 
 def _check_chunk(ex: _Exchange, chunk: Any) -> None:
