@@ -161,3 +161,21 @@ def test_a_transaction_left_open_does_not_reach_the_next_call(table):
             assert res.data[0].n == 0
     finally:
         _drop("@pg1", table)
+
+
+def test_pool_exhausted_is_status_2_with_a_clear_message(monkeypatch):
+    need_pg()
+    from skitai.was import pg
+
+    monkeypatch.setattr(pg, "POOL_MAX", 1)
+    monkeypatch.setattr(pg, "POOL_MIN", 1)
+    monkeypatch.setattr(pg, "POOL_WAIT", 0.3)
+    # A member of its own (a password trust auth ignores), so a new pool of one connection.
+    skitai.alias("@tiny", skitai.DB_PGSQL, "postgres:tiny-pool@127.0.0.1:5432/test")
+    was.backend("@tiny").execute("SELECT 1").wait(10)
+    busy = was.backend("@tiny").execute("SELECT pg_sleep(1.5)")
+    time.sleep(0.2)
+    res = was.backend("@tiny").execute("SELECT 1").getwait(10)
+    assert res.status == result.EXCEPTION
+    assert isinstance(res.error, pg.PoolExhausted) and "connections busy" in str(res.error)
+    assert busy.getwait(10).status == result.DONE
