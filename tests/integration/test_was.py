@@ -212,3 +212,33 @@ def test_flask_fanout_lb_map_and_transaction_ids(tmp_path: Path) -> None:
                 assert fetch_json(srv, "/lb")["port"] == srvs[0].server_port  # type: ignore[index]
         finally:
             srv.stop()
+
+
+FLASK_ASYNC_APP = """
+    import os
+    import skitai
+    from flask import Flask, jsonify
+    from skitai import was
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    async def view():  # Flask runs it on a loop of its own (asgiref): awaits reach ours
+        one = was.backend("@lite").execute("SELECT 1 AS n")
+        two = was.backend("@lite").execute("SELECT 2 AS n")
+        return jsonify([(await one).data[0].n, (await two).data[0].n])
+
+    if __name__ == "__main__":
+        skitai.alias("@lite", skitai.DB_SQLITE3, os.path.abspath("a.db"))
+        skitai.mount("/", app)
+        skitai.run(threads=2)
+"""
+
+
+def test_flask_async_view_awaits_was_calls(tmp_path: Path) -> None:
+    pytest.importorskip("asgiref", reason="Flask's async views need asgiref")
+    srv = start_app(tmp_path, FLASK_ASYNC_APP)
+    try:
+        assert fetch_json(srv, "/") == [1, 2]
+    finally:
+        srv.stop()
