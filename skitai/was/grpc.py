@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skitai.config.aliases import Member
-from skitai.was import bridge, context, handle, targets
+from skitai.was import context, handle, targets
 from skitai.was.result import DONE, Result
 
 _channels: dict[tuple[Member, int], Any] = {}
@@ -74,25 +74,26 @@ class _Stub:
 
         def start(request: Any) -> handle.Call | handle.MapCall:
             txn = context.txn()
-            bridge.get()
 
-            def runner(member: Member) -> Callable[[], Any]:
+            def make(member: Member | None) -> handle.Call:
                 ltxid, ids = txn.next_call()
                 metadata = tuple((n.decode().lower(), v.decode()) for n, v in ids)
-                return lambda: _invoke(member, stub_class, method, request, metadata, timeout,
-                                       label, ltxid)
 
-            def make(run: Callable[[], Any]) -> handle.Call:
+                def runner(member: Member) -> Callable[[], Any]:
+                    return lambda: _invoke(member, stub_class, method, request, metadata,
+                                           timeout, label, ltxid)
+
+                run = runner(member) if member is not None else \
+                    targets.balancer.runner(target.members, runner)
                 call = handle.Call(run, target=label, timeout=timeout,
-                                   meta=dict(self._meta or {}))
+                                   meta=dict(self._meta or {}), ids=(txn.gtxid, ltxid))
                 if self._callback is not None:
                     call.then(self._callback)
                 return call
 
             if self._mode == "map":
-                return handle.MapCall([make(runner(m)) for m in target.members], target=label)
-
-            return make(targets.balancer.runner(target.members, runner))
+                return handle.MapCall([make(m) for m in target.members], target=label)
+            return make(None)
 
         return start
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from skitai.was import bridge as bridge_mod
+from skitai.was import context
 from skitai.was import rcache as rcache_mod
-from skitai.was.result import EXCEPTION, TIMEOUT, Results
+from skitai.was.result import DONE, EXCEPTION, TIMEOUT, Results
 from skitai.was.result import Result as Result
 
+log = logging.getLogger("skitai.was")
 DEFAULT_TIMEOUT = 10.0
 GRACE = 0.25
 Runner = Callable[[], Awaitable[Result]]
@@ -32,7 +35,8 @@ class Call:
     def __init__(self, runner: Runner, *, target: str, timeout: float = DEFAULT_TIMEOUT,
                  cache_key: Any = None, use_cache: rcache_mod.UseCache = True,
                  meta: dict[str, Any] | None = None, reqid: str | None = None,
-                 cache: rcache_mod.ResultCache | None = None) -> None:
+                 cache: rcache_mod.ResultCache | None = None,
+                 ids: tuple[str, int] | None = None) -> None:
         self.target = target
         self.timeout = timeout
         self.meta = meta if meta is not None else {}
@@ -49,6 +53,10 @@ class Call:
             self._result = _from_cache(hit, self.meta, reqid)
             return
         self._runner = runner
+        if ids is None:  # a call that sends no ids itself (a database): numbered all the same
+            txn = context.txn()
+            ids = (txn.gtxid, txn.next_call()[0])
+        self.ids = ids
         bridge = self._bridge = bridge_mod.get()
         if bridge.on_loop():
             self._task = bridge.task(self._run)
@@ -73,7 +81,13 @@ class Call:
             result = Result(status=EXCEPTION, error=exc, target=self.target)
         result.meta = self.meta
         result.id = self.id
+        result.ltxid = self.ids[1]
         result.set_cache_key(self._key, self._cache, started)
+        if result.status != DONE:
+            log.warning("%s: %s [%s %s]", self.target, result.error or "failed", *self.ids)
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %s in %.1f ms [%s %s]", self.target, result.status_code,
+                      (time.time() - started) * 1000, *self.ids)
         self._result = result
         for callback in self._callbacks:
             callback(result)

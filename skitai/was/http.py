@@ -190,7 +190,7 @@ class Method:
         cacheable = self.method in ("GET", "HEAD") and decode is None
         txn = context.txn()
 
-        def runner(member: int | None) -> Callable[[], Any]:
+        def runner(member: int | None) -> tuple[Callable[[], Any], tuple[str, int]]:
             ltxid, ids = txn.next_call()  # numbered in the order the app made the calls
 
             async def run() -> Result:
@@ -198,11 +198,13 @@ class Method:
                 result = await _send(pool, method, path, base + ids, body, timeout, label,
                                      ltxid)
                 return decode(result) if decode is not None else result
-            return run
+            return run, (txn.gtxid, ltxid)
 
-        def make(run: Callable[[], Any], cache_key: Any) -> handle.Call:
+        def make(run_ids: tuple[Callable[[], Any], tuple[str, int]], cache_key: Any
+                 ) -> handle.Call:
+            run, ids = run_ids
             call = handle.Call(run, target=label, timeout=timeout, cache_key=cache_key,
-                               use_cache=use_cache, meta=dict(meta or {}))
+                               use_cache=use_cache, meta=dict(meta or {}), ids=ids)
             if cacheable and use_cache is not False:
                 call.then(_auto_cache)
             if callback is not None:

@@ -10,6 +10,7 @@ receive the reply, close (wsproto over an asyncio connection)::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl as ssl_mod
 from collections.abc import Callable
 from typing import Any
@@ -104,24 +105,25 @@ class Service:
         txn = context.txn()
         label = f"WS {url}"
 
-        def one(member: Member) -> Callable[[], Any]:
-            ltxid, ids = txn.next_call()
-            if self.secure and not member.ssl:
-                from dataclasses import replace
+        def make(member: Member | None) -> handle.Call:
+            ltxid, ids = txn.next_call()  # numbered in the order the app made the calls
 
-                member = replace(member, ssl=True)
-            return lambda: _exchange(member, target.path, message, extra + ids, label, ltxid)
+            def one(member: Member) -> Callable[[], Any]:
+                if self.secure and not member.ssl:
+                    member = dataclasses.replace(member, ssl=True)
+                return lambda: _exchange(member, target.path, message, extra + ids, label, ltxid)
 
-        def make(run: Callable[[], Any]) -> handle.Call:
-            call = handle.Call(run, target=label, timeout=timeout, meta=dict(meta or {}))
+            run = one(member) if member is not None else \
+                targets.balancer.runner(target.members, one)
+            call = handle.Call(run, target=label, timeout=timeout, meta=dict(meta or {}),
+                               ids=(txn.gtxid, ltxid))
             if callback is not None:
                 call.then(callback)
             return call
 
         if mode == "map":
-            return handle.MapCall([make(one(m)) for m in target.members], target=label)
-
-        return make(targets.balancer.runner(target.members, one))
+            return handle.MapCall([make(m) for m in target.members], target=label)
+        return make(None)
 
 
 ws = Service(False)

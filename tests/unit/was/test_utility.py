@@ -53,3 +53,15 @@ def test_gentemp_makes_a_new_private_file():
     finally:
         os.unlink(first)
         os.unlink(second)
+
+
+def test_a_failed_call_is_logged_with_its_transaction_ids(tmp_path, caplog):
+    skitai.alias("@lite", skitai.DB_SQLITE3, str(tmp_path / "l.db"))
+    token = context.bind({"skitai.gtxid": "GTID-log", "skitai.ltxid": "1000"})
+    try:
+        with caplog.at_level(logging.WARNING, logger="skitai.was"):
+            res = was.backend("@lite").execute("SELECT no_such_column").getwait(5)
+        assert res.status == 2 and res.ltxid == 2001
+        assert "[GTID-log 2001]" in caplog.text and "no_such_column" in caplog.text
+    finally:
+        context.reset(token)
