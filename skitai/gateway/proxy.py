@@ -33,7 +33,7 @@ import asyncio
 import ipaddress
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -91,7 +91,7 @@ class ProxyHandler:
         # Host: the client's for members written as addresses, the member's own otherwise.
         self.rewrite_host = any(m.unix is None and not _is_address(m.host) for m in members)
 
-    def __call__(self, stream: Stream) -> Awaitable[None] | None:
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         request = stream.request
         if self.gate is None and not request.has_body and request.method in IDEMPOTENT \
                 and not _wants_upgrade(request.headers):
@@ -128,7 +128,7 @@ class ProxyHandler:
         error = response.error
         if response.complete:
             response.listener = None
-            stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
+            stream.upstream = f"{response.member.label}/{_ms(started)}ms"
             if not stream.closed:
                 self._send_whole(stream, response, response.take())
             self.pool.release(response)
@@ -146,7 +146,7 @@ class ProxyHandler:
             _spawn(self.pool.loop, self.forward(stream, headers))
         elif response.status:
             response.listener = None
-            stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
+            stream.upstream = f"{response.member.label}/{_ms(started)}ms"
             _spawn(self.pool.loop, self._stream_out(stream, response))
 
     async def _stream_out(self, stream: Stream, response: ResponseStream) -> None:
@@ -167,7 +167,7 @@ class ProxyHandler:
         except UpstreamError as exc:
             self.fail(stream, exc, started)
             return
-        stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
+        stream.upstream = f"{response.member.label}/{_ms(started)}ms"
         try:
             await self.relay(stream, response)
         finally:
@@ -266,7 +266,7 @@ class ProxyHandler:
             _error_page(stream, exc.status_hint)
 
     def _log_failure(self, stream: Stream, exc: UpstreamError, started: float) -> None:
-        stream.extra["upstream"] = f"{exc.member or '-'}/{_ms(started)}ms"
+        stream.upstream = f"{exc.member or '-'}/{_ms(started)}ms"
         kind = "timed out" if isinstance(exc, UpstreamTimeout) else "failed"
         log.warning("@%s %s for %s: %s", self.pool.name, kind,
                     stream.request.target.decode("latin-1"), exc)
