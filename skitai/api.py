@@ -332,6 +332,25 @@ def enable_proxy(unsecure_https: bool = False, *, clients: Any = None, hosts: An
                                                    where=where), where)
 
 
+def enable_cachefs(memmax: int | str = 0, diskmax: int | str = 0,
+                   path: str | None = None) -> None:
+    """Cache proxied responses by their HTTP headers (Cache-Control, Expires, Vary,
+    ETag/Last-Modified revalidation).  ``memmax``: bytes kept in each worker's memory;
+    ``diskmax``: bytes kept on disk under ``path`` (default ``<varpath>/cachefs``),
+    shared by the workers.  Sizes are bytes, or text like ``"10M"`` (the original took
+    megabytes while its README wrote bytes)."""
+    from skitai.config import gateway, parse
+
+    where = _call("enable_cachefs", 1, memmax=memmax, diskmax=diskmax, path=path)
+    try:
+        mem, disk = parse.size(memmax), parse.size(diskmax)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if path is not None and (not isinstance(path, str) or not path):
+        raise ConfigError(f"{where}: path is a directory")
+    _draft.set("cachefs", gateway.CacheConfig(mem, disk, abspath(path) if path else None), where)
+
+
 def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
     """Idle seconds of the forward proxy's connections to destinations (``channel``) and
     of its tunnels (``tunnel``: CONNECT, and WebSockets through the reverse proxy)."""

@@ -38,6 +38,7 @@ from functools import partial
 from typing import Any, Final
 
 from skitai.gateway.auth import Gate, Refusal
+from skitai.gateway.cache import HttpCache
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
 from skitai.upstream.pool import IDEMPOTENT, AliasPool
 from skitai.worker import eager
@@ -80,8 +81,9 @@ class ProxyHandler:
 
     def __init__(self, pool: AliasPool, *, mount_point: str, body_limit: int,
                  trusted: TrustedProxies | None = None, gate: Gate | None = None,
-                 tunnel_idle: float = 600.0) -> None:
+                 tunnel_idle: float = 600.0, cache: HttpCache | None = None) -> None:
         self.pool = pool
+        self.cache = cache
         self.tunnel_idle = tunnel_idle
         self.gate = gate if gate is not None and gate.needed or pool.alias.sources else None
         self.prefix = "" if mount_point == "/" else mount_point.rstrip("/")
@@ -94,7 +96,7 @@ class ProxyHandler:
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         request = stream.request
         if self.gate is None and not request.has_body and request.method in IDEMPOTENT \
-                and not _wants_upgrade(request.headers):
+                and not _wants_upgrade(request.headers) and self.cache is None:
             # The fast path: a kept-alive member connection, the answer relayed from its
             # read callback; no coroutine unless the response has to stream.
             headers = self.member_headers(stream, stream.txn().next_call()[1])
@@ -119,6 +121,12 @@ class ProxyHandler:
             headers = self.member_headers(stream, stream.txn().next_call()[1])
             await wsproxy.forward(self, stream, headers)
             return
+        if self.cache is not None and stream.request.method == b"GET" \
+                and not stream.request.has_body:
+            from skitai.gateway import cached
+
+            await cached.forward(self, self.cache, stream)
+            return
         await self.forward(stream)
 
     def _on_member(self, stream: Stream, headers: Headers, started: float,
@@ -130,7 +138,7 @@ class ProxyHandler:
             response.listener = None
             stream.upstream = f"{response.member.label}/{_ms(started)}ms"
             if not stream.closed:
-                self._send_whole(stream, response, response.take())
+                self.send_whole(stream, response, response.take())
             self.pool.release(response)
         elif error is not None and not response.status:
             response.listener = None
@@ -227,7 +235,7 @@ class ProxyHandler:
             # The whole answer is here (the usual small response): one write.
             body = response.take()
             if not stream.closed:
-                self._send_whole(stream, response, body)
+                self.send_whole(stream, response, body)
             return
         headers = client_headers(response.headers)
         try:
@@ -248,7 +256,7 @@ class ProxyHandler:
             _abort(stream)
 
     @staticmethod
-    def _send_whole(stream: Stream, response: ResponseStream, body: bytes) -> None:
+    def send_whole(stream: Stream, response: ResponseStream, body: bytes) -> None:
         headers = client_headers(response.headers)
         if body and not any(n == b"content-length" for n, _ in headers):
             headers.append((b"content-length", str(len(body)).encode()))
