@@ -13,6 +13,7 @@ from skitai.api import (
     alias,
     cron,
     deflu,
+    enable_cachefs,
     enable_forward,
     enable_gateway,
     enable_proxy,
@@ -71,7 +72,7 @@ from skitai.constants import (  # noqa: E402 - after __version__, as they always
 )
 
 __all__ = [
-    "ConfigError", "abspath", "addlu", "alias", "cron", "deflu", "enable_forward", "enable_gateway", "enable_proxy", "enable_smtpda",
+    "ConfigError", "abspath", "addlu", "alias", "cron", "deflu", "enable_cachefs", "enable_forward", "enable_gateway", "enable_proxy", "enable_smtpda",
     "enable_ssl", "getswd", "joinpath",
     "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive", "set_backend_timeout",
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",

@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import sys
 import types
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from skitai.config import builder as builder_mod
-from skitai.config.daemons import CronJob, SmtpdaConfig
+from skitai.config.daemons import SmtpdaConfig
 from skitai.config.model import CriticalPoint, MountSpec
 from skitai.config.pref import Pref
 from skitai.errors import ConfigError
@@ -99,7 +98,7 @@ def mount(
 
 def _resolve(point: str, obj: Any, app_name: str, pref: Pref | None, host: str | None,
              syspath: str | None, where: str) -> MountSpec:
-    common = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
+    common: dict[str, Any] = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
     if isinstance(obj, str):
         if obj.startswith("@"):
             # A load-balanced reverse proxy to the alias's members (checked at freeze,
@@ -291,7 +290,7 @@ def enable_gateway(enable_auth: bool = True, secure_key: str | bytes | None = No
                    algorithms: str | list[str] | None = None, public_key: str | None = None,
                    jwks: str | None = None, audience: str | None = None,
                    issuer: str | None = None, leeway: float = 30,
-                   require: str | list[str] = ()) -> None:
+                   require: str | list[str] | tuple[str, ...] = ()) -> None:
     """Authenticate requests to the alias mounts with bearer tokens: JWTs verified with
     ``secure_key`` (HS256; ``algorithms`` pins others) or ``public_key``/``jwks`` (RS256,
     ES256...), opaque tokens through the auth handler (``handle_token``/``handle_claim``,
@@ -338,6 +337,25 @@ def enable_proxy(unsecure_https: bool = False, *, clients: Any = None, hosts: An
                                                    where=where), where)
 
 
+def enable_cachefs(memmax: int | str = 0, diskmax: int | str = 0,
+                   path: str | None = None) -> None:
+    """Cache proxied responses by their HTTP headers (Cache-Control, Expires, Vary,
+    ETag/Last-Modified revalidation).  ``memmax``: bytes kept in each worker's memory;
+    ``diskmax``: bytes kept on disk under ``path`` (default ``<varpath>/cachefs``),
+    shared by the workers.  Sizes are bytes, or text like ``"10M"`` (the original took
+    megabytes while its README wrote bytes)."""
+    from skitai.config import gateway, parse
+
+    where = _call("enable_cachefs", 1, memmax=memmax, diskmax=diskmax, path=path)
+    try:
+        mem, disk = parse.size(memmax), parse.size(diskmax)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if path is not None and (not isinstance(path, str) or not path):
+        raise ConfigError(f"{where}: path is a directory")
+    _draft.set("cachefs", gateway.CacheConfig(mem, disk, abspath(path) if path else None), where)
+
+
 def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
     """Idle seconds of the forward proxy's connections to destinations (``channel``) and
     of its tunnels (``tunnel``: CONNECT, and WebSockets through the reverse proxy)."""
@@ -349,16 +367,9 @@ def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
 
 def cron(spec: str, command: str, *, _depth: int = 1, **options: Any) -> None:
     where = _call("cron", _depth, spec=spec, command=command)
-    try:
-        from skitai.cron import schedule
-    except ImportError:
-        schedule = None  # type: ignore[assignment]
-    parse_job: Callable[..., CronJob] | None = getattr(schedule, "parse_job", None)
-    if parse_job is not None:
-        job = parse_job(spec, command, source=where, **options)
-    else:
-        job = CronJob(spec=spec, command=command, source=where, **options)
-    _draft.crons.append(job)
+    from skitai.cron import schedule  # croniter: only for an app.py that uses cron
+
+    _draft.crons.append(schedule.parse_job(spec, command, source=where, **options))
 
 
 def enable_smtpda(server: str = "127.0.0.1:25", user: str | None = None,

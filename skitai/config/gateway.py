@@ -209,3 +209,13 @@ def make_proxy(unsecure_https: object, clients: object, hosts: object, ports: ob
         raise ConfigError(f"{where}: ports is a list of port numbers")
     return ProxyConfig(clients=tuple(out), hosts=tuple(h.lower() for h in names),
                        ports=tuple(allowed), unsecure_https=bool(unsecure_https))
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """``enable_cachefs(memmax, diskmax, path)``: bytes in each worker's memory, bytes on
+    disk under ``path`` (shared by the workers)."""
+
+    memmax: int = 0
+    diskmax: int = 0
+    path: str | None = None

@@ -15,7 +15,7 @@ from skitai.config import parse
 from skitai.config.aliases import Alias
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.fields import setting
-from skitai.config.gateway import GatewayConfig, ProxyConfig, RateLimit
+from skitai.config.gateway import CacheConfig, GatewayConfig, ProxyConfig, RateLimit
 from skitai.config.pref import Pref
 
 MountKind = Literal["static", "app", "alias"]
@@ -157,6 +157,8 @@ class ServerConfig:
                                            "on the alias mounts.")
     forward_proxy: ProxyConfig | None = setting(None, doc="enable_proxy(): a forward HTTP "
                                                 "proxy (absolute-form and CONNECT).")
+    cachefs: CacheConfig | None = setting(None, doc="enable_cachefs(): the HTTP cache of "
+                                          "proxied responses.")
     proxy_keep_alive: float = setting(60.0, doc="set_proxy_keep_alive(channel): idle seconds "
                                       "of the forward proxy's connections to destinations.",
                                       parse=parse.seconds)

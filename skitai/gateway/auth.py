@@ -135,7 +135,7 @@ class Gate:
             if isinstance(decided, Refusal):
                 return decided
             user, roles = decided
-            stream.extra["user"] = user
+            stream.user = user
             if alias.roles and not set(alias.roles).intersection(roles):
                 return Refusal(403, [(b"www-authenticate",
                                       self.challenge + b', error="insufficient_scope"')], "role")

@@ -17,7 +17,7 @@ import asyncio
 import collections
 import logging
 import ssl as ssl_mod
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,7 +59,7 @@ class ForwardProxy:
         """Is this request for the forward proxy (not for a mount)?"""
         return method == b"CONNECT" or target[:7].lower() in (b"http://", b"https:/")
 
-    def __call__(self, stream: Stream) -> Awaitable[None] | None:
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         request = stream.request
         client = stream.client[0] if stream.client else ""
         if client not in self.clients:
@@ -142,7 +142,7 @@ class ForwardProxy:
         if stream.closed:
             transport.close()
             return
-        stream.extra["upstream"] = f"{host}:{port}/tunnel"
+        stream.upstream = f"{host}:{port}/tunnel"
 
         def adopt(client: Any, trailing: bytes) -> asyncio.Protocol:
             client.write(CONNECTED)

@@ -5,9 +5,11 @@ gateway's rate limit and authentication when they are enabled."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 from skitai.config.model import MountSpec, ServerConfig
 from skitai.gateway.auth import Gate
+from skitai.gateway.cache import HttpCache
 from skitai.gateway.proxy import ProxyHandler, TrustedProxies
 from skitai.upstream import registry
 
@@ -33,7 +35,21 @@ def proxy_handler(config: ServerConfig, spec: MountSpec,
                                        config.backend_timeout)
     return ProxyHandler(pool, mount_point=spec.point, body_limit=config.max_client_body_size,
                         trusted=TrustedProxies(config.trusted_proxies), gate=gate,
-                        tunnel_idle=config.proxy_tunnel_timeout)
+                        tunnel_idle=config.proxy_tunnel_timeout, cache=response_cache(config))
 
 
 _gates: dict[int, Gate] = {}
+_caches: dict[int, HttpCache] = {}
+
+
+def response_cache(config: ServerConfig) -> HttpCache | None:
+    """This worker's HTTP cache (one for every mount), when enable_cachefs() was called."""
+    cfg = config.cachefs
+    if cfg is None or not (cfg.memmax or cfg.diskmax):
+        return None
+    found = _caches.get(id(config))
+    if found is None:
+        path = cfg.path or os.path.join(os.path.expanduser(config.varpath or "~/.skitai"),
+                                        "cachefs")
+        found = _caches[id(config)] = HttpCache(cfg.memmax, cfg.diskmax, path)
+    return found

@@ -33,11 +33,12 @@ import asyncio
 import ipaddress
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from functools import partial
 from typing import Any, Final
 
 from skitai.gateway.auth import Gate, Refusal
+from skitai.gateway.cache import HttpCache
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
 from skitai.upstream.pool import IDEMPOTENT, AliasPool
 from skitai.worker import eager
@@ -80,8 +81,9 @@ class ProxyHandler:
 
     def __init__(self, pool: AliasPool, *, mount_point: str, body_limit: int,
                  trusted: TrustedProxies | None = None, gate: Gate | None = None,
-                 tunnel_idle: float = 600.0) -> None:
+                 tunnel_idle: float = 600.0, cache: HttpCache | None = None) -> None:
         self.pool = pool
+        self.cache = cache
         self.tunnel_idle = tunnel_idle
         self.gate = gate if gate is not None and gate.needed or pool.alias.sources else None
         self.prefix = "" if mount_point == "/" else mount_point.rstrip("/")
@@ -91,10 +93,10 @@ class ProxyHandler:
         # Host: the client's for members written as addresses, the member's own otherwise.
         self.rewrite_host = any(m.unix is None and not _is_address(m.host) for m in members)
 
-    def __call__(self, stream: Stream) -> Awaitable[None] | None:
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         request = stream.request
         if self.gate is None and not request.has_body and request.method in IDEMPOTENT \
-                and not _wants_upgrade(request.headers):
+                and not _wants_upgrade(request.headers) and self.cache is None:
             # The fast path: a kept-alive member connection, the answer relayed from its
             # read callback; no coroutine unless the response has to stream.
             headers = self.member_headers(stream, stream.txn().next_call()[1])
@@ -119,6 +121,12 @@ class ProxyHandler:
             headers = self.member_headers(stream, stream.txn().next_call()[1])
             await wsproxy.forward(self, stream, headers)
             return
+        if self.cache is not None and stream.request.method == b"GET" \
+                and not stream.request.has_body:
+            from skitai.gateway import cached
+
+            await cached.forward(self, self.cache, stream)
+            return
         await self.forward(stream)
 
     def _on_member(self, stream: Stream, headers: Headers, started: float,
@@ -128,9 +136,9 @@ class ProxyHandler:
         error = response.error
         if response.complete:
             response.listener = None
-            stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
+            stream.upstream = f"{response.member.label}/{_ms(started)}ms"
             if not stream.closed:
-                self._send_whole(stream, response, response.take())
+                self.send_whole(stream, response, response.take())
             self.pool.release(response)
         elif error is not None and not response.status:
             response.listener = None
@@ -146,7 +154,7 @@ class ProxyHandler:
             _spawn(self.pool.loop, self.forward(stream, headers))
         elif response.status:
             response.listener = None
-            stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
+            stream.upstream = f"{response.member.label}/{_ms(started)}ms"
             _spawn(self.pool.loop, self._stream_out(stream, response))
 
     async def _stream_out(self, stream: Stream, response: ResponseStream) -> None:
@@ -167,7 +175,7 @@ class ProxyHandler:
         except UpstreamError as exc:
             self.fail(stream, exc, started)
             return
-        stream.extra["upstream"] = f"{response.member.label}/{_ms(started)}ms"
+        stream.upstream = f"{response.member.label}/{_ms(started)}ms"
         try:
             await self.relay(stream, response)
         finally:
@@ -227,7 +235,7 @@ class ProxyHandler:
             # The whole answer is here (the usual small response): one write.
             body = response.take()
             if not stream.closed:
-                self._send_whole(stream, response, body)
+                self.send_whole(stream, response, body)
             return
         headers = client_headers(response.headers)
         try:
@@ -248,7 +256,7 @@ class ProxyHandler:
             _abort(stream)
 
     @staticmethod
-    def _send_whole(stream: Stream, response: ResponseStream, body: bytes) -> None:
+    def send_whole(stream: Stream, response: ResponseStream, body: bytes) -> None:
         headers = client_headers(response.headers)
         if body and not any(n == b"content-length" for n, _ in headers):
             headers.append((b"content-length", str(len(body)).encode()))
@@ -266,7 +274,7 @@ class ProxyHandler:
             _error_page(stream, exc.status_hint)
 
     def _log_failure(self, stream: Stream, exc: UpstreamError, started: float) -> None:
-        stream.extra["upstream"] = f"{exc.member or '-'}/{_ms(started)}ms"
+        stream.upstream = f"{exc.member or '-'}/{_ms(started)}ms"
         kind = "timed out" if isinstance(exc, UpstreamTimeout) else "failed"
         log.warning("@%s %s for %s: %s", self.pool.name, kind,
                     stream.request.target.decode("latin-1"), exc)

@@ -9,16 +9,46 @@ restarts, last exit reason (the original printed ``running [pid]`` and nothing e
 from __future__ import annotations
 
 import os
+import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from skitai.master import listeners
 
 if TYPE_CHECKING:
-    from skitai.master.arbiter import Arbiter
+    from skitai.config.model import ServerConfig
+    from skitai.ipc.lu import LuMemory
+    from skitai.master.monitor import Monitor
+    from skitai.master.process import Process
 
 
-def status(arb: Arbiter) -> dict[str, Any]:
+class Paths(Protocol):
+    @property
+    def var(self) -> str: ...
+
+
+class Supervisor(Protocol):
+    """What a status report reads of the master (``arbiter.Arbiter``)."""
+
+    config: ServerConfig
+    processes: list[Process]
+    targets: dict[str, int]
+    generation: int
+    last_reload: str
+    stopping: str | None
+    served: bool
+    started: float
+    listeners: list[socket.socket]
+    monitor: Monitor
+    lu: LuMemory | None
+
+    @property
+    def reloading(self) -> object: ...
+    @property
+    def paths(self) -> Paths | None: ...
+
+
+def status(arb: Supervisor) -> dict[str, Any]:
     now = time.monotonic()
     rows = []
     for proc in sorted(arb.processes, key=lambda p: (not p.spec.web, p.spec.name, p.slot, p.generation)):
@@ -39,6 +69,7 @@ def status(arb: Arbiter) -> dict[str, Any]:
             "restarts": proc.restarts,
             "last_exit": proc.last_exit,
             "request": request,
+            "upstream": getattr(arb, "upstream_loads", {}).get(proc.pid) if proc.live else None,
         })
     state = "stopping" if arb.stopping else "reloading" if arb.reloading else (
         "running" if arb.served else "starting")
@@ -79,7 +110,26 @@ def format_status(data: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    lines += _members(data.get("processes", []))
     return "\n".join(lines)
+
+
+def _members(rows: list[dict[str, Any]]) -> list[str]:
+    """The reverse proxy's members as each worker sees them (weight, in flight, served)."""
+    header = ("ALIAS", "WORKER", "MEMBER", "WEIGHT", "OUTSTANDING", "SERVED", "FAILURES",
+              "IDLE", "STATE")
+    table = [header]
+    for r in rows:
+        for alias, members in sorted((r.get("upstream") or {}).items()):
+            for m in members:
+                table.append((alias, f"#{r['slot']}", str(m.get("member")), str(m.get("weight")),
+                              str(m.get("outstanding")), str(m.get("served")),
+                              str(m.get("failures")), str(m.get("idle")), str(m.get("state"))))
+    if len(table) == 1:
+        return []
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return ["", *("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip()
+                  for row in table)]
 
 
 def _duration(seconds: float) -> str:
@@ -96,8 +146,9 @@ def _duration(seconds: float) -> str:
 def _size(n: int) -> str:
     if not n:
         return "-"
+    size = float(n)
     for unit in ("B", "K", "M", "G"):
-        if n < 1024 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return str(size)

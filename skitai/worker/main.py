@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,9 +20,12 @@ from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
+from skitai.proctitle import set_title
 from skitai.was import runtime as was_runtime
-from skitai.worker import apps, h2conn, routing, tls, websocket_h2, wsgi
+from skitai.worker import apps, forward, routing, tls, wsgi
 from skitai.worker import environ as environ_mod
+from skitai.worker.connections import http2, websocket_h2
+from skitai.worker.connections.http1 import Http1Connection
 from skitai.worker.server import Server
 
 log = logging.getLogger("skitai.server")
@@ -53,20 +57,24 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
             app = apps.load(spec)
             pref = spec.pref
             debug = bool(getattr(pref, "debug", False)) or config.debug
-            handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
-                                       body_timeout=config.request_timeout)
             limit = getattr(pref, "max_client_body_size", None) if pref else None
-            handler.body_limit = int(limit) if limit else config.max_client_body_size  # type: ignore[attr-defined]
+            handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
+                                       body_timeout=config.request_timeout,
+                                       body_limit=int(limit) if limit else config.max_client_body_size)
             table.add(spec.point, app=handler)
         elif spec.kind == "alias":  # a load-balanced reverse proxy (skitai.gateway)
             from skitai.gateway import mounts
 
             table.add(spec.point, app=mounts.proxy_handler(config, spec, loop))
+    if config.forward_proxy is not None:
+        from skitai.gateway import forward
+
+        router.forward_proxy = forward.ForwardProxy(config, loop)
     return router
 
 
 def run(config: ServerConfig, ctx: ChildContext) -> int:
-    _set_title(f"skitai({config.name}): worker #{ctx.slot}")
+    set_title(f"skitai({config.name}): worker #{ctx.slot}")
     logs = logmod.Logs(config.logpath, config.verbose)
     loop = new_loop()
     asyncio.set_event_loop(loop)
@@ -87,11 +95,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         return ExitCode.BOOT_ERROR
     server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}",
                     scheme="https" if ssl_context is not None else "http")
-    if config.forward_proxy is not None:
-        from skitai.gateway import forward
-
-        server.forward_proxy = forward.ForwardProxy(config, loop)
-    h2conn.install(server)
+    http2.install(server)
     websocket_h2.install()  # WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
     supervision: Any = None
     try:
@@ -126,30 +130,26 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
 
 
 async def _start_listeners(server: Server, config: ServerConfig, ctx: ChildContext,
-                           ssl_context: Any) -> None:
+                           ssl_context: ssl.SSLContext | None) -> None:
     """The main listeners (TLS when enable_ssl), and the enable_forward port; the master
     binds them all (``master/listeners.bind``), the forward one is told apart by its port."""
-    forward = config.forward_port
+    forward_port = config.forward_port
     main, fwd = [], None
     for sock in ctx.listeners:
         name = sock.getsockname()
-        if forward and sock.family != socket.AF_UNIX and name[1] == forward:
+        if forward_port and sock.family != socket.AF_UNIX and name[1] == forward_port:
             fwd = sock
         else:
             main.append(sock)
-    if ssl_context is None:
-        await server.start(main)
-    else:
-        for sock in main:
-            await server.listen(sock, lambda: h2conn.TlsConnection(server), ssl_context)
-        await server.start([])
-    if forward and fwd is None:
+    # HTTP/1.1 first on every listener; ALPN h2 (TLS), the h2c preface or an Upgrade
+    # hand the transport to another connection class (connections/).
+    await server.start(main, lambda: Http1Connection(server), ssl_context)
+    if forward_port and fwd is None:
         # Adopted sockets (systemd) without one on the forward port: say so, serve the rest.
-        log.warning("enable_forward(%d): no listener on that port was passed in", forward)
-    elif forward:
-        server.forward_names = tls.forward_names(config)  # type: ignore[attr-defined]
-        server.forward_to = config.forward_to  # type: ignore[attr-defined]
-        await server.listen(fwd, lambda: tls.ForwardConnection(server))
+        log.warning("enable_forward(%d): no listener on that port was passed in", forward_port)
+    elif fwd is not None:
+        redirect = forward.forward_router(config)
+        await server.listen(fwd, lambda: Http1Connection(server, redirect))
 
 
 def _own_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:
@@ -187,11 +187,3 @@ def _configure_mail(config: ServerConfig) -> None:
                           config.smtpda.server)
     else:  # a standalone daemon's spool, which knows nothing of this app's varpath
         message.configure(spool_dir(cfg or SmtpdaConfig()), None)
-
-
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)

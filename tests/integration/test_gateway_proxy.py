@@ -307,3 +307,31 @@ def test_http2_client_to_http1_members(tmp_path: Path, members) -> None:
             assert r.status_code == 200 and len(r.content) == 3 << 20
     finally:
         gw.stop()
+
+
+def test_member_loads_in_status(tmp_path: Path, members) -> None:
+    from skitai.master import control, report
+
+    a, b = members
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port} 1", f"127.0.0.1:{b.port} 3"])
+    try:
+        for _ in range(20):
+            assert get(gw, "/members/")[0] == 200
+        sock = os.path.join(gw.varpath, "control.sock")  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 20
+        loads = None
+        while time.monotonic() < deadline:
+            data = control.call(sock, {"op": "status"}, timeout=20)
+            worker = next(p for p in data["processes"] if p["role"] == "worker")
+            loads = (worker.get("upstream") or {}).get("@members")
+            if loads and sum(m["served"] for m in loads) == 20:
+                break
+            time.sleep(0.5)
+        assert loads is not None
+        assert {m["member"]: m["weight"] for m in loads} == {
+            f"127.0.0.1:{a.port}": 1, f"127.0.0.1:{b.port}": 3}
+        assert sum(m["served"] for m in loads) == 20 and all(m["state"] == "up" for m in loads)
+        text = report.format_status(data)
+        assert "OUTSTANDING" in text and f"127.0.0.1:{b.port}" in text
+    finally:
+        gw.stop()

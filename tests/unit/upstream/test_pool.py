@@ -90,7 +90,20 @@ def free_port() -> int:
 
 
 def run(coro: Awaitable[None]) -> None:
-    asyncio.run(coro)  # type: ignore[arg-type]
+    """On a loop of its own (asyncio.run would leave the thread without a current loop,
+    which tests that call get_event_loop() after these would trip on)."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coro)
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(asyncio.sleep(0.05))  # closing transports finish
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def test_balancer_follows_weights_when_idle() -> None:
