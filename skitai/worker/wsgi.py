@@ -353,7 +353,7 @@ class WsgiHandler:
         return None
 
     def _async_body(self, stream: Stream, ex: _Exchange, result: Any, environ: dict[str, Any],
-                    threaded: bool) -> Awaitable[None] | None:
+                    threaded: bool) -> Coroutine[Any, Any, None] | None:
         """An app returned an async iterable: send what it yields from the loop.  Without
         start_response it answers ``200 text/html`` (what Saddle's promise did)."""
         if ex.headers is None:
