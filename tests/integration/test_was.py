@@ -86,16 +86,24 @@ def test_flask_views_use_databases_and_the_shared_cache(tmp_path: Path) -> None:
     db.executescript("CREATE TABLE cities (name TEXT); INSERT INTO cities VALUES ('b'), ('a');")
     db.close()
 
-    async def pg(sql: str) -> None:
+    def pg(sql: str) -> None:
+        # Not asyncio.run(): that clears the thread's event loop, which later tests ask for.
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(_pg(sql))
+        finally:
+            loop.close()
+
+    async def _pg(sql: str) -> None:
         conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test", ssl=False)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(pg("DROP TABLE IF EXISTS cities; DROP TABLE IF EXISTS cities_shared;"
+    pg("DROP TABLE IF EXISTS cities; DROP TABLE IF EXISTS cities_shared;"
                    "CREATE TABLE cities (name TEXT); INSERT INTO cities VALUES ('b'), ('a');"
-                   "CREATE TABLE cities_shared (name TEXT); INSERT INTO cities_shared VALUES ('x');"))
+                   "CREATE TABLE cities_shared (name TEXT); INSERT INTO cities_shared VALUES ('x');")
     srv = start_app(tmp_path, FLASK_DB_APP)
     try:
         # The same rows through the SQLite alias and the PostgreSQL one.
@@ -106,7 +114,7 @@ def test_flask_views_use_databases_and_the_shared_cache(tmp_path: Path) -> None:
         seen = [fetch_json(srv, "/cached") for _ in range(16)]
         assert all(s["names"] == ["x"] for s in seen)
         assert any(s["cached"] for s in seen)
-        asyncio.run(pg("INSERT INTO cities_shared VALUES ('y')"))
+        pg("INSERT INTO cities_shared VALUES ('y')")
         again = [fetch_json(srv, "/cached") for _ in range(16)]
         assert all(a["names"] == ["x"] and a["cached"] for a in again)
         # ...until setlu in one worker moves the shared timestamp: every worker re-queries.
@@ -118,7 +126,7 @@ def test_flask_views_use_databases_and_the_shared_cache(tmp_path: Path) -> None:
         assert roles.count("worker") == 2
     finally:
         srv.stop()
-        asyncio.run(pg("DROP TABLE IF EXISTS cities; DROP TABLE IF EXISTS cities_shared"))
+        pg("DROP TABLE IF EXISTS cities; DROP TABLE IF EXISTS cities_shared")
 
 
 PROMISE_APP = """

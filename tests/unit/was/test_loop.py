@@ -16,6 +16,17 @@ from tests.unit.was.services import need_pg
 PG = "postgres@127.0.0.1:5432/test"
 
 
+def run(coro, loop_factory=asyncio.new_event_loop):
+    """Run ``coro`` on a loop of its own, leaving the thread's event-loop setting alone
+    (``asyncio.run`` clears it, which breaks later tests that ask for it)."""
+    loop = loop_factory()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 @pytest.fixture(autouse=True)
 def forget_loop():
     """Each test's own loop is the one was attaches to (as a worker's loop is)."""
@@ -36,7 +47,7 @@ def test_calls_are_awaitable_on_the_loop(tmp_path):
             was.backend("@lite").execute("SELECT 1").getwait(1)
         return res, many
 
-    res, many = asyncio.run(view())
+    res, many = run(view())
     assert res.status == 3 and res.data[0].s == 3
     assert many.status_code == [200] and many[0].data == [{"seven": 7}]
 
@@ -78,8 +89,7 @@ def test_loop_lag_stays_under_10ms_during_100_concurrent_calls():
     gc.collect()
     gc.freeze()
     try:
-        with asyncio.Runner(loop_factory=new_loop) as runner:
-            worst, wall, results = runner.run(main())
+        worst, wall, results = run(main(), new_loop)
     finally:
         gc.unfreeze()
     assert [r.data[0].i for r in results] == list(range(100))
