@@ -94,8 +94,10 @@ class _Proxy:
         label = f"{target.name} {op}"
         errors = _connect_errors(target.kind)
         if self._mode == "map":
-            calls = [self._call(functools.partial(run, m), label, None) for m in target.members]
-            return handle.MapCall(calls, target=label, cache_key=key, use_cache=self._use_cache)
+            return handle.MapCall(
+                lambda: [self._call(functools.partial(run, m), label, None)
+                         for m in target.members],
+                target=label, cache_key=key, use_cache=self._use_cache)
 
         async def one() -> Result:
             result: Result = await targets.balancer.one(target.members, run, errors)

@@ -92,7 +92,7 @@ class _Stub:
                 return call
 
             if self._mode == "map":
-                return handle.MapCall([make(m) for m in target.members], target=label)
+                return handle.MapCall(lambda: [make(m) for m in target.members], target=label)
             return make(None)
 
         return start

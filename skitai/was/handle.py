@@ -183,11 +183,12 @@ async def _await_task(task: asyncio.Task[Result]) -> Result:
 class MapCall:
     """``.map``: one call per member; ``getswait`` gathers them."""
 
-    def __init__(self, calls: list[Call], *, target: str, cache_key: Any = None,
+    def __init__(self, start: Callable[[], list[Call]], *, target: str, cache_key: Any = None,
                  use_cache: rcache_mod.UseCache = True,
                  cache: rcache_mod.ResultCache | None = None) -> None:
+        """``start()`` makes the member calls, unless the cache answers first."""
         self.target = target
-        self.calls = calls
+        self.calls: list[Call] = []
         self._cache = cache if cache is not None else rcache_mod.get_cache()
         self._key = cache_key
         self._results: Results | None = None
@@ -196,6 +197,8 @@ class MapCall:
             copy = Results(hit.results)
             copy.cached = True
             self._results = copy
+        else:
+            self.calls = start()
 
     def __repr__(self) -> str:
         return f"<MapCall {self.target} x{len(self.calls)}>"

@@ -212,8 +212,9 @@ class Method:
             return call
 
         if mode == "map":
-            calls = [make(runner(i), None) for i in range(len(target.members))]
-            return handle.MapCall(calls, target=label, cache_key=key, use_cache=use_cache)
+            return handle.MapCall(
+                lambda: [make(runner(i), None) for i in range(len(target.members))],
+                target=label, cache_key=key, use_cache=use_cache)
         return make(runner(None), key)
 
 

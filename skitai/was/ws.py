@@ -122,7 +122,7 @@ class Service:
             return call
 
         if mode == "map":
-            return handle.MapCall([make(m) for m in target.members], target=label)
+            return handle.MapCall(lambda: [make(m) for m in target.members], target=label)
         return make(None)
 
 

@@ -96,8 +96,10 @@ def test_map_results_cache_together():
         skitai.alias("@two", skitai.PROTO_HTTP, addresses(srvs))
         results = was.get.map("@two/p").getswait(5)
         results.cache(60)
+        hits = [s.hits for s in srvs]
         again = was.get.map("@two/p").getswait(5)
         assert again.cached and again.data == results.data
+        assert [s.hits for s in srvs] == hits  # no member was asked again
 
 
 def test_xmlrpc_and_jsonrpc():
