@@ -135,7 +135,7 @@ class Call:
             self._future.cancel()
             result = Result(status=TIMEOUT, error=TimeoutError(
                 f"{self.target}: no answer within {limit:g}s"), target=self.target,
-                meta=self.meta, id=self.id)
+                meta=self.meta, id=self.id, ltxid=self.ids[1])
         except concurrent.futures.CancelledError as exc:
             result = Result(status=TIMEOUT, error=TimeoutError(str(exc) or "cancelled"),
                             target=self.target, meta=self.meta, id=self.id)

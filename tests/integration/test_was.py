@@ -69,6 +69,7 @@ FLASK_DB_APP = """
         skitai.alias("@lite", skitai.DB_SQLITE3, os.path.abspath("dev.db"))
         skitai.alias("@rd", skitai.DB_REDIS, "127.0.0.1:6379")
         skitai.addlu("cities")
+        skitai.set_max_rcache(50)
         skitai.mount("/", app)
         skitai.run(workers=2, threads=4)
 """
@@ -124,6 +125,7 @@ def test_flask_views_use_databases_and_the_shared_cache(tmp_path: Path) -> None:
         status = fetch_json(srv, "/status")
         roles = [p["role"] for p in status["processes"]]  # type: ignore[index]
         assert roles.count("worker") == 2
+        assert status["this_worker"]["result_cache"]["max"] == 50  # type: ignore[index]
     finally:
         srv.stop()
         pg("DROP TABLE IF EXISTS cities; DROP TABLE IF EXISTS cities_shared")
