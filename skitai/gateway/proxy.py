@@ -41,7 +41,7 @@ from skitai.gateway.auth import Gate, Refusal
 from skitai.gateway.cache import HttpCache
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
 from skitai.upstream.pool import IDEMPOTENT, AliasPool
-from skitai.worker import eager
+from skitai.worker import eager, errorpage
 from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.stream import ClientDisconnected, Stream
 
@@ -296,20 +296,18 @@ async def _body(stream: Stream) -> AsyncIterator[bytes]:
         yield data
 
 
+def answer(stream: Stream, status: int, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """The worker's error page for ``status`` (with ``extra`` headers)."""
+    headers, body = errorpage.page(status)
+    stream.respond(status, [*headers, *extra], body)
+
+
 def _error_page(stream: Stream, status: int) -> None:
-    phrase = {502: "Bad Gateway", 504: "Gateway Timeout"}.get(status, "Error")
-    body = f"<h1>{status} {phrase}</h1>".encode()
-    stream.respond(status, [(b"content-type", b"text/html; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode())], body)
+    answer(stream, status)
 
 
 def _refuse(stream: Stream, refusal: Refusal) -> None:
-    phrase = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests",
-              500: "Internal Server Error", 504: "Gateway Timeout"}.get(refusal.status, "Error")
-    body = f"<h1>{refusal.status} {phrase}</h1>".encode()
-    stream.respond(refusal.status, [(b"content-type", b"text/html; charset=utf-8"),
-                                    (b"content-length", str(len(body)).encode()),
-                                    *refusal.headers], body)
+    answer(stream, refusal.status, refusal.headers)
 
 
 def _abort(stream: Stream) -> None:
