@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from functools import partial
 from typing import Any, Final
 
+from skitai.config.aliases import Network, in_networks
 from skitai.gateway.auth import Gate, Refusal
 from skitai.gateway.cache import HttpCache
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
@@ -55,7 +56,6 @@ _REPLACED: Final = frozenset({b"x-gtxn-id", b"x-ltxn-id", b"traceparent", b"trac
                               b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
                               b"x-real-ip", b"forwarded", b"via", b"host", b"content-length",
                               b"expect"})
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TrustedProxies:
@@ -65,15 +65,7 @@ class TrustedProxies:
         self.networks: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in networks)
 
     def __contains__(self, address: str) -> bool:
-        if not self.networks:
-            return False
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self.networks)
+        return bool(self.networks) and in_networks(address, self.networks)
 
 
 class ProxyHandler:
