@@ -32,14 +32,15 @@ skitai.run(logpath={logpath!r}, varpath={varpath!r}, {run_args})
 
 
 def start_gateway(tmp: Path, members: list[str], *, timeout: float = 5, extra: str = "",
-                  run_args: str = "threads=0", alias: str | None = None) -> ServerProcess:
+                  run_args: str = "threads=0", alias: str | None = None,
+                  env: dict[str, str] | None = None) -> ServerProcess:
     where = tmp / "gateway"
     where.mkdir(exist_ok=True)
     aliases = alias or f'skitai.alias("@members", skitai.PROTO_HTTP, {members!r})'
     varpath = short_dir()
     source = GATEWAY.format(aliases=aliases, timeout=timeout, extra=textwrap.dedent(extra),
                             logpath=str(where / "logs"), run_args=run_args, varpath=varpath)
-    server = start_app(where, source, env={"HOME": str(where)})
+    server = start_app(where, source, env={"HOME": str(where), **(env or {})})
     server.varpath = varpath  # type: ignore[attr-defined]
     return server
 
