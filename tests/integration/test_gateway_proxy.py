@@ -96,6 +96,17 @@ def test_proxy_headers_path_and_transaction_ids(tmp_path: Path, members) -> None
     assert f"upstream=127.0.0.1:{a.port}/" in line or f"upstream=127.0.0.1:{b.port}/" in line
 
 
+def test_a_skitai_member_reads_the_ids_from_its_environ(tmp_path: Path, members) -> None:
+    a, _ = members
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}"])
+    try:
+        seen = json.loads(get(gw, "/members/ids")[2])
+        assert seen["gtxid"] == seen["headers"]["x-gtxn-id"]
+        assert seen["gtxid"].startswith("GTID-") and seen["ltxid"] == "2001"
+    finally:
+        gw.stop()
+
+
 def test_weights_are_respected(tmp_path: Path, members) -> None:
     a, b = members
     gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port} 1", f"127.0.0.1:{b.port} 3"])
