@@ -106,11 +106,18 @@ class Authorizer:
                        "expired-token": ("old", ["user"], 1)}
 
     def handle_token(self, handler, request):
+        if request.token == "async-token":
+            return self.lookup(handler, request)  # a coroutine: awaited on the loop
         username, roles, expires = self.tokens.get(request.token, (None, None, 0))
         if expires and expires < time.time():
             return handler.continue_request(request)
         # answer later, from another thread (as a database callback would)
         threading.Timer(0.05, handler.continue_request, (request, username, roles)).start()
+
+    async def lookup(self, handler, request):
+        import asyncio
+        await asyncio.sleep(0.05)  # a database query through was would await here
+        handler.continue_request(request, "async-user", ["user"])
 
     def handle_claim(self, handler, request):
         claim = request.claim
@@ -125,6 +132,7 @@ def test_the_seed_auth_handler(tmp_path: Path, member: ServerProcess) -> None:
         assert get(gw, "/members/", headers=bearer("12345678-1234-123456"))[0] == 200
         assert get(gw, "/members/", headers=bearer("expired-token"))[0] == 401
         assert get(gw, "/members/", headers=bearer("unknown"))[0] == 401
+        assert get(gw, "/members/", headers=bearer("async-token"))[0] == 200
         assert get(gw, "/members/", headers=bearer(hs({"user": "c", "roles": ["x"]})))[0] == 200
     finally:
         gw.stop()
