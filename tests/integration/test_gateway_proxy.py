@@ -289,15 +289,17 @@ def test_websocket_through_the_proxy(tmp_path: Path) -> None:
                 await ws.send(message)
                 out.append(await ws.recv())
             return out
+    loop = asyncio.new_event_loop()  # not asyncio.run: it leaves no current loop behind
     try:
-        got = asyncio.run(client())
+        got = loop.run_until_complete(client())
         assert got == ["hello", b"\x00\x01binary", "x" * 200000]
         assert websockets.__version__
     finally:
+        loop.close()
         gw.stop()
-        for loop in stop:
-            for task in asyncio.all_tasks(loop):
-                loop.call_soon_threadsafe(task.cancel)
+        for member_loop in stop:
+            for task in asyncio.all_tasks(member_loop):
+                member_loop.call_soon_threadsafe(task.cancel)
 
 
 def test_http2_client_to_http1_members(tmp_path: Path, members) -> None:
