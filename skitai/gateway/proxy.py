@@ -108,10 +108,7 @@ class ProxyHandler:
                     _refuse(stream, refusal)
                 return
         if ws_proto.is_upgrade(stream.request) and hasattr(stream.sink, "switch_protocol"):
-            from skitai.gateway import wsproxy
-
-            headers = self.member_headers(stream, stream.txn().next_call()[1])
-            await wsproxy.forward(self, stream, headers)
+            await self._websocket(stream)
             return
         if self.cache is not None and stream.request.method == b"GET" \
                 and not stream.request.has_body:
@@ -120,6 +117,23 @@ class ProxyHandler:
             await cached.forward(self, self.cache, stream)
             return
         await self.forward(stream)
+
+    async def websocket(self, stream: Stream) -> None:
+        """An HTTP/2 extended CONNECT for a WebSocket (``handler.WebSocketTunnel``)."""
+        gate = self.gate
+        if gate is not None:
+            refusal = await gate.admit(stream, self.pool.alias)
+            if refusal is not None:
+                if not stream.closed:
+                    _refuse(stream, refusal)
+                return
+        await self._websocket(stream)
+
+    async def _websocket(self, stream: Stream) -> None:
+        from skitai.gateway import wsproxy
+
+        headers = self.member_headers(stream, stream.txn().next_call()[1])
+        await wsproxy.forward(self, stream, headers)
 
     def _on_member(self, stream: Stream, headers: Headers, started: float,
                    response: ResponseStream) -> None:

@@ -254,33 +254,51 @@ def test_a_member_cut_mid_body_aborts_the_client_response(tmp_path: Path) -> Non
         srv.close()
 
 
+class EchoMember:
+    """A ``websockets`` echo server on 127.0.0.1:0 in a thread (the WebSocket member)."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        from websockets.asyncio.server import serve
+
+        ready = threading.Event()
+        self.port = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+        async def echo(ws) -> None:  # type: ignore[no-untyped-def]
+            async for message in ws:
+                await ws.send(message)
+
+        async def member() -> None:
+            async with serve(echo, "127.0.0.1", 0) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                self.loop = asyncio.get_running_loop()
+                ready.set()
+                await self.loop.create_future()
+
+        self.loop_owner = asyncio.new_event_loop()
+        threading.Thread(target=self.loop_owner.run_until_complete, args=(member(),),
+                         daemon=True).start()
+        assert ready.wait(10)
+
+    def stop(self) -> None:
+        import asyncio
+
+        loop = self.loop
+        if loop is not None:
+            for task in asyncio.all_tasks(loop):
+                loop.call_soon_threadsafe(task.cancel)
+
+
 def test_websocket_through_the_proxy(tmp_path: Path) -> None:
     """A websockets echo member; a websockets client through the gateway (HTTP/1.1)."""
     import asyncio
 
-    import websockets
     from websockets.asyncio.client import connect
-    from websockets.asyncio.server import serve
 
-    ready = threading.Event()
-    port: list[int] = []
-    stop: list[asyncio.AbstractEventLoop] = []
-
-    async def echo(ws) -> None:  # type: ignore[no-untyped-def]
-        async for message in ws:
-            await ws.send(message)
-
-    async def member() -> None:
-        async with serve(echo, "127.0.0.1", 0) as server:
-            port.append(server.sockets[0].getsockname()[1])
-            stop.append(asyncio.get_running_loop())
-            ready.set()
-            await asyncio.get_running_loop().create_future()
-
-    thread = threading.Thread(target=lambda: asyncio.run(member()), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    gw = start_gateway(tmp_path, [f"127.0.0.1:{port[0]}"])
+    member = EchoMember()
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{member.port}"])
 
     async def client() -> list[object]:
         async with connect(f"ws://127.0.0.1:{gw.port}/members/chat") as ws:
@@ -293,13 +311,29 @@ def test_websocket_through_the_proxy(tmp_path: Path) -> None:
     try:
         got = loop.run_until_complete(client())
         assert got == ["hello", b"\x00\x01binary", "x" * 200000]
-        assert websockets.__version__
     finally:
         loop.close()
         gw.stop()
-        for member_loop in stop:
-            for task in asyncio.all_tasks(member_loop):
-                member_loop.call_soon_threadsafe(task.cancel)
+        member.stop()
+
+
+def test_websocket_over_http2_to_an_http1_member(tmp_path: Path) -> None:
+    """RFC 8441 extended CONNECT from the client, an HTTP/1.1 upgrade to the member."""
+    from tests.integration.test_websocket import H2WebSocket
+
+    member = EchoMember()
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{member.port}"])
+    try:
+        ws = H2WebSocket(gw, "/members/chat")
+        assert ws.status == 200
+        ws.send(1, b"over h2")
+        assert ws.frame() == (1, b"over h2")
+        ws.send(2, b"\x00\x01")
+        assert ws.frame() == (2, b"\x00\x01")
+        ws.sock.close()
+    finally:
+        gw.stop()
+        member.stop()
 
 
 def test_http2_client_to_http1_members(tmp_path: Path, members) -> None:
