@@ -237,6 +237,10 @@ class ProxyHandler:
 
     # --- response side ---------------------------------------------------------------------
     async def relay(self, stream: Stream, response: ResponseStream) -> None:
+        if response.error is not None and not stream.headers_sent:
+            # Broken before we said anything (bad chunking right after the head): a 502.
+            self.fail(stream, response.error)
+            return
         if response.complete:
             # The whole answer is here (the usual small response): one write.
             body = response.take()

@@ -383,3 +383,32 @@ def test_member_loads_in_status(tmp_path: Path, members) -> None:
         assert "OUTSTANDING" in text and f"127.0.0.1:{b.port}" in text
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nsmuggled\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
+])
+def test_a_malformed_member_response_is_a_502(tmp_path: Path, answer: bytes) -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.recv(65536)
+            c.sendall(answer)
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{srv.getsockname()[1]}"])
+    try:
+        status, _, body = get(gw, "/members/x", "POST", b"once")
+        assert status == 502 and b"smuggled" not in body
+    finally:
+        gw.stop()
+        srv.close()
