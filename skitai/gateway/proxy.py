@@ -36,6 +36,7 @@ import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from functools import partial
 from typing import Any, Final
+from urllib.parse import quote
 
 from skitai.config.aliases import Network, in_networks
 from skitai.gateway.auth import Gate, Refusal
@@ -79,6 +80,7 @@ class ProxyHandler:
         self.tunnel_idle = tunnel_idle
         self.gate = gate if gate is not None and gate.needed or pool.alias.sources else None
         self.prefix = "" if mount_point == "/" else mount_point.rstrip("/")
+        self.prefix_bytes = self.prefix.encode("latin-1")
         self.body_limit = body_limit
         self.trusted = trusted or TrustedProxies(())
         members = pool.alias.members
@@ -189,11 +191,15 @@ class ProxyHandler:
 
     # --- request side ---------------------------------------------------------------------
     def member_target(self, stream: Stream) -> bytes:
+        """The request target without the mount point, as the client wrote it."""
         target = stream.request.target
-        prefix = self.prefix
+        prefix = self.prefix_bytes
         if prefix:
-            cut = len(prefix)
-            target = target[cut:]
+            if target.startswith(prefix):
+                target = target[len(prefix):]
+            else:  # the client percent-encoded the mount point: rebuild from PATH_INFO
+                path = quote(stream.path_info.encode("latin-1"), safe="/;=:@!$&'()*+,~")
+                target = path.encode("ascii") + (b"?" + stream.query if stream.query else b"")
             if not target or target[:1] == b"?":
                 target = b"/" + target
         return target

@@ -88,6 +88,9 @@ def test_proxy_headers_path_and_transaction_ids(tmp_path: Path, members) -> None
         assert status == 200 and json.loads(body)["path"] == "/"
         status, headers, body = get(gw, "/members/chunked")
         assert (status, body) == (200, b"part1-part2-part3")
+        # a mount point written percent-encoded still reaches the member's own path
+        seen = json.loads(get(gw, "/m%65mbers/a%20b?x=1")[2])
+        assert (seen["path"], seen["query"]) == ("/a b", "x=1")
     finally:
         gw.stop()
     log = (tmp_path / "gateway" / "logs" / "request.log").read_text()
