@@ -267,7 +267,8 @@ class EchoMember:
 
         ready = threading.Event()
         self.port = 0
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop = asyncio.new_event_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
 
         async def echo(ws) -> None:  # type: ignore[no-untyped-def]
             async for message in ws:
@@ -276,22 +277,18 @@ class EchoMember:
         async def member() -> None:
             async with serve(echo, "127.0.0.1", 0) as server:
                 self.port = server.sockets[0].getsockname()[1]
-                self.loop = asyncio.get_running_loop()
                 ready.set()
-                await self.loop.create_future()
+                await self.done
 
-        self.loop_owner = asyncio.new_event_loop()
-        threading.Thread(target=self.loop_owner.run_until_complete, args=(member(),),
-                         daemon=True).start()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(member(),),
+                                       daemon=True)
+        self.thread.start()
         assert ready.wait(10)
 
     def stop(self) -> None:
-        import asyncio
-
-        loop = self.loop
-        if loop is not None:
-            for task in asyncio.all_tasks(loop):
-                loop.call_soon_threadsafe(task.cancel)
+        self.loop.call_soon_threadsafe(lambda: self.done.done() or self.done.set_result(None))
+        self.thread.join(10)
+        self.loop.close()
 
 
 def test_websocket_through_the_proxy(tmp_path: Path) -> None:
