@@ -102,15 +102,22 @@ class Alias:
 
     def allows(self, address: str) -> bool:
         """Is a client address inside ``source=``?  (No list: every address is.)"""
-        if not self.sources:
-            return True
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self.networks)
+        return not self.sources or in_networks(address, self.networks)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def in_networks(address: str, networks: tuple[Network, ...]) -> bool:
+    """Is ``address`` (IPv4, IPv6 with or without a zone, or IPv4-mapped IPv6) in one of
+    ``networks``?  Anything that is not an address (a unix socket peer) is not."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in networks)
 
 
 def key(name: str) -> str:

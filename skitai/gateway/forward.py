@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from skitai.config import aliases
 from skitai.config.model import ServerConfig
-from skitai.gateway.proxy import ProxyHandler, TrustedProxies
+from skitai.gateway.proxy import ProxyHandler, TrustedProxies, answer
 from skitai.gateway.tunnel import Tunnel
 from skitai.upstream.pool import AliasPool
 from skitai.worker.stream import Stream
@@ -156,9 +156,4 @@ class ForwardProxy:
         log.info("forward proxy refused %s %s from %s: %s", stream.request.method.decode(),
                  stream.request.target[:200].decode("latin-1"),
                  stream.client[0] if stream.client else "-", why)
-        phrase = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway",
-                  504: "Gateway Timeout"}.get(status, "Error")
-        body = f"<h1>{status} {phrase}</h1>".encode()
-        stream.respond(status, [(b"content-type", b"text/html; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")], body)
+        answer(stream, status, [(b"connection", b"close")])

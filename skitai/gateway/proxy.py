@@ -36,12 +36,14 @@ import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from functools import partial
 from typing import Any, Final
+from urllib.parse import quote
 
+from skitai.config.aliases import Network, in_networks
 from skitai.gateway.auth import Gate, Refusal
 from skitai.gateway.cache import HttpCache
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
 from skitai.upstream.pool import IDEMPOTENT, AliasPool
-from skitai.worker import eager
+from skitai.worker import eager, errorpage
 from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.stream import ClientDisconnected, Stream
 
@@ -55,7 +57,6 @@ _REPLACED: Final = frozenset({b"x-gtxn-id", b"x-ltxn-id", b"traceparent", b"trac
                               b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
                               b"x-real-ip", b"forwarded", b"via", b"host", b"content-length",
                               b"expect"})
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TrustedProxies:
@@ -65,15 +66,7 @@ class TrustedProxies:
         self.networks: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in networks)
 
     def __contains__(self, address: str) -> bool:
-        if not self.networks:
-            return False
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self.networks)
+        return bool(self.networks) and in_networks(address, self.networks)
 
 
 class ProxyHandler:
@@ -87,6 +80,7 @@ class ProxyHandler:
         self.tunnel_idle = tunnel_idle
         self.gate = gate if gate is not None and gate.needed or pool.alias.sources else None
         self.prefix = "" if mount_point == "/" else mount_point.rstrip("/")
+        self.prefix_bytes = self.prefix.encode("latin-1")
         self.body_limit = body_limit
         self.trusted = trusted or TrustedProxies(())
         members = pool.alias.members
@@ -116,10 +110,7 @@ class ProxyHandler:
                     _refuse(stream, refusal)
                 return
         if ws_proto.is_upgrade(stream.request) and hasattr(stream.sink, "switch_protocol"):
-            from skitai.gateway import wsproxy
-
-            headers = self.member_headers(stream, stream.txn().next_call()[1])
-            await wsproxy.forward(self, stream, headers)
+            await self._websocket(stream)
             return
         if self.cache is not None and stream.request.method == b"GET" \
                 and not stream.request.has_body:
@@ -128,6 +119,23 @@ class ProxyHandler:
             await cached.forward(self, self.cache, stream)
             return
         await self.forward(stream)
+
+    async def websocket(self, stream: Stream) -> None:
+        """An HTTP/2 extended CONNECT for a WebSocket (``handler.WebSocketTunnel``)."""
+        gate = self.gate
+        if gate is not None:
+            refusal = await gate.admit(stream, self.pool.alias)
+            if refusal is not None:
+                if not stream.closed:
+                    _refuse(stream, refusal)
+                return
+        await self._websocket(stream)
+
+    async def _websocket(self, stream: Stream) -> None:
+        from skitai.gateway import wsproxy
+
+        headers = self.member_headers(stream, stream.txn().next_call()[1])
+        await wsproxy.forward(self, stream, headers)
 
     def _on_member(self, stream: Stream, headers: Headers, started: float,
                    response: ResponseStream) -> None:
@@ -183,11 +191,15 @@ class ProxyHandler:
 
     # --- request side ---------------------------------------------------------------------
     def member_target(self, stream: Stream) -> bytes:
+        """The request target without the mount point, as the client wrote it."""
         target = stream.request.target
-        prefix = self.prefix
+        prefix = self.prefix_bytes
         if prefix:
-            cut = len(prefix)
-            target = target[cut:]
+            if target.startswith(prefix):
+                target = target[len(prefix):]
+            else:  # the client percent-encoded the mount point: rebuild from PATH_INFO
+                path = quote(stream.path_info.encode("latin-1"), safe="/;=:@!$&'()*+,~")
+                target = path.encode("ascii") + (b"?" + stream.query if stream.query else b"")
             if not target or target[:1] == b"?":
                 target = b"/" + target
         return target
@@ -231,6 +243,10 @@ class ProxyHandler:
 
     # --- response side ---------------------------------------------------------------------
     async def relay(self, stream: Stream, response: ResponseStream) -> None:
+        if response.error is not None and not stream.headers_sent:
+            # Broken before we said anything (bad chunking right after the head): a 502.
+            self.fail(stream, response.error)
+            return
         if response.complete:
             # The whole answer is here (the usual small response): one write.
             body = response.take()
@@ -296,20 +312,18 @@ async def _body(stream: Stream) -> AsyncIterator[bytes]:
         yield data
 
 
+def answer(stream: Stream, status: int, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """The worker's error page for ``status`` (with ``extra`` headers)."""
+    headers, body = errorpage.page(status)
+    stream.respond(status, [*headers, *extra], body)
+
+
 def _error_page(stream: Stream, status: int) -> None:
-    phrase = {502: "Bad Gateway", 504: "Gateway Timeout"}.get(status, "Error")
-    body = f"<h1>{status} {phrase}</h1>".encode()
-    stream.respond(status, [(b"content-type", b"text/html; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode())], body)
+    answer(stream, status)
 
 
 def _refuse(stream: Stream, refusal: Refusal) -> None:
-    phrase = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests",
-              500: "Internal Server Error", 504: "Gateway Timeout"}.get(refusal.status, "Error")
-    body = f"<h1>{refusal.status} {phrase}</h1>".encode()
-    stream.respond(refusal.status, [(b"content-type", b"text/html; charset=utf-8"),
-                                    (b"content-length", str(len(body)).encode()),
-                                    *refusal.headers], body)
+    answer(stream, refusal.status, refusal.headers)
 
 
 def _abort(stream: Stream) -> None:

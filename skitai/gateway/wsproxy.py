@@ -30,20 +30,21 @@ async def forward(proxy: ProxyHandler, stream: Stream, headers: Headers) -> None
     sink: Any = stream.sink
     h2 = request.http_version == b"2"
     method = request.method
-    if h2:  # an extended CONNECT: a GET upgrade to the member, with a key of our own
+    if h2:  # an extended CONNECT (read as a GET): an upgrade to the member, our own key
         method = b"GET"
-        headers = [h for h in headers if h[0] != b"sec-websocket-key"]
+        headers = [h for h in headers
+                   if h[0] != b"sec-websocket-key" and h[0] != b"sec-websocket-version"]
         headers += [(b"sec-websocket-key", base64.b64encode(os.urandom(16))),
                     (b"sec-websocket-version", b"13")]
     try:
         response = await proxy.pool.open(method, proxy.member_target(stream), headers,
                                          upgrade=b"websocket")
     except UpstreamError as exc:
-        sink.decline_upgrade()
+        _decline(sink)
         proxy.fail(stream, exc)
         return
     if not (response.upgraded and response.status == 101):
-        sink.decline_upgrade()
+        _decline(sink)
         try:
             await proxy.relay(stream, response)
         finally:
@@ -64,3 +65,11 @@ async def forward(proxy: ProxyHandler, stream: Stream, headers: Headers) -> None
     else:
         stream.send_head(101, [(b"upgrade", b"websocket"), (b"connection", b"upgrade"), *kept])
     sink.switch_protocol(lambda t, trailing: tunnel.adopt_client(t, trailing))
+
+
+def _decline(sink: Any) -> None:
+    """The upgrade is answered over HTTP (HTTP/1.1 then parses what follows; HTTP/2 has
+    nothing to undo)."""
+    decline = getattr(sink, "decline_upgrade", None)
+    if decline is not None:
+        decline()

@@ -69,7 +69,10 @@ class Balancer:
         if len(states) == 1:
             only = states[0]
             return None if only.index in exclude else only
-        candidates = [s for s in states if not s.down and s.index not in exclude]
+        if not exclude and not any(s.down for s in states):
+            candidates = states  # the usual case: no list to build
+        else:
+            candidates = [s for s in states if not s.down and s.index not in exclude]
         if not candidates:
             candidates = [s for s in states if s.index not in exclude]
             if not candidates:

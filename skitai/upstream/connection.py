@@ -461,6 +461,8 @@ class Watchdog:
         for stream in list(self.streams):
             if stream.done or stream._error is not None:
                 self.streams.discard(stream)
+            elif stream.sender is not None and not stream.sender.done():
+                continue  # the request body is still going out (see pool._send_body)
             elif stream.deadline and now >= stream.deadline and (
                     not stream.status or stream._waiter is not None
                     or stream.listener is not None):

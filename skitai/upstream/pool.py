@@ -199,7 +199,9 @@ class AliasPool:
             if body:
                 conn.write(body)
         elif body is not None:
-            sender = asyncio.ensure_future(_send_body(conn, body, chunked, timeout))
+            sender = response.sender = asyncio.ensure_future(
+                _send_body(conn, response, body, chunked, timeout))
+            sender.add_done_callback(_sent)
         try:
             await response.head(timeout)
         except UpstreamError:
@@ -207,9 +209,6 @@ class AliasPool:
                 sender.cancel()
             response.release()
             raise
-        if sender is not None:
-            response.sender = sender
-            sender.add_done_callback(_sent)
         return response
 
     async def _connection(self, state: MemberState, timeout: float) -> UpstreamConnection:
@@ -336,8 +335,12 @@ def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[by
     return b"".join(lines), chunked
 
 
-async def _send_body(conn: UpstreamConnection, body: AsyncIterable[bytes], chunked: bool,
-                     timeout: float) -> None:
+async def _send_body(conn: UpstreamConnection, response: ResponseStream,
+                     body: AsyncIterable[bytes], chunked: bool, timeout: float) -> None:
+    """Stream a request body.  While it flows the member's time to answer does not run
+    (a long upload is not a slow member; a stalled client is the client side's
+    request_timeout): the watchdog skips a response whose sender runs, and the deadline
+    starts again when the body is out."""
     async for data in body:
         if not data:
             continue
@@ -348,6 +351,8 @@ async def _send_body(conn: UpstreamConnection, body: AsyncIterable[bytes], chunk
         await conn.drain(timeout)
     if chunked:
         conn.write(b"0\r\n\r\n")
+    if response.deadline:
+        response.deadline = conn.loop.time() + timeout
 
 
 def _sent(task: asyncio.Future[None]) -> None:

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import ssl
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from skitai import log as logmod
@@ -26,6 +25,7 @@ from skitai.worker import apps, forward, routing, tls, wsgi
 from skitai.worker import environ as environ_mod
 from skitai.worker.connections import http2, websocket_h2
 from skitai.worker.connections.http1 import Http1Connection
+from skitai.worker.pool import ThreadPool
 from skitai.worker.server import Server
 
 log = logging.getLogger("skitai.server")
@@ -40,7 +40,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
-                 executor: ThreadPoolExecutor | None) -> routing.Router:
+                 executor: ThreadPool | None) -> routing.Router:
     from skitai.worker import static
 
     router = routing.Router()
@@ -78,7 +78,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     logs = logmod.Logs(config.logpath, config.verbose)
     loop = new_loop()
     asyncio.set_event_loop(loop)
-    executor = ThreadPoolExecutor(config.threads, thread_name_prefix="wsgi") if config.threads else None
+    executor = ThreadPool(config.threads, loop) if config.threads else None
     _configure_mail(config)
     was_runtime.start(config, loop)  # was.* calls run on this loop
     try:
@@ -120,7 +120,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         loop.run_until_complete(server.serve())
     finally:
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown()
         loop.run_until_complete(was_runtime.stop())
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

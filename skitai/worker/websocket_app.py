@@ -9,7 +9,7 @@ extended CONNECT arrives the same way through ``websocket_h2.take``:
    varnames)``.  If it does not, its HTTP response is sent as it is (the upgrade is
    declined: a plain app keeps working).  Then the handshake is checked (400/426 on a bad
    one) and a 101 (HTTP/2: 200) goes out; the connection is switched to a
-   ``Session`` (``websocket_session.py``) with the bytes already read past the
+   ``WebSocketSession`` (``connections/websocket.py``) with the bytes already read past the
    request head.  ``Upgrade``/``Connection`` are removed from the app's environ: they are
    hop-by-hop, and Werkzeug answers 400 to them on routes not declared ``websocket=True``.
 2. *OPEN*, each *message*, and *CLOSE* call the app again with the same environ (a copy
@@ -54,7 +54,6 @@ import os
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 from urllib.parse import quote, quote_plus
@@ -68,6 +67,7 @@ from skitai.constants import (
     WS_THREADSAFE,
 )
 from skitai.worker import errorpage
+from skitai.worker.pool import ThreadPool
 from skitai.worker.protocols import websocket as wsproto_adapter
 from skitai.worker.wsgi import WsgiHandler, _convert_headers
 
@@ -102,7 +102,7 @@ class Accepted:
     status: int  # 101 over HTTP/1.1, 200 on an HTTP/2 extended CONNECT
     headers: list[tuple[bytes, bytes]]
     app: Callable[..., Any]
-    executor: Executor | None
+    executor: ThreadPool | None
     environ: dict[str, Any]
     client_id: int
     config: WsConfig
@@ -384,7 +384,6 @@ def start(stream: Stream, handler: WsgiHandler) -> None:
     environ["websocket.client"] = client_id
     environ["websocket.message"] = ""
     pristine = dict(environ)  # the app (Werkzeug) stores its objects in the one it gets
-    loop = handler.loop
 
     def done(reply: Reply) -> None:
         _init_done(stream, handler, environ, pristine, client_id, reply)
@@ -396,7 +395,7 @@ def start(stream: Stream, handler: WsgiHandler) -> None:
 
     def in_thread() -> None:
         reply = call_app(handler.app, environ)
-        loop.call_soon_threadsafe(done, reply)
+        executor.complete(done, reply)
 
     executor.submit(in_thread)
 

@@ -1,9 +1,9 @@
 """Running a WSGI app (PEP 3333) for a ``Stream``.
 
-``threads > 0``: the app runs in the worker's ``ThreadPoolExecutor``; ``wsgi.input``
+``threads > 0``: the app runs in the worker's thread pool (``pool.py``); ``wsgi.input``
 reads the body as it arrives (blocking that thread, with backpressure on the socket).
 A response of at most ``COLLECT_LIMIT`` bytes is collected in the thread and handed to
-the loop in ONE ``call_soon_threadsafe`` (head, body and end together, with an exact
+the loop in ONE completion (``ThreadPool.complete``) (head, body and end together, with an exact
 Content-Length); a larger one is streamed, the thread waiting for the transport to
 drain after each piece.
 
@@ -28,12 +28,12 @@ import os
 import tempfile
 import traceback
 from collections.abc import Callable, Coroutine, Iterable
-from concurrent.futures import Executor
 from typing import IO, Any
 
 from skitai.was import context as was_context
 from skitai.worker import environ as environ_mod
 from skitai.worker import errorpage
+from skitai.worker.pool import ThreadPool
 from skitai.worker.stream import NO_BODY, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
@@ -216,7 +216,7 @@ class WsgiHandler:
         app: WsgiApp,
         *,
         loop: asyncio.AbstractEventLoop,
-        executor: Executor | None,
+        executor: ThreadPool | None,
         base: dict[str, Any],
         debug: bool = False,
         body_timeout: float | None = None,
@@ -332,20 +332,21 @@ class WsgiHandler:
                     break
             if ex.headers is None:
                 raise AssertionError("the app returned without calling start_response()")
-            if threaded:
-                self.loop.call_soon_threadsafe(self._complete, stream, ex)
+            pool = self.executor
+            if threaded and pool is not None:
+                pool.complete(self._complete, stream, ex)
             else:
                 self._complete(stream, ex)
         except ClientDisconnected:
             pass
         except BaseException as exc:  # noqa: BLE001 - any app failure becomes a 500
-            if not threaded:
+            pool = self.executor
+            if not threaded or pool is None:
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
                     raise
                 self._fail(stream, ex, _describe(environ), traceback.format_exc())
             else:
-                self.loop.call_soon_threadsafe(self._fail, stream, ex, _describe(environ),
-                                               traceback.format_exc())
+                pool.complete(self._fail, stream, ex, _describe(environ), traceback.format_exc())
         finally:
             was_context.reset(token)
             if not handed_off and type(result) is not list:

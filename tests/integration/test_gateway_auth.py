@@ -53,11 +53,11 @@ def test_jwt_cases(tmp_path: Path, member: ServerProcess) -> None:
         refused = {
             "expired": hs({**good, "exp": now - 120}),
             "not yet valid": hs({**good, "nbf": now + 600}),
-            "wrong key": hs(good, "another-secret"),
+            "wrong key": hs(good, "another-secret-of-thirty-two-bytes-or-more"),
             "wrong audience": hs({**good, "aud": "other"}),
             "no audience": hs({k: v for k, v in good.items() if k != "aud"}),
             "alg none": jwt.encode(good, None, algorithm="none"),
-            "HS512 not pinned": hs(good, alg="HS512"),
+            "HS512 not pinned": hs(good, SECRET * 2, alg="HS512"),
             "RS256": jwt.encode(good, rsa.generate_private_key(65537, 2048), algorithm="RS256"),
             "garbage": "a.b.c",
             "opaque, no handler": "12345678-1234-123456",
@@ -90,12 +90,24 @@ def test_rs256_with_a_public_key_file(tmp_path: Path, member: ServerProcess) -> 
     try:
         assert get(gw, "/members/", headers=bearer(jwt.encode(claims, key, algorithm="RS256")))[0] == 200
         # the key-confusion attack: an HS256 token signed with the public key as a secret
-        forged = jwt.encode(claims, "x" * 32, algorithm="HS256")
+        forged = _hmac_token(claims, pem)
         assert get(gw, "/members/", headers=bearer(forged))[0] == 401
         wrong_iss = jwt.encode({**claims, "iss": "evil"}, key, algorithm="RS256")
         assert get(gw, "/members/", headers=bearer(wrong_iss))[0] == 401
     finally:
         gw.stop()
+
+
+def _hmac_token(claims: dict[str, object], secret: bytes) -> str:
+    """An HS256 token made by hand (PyJWT itself refuses a PEM as an HMAC secret)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+    signing = b64(b'{"alg":"HS256","typ":"JWT"}') + b"." + b64(json.dumps(claims).encode())
+    return (signing + b"." + b64(hmac.new(secret, signing, hashlib.sha256).digest())).decode()
 
 
 AUTHORIZER = '''
@@ -106,11 +118,18 @@ class Authorizer:
                        "expired-token": ("old", ["user"], 1)}
 
     def handle_token(self, handler, request):
+        if request.token == "async-token":
+            return self.lookup(handler, request)  # a coroutine: awaited on the loop
         username, roles, expires = self.tokens.get(request.token, (None, None, 0))
         if expires and expires < time.time():
             return handler.continue_request(request)
         # answer later, from another thread (as a database callback would)
         threading.Timer(0.05, handler.continue_request, (request, username, roles)).start()
+
+    async def lookup(self, handler, request):
+        import asyncio
+        await asyncio.sleep(0.05)  # a database query through was would await here
+        handler.continue_request(request, "async-user", ["user"])
 
     def handle_claim(self, handler, request):
         claim = request.claim
@@ -125,6 +144,7 @@ def test_the_seed_auth_handler(tmp_path: Path, member: ServerProcess) -> None:
         assert get(gw, "/members/", headers=bearer("12345678-1234-123456"))[0] == 200
         assert get(gw, "/members/", headers=bearer("expired-token"))[0] == 401
         assert get(gw, "/members/", headers=bearer("unknown"))[0] == 401
+        assert get(gw, "/members/", headers=bearer("async-token"))[0] == 200
         assert get(gw, "/members/", headers=bearer(hs({"user": "c", "roles": ["x"]})))[0] == 200
     finally:
         gw.stop()

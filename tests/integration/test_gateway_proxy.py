@@ -32,14 +32,15 @@ skitai.run(logpath={logpath!r}, varpath={varpath!r}, {run_args})
 
 
 def start_gateway(tmp: Path, members: list[str], *, timeout: float = 5, extra: str = "",
-                  run_args: str = "threads=0", alias: str | None = None) -> ServerProcess:
+                  run_args: str = "threads=0", alias: str | None = None,
+                  env: dict[str, str] | None = None) -> ServerProcess:
     where = tmp / "gateway"
     where.mkdir(exist_ok=True)
     aliases = alias or f'skitai.alias("@members", skitai.PROTO_HTTP, {members!r})'
     varpath = short_dir()
     source = GATEWAY.format(aliases=aliases, timeout=timeout, extra=textwrap.dedent(extra),
                             logpath=str(where / "logs"), run_args=run_args, varpath=varpath)
-    server = start_app(where, source, env={"HOME": str(where)})
+    server = start_app(where, source, env={"HOME": str(where), **(env or {})})
     server.varpath = varpath  # type: ignore[attr-defined]
     return server
 
@@ -87,12 +88,26 @@ def test_proxy_headers_path_and_transaction_ids(tmp_path: Path, members) -> None
         assert status == 200 and json.loads(body)["path"] == "/"
         status, headers, body = get(gw, "/members/chunked")
         assert (status, body) == (200, b"part1-part2-part3")
+        # a mount point written percent-encoded still reaches the member's own path
+        seen = json.loads(get(gw, "/m%65mbers/a%20b?x=1")[2])
+        assert (seen["path"], seen["query"]) == ("/a b", "x=1")
     finally:
         gw.stop()
     log = (tmp_path / "gateway" / "logs" / "request.log").read_text()
     line = next(ln for ln in log.splitlines() if "/members/hello" in ln)
     assert "GTID-4bf92f3577b34da6a3ce929d0e0e4736 1000" in line
     assert f"upstream=127.0.0.1:{a.port}/" in line or f"upstream=127.0.0.1:{b.port}/" in line
+
+
+def test_a_skitai_member_reads_the_ids_from_its_environ(tmp_path: Path, members) -> None:
+    a, _ = members
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}"])
+    try:
+        seen = json.loads(get(gw, "/members/ids")[2])
+        assert seen["gtxid"] == seen["headers"]["x-gtxn-id"]
+        assert seen["gtxid"].startswith("GTID-") and seen["ltxid"] == "2001"
+    finally:
+        gw.stop()
 
 
 def test_weights_are_respected(tmp_path: Path, members) -> None:
@@ -242,33 +257,48 @@ def test_a_member_cut_mid_body_aborts_the_client_response(tmp_path: Path) -> Non
         srv.close()
 
 
+class EchoMember:
+    """A ``websockets`` echo server on 127.0.0.1:0 in a thread (the WebSocket member)."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        from websockets.asyncio.server import serve
+
+        ready = threading.Event()
+        self.port = 0
+        self.loop = asyncio.new_event_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
+
+        async def echo(ws) -> None:  # type: ignore[no-untyped-def]
+            async for message in ws:
+                await ws.send(message)
+
+        async def member() -> None:
+            async with serve(echo, "127.0.0.1", 0) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                ready.set()
+                await self.done
+
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(member(),),
+                                       daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(lambda: self.done.done() or self.done.set_result(None))
+        self.thread.join(10)
+        self.loop.close()
+
+
 def test_websocket_through_the_proxy(tmp_path: Path) -> None:
     """A websockets echo member; a websockets client through the gateway (HTTP/1.1)."""
     import asyncio
 
-    import websockets
     from websockets.asyncio.client import connect
-    from websockets.asyncio.server import serve
 
-    ready = threading.Event()
-    port: list[int] = []
-    stop: list[asyncio.AbstractEventLoop] = []
-
-    async def echo(ws) -> None:  # type: ignore[no-untyped-def]
-        async for message in ws:
-            await ws.send(message)
-
-    async def member() -> None:
-        async with serve(echo, "127.0.0.1", 0) as server:
-            port.append(server.sockets[0].getsockname()[1])
-            stop.append(asyncio.get_running_loop())
-            ready.set()
-            await asyncio.get_running_loop().create_future()
-
-    thread = threading.Thread(target=lambda: asyncio.run(member()), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    gw = start_gateway(tmp_path, [f"127.0.0.1:{port[0]}"])
+    member = EchoMember()
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{member.port}"])
 
     async def client() -> list[object]:
         async with connect(f"ws://127.0.0.1:{gw.port}/members/chat") as ws:
@@ -277,15 +307,33 @@ def test_websocket_through_the_proxy(tmp_path: Path) -> None:
                 await ws.send(message)
                 out.append(await ws.recv())
             return out
+    loop = asyncio.new_event_loop()  # not asyncio.run: it leaves no current loop behind
     try:
-        got = asyncio.run(client())
+        got = loop.run_until_complete(client())
         assert got == ["hello", b"\x00\x01binary", "x" * 200000]
-        assert websockets.__version__
+    finally:
+        loop.close()
+        gw.stop()
+        member.stop()
+
+
+def test_websocket_over_http2_to_an_http1_member(tmp_path: Path) -> None:
+    """RFC 8441 extended CONNECT from the client, an HTTP/1.1 upgrade to the member."""
+    from tests.integration.test_websocket import H2WebSocket
+
+    member = EchoMember()
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{member.port}"])
+    try:
+        ws = H2WebSocket(gw, "/members/chat")
+        assert ws.status == 200
+        ws.send(1, b"over h2")
+        assert ws.frame() == (1, b"over h2")
+        ws.send(2, b"\x00\x01")
+        assert ws.frame() == (2, b"\x00\x01")
+        ws.sock.close()
     finally:
         gw.stop()
-        for loop in stop:
-            for task in asyncio.all_tasks(loop):
-                loop.call_soon_threadsafe(task.cancel)
+        member.stop()
 
 
 def test_http2_client_to_http1_members(tmp_path: Path, members) -> None:
@@ -335,3 +383,32 @@ def test_member_loads_in_status(tmp_path: Path, members) -> None:
         assert "OUTSTANDING" in text and f"127.0.0.1:{b.port}" in text
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nsmuggled\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
+])
+def test_a_malformed_member_response_is_a_502(tmp_path: Path, answer: bytes) -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.recv(65536)
+            c.sendall(answer)
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{srv.getsockname()[1]}"])
+    try:
+        status, _, body = get(gw, "/members/x", "POST", b"once")
+        assert status == 502 and b"smuggled" not in body
+    finally:
+        gw.stop()
+        srv.close()

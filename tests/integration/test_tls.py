@@ -149,23 +149,33 @@ def test_h2load_over_tls_has_no_failures(tls_server: ServerProcess) -> None:
     assert "3000 succeeded, 0 failed, 0 errored, 0 timeout" in out, out
 
 
-def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
-    cert, key = make_cert(tmp_path, "fwd")
+def _connect(port: int) -> socket.socket:
+    """A connection to a listener that may still be starting (retried for 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _forward_server(tmp_path: Path, name: str) -> tuple[ServerProcess, int]:
+    """The TLS app with enable_forward(<free port>, 8443): (server, forward port)."""
+    cert, key = make_cert(tmp_path, name)
     fport = free_port()
     srv = start_app(tmp_path, prepare(tmp_path), env={
         "TEST_CERT": str(cert), "TEST_KEY": str(key), "TEST_FORWARD": str(fport),
         "TEST_FORWARD_TO": "8443", "SKITAI_VARPATH": str(tmp_path / "var")})
+    return srv, fport
+
+
+def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
+    srv, fport = _forward_server(tmp_path, "fwd")
     try:
         def ask(host: bytes, method: bytes = b"GET", target: bytes = b"/a/b?c=1") -> tuple[bytes, str | None]:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    sock = socket.create_connection(("127.0.0.1", fport), timeout=10)
-                    break
-                except ConnectionRefusedError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            sock = _connect(fport)
             sock.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: " + host
                          + b"\r\nContent-Length: 0\r\n\r\n")
             reader = Reader(sock)
@@ -192,29 +202,15 @@ def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
         srv.stop()
 
 
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=10).close()
-            return
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_forward_redirects_every_protocol(tmp_path: Path) -> None:
     """The forward port serves nothing but the redirect, whatever the client speaks:
     h2c prior knowledge, ``Upgrade: h2c`` and a WebSocket upgrade get it too (the app
     behind the HTTPS port is never reached over clear text)."""
-    cert, key = make_cert(tmp_path, "fwd3")
-    fport = free_port()
-    srv = start_app(tmp_path, prepare(tmp_path), env={
-        "TEST_CERT": str(cert), "TEST_KEY": str(key), "TEST_FORWARD": str(fport),
-        "TEST_FORWARD_TO": "8443", "SKITAI_VARPATH": str(tmp_path / "var")})
+    srv, fport = _forward_server(tmp_path, "fwd3")
     try:
-        _wait_listening(fport)
+        _connect(fport).close()  # the forward listener is up
         # h2c prior knowledge: HTTP/2 from the first byte
         client = H2Client.connect("127.0.0.1", fport)
         reply = client.get("/echo/plain?x=1", authority="www.example.com")

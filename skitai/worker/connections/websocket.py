@@ -332,7 +332,8 @@ class WebSocketSession(BaseConnection):
     def _in_thread(self, event: str | None, environ: dict[str, Any]) -> None:
         reply = call_app(self.app, environ)
         try:
-            self.loop.call_soon_threadsafe(self._reply_and_pump, event, reply)
+            assert self.executor is not None
+            self.executor.complete(self._reply_and_pump, event, reply)
         except RuntimeError:
             pass  # the loop is closed: the worker is gone
 

@@ -333,3 +333,22 @@ def test_response_backpressure_pauses_the_member() -> None:
         pool.close()
         m.stop()
     run(main())
+
+
+def test_a_long_upload_is_not_a_slow_member() -> None:
+    """The member's time to answer starts when the body is out, not at the head."""
+    async def main() -> None:
+        m = await Member(ok(b"got it")).start()
+        pool = pool_for(m.port, timeout=0.5)
+
+        async def slow_body():
+            for _ in range(4):
+                await asyncio.sleep(0.3)
+                yield b"x" * 1000
+        r = await pool.open(b"POST", b"/up", [], slow_body())
+        assert r.status == 200 and await r.body() == b"got it"
+        pool.release(r)
+        assert m.requests[-1][1] == b"x" * 4000
+        pool.close()
+        m.stop()
+    run(main())

@@ -18,6 +18,8 @@ import h2.events
 
 from skitai import log as logmod
 from skitai.config.model import ServerConfig
+from skitai.worker import environ as environ_mod
+from skitai.worker import wsgi
 from skitai.worker.connections import http2
 from skitai.worker.connections.http1 import Http1Connection
 from skitai.worker.routing import Router
@@ -26,8 +28,9 @@ from skitai.worker.stream import Stream
 
 
 class FakeTransport(asyncio.Transport):
-    def __init__(self, *, tls: bool = False) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__()
+        self.loop = loop  # where connection_lost is delivered (None: at once)
         self.written = bytearray()
         self.closed = False
         self.aborted = False
@@ -35,7 +38,6 @@ class FakeTransport(asyncio.Transport):
         self.reading = True
         self.protocol: asyncio.BaseProtocol | None = None
         self.buffered = 0  # what get_write_buffer_size() reports
-        self._tls = tls
 
     # --- what the tests read -------------------------------------------------------
     def take(self) -> bytes:
@@ -68,8 +70,12 @@ class FakeTransport(asyncio.Transport):
         """As asyncio's transports do: connection_lost on a later loop turn."""
         if not self.closed:
             self.closed = True
-            if self.protocol is not None:
-                asyncio.get_event_loop().call_soon(self.protocol.connection_lost, None)
+            if self.protocol is None:
+                return
+            if self.loop is None or self.loop.is_closed():
+                self.protocol.connection_lost(None)
+            else:
+                self.loop.call_soon(self.protocol.connection_lost, None)
 
     def can_write_eof(self) -> bool:
         return True
@@ -123,6 +129,13 @@ class Site:
         self.server = Server(self.config, router, logmod.Logs(None, False), loop=self.loop)
         http2.install(self.server)
 
+    def mount_wsgi(self, app: Callable[..., Any], point: str = "/") -> None:
+        """Mount a WSGI app (inline: no thread pool) as the worker would."""
+        base = environ_mod.base_environ(multithread=False, multiprocess=False,
+                                        file_wrapper=wsgi.FileWrapper)
+        self.router.default.add(point, app=wsgi.WsgiHandler(app, loop=self.loop, executor=None,
+                                                            base=base))
+
     def close(self) -> None:
         """Stop the handlers still waiting (as a worker's stop does), then the loop."""
         for conn in list(self.server.connections):
@@ -153,7 +166,7 @@ class Site:
 
     def http1(self) -> tuple[Http1Connection, FakeTransport]:
         conn = Http1Connection(self.server)
-        transport = FakeTransport()
+        transport = FakeTransport(self.loop)
         transport.protocol = conn
         self.call(conn.connection_made, transport)
         return conn, transport
