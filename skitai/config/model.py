@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from skitai.config import parse
+from skitai.config.aliases import Alias
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.daemonspec import DaemonSpec
 from skitai.config.fields import setting
+from skitai.config.gateway import CacheConfig, GatewayConfig, ProxyConfig, RateLimit
 from skitai.config.pref import Pref
 
 MountKind = Literal["static", "app", "alias"]
@@ -145,6 +147,32 @@ class ServerConfig:
                                              parse=parse.positive_int)
     h2_push: bool = setting(True, doc="Server push for hint_promise() on HTTP/2 "
                             "(when the client allows it).", parse=parse.boolean)
+
+    # --- was (skitai.was) -------------------------------------------------------------
+    max_rcache: int = setting(300, doc="set_max_rcache(): cached was results per worker (LRU).",
+                              parse=parse.non_negative_int, conf="max-rcache")
+
+    # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
+    aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")
+    gateway: GatewayConfig | None = setting(None, doc="enable_gateway(): authentication of "
+                                            "the alias mounts.")
+    rate_limit: RateLimit | None = setting(None, doc="set_rate_limit(): per user or address, "
+                                           "on the alias mounts.")
+    forward_proxy: ProxyConfig | None = setting(None, doc="enable_proxy(): a forward HTTP "
+                                                "proxy (absolute-form and CONNECT).")
+    cachefs: CacheConfig | None = setting(None, doc="enable_cachefs(): the HTTP cache of "
+                                          "proxied responses.")
+    proxy_keep_alive: float = setting(60.0, doc="set_proxy_keep_alive(channel): idle seconds "
+                                      "of the forward proxy's connections to destinations.",
+                                      parse=parse.seconds)
+    proxy_tunnel_timeout: float = setting(600.0, doc="set_proxy_keep_alive(tunnel): idle "
+                                          "seconds of a CONNECT (or WebSocket) tunnel.",
+                                          parse=parse.seconds)
+    trusted_proxies: tuple[str, ...] = setting((), doc="set_trusted_proxies(): networks whose "
+                                               "X-Forwarded-* headers are believed.")
+    backend_timeout: float = setting(30.0, doc="Seconds a member may take to answer (head, "
+                                     "then between body bytes) before a 504.",
+                                     parse=parse.seconds, conf="backend-timeout")
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)

@@ -96,6 +96,17 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
     ``websocket``: the connection saw a WebSocket upgrade request (an app may take it).
     """
     request = stream.request
+    forward = router.forward_proxy
+    if forward is not None and forward.wants(request.target, request.method):
+        # enable_proxy(): absolute-form and CONNECT requests (skitai.gateway.forward)
+        site.count_request(request)
+        try:
+            proxied = forward(stream)
+        except Exception:  # noqa: BLE001 - a proxy bug must not kill the connection loop
+            log.exception("forward proxy failed for %s", request.target)
+            respond(stream, 500)
+            return site.body_limit, None
+        return site.body_limit, (eager.start(site.loop, proxied) if proxied is not None else None)
     route = route_stream(site, router, stream)
     if route is None:
         respond(stream, 404)

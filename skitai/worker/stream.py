@@ -21,6 +21,7 @@ import collections
 import threading
 from typing import TYPE_CHECKING, Protocol
 
+from skitai import txn as txn_mod
 from skitai.worker import events
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ class Stream:
                  "script_name", "path_info", "query", "headers_sent", "ended", "status",
                  "sent_bytes", "closed", "started", "first_byte", "user", "link_headers",
                  "environ_extra",
-                 "environ_cache")
+                 "environ_cache", "txn_ids", "upstream")
 
     def __init__(
         self,
@@ -279,6 +280,8 @@ class Stream:
         self.started = started  # loop.time() when the head was parsed
         self.first_byte = 0.0  # loop.time() when the response head went out
         self.user: str | None = None  # for the access log (the authenticated user)
+        self.txn_ids: txn_mod.Txn | None = None  # see txn()
+        self.upstream: str | None = None  # a proxied request: "member/NNms" for the log
         # ``Link: <uri>; rel=preload`` fields added by ``skitai.hint_promise``
         self.link_headers: list[tuple[bytes, bytes]] = NO_LINKS
         # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``dispatch.set_hint_promise``.
@@ -287,6 +290,14 @@ class Stream:
 
     async def receive(self, limit: int = -1) -> bytes:
         return await self.body.receive(limit)
+
+    def txn(self) -> txn_mod.Txn:
+        """The request's transaction ids, made on first use (environ, gateway, log)."""
+        found = self.txn_ids
+        if found is None:
+            found = self.txn_ids = txn_mod.from_headers(self.request.headers,
+                                                        id(self.sink) & 0xFFFF, self.stream_id)
+        return found
 
     def send_head(self, status: int, headers: Headers, reason: bytes = b"") -> None:
         if self.headers_sent:

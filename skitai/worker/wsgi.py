@@ -30,6 +30,7 @@ import traceback
 from collections.abc import Callable, Coroutine, Iterable
 from typing import IO, Any
 
+from skitai.was import context as was_context
 from skitai.worker import environ as environ_mod
 from skitai.worker import errorpage
 from skitai.worker.pool import ThreadPool
@@ -271,7 +272,7 @@ class WsgiHandler:
             await rest
 
     def environ_for(self, stream: Stream, body: IO[bytes] | io.RawIOBase) -> dict[str, Any]:
-        return environ_mod.build_environ(
+        environ = environ_mod.build_environ(
             stream.request,
             script_name=stream.script_name,
             path_info=stream.path_info,
@@ -284,6 +285,9 @@ class WsgiHandler:
             extra=stream.environ_extra,
             cache=stream.environ_cache,
         )
+        # README "API Transaction ID": the app reads its ids (skitai.gtxid, skitai.ltxid).
+        environ.update(stream.txn().environ())
+        return environ
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
     def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool,
@@ -297,11 +301,16 @@ class WsgiHandler:
             ex = _Exchange(self, stream, threaded)
         result: Iterable[bytes] | None = None
         handed_off = False
+        token = was_context.bind(environ)  # `from skitai import was` knows this request
         try:
             result = self.app(environ, ex.start_response) if awaited is None else awaited
             if not threaded and hasattr(result, "__await__"):
                 handed_off = True
                 return self._await_app(stream, ex, result, environ)
+            if hasattr(result, "__aiter__"):
+                # An async body (was.promise(...)): the loop drives it, the thread is free.
+                handed_off = True
+                return self._async_body(stream, ex, result, environ, threaded)
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
@@ -347,20 +356,74 @@ class WsgiHandler:
             else:
                 pool.complete(self._fail, stream, ex, _describe(environ), traceback.format_exc())
         finally:
+            was_context.reset(token)
             if not handed_off and type(result) is not list:
                 _close(result)
         return None
 
     async def _await_app(self, stream: Stream, ex: _Exchange, awaitable: Any,
                          environ: dict[str, Any]) -> None:
+        # The view runs later than _run's bind: `was` must know this request while it does.
+        token = was_context.bind(environ)
         try:
             result = await awaitable
         except Exception:  # noqa: BLE001 - any app failure becomes a 500
             self._fail(stream, ex, _describe(environ), traceback.format_exc())
             return
+        finally:
+            was_context.reset(token)
         rest = self._run(stream, environ, False, ex, result)
         if rest is not None:
             await rest
+
+    def _async_body(self, stream: Stream, ex: _Exchange, result: Any, environ: dict[str, Any],
+                    threaded: bool) -> Coroutine[Any, Any, None] | None:
+        """An app returned an async iterable: send what it yields from the loop.  Without
+        start_response it answers ``200 text/html`` (what Saddle's promise did)."""
+        if ex.headers is None:
+            ex.start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        if threaded:
+            self.loop.call_soon_threadsafe(self._drive_async, stream, ex, result, environ)
+            return None
+        return self._stream_async(stream, ex, result, environ)
+
+    def _drive_async(self, stream: Stream, ex: _Exchange, result: Any,
+                     environ: dict[str, Any]) -> None:
+        task = self.loop.create_task(self._stream_async(stream, ex, result, environ))
+        _ASYNC_BODIES.add(task)  # held until done (the loop keeps only a weak reference)
+        task.add_done_callback(_ASYNC_BODIES.discard)
+
+    async def _stream_async(self, stream: Stream, ex: _Exchange, result: Any,
+                            environ: dict[str, Any]) -> None:
+        """Collect what an async body yields (one response with a length); past
+        ``COLLECT_LIMIT``, send as it comes."""
+        try:
+            async for chunk in result:
+                _check_chunk(ex, chunk)
+                if stream.closed:
+                    break
+                if not chunk:
+                    continue
+                if ex.head_sent:
+                    await stream.send_data(bytes(chunk))
+                    continue
+                ex.chunks.append(bytes(chunk))
+                ex.size += len(chunk)
+                if ex.size > COLLECT_LIMIT:
+                    ex.head_sent = True
+                    stream.send_head(ex.status, ex.headers or [], ex.reason)
+                    pending, ex.chunks = ex.chunks, []
+                    for c in pending:
+                        await stream.send_data(c)
+            self._complete(stream, ex)
+        except ClientDisconnected:
+            pass
+        except Exception:  # noqa: BLE001 - an app failure: a 500, or an aborted stream
+            self._fail(stream, ex, _describe(environ), traceback.format_exc())
+        finally:
+            aclose = getattr(result, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _stream_rest(self, stream: Stream, ex: _Exchange, result: Iterable[bytes],
                            chunks: Any, environ: dict[str, Any]) -> None:
@@ -498,6 +561,7 @@ class _EmptyInput(io.BytesIO):
 
 
 _EMPTY_INPUT = _EmptyInput()
+_ASYNC_BODIES: set[asyncio.Task[None]] = set()
 
 
 def _check_chunk(ex: _Exchange, chunk: Any) -> None:
