@@ -33,7 +33,12 @@ def bind(environ: Environ) -> contextvars.Token[Environ | None]:
 
 
 def reset(token: contextvars.Token[Environ | None]) -> None:
-    _request.reset(token)
+    try:
+        _request.reset(token)
+    except ValueError:
+        # A coroutine started eagerly in one context and resumed in a task's copy (the
+        # worker's eager start): the token is not this context's, so just clear it here.
+        _request.set(None)
 
 
 def current() -> Environ | None:
