@@ -179,3 +179,9 @@ class Cookies:
     def set_cookie_headers(self) -> list[str]:
         """The Set-Cookie values to send, one per cookie (never folded into one line)."""
         return list(self._out.values())
+
+    def take_set_cookie_headers(self) -> list[str]:
+        """``set_cookie_headers()``, forgetting them (each line is sent once)."""
+        lines = list(self._out.values())
+        self._out.clear()
+        return lines

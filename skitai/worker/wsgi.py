@@ -291,6 +291,8 @@ class WsgiHandler:
         handed_off = False
         try:
             result = self.app(environ, ex.start_response)
+            if "REMOTE_USER" in environ:  # an app's authentication names the user in the log
+                stream.extra["user"] = environ["REMOTE_USER"]
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
