@@ -130,3 +130,10 @@ class AppHelpers:
             view.__dict__["websocket_spec"] = config
             return view
         return decorate
+
+    # -- Django ------------------------------------------------------------------------
+    def model_signal(self, modeler: str = "django") -> None:
+        """Django model saves and deletes become ``setlu`` and ``model-changed`` broadcasts."""
+        from skitai.saddle import withdjango
+
+        withdjango.model_signal(self, modeler)
