@@ -9,11 +9,14 @@ WebSocket events of a ``@app.websocket_config`` route.
 
 from __future__ import annotations
 
+import inspect
+import io
 import logging
 from typing import Any, Final
 
-from skitai.saddle import cors, extensions, rpc, wwwauth
+from skitai.saddle import cors, dispatch, extensions, forms, rpc, wwwauth
 from skitai.saddle.helpers import WebSocketSpec
+from skitai.saddle.was import Was
 
 log = logging.getLogger("skitai.app")
 
@@ -55,7 +58,10 @@ def _cors(was: Any, rule: Any, allowed: Any) -> Any:
         status, headers = policy.preflight(
             origin, env["HTTP_ACCESS_CONTROL_REQUEST_METHOD"],
             env.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"), allowed)
-        return was.response(status, "", headers)
+        response = was.response(status, "")
+        for name, value in headers:
+            response.append_header(name, value)
+        return response
     for name, value in policy.actual(origin):
         was.response.append_header(name, value)
     return None
@@ -89,8 +95,10 @@ def _authenticate(was: Any, rule: Any) -> Any:
     uri = env.get("RAW_URI") or env.get("REQUEST_URI") or env.get("PATH_INFO", "/")
     user, stale = auth.check(env.get("HTTP_AUTHORIZATION"), env["REQUEST_METHOD"], uri)
     if user is None:
-        headers = [("WWW-Authenticate", c) for c in auth.challenges(stale)]
-        return was.response(401, "Authorization required", headers)
+        response = was.response(401, "Authorization required")
+        for challenge in auth.challenges(stale):  # one field per algorithm: append, not set
+            response.append_header("WWW-Authenticate", challenge)
+        return response
     was.request.user = user
     env["REMOTE_USER"] = user.name  # the access log names the user
     return None
@@ -130,17 +138,43 @@ def before_dispatch(was: Any, rule: Any) -> Any:
 
 
 # -- before routing: RPC calls and preflights to routes without OPTIONS ---------------------------
-def _rpc(was: Any) -> Any:
-    env = was.env
-    kind = None
-    if env["REQUEST_METHOD"] == "POST":
-        ctype = env.get("CONTENT_TYPE") or ""
-        if ctype.startswith(("text/xml", "application/xml", "application/json")):
-            kind = rpc.kind_of(ctype, was.request.get_body())
-    if kind is None:
+def call_view(app: Any, environ: dict[str, Any], rule: Any, args: list[Any],
+              kwargs: dict[str, Any]) -> Any:
+    """Call a view as an RPC method: the gates and ``before_request`` hooks first, then
+    ``view(was, *args, **kwargs)``; arguments that do not fit raise ``InvalidParams``."""
+    if rule.is_async:
+        raise rpc.InvalidParams(f"{rule.endpoint} is an async view: not served over RPC")
+    was = Was(app, environ, rule, kwargs)
+    try:
+        inspect.signature(rule.view).bind(was, *args, **kwargs)
+    except TypeError as exc:
+        raise rpc.InvalidParams(str(exc)) from None
+    for hook in extensions.dispatch_hooks:
+        content = hook(was, rule)
+        if content is not None:
+            raise rpc.Answered(content)
+    for hook in app.hooks["before_request"]:
+        content = hook(was)
+        if content is not None:
+            raise rpc.Answered(content)
+    return rule.view(was, *args, **kwargs)
+
+
+def _rpc(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    ctype = environ.get("CONTENT_TYPE") or ""
+    if not ctype.startswith(("text/xml", "application/xml", "application/json")):
         return None
-    app = was.app
-    path_info = env.get("PATH_INFO") or "/"
+    was = Was(app, environ)
+    try:
+        body = was.request.get_body()
+    except (forms.BodyTooLarge, forms.BadBody) as exc:
+        return dispatch.finish(app, was, dispatch.failure(app, was, exc), start_response)
+    kind = rpc.kind_of(ctype, body)
+    if kind is None:
+        environ["wsgi.input"] = io.BytesIO(body)  # read here: the route reads it again
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return None
+    path_info = environ.get("PATH_INFO") or "/"
 
     def invoke(path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         match = app.router.match(path, "POST")
@@ -148,35 +182,51 @@ def _rpc(was: Any) -> Any:
             match = app.router.match(path, "GET")
         if match.rule is None:
             raise rpc.MethodNotFound(path)
-        return app.call_view(was, match.rule, args, {**(match.params or {}), **kwargs})
+        return call_view(app, environ, match.rule, args, {**(match.params or {}), **kwargs})
 
     def on_error(exc: BaseException) -> None:
-        log.error("RPC call failed at %s", path_info, exc_info=exc)
+        log.error("RPC call at %s failed", path_info, exc_info=exc)
 
     serve = rpc.serve_xmlrpc if kind == "xmlrpc" else rpc.serve_jsonrpc
-    answer = serve(was.request.get_body(), invoke, path_info, on_error)
-    return was.response(answer.status, answer.body, [("Content-Type", answer.content_type)])
+    try:
+        answer = serve(body, invoke, path_info, on_error)
+    except rpc.Answered as gate:
+        return dispatch.finish(app, was, gate.content, start_response)
+    content = was.response(answer.status, answer.body, [("Content-Type", answer.content_type)])
+    return dispatch.finish(app, was, content, start_response)
 
 
-def _preflight_unrouted(was: Any) -> Any:
-    env = was.env
-    if env["REQUEST_METHOD"] != "OPTIONS" or not env.get("HTTP_ORIGIN"):
+_PROBE_METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _preflight(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+    if not requested or not environ.get("HTTP_ORIGIN"):
         return None
-    requested = env.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
-    if not requested:
-        return None
-    app = was.app
-    match = app.router.match(env.get("PATH_INFO") or "/", requested.upper())
+    path = environ.get("PATH_INFO") or "/"
+    match = app.router.match(path, requested.upper())
+    if match.rule is None:
+        # The method is not the route's: any rule of the path decides the (403) answer.
+        for method in _PROBE_METHODS:
+            match = app.router.match(path, method)
+            if match.rule is not None:
+                break
     if match.rule is None or (match.rule.methods and "OPTIONS" in match.rule.methods):
         return None  # no such route (404 as usual), or the route takes OPTIONS: dispatch
-    return _cors(was, match.rule, _allowed_methods(match.rule))
+    was = Was(app, environ, match.rule, match.params)
+    content = _cors(was, match.rule, _allowed_methods(match.rule))
+    return None if content is None else dispatch.finish(app, was, content, start_response)
 
 
-def before_routing(was: Any) -> Any:
-    return _preflight_unrouted(was) or _rpc(was)
+def before_routing(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    method = environ["REQUEST_METHOD"]
+    if method == "POST":
+        return _rpc(app, environ, start_response)
+    if method == "OPTIONS":
+        return _preflight(app, environ, start_response)
+    return None
 
 
 def install() -> None:
     extensions.before_dispatch(before_dispatch)
-    if hasattr(extensions, "before_routing"):
-        extensions.before_routing(before_routing)
+    extensions.before_routing(before_routing)

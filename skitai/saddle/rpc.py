@@ -43,6 +43,14 @@ class InvalidParams(TypeError):
     pass
 
 
+class Answered(Exception):  # noqa: N818 - not an error: an answer
+    """Not a method's result but the HTTP answer to the whole call (a 401 from a gate)."""
+
+    def __init__(self, content: Any) -> None:
+        super().__init__("answered")
+        self.content = content
+
+
 # An invoker runs the view at ``path`` with positional and keyword arguments and returns
 # what the view returned (the app's router and ``was`` live behind it).
 Invoker = Callable[[str, list[Any], dict[str, Any]], Any]
@@ -88,6 +96,8 @@ def serve_xmlrpc(body: bytes, invoke: Invoker, path_info: str,
         return _fault(404, f"no method {method!r}")
     except InvalidParams as exc:
         return _fault(400, f"bad arguments for {method!r}: {exc}")
+    except Answered:
+        raise
     except Exception as exc:  # noqa: BLE001 - a view's failure becomes a fault
         on_error(exc)
         return _fault(500, f"{method!r} failed: {type(exc).__name__}")
@@ -128,6 +138,8 @@ def _one(call: Any, invoke: Invoker, path_info: str,
         answer = _error(ident, JSONRPC_METHOD_NOT_FOUND, f"no method {call['method']!r}")
     except InvalidParams as exc:
         answer = _error(ident, JSONRPC_INVALID_PARAMS, str(exc))
+    except Answered:
+        raise
     except Exception as exc:  # noqa: BLE001 - a view's failure becomes an error object
         on_error(exc)
         answer = _error(ident, JSONRPC_INTERNAL_ERROR, f"{type(exc).__name__}")

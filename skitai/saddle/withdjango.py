@@ -18,6 +18,7 @@ processes).  Both go to the engine's ``was``; outside Skitai there is nothing to
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
@@ -26,12 +27,14 @@ from skitai.saddle import extensions
 log = logging.getLogger("skitai.app")
 
 
-def _setup() -> None:
-    import django
-    from django.apps import apps
+def _dj(module: str) -> Any:
+    """A Django module (Django ships no type information: it is ``Any`` here)."""
+    return importlib.import_module(module)
 
-    if not apps.ready:
-        django.setup()
+
+def _setup() -> None:
+    if not _dj("django.apps").apps.ready:
+        _dj("django").setup()
 
 
 class DjangoBridge:
@@ -39,16 +42,14 @@ class DjangoBridge:
 
     def __init__(self, environ: dict[str, Any]) -> None:
         _setup()
-        from django.contrib.auth.middleware import AuthenticationMiddleware
-        from django.contrib.sessions.middleware import SessionMiddleware
-        from django.core.handlers.wsgi import WSGIRequest
-        from django.http import HttpResponse
-
+        http_response = _dj("django.http").HttpResponse
         # Django reads SCRIPT_NAME/PATH_INFO; a copy so Django's changes stay its own.
-        self.request = WSGIRequest(dict(environ))
-        self._sessions = SessionMiddleware(lambda request: HttpResponse())
+        self.request = _dj("django.core.handlers.wsgi").WSGIRequest(dict(environ))
+        self._sessions = _dj("django.contrib.sessions.middleware").SessionMiddleware(
+            lambda request: http_response())
         self._sessions.process_request(self.request)
-        AuthenticationMiddleware(lambda request: HttpResponse()).process_request(self.request)
+        _dj("django.contrib.auth.middleware").AuthenticationMiddleware(
+            lambda request: http_response()).process_request(self.request)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.request, name)
@@ -62,34 +63,28 @@ class DjangoBridge:
         return self.request.session
 
     def authenticate(self, username: str, password: str) -> str | None:
-        from django.contrib import auth
-
+        auth = _dj("django.contrib.auth")
         user = auth.authenticate(self.request, username=username, password=password)
         return None if user is None else str(user.get_username())
 
     def login(self, username: str) -> None:
-        from django.contrib import auth
-
+        auth = _dj("django.contrib.auth")
         model = auth.get_user_model()
         user = model._default_manager.get_by_natural_key(username)
         user.backend = "django.contrib.auth.backends.ModelBackend"
         auth.login(self.request, user)
 
     def logout(self) -> None:
-        from django.contrib import auth
-
+        auth = _dj("django.contrib.auth")
         auth.logout(self.request)
 
     def update_session_auth_hash(self, user: Any) -> None:
-        from django.contrib import auth
-
+        auth = _dj("django.contrib.auth")
         auth.update_session_auth_hash(self.request, user)
 
     def set_cookies(self, response: Any) -> None:
         """Save a changed session; its Set-Cookie goes on the Saddle response."""
-        from django.http import HttpResponse
-
-        out = self._sessions.process_response(self.request, HttpResponse())
+        out = self._sessions.process_response(self.request, _dj("django.http").HttpResponse())
         for morsel in out.cookies.values():
             response.append_header("Set-Cookie", morsel.OutputString())
 
@@ -98,7 +93,7 @@ def model_signal(app: Any, modeler: str = "django") -> None:
     if modeler != "django":
         raise ValueError(f"model_signal supports modeler='django', not {modeler!r}")
     _setup()
-    from django.db.models.signals import post_delete, post_save
+    signals = _dj("django.db.models.signals")
 
     def changed(sender: Any, operation: str, instance: Any, **extra: Any) -> None:
         name = f"{sender.__module__}.{sender.__name__}"
@@ -125,8 +120,8 @@ def model_signal(app: Any, modeler: str = "django") -> None:
     def deleted(sender: Any, instance: Any, **kw: Any) -> None:
         changed(sender, "D", instance, **kw)
 
-    post_save.connect(saved, weak=False, dispatch_uid=f"skitai-saddle-{id(app)}-save")
-    post_delete.connect(deleted, weak=False, dispatch_uid=f"skitai-saddle-{id(app)}-delete")
+    signals.post_save.connect(saved, weak=False, dispatch_uid=f"skitai-saddle-{id(app)}-save")
+    signals.post_delete.connect(deleted, weak=False, dispatch_uid=f"skitai-saddle-{id(app)}-delete")
 
 
 def install() -> None:

@@ -55,3 +55,10 @@ def shutdown() -> None:
     from skitai.was import process
 
     process.request_master("stop")
+
+
+def off_broadcast(event: str, func: Any) -> None:
+    """Undo ``on_broadcast(event)(func)`` (an app being unmounted)."""
+    from skitai.was import process
+
+    process.remove_handler(event, func)
