@@ -27,8 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PY = sys.executable
 ENV = "SKITAI_WORKERS=2 SKITAI_THREADS=4 SKITAI_PORT={port}"
 SERVERS = [
-    ("saddle-skitai", f"env {ENV} {PY} {HERE}/session_apps.py saddle"),
-    ("flask-skitai", f"env {ENV} {PY} {HERE}/session_apps.py flask"),
+    ("saddle-skitai", f"env {ENV} BENCH_APP=saddle SKITAI_VARPATH=/tmp/bench-saddle-var {PY} {HERE}/session_apps.py"),
+    ("flask-skitai", f"env {ENV} BENCH_APP=flask SKITAI_VARPATH=/tmp/bench-flask-var {PY} {HERE}/session_apps.py"),
     ("flask-gunicorn-gthread", f"{PY} -m gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:{{port}} --chdir {HERE} session_apps:flask_app"),
 ]
 

@@ -3,12 +3,11 @@
 - ``saddle_app``: Saddle, ``was.session`` (AES-GCM sealed cookie).
 - ``flask_app``: Flask's default session (itsdangerous HMAC-SHA1 signed cookie).
 
-    SKITAI_PORT=8001 SKITAI_WORKERS=2 python3 bench/session_apps.py saddle|flask
+    SKITAI_PORT=8001 SKITAI_WORKERS=2 BENCH_APP=saddle|flask python3 bench/session_apps.py
     gunicorn -w 2 -k gthread --threads 4 --chdir bench session_apps:flask_app
 """
 
 import os
-import sys
 
 from flask import Flask, session
 
@@ -41,7 +40,7 @@ def make_saddle():
 if __name__ == "__main__":
     import skitai
 
-    which = sys.argv[1] if len(sys.argv) > 1 else "saddle"
+    which = os.environ.get("BENCH_APP", "saddle")
     skitai.mount("/", make_saddle() if which == "saddle" else flask_app)
     if os.environ.get("BENCH_ACCESS_LOG") != "1":
         skitai.log_off("/")

@@ -6,12 +6,13 @@ their attributes.  Per-request parts attach through ``skitai.saddle.extensions``
 
 from __future__ import annotations
 
-from skitai.saddle import gates, wasparts, withdjango
+from skitai.saddle import gates, wasparts, websocket, withdjango
 from skitai.saddle.helpers import AppHelpers
 
 # The per-request parts register once, when Saddle is imported.
 wasparts.install()
 gates.install()
+websocket.install()
 withdjango.install()
 
 

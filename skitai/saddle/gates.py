@@ -9,24 +9,14 @@ WebSocket events of a ``@app.websocket_config`` route.
 
 from __future__ import annotations
 
-import inspect
 import io
 import logging
 from typing import Any, Final
 
-from skitai.saddle import cors, dispatch, extensions, forms, rpc, wwwauth
-from skitai.saddle.helpers import WebSocketSpec
+from skitai.saddle import cors, dispatch, extensions, forms, rpc, rpccall, websocket, wwwauth
 from skitai.saddle.was import Was
 
 log = logging.getLogger("skitai.app")
-
-# The engine's WebSocket contract (skitai.WS_EVT_*, WS_MSG_*): saddle imports no other
-# skitai module, so the values are repeated here; a test checks they agree.
-WS_EVT_INIT: Final = "init"
-WS_EVT_OPEN: Final = "open"
-WS_EVT_CLOSE: Final = "close"
-WS_MSG_XMLRPC: Final = 16
-
 
 # -- CORS ---------------------------------------------------------------------------------
 def _policy(app: Any, rule: Any) -> cors.Policy | None:
@@ -104,62 +94,23 @@ def _authenticate(was: Any, rule: Any) -> Any:
     return None
 
 
-# -- WebSocket events ----------------------------------------------------------------------------
-def _websocket(was: Any, rule: Any) -> Any:
-    event = was.env.get("websocket.event")
-    if event is None or rule is None:
-        return None
-    spec: WebSocketSpec | None = getattr(rule.view, "websocket_spec", None)
-    if spec is None:
-        return None
-    if event == WS_EVT_INIT:
-        binder = getattr(rule, "binder", None)
-        names = tuple(getattr(binder, "names", ()) or ())
-        encoding = spec.encoding or 0
-        if (spec.spec | encoding) & WS_MSG_XMLRPC:
-            return was.response(500, "WS_MSG_XMLRPC is not supported; use WS_MSG_JSON")
-        was.env["websocket.config"] = (spec.spec | encoding, spec.timeout, names[:1] or None)
-        return was.response(200, "")
-    if event in (WS_EVT_OPEN, WS_EVT_CLOSE):
-        handler = spec.onopen if event == WS_EVT_OPEN else spec.onclose
-        if handler is not None:
-            handler(was)
-        return was.response(200, "")
-    return None
-
-
 def before_dispatch(was: Any, rule: Any) -> Any:
+    env = was.env
+    if "websocket.event" in env:
+        # WebSocket calls: authenticated once, at the handshake (INIT); later calls reuse
+        # its environ (a digest nonce count cannot be checked again).  No CORS for them.
+        if env["websocket.event"] == websocket.WS_EVT_INIT:
+            answer = _authenticate(was, rule)
+            if answer is not None:
+                return answer
+        return websocket.dispatch(was, rule)
     answer = _cors(was, rule, _allowed_methods(rule))
     if answer is None:
         answer = _authenticate(was, rule)
-        if answer is None:
-            answer = _websocket(was, rule)
     return answer
 
 
 # -- before routing: RPC calls and preflights to routes without OPTIONS ---------------------------
-def call_view(app: Any, environ: dict[str, Any], rule: Any, args: list[Any],
-              kwargs: dict[str, Any]) -> Any:
-    """Call a view as an RPC method: the gates and ``before_request`` hooks first, then
-    ``view(was, *args, **kwargs)``; arguments that do not fit raise ``InvalidParams``."""
-    if rule.is_async:
-        raise rpc.InvalidParams(f"{rule.endpoint} is an async view: not served over RPC")
-    was = Was(app, environ, rule, kwargs)
-    try:
-        inspect.signature(rule.view).bind(was, *args, **kwargs)
-    except TypeError as exc:
-        raise rpc.InvalidParams(str(exc)) from None
-    for hook in extensions.dispatch_hooks:
-        content = hook(was, rule)
-        if content is not None:
-            raise rpc.Answered(content)
-    for hook in app.hooks["before_request"]:
-        content = hook(was)
-        if content is not None:
-            raise rpc.Answered(content)
-    return rule.view(was, *args, **kwargs)
-
-
 def _rpc(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
     ctype = environ.get("CONTENT_TYPE") or ""
     if not ctype.startswith(("text/xml", "application/xml", "application/json")):
@@ -176,13 +127,7 @@ def _rpc(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
         return None
     path_info = environ.get("PATH_INFO") or "/"
 
-    def invoke(path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        match = app.router.match(path, "POST")
-        if match.rule is None:
-            match = app.router.match(path, "GET")
-        if match.rule is None:
-            raise rpc.MethodNotFound(path)
-        return call_view(app, environ, match.rule, args, {**(match.params or {}), **kwargs})
+    invoke = rpccall.invoker(app, environ)
 
     def on_error(exc: BaseException) -> None:
         log.error("RPC call at %s failed", path_info, exc_info=exc)

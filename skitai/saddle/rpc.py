@@ -87,28 +87,28 @@ def serve_xmlrpc(body: bytes, invoke: Invoker, path_info: str,
     try:
         params, method = xmlrpc.client.loads(body, use_builtin_types=True)
     except (ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError) as exc:
-        return _fault(400, f"malformed XML-RPC request: {exc}")
+        return fault(400, f"malformed XML-RPC request: {exc}")
     if not method:
-        return _fault(400, "XML-RPC request without a methodName")
+        return fault(400, "XML-RPC request without a methodName")
     try:
         result = invoke(method_path(path_info, method), list(params), {})
     except MethodNotFound:
-        return _fault(404, f"no method {method!r}")
+        return fault(404, f"no method {method!r}")
     except InvalidParams as exc:
-        return _fault(400, f"bad arguments for {method!r}: {exc}")
+        return fault(400, f"bad arguments for {method!r}: {exc}")
     except Answered:
         raise
     except Exception as exc:  # noqa: BLE001 - a view's failure becomes a fault
         on_error(exc)
-        return _fault(500, f"{method!r} failed: {type(exc).__name__}")
+        return fault(500, f"{method!r} failed: {type(exc).__name__}")
     try:
         out = xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True, encoding="utf-8")
     except (TypeError, OverflowError) as exc:
-        return _fault(500, f"{method!r} returned a value XML-RPC cannot carry: {exc}")
+        return fault(500, f"{method!r} returned a value XML-RPC cannot carry: {exc}")
     return RpcAnswer(200, XMLRPC_CONTENT_TYPE, out.encode("utf-8"))
 
 
-def _fault(code: int, message: str) -> RpcAnswer:
+def fault(code: int, message: str) -> RpcAnswer:
     out = xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True, encoding="utf-8")
     return RpcAnswer(200, XMLRPC_CONTENT_TYPE, out.encode("utf-8"))
 
