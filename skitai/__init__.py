@@ -35,6 +35,7 @@ from skitai.api import (
     set_worker_critical_point,
     set_worker_timeout,
     trackers,
+    use_django_models,
 )
 from skitai.errors import ConfigError
 
@@ -67,7 +68,7 @@ __all__ = [
     "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive",
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
     "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_request_timeout",
-    "set_worker_critical_point", "set_worker_timeout", "trackers", "was",
+    "set_worker_critical_point", "set_worker_timeout", "trackers", "use_django_models", "was",
     "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PROTO_HTTP",
     "PROTO_HTTPS", "PROTO_WS", "PROTO_WSS", "WS_EVT_CLOSE", "WS_EVT_INIT", "WS_EVT_NONE",
     "WS_EVT_OPEN", "WS_GROUPCHAT", "WS_MSG_JSON", "WS_MSG_XMLRPC", "WS_SIMPLE", "WS_THREADSAFE",

@@ -9,11 +9,11 @@ Django's, bound to that request; at the end of the request a changed session is 
 and its cookie set on the Saddle response, through ``SessionMiddleware`` itself.
 
 ``app.model_signal(modeler="django")`` connects Django's ``post_save``/``post_delete``: a
-change of ``myapp.models.Photo`` calls ``setlu("myapp.models.Photo")`` (if that key was
-declared with ``skitai.addlu``) and ``broadcast("model-changed:myapp.models.Photo",
-...)`` and ``broadcast("model-changed", ...)`` with ``x_operation`` (C, U or D),
+change of ``myapp.models.Photo`` calls ``setlu("myapp.models.Photo", ...)`` (which broadcasts
+``model-changed:myapp.models.Photo``; a key not declared with ``skitai.addlu`` gets the
+broadcast alone) with ``x_operation`` (C, U or D),
 ``x_model_class`` and the primary key (JSON-able values only: the broadcast crosses
-processes).  Both go to the engine's ``was``; outside Skitai there is nothing to tell.
+processes); ``@app.on_broadcast("model-changed")`` hears every model.  Both go to the engine's ``was``; outside Skitai there is nothing to tell.
 """
 
 from __future__ import annotations
@@ -100,19 +100,17 @@ def model_signal(app: Any, modeler: str = "django") -> None:
         engine = app.engine_was
         if engine is None:
             return
-        try:
-            engine.setlu(name)
-        except (KeyError, ValueError, LookupError):
-            pass  # not declared with skitai.addlu(): nothing to stamp
         fields = extra.get("update_fields")
         info = {"x_operation": operation, "x_model_class": name,
                 "pk": getattr(instance, "pk", None),
                 "update_fields": sorted(fields) if fields else None}
-        for event in (f"model-changed:{name}", "model-changed"):
+        try:
             try:
-                engine.broadcast(event, **info)
-            except Exception:  # noqa: BLE001 - a model save must not fail on a broadcast
-                log.exception("model-changed broadcast for %s failed", name)
+                engine.setlu(name, **info)  # stamps the key, broadcasts model-changed:<name>
+            except KeyError:  # not declared with skitai.addlu(): the broadcast alone
+                engine.broadcast(f"model-changed:{name}", **info)
+        except Exception:  # noqa: BLE001 - a model save must not fail on a broadcast
+            log.exception("model-changed broadcast for %s failed", name)
 
     def saved(sender: Any, instance: Any, created: bool = False, **kw: Any) -> None:
         changed(sender, "C" if created else "U", instance, **kw)
