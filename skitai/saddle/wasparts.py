@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skitai.saddle import cookies, csrf, extensions, mbox, sessions, tokens
+from skitai.saddle import cookies, csrf, extensions, mbox, sessions, sqlmap, tokens
 
 
 def _mount_point(was: Any) -> str:
@@ -105,3 +105,4 @@ def install() -> None:
     extensions.was_attribute("token", _make_token)
     extensions.was_attribute("detoken", _make_detoken)
     extensions.was_attribute("rmtoken", _make_rmtoken)
+    extensions.was_attribute("sqlmap", lambda was: sqlmap.for_app(was.app))
