@@ -13,7 +13,7 @@ import io
 import logging
 from typing import Any, Final
 
-from skitai.saddle import cors, dispatch, extensions, forms, rpc, rpccall, websocket, wwwauth
+from skitai.saddle import cors, dispatch, extensions, forms, grpc, rpc, rpccall, websocket, wwwauth
 from skitai.saddle.was import Was
 
 log = logging.getLogger("skitai.app")
@@ -166,6 +166,8 @@ def _preflight(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
 def before_routing(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
     method = environ["REQUEST_METHOD"]
     if method == "POST":
+        if str(environ.get("CONTENT_TYPE", "")).startswith("application/grpc"):
+            return grpc.serve(app, environ, start_response)
         return _rpc(app, environ, start_response)
     if method == "OPTIONS":
         return _preflight(app, environ, start_response)

@@ -123,13 +123,23 @@ class InputStream(io.RawIOBase):
         return line
 
 
+def trailers_of(environ: dict[str, Any]) -> list[tuple[bytes, bytes]] | None:
+    """``environ["skitai.trailers"]``: (name, value) pairs an app adds before its body
+    ends (gRPC's ``grpc-status``), sent as the trailer block (HTTP/2 HEADERS frame; HTTP/1.1
+    chunked when the client said ``TE: trailers``)."""
+    pairs = environ.get("skitai.trailers")
+    if not pairs:
+        return None
+    return [(str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in pairs]
+
+
 class _Exchange:
     """The state of one app call: what start_response said and what is queued.  Its
     ``start_response`` and ``write`` are what the app gets (bound methods: no closures
     to make per request)."""
 
     __slots__ = ("status", "reason", "headers", "head_sent", "chunks", "size", "has_length",
-                 "handler", "stream", "threaded")
+                 "handler", "stream", "threaded", "trailers")
 
     def __init__(self, handler: WsgiHandler, stream: Stream, threaded: bool) -> None:
         self.status = 0
@@ -142,6 +152,7 @@ class _Exchange:
         self.handler = handler
         self.stream = stream
         self.threaded = threaded
+        self.trailers: list[tuple[bytes, bytes]] | None = None
 
     def start_response(self, status: str, headers: list[tuple[str, str]],
                        exc_info: Any = None) -> Callable[[bytes], None]:
@@ -330,6 +341,8 @@ class WsgiHandler:
                     break
             if ex.headers is None:
                 raise AssertionError("the app returned without calling start_response()")
+            if "skitai.trailers" in environ:
+                ex.trailers = trailers_of(environ)
             if threaded:
                 self.loop.call_soon_threadsafe(self._complete, stream, ex)
             else:
@@ -380,7 +393,7 @@ class WsgiHandler:
                     await stream.send_data(bytes(chunk))
             for c in ex.chunks:
                 await stream.send_data(c)
-            stream.end()
+            stream.end(trailers_of(environ))
         except ClientDisconnected:
             pass
         except Exception:  # noqa: BLE001 - an app failure after the head: abort the stream
@@ -447,7 +460,7 @@ class WsgiHandler:
     def _complete(self, stream: Stream, ex: _Exchange) -> None:
         if stream.closed:
             return
-        if not ex.head_sent:
+        if not ex.head_sent and not ex.trailers:
             headers = ex.headers or []
             if not ex.has_length:
                 headers.append((b"content-length", str(ex.size).encode()))
@@ -455,9 +468,12 @@ class WsgiHandler:
             stream.respond(ex.status, headers,
                            chunks[0] if len(chunks) == 1 else b"".join(chunks), ex.reason)
             return
+        if not ex.head_sent:  # trailers follow: the head, the body, then the trailer block
+            ex.head_sent = True
+            stream.send_head(ex.status, ex.headers or [], ex.reason)
         for c in ex.chunks:
             stream.send_data_nowait(c)
-        stream.end()
+        stream.end(ex.trailers)
 
     def _fail(self, stream: Stream, ex: _Exchange, what: str, tb: str) -> None:
         log.error("app error in %s\n%s", what, tb.rstrip())
