@@ -6,7 +6,7 @@ their attributes.  Per-request parts attach through ``skitai.saddle.extensions``
 
 from __future__ import annotations
 
-from skitai.saddle import gates, wasparts, websocket, withdjango
+from skitai.saddle import gates, promises, wasparts, websocket, withdjango
 from skitai.saddle.helpers import AppHelpers
 
 # The per-request parts register once, when Saddle is imported.
@@ -14,6 +14,7 @@ wasparts.install()
 gates.install()
 websocket.install()
 withdjango.install()
+promises.install()
 
 
 class Extras(AppHelpers):

@@ -83,8 +83,20 @@ def frame(message: Any) -> bytes:
     return _PREFIX.pack(False, len(data)) + bytes(data)
 
 
-def _method(full_path: str) -> Any:
-    """The protobuf MethodDescriptor of ``/package.Service/Method``."""
+_methods: dict[str, tuple[Any, Any]] = {}
+
+
+def _method(full_path: str) -> tuple[Any, Any]:
+    """The protobuf MethodDescriptor of ``/package.Service/Method`` and its request class
+    (looked up once per path: the descriptor pool does not change under a running app)."""
+    found = _methods.get(full_path)
+    if found is None:
+        method = _find_method(full_path)
+        found = _methods[full_path] = (method, _message_class(method.input_type))
+    return found
+
+
+def _find_method(full_path: str) -> Any:
     service, _, name = full_path.strip("/").rpartition("/")
     try:
         found = _protobuf("descriptor_pool").Default().FindServiceByName(service)
@@ -115,11 +127,10 @@ def serve(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
     environ["skitai.trailers"] = trailers
     path_info = environ.get("PATH_INFO") or "/"
     try:
-        method = _method(str(environ.get("SCRIPT_NAME", "")) + path_info)
+        method, request_class = _method(str(environ.get("SCRIPT_NAME", "")) + path_info)
         match = app.router.match(path_info, "POST")
         if match.rule is None:
             raise GrpcError(UNIMPLEMENTED, f"no view routed at {path_info}")
-        request_class = _message_class(method.input_type)
         try:
             messages = [request_class.FromString(m) for m in split_frames(was.request.get_body())]
         except GrpcError:

@@ -8,11 +8,17 @@ same route must pass.  A gate's answer (a 401) stops the whole call (``rpc.Answe
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
 from skitai.saddle import extensions, rpc
 from skitai.saddle.was import Was
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(view: Any) -> inspect.Signature:
+    return inspect.signature(view)
 
 
 def call_view(app: Any, environ: dict[str, Any], rule: Any, args: list[Any],
@@ -21,7 +27,7 @@ def call_view(app: Any, environ: dict[str, Any], rule: Any, args: list[Any],
         raise rpc.InvalidParams(f"{rule.endpoint} is an async view: not served over RPC")
     was = Was(app, environ, rule, kwargs)
     try:
-        inspect.signature(rule.view).bind(was, *args, **kwargs)
+        _signature(rule.view).bind(was, *args, **kwargs)
     except TypeError as exc:
         raise rpc.InvalidParams(str(exc)) from None
     for hook in extensions.dispatch_hooks:
