@@ -15,8 +15,6 @@ import argparse
 import os
 import re
 import shlex
-import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -25,25 +23,11 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from procs import free_port, stop  # noqa: E402
+
 PROTO = os.path.join(HERE, "..", "tests", "fixtures", "grpc", "route_guide.proto")
 PY = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def check(port: int, stubs: str) -> bool:

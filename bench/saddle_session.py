@@ -15,8 +15,6 @@ import argparse
 import os
 import re
 import shlex
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +22,9 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from procs import free_port, stop  # noqa: E402
+
 PY = sys.executable
 ENV = "SKITAI_WORKERS=2 SKITAI_THREADS=4 SKITAI_PORT={port}"
 SERVERS = [
@@ -31,12 +32,6 @@ SERVERS = [
     ("flask-skitai", f"env {ENV} BENCH_APP=flask SKITAI_VARPATH=/tmp/bench-flask-var {PY} {HERE}/session_apps.py"),
     ("flask-gunicorn-gthread", f"{PY} -m gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:{{port}} --chdir {HERE} session_apps:flask_app"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(cmd: str, port: int, log: str) -> subprocess.Popen[bytes]:
@@ -52,17 +47,6 @@ def start(cmd: str, port: int, log: str) -> subprocess.Popen[bytes]:
             time.sleep(0.3)
     stop(proc)
     raise SystemExit(f"server did not start: {cmd} (log: {log})")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def cookie_of(port: int) -> str:

@@ -113,23 +113,12 @@ class MboxMounts(Mounts[MessageBox]):
         remote_addr: str | None = None,
         spec: CookieSpec | None = None,
     ) -> None:
-        self._jar, self._securekey, self._remote_addr = jar, securekey, remote_addr
-        self._base = spec or CookieSpec(DEFAULT_NAME)
-        super().__init__(self._make, MessageBox(jar, securekey, self._base, remote_addr))
+        super().__init__(jar, securekey, remote_addr, spec or CookieSpec(DEFAULT_NAME))
 
-    def _make(
-        self,
-        name: str | None,
-        securekey: Secret | None,
-        path: str | None = None,
-        domain: str | None = None,
-        secure: bool = False,
-        http_only: bool = True,
-        samesite: str | None = "Lax",
-    ) -> MessageBox:
-        cookie_name = self._base.name if name is None else f"{self._base.name}_{name}"
-        spec = CookieSpec(cookie_name, path, domain, secure, http_only, samesite)
-        return MessageBox(self._jar, securekey or self._securekey, spec, self._remote_addr)
+    def _build(self, spec: CookieSpec, securekey: Secret | None, **extra: Any) -> MessageBox:
+        if extra:
+            raise TypeError(f"was.mbox.mount() got unexpected arguments {sorted(extra)}")
+        return MessageBox(self._jar, securekey, spec, self._remote_addr)
 
     def send(self, msg: Any, category: str = "info", valid: int = 0, **extra: Any) -> int:
         return self.current.send(msg, category, valid, **extra)

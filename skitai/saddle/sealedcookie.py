@@ -149,17 +149,34 @@ T = TypeVar("T", bound=SealedCookie)
 
 
 class Mounts(Generic[T]):
-    """Named sealed cookies of one kind; ``mount()`` makes one current (the seed's API)."""
+    """Named sealed cookies of one kind; ``mount()`` makes one current (the seed's API:
+    ``was.session.mount(name, securekey, path, domain, secure, http_only)``).  The cookie
+    of ``name`` is ``<base name>_<name>``; ``name=None`` is the default one."""
 
-    def __init__(self, factory: Any, default: T) -> None:
-        self._factory = factory  # (name, securekey, spec kwargs...) -> T
-        self._mounted: dict[str | None, T] = {None: default}
-        self.current: T = default
+    def __init__(self, jar: cookies_mod.Cookies, securekey: Secret | None,
+                 remote_addr: str | None, base: CookieSpec) -> None:
+        self._jar = jar
+        self._securekey = securekey
+        self._remote_addr = remote_addr
+        self._base = base
+        self.current: T = self._build(base, securekey)
+        self._mounted: dict[str | None, T] = {None: self.current}
 
-    def mount(self, name: str | None = None, securekey: Secret | None = None, **options: Any) -> T:
+    def _build(self, spec: CookieSpec, securekey: Secret | None, **extra: Any) -> T:
+        raise NotImplementedError
+
+    def _spec(self, name: str | None, path: str | None = None, domain: str | None = None,
+              secure: bool = False, http_only: bool = True, samesite: str | None = "Lax") -> CookieSpec:
+        cookie_name = self._base.name if name is None else f"{self._base.name}_{name}"
+        return CookieSpec(cookie_name, path, domain, secure, http_only, samesite)
+
+    def mount(self, name: str | None = None, securekey: Secret | None = None,
+              path: str | None = None, domain: str | None = None, secure: bool = False,
+              http_only: bool = True, samesite: str | None = "Lax", **extra: Any) -> T:
         found = self._mounted.get(name)
         if found is None:
-            found = self._factory(name, securekey, **options)
+            spec = self._spec(name, path, domain, secure, http_only, samesite)
+            found = self._build(spec, securekey or self._securekey, **extra)
             self._mounted[name] = found
         self.current = found
         return found
@@ -167,7 +184,7 @@ class Mounts(Generic[T]):
     def exists(self, name: str | None = None) -> bool:
         found = self._mounted.get(name)
         if found is None:  # not mounted in this request: try it with the app's securekey
-            found = self._factory(name, None)
+            found = self._build(self._spec(name), self._securekey)
         return found.exists()
 
     def commit(self) -> None:

@@ -172,29 +172,14 @@ class SessionMounts(Mounts[Session]):
         remote_addr: str | None = None,
         spec: CookieSpec | None = None,
     ) -> None:
-        self._jar, self._securekey, self._timeout = jar, securekey, timeout
-        self._remote_addr = remote_addr
-        base = spec or CookieSpec(DEFAULT_NAME)
-        self._base = base
-        super().__init__(self._make, Session(jar, securekey, base, remote_addr, timeout))
+        self._timeout = timeout
+        super().__init__(jar, securekey, remote_addr, spec or CookieSpec(DEFAULT_NAME))
 
-    def _make(
-        self,
-        name: str | None,
-        securekey: Secret | None,
-        path: str | None = None,
-        domain: str | None = None,
-        secure: bool = False,
-        http_only: bool = True,
-        session_timeout: int | float | None = None,
-        samesite: str | None = "Lax",
-    ) -> Session:
-        cookie_name = self._base.name if name is None else f"{self._base.name}_{name}"
-        spec = CookieSpec(cookie_name, path, domain, secure, http_only, samesite)
-        return Session(
-            self._jar, securekey or self._securekey, spec, self._remote_addr,
-            session_timeout or self._timeout,
-        )
+    def _build(self, spec: CookieSpec, securekey: Secret | None, **extra: Any) -> Session:
+        timeout = extra.pop("session_timeout", None) or self._timeout
+        if extra:
+            raise TypeError(f"was.session.mount() got unexpected arguments {sorted(extra)}")
+        return Session(self._jar, securekey, spec, self._remote_addr, timeout)
 
     # The seed's was.session methods, on the current session.
     def set(self, key: str, val: Any) -> None:
