@@ -1,10 +1,12 @@
 """What runs between routing and the view (``extensions.before_dispatch``), and before
-routing (``extensions.before_routing``): CORS, WWW-Authenticate, WebSocket events and
-RPC calls.  Each returns ``None`` to go on, or the response that answers the request.
+routing (``extensions.before_routing``).  Each returns ``None`` to go on, or the answer.
 
-Order for a routed request: CORS first (a preflight carries no credentials, so it must
-be answered before authentication asks for them), then WWW-Authenticate, then the
-WebSocket events of a ``@app.websocket_config`` route.
+- Routed requests: CORS first (a preflight carries no credentials, so it is answered
+  before authentication asks for them), then WWW-Authenticate.  WebSocket calls are
+  authenticated at the handshake and go to ``websocket.dispatch``.
+- Before routing (POST and OPTIONS only, so a GET pays one comparison): gRPC calls,
+  XML-RPC/JSON-RPC bodies posted to the mount URL, and preflights to routes that do not
+  list OPTIONS (the router would answer them with its own 200/405).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from skitai.saddle import cors, dispatch, extensions, forms, grpc, rpc, rpccall,
 from skitai.saddle.was import Was
 
 log = logging.getLogger("skitai.app")
+
 
 # -- CORS ---------------------------------------------------------------------------------
 def _policy(app: Any, rule: Any) -> cors.Policy | None:
@@ -126,7 +129,6 @@ def _rpc(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
         environ["CONTENT_LENGTH"] = str(len(body))
         return None
     path_info = environ.get("PATH_INFO") or "/"
-
     invoke = rpccall.invoker(app, environ)
 
     def on_error(exc: BaseException) -> None:
