@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 
 import jinja2
 
-from skitai.saddle import dispatch, router, templates
-from skitai.saddle.extras import Extras
+from skitai.saddle import dispatch, extensions, router, templates
+from skitai.saddle.helpers import AppHelpers
 from skitai.saddle.params import Binder
 from skitai.saddle.was import Was
 
@@ -62,7 +62,7 @@ def _default_config() -> Config:
                   trusted_proxies=[])
 
 
-class Saddle(Extras):
+class Saddle(AppHelpers):
     def __init__(self, import_name: str) -> None:
         self.import_name = import_name
         self.name = import_name.rsplit(".", 1)[-1]
@@ -94,7 +94,7 @@ class Saddle(Extras):
         self._chameleon: templates.Chameleon | None = None
         self._error_templates: dict[str, bool] = {}
         self._watched: dict[str, float] = {}
-        self.init_extras()
+        self.init_helpers()
 
     def __repr__(self) -> str:
         return f"<Saddle {self.import_name!r} at {self.mount_point or '/'}>"
@@ -103,6 +103,10 @@ class Saddle(Extras):
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not self._mounted:
             self._mount_standalone(environ)
+        if extensions.routing_hooks:
+            answered = dispatch.before_routing(self, environ, start_response)
+            if answered is not None:
+                return answered
         match = self.router.match(environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
         if match.kind != router.FOUND:
             return dispatch.unrouted(self, environ, match, start_response)
@@ -151,6 +155,22 @@ class Saddle(Extras):
         rest = {k: v for k, v in values.items() if k not in rule.compiled.converters}
         script = (self.mount_point if _script is None else _script).rstrip("/")
         return script + path + ("?" + urlencode(rest, doseq=True) if rest else "")
+
+    def call_view(self, was: Any, rule: router.Rule, args: list[Any] | tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+        """Call ``rule``'s view as a request would, with positional ``args`` naming its
+        parameters in order (RPC); a bad argument list raises ``TypeError``.  An async
+        view's coroutine is returned unawaited."""
+        values = rule.binder.build_args(tuple(args), kwargs)
+        missing = [n for n in rule.binder.required if n not in values]
+        if missing:
+            raise TypeError(f"{rule.endpoint}() missing argument(s): {', '.join(missing)}")
+        unexpected = [k for k in values if k not in rule.binder.names] \
+            if not rule.binder.varkw else []
+        if unexpected:
+            raise TypeError(f"{rule.endpoint}() got unexpected argument(s): {', '.join(unexpected)}")
+        was.__dict__["_rule"] = rule
+        return rule.view(was, **values)
 
     # --- request hooks ------------------------------------------------------------------------------
     def before_request(self, f: F) -> F:

@@ -13,6 +13,10 @@ feature; the request path pays only for what a request touches.
   response (CORS preflight, authentication).  ``rule.options`` holds the route's extra
   keywords (``@app.route("/x", authenticate=True, access_control_allow_origin=[...])``);
   app-wide settings are plain attributes of ``was.app``.
+- ``before_routing(hook)``: ``hook(was) -> response | None`` before the router looks at
+  the path (``was.route`` is None): RPC bodies posted to the mount URL, CORS preflights
+  to routes without OPTIONS.  ``app.router.match(path, method)`` and
+  ``app.call_view(was, rule, args, kwargs)`` call a view as a request would.
 - ``result_converter(test, convert)``: a view's return value for which ``test(value)``
   is true becomes ``convert(was, value)`` (a ``Response`` or content), before Saddle's
   own conversions (XML-RPC results).
@@ -30,6 +34,7 @@ DispatchHook = Callable[[Any, Any], Any]
 factories: dict[str, Factory] = {}
 response_hooks: dict[str, OnResponse] = {}
 dispatch_hooks: list[DispatchHook] = []
+routing_hooks: list[Callable[[Any], Any]] = []
 converters: list[tuple[Callable[[Any], bool], Callable[[Any, Any], Any]]] = []
 
 
@@ -46,6 +51,12 @@ def was_attribute(name: str, factory: Factory, on_response: OnResponse | None = 
 def before_dispatch(hook: DispatchHook) -> DispatchHook:
     if hook not in dispatch_hooks:
         dispatch_hooks.append(hook)
+    return hook
+
+
+def before_routing(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    if hook not in routing_hooks:
+        routing_hooks.append(hook)
     return hook
 
 
