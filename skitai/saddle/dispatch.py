@@ -234,7 +234,8 @@ def before_routing(app: Saddle, environ: dict[str, Any],
             if content is None:
                 continue
             if inspect.iscoroutine(content):
-                return run_async(app, was, _value(content), start_response)
+                answered: Iterable[bytes] = run_async(app, was, _value(content), start_response)
+                return answered
         except Exception as exc:  # noqa: BLE001 - becomes an error response
             content = failure(app, was, exc)
         return finish(app, was, content, start_response)
