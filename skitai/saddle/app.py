@@ -397,7 +397,8 @@ class Saddle(AppHelpers):
     def jinja_env(self) -> jinja2.Environment:
         env = self._jinja
         if env is None:
-            env = self._jinja = templates.make_env(os.path.join(self.root, "templates"))
+            env = self._jinja = templates.make_env(os.path.join(self.root, "templates"),
+                                                   auto_reload=self.debug or self.use_reloader)
             env.globals.update(self._globals)
             env.filters.update(self._filters)
         return env
