@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import jinja2
 
 from skitai.saddle import dispatch, extensions, router, templates
-from skitai.saddle.helpers import AppHelpers
+from skitai.saddle.extras import Extras
 from skitai.saddle.params import Binder
 from skitai.saddle.was import Was
 
@@ -62,7 +62,7 @@ def _default_config() -> Config:
                   trusted_proxies=[])
 
 
-class Saddle(AppHelpers):
+class Saddle(Extras):
     def __init__(self, import_name: str) -> None:
         self.import_name = import_name
         self.name = import_name.rsplit(".", 1)[-1]
@@ -94,7 +94,7 @@ class Saddle(AppHelpers):
         self._chameleon: templates.Chameleon | None = None
         self._error_templates: dict[str, bool] = {}
         self._watched: dict[str, float] = {}
-        self.init_helpers()
+        self.init_extras()
 
     def __repr__(self) -> str:
         return f"<Saddle {self.import_name!r} at {self.mount_point or '/'}>"
@@ -103,10 +103,10 @@ class Saddle(AppHelpers):
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not self._mounted:
             self._mount_standalone(environ)
-        if extensions.routing_hooks:
-            answered = dispatch.before_routing(self, environ, start_response)
-            if answered is not None:
-                return answered
+        for hook in extensions.routing_hooks:
+            answer = hook(self, environ, start_response)
+            if answer is not None:
+                return answer
         match = self.router.match(environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
         if match.kind != router.FOUND:
             return dispatch.unrouted(self, environ, match, start_response)

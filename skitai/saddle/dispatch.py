@@ -228,28 +228,6 @@ def _default_error_body(app: Saddle, was: Was, err: HTTPError, resp: Response) -
     return body
 
 
-def before_routing(app: Saddle, environ: dict[str, Any],
-                   start_response: StartResponse) -> Iterable[bytes] | None:
-    """Part 2's ``extensions.before_routing`` hooks; the first non-None answers."""
-    was = Was(app, environ)
-    for hook in extensions.routing_hooks:
-        try:
-            content = hook(was)
-            if content is None:
-                continue
-            if inspect.iscoroutine(content):
-                answered: Iterable[bytes] = run_async(app, was, _value(content), start_response)
-                return answered
-        except Exception as exc:  # noqa: BLE001 - becomes an error response
-            content = failure(app, was, exc)
-        return finish(app, was, content, start_response)
-    return None
-
-
-async def _value(awaitable: Any) -> Any:
-    return await awaitable
-
-
 def unrouted(app: Saddle, environ: dict[str, Any], match: router.Match,
              start_response: StartResponse) -> Iterable[bytes]:
     was = Was(app, environ)

@@ -13,10 +13,10 @@ feature; the request path pays only for what a request touches.
   response (CORS preflight, authentication).  ``rule.options`` holds the route's extra
   keywords (``@app.route("/x", authenticate=True, access_control_allow_origin=[...])``);
   app-wide settings are plain attributes of ``was.app``.
-- ``before_routing(hook)``: ``hook(was) -> response | None`` before the router looks at
-  the path (``was.route`` is None): RPC bodies posted to the mount URL, CORS preflights
-  to routes without OPTIONS.  ``app.router.match(path, method)`` and
-  ``app.call_view(was, rule, args, kwargs)`` call a view as a request would.
+- ``before_routing(hook)``: ``hook(app, environ, start_response)`` runs before the router
+  for every request; a non-None return is the WSGI response (RPC calls posted to the
+  mount URL, CORS preflights to routes that do not list OPTIONS).  Keep it cheap: test
+  the method first.
 - ``result_converter(test, convert)``: a view's return value for which ``test(value)``
   is true becomes ``convert(was, value)`` (a ``Response`` or content), before Saddle's
   own conversions (XML-RPC results).
@@ -34,7 +34,7 @@ DispatchHook = Callable[[Any, Any], Any]
 factories: dict[str, Factory] = {}
 response_hooks: dict[str, OnResponse] = {}
 dispatch_hooks: list[DispatchHook] = []
-routing_hooks: list[Callable[[Any], Any]] = []
+routing_hooks: list[Callable[[Any, Any, Any], Any]] = []
 converters: list[tuple[Callable[[Any], bool], Callable[[Any, Any], Any]]] = []
 
 
@@ -54,7 +54,7 @@ def before_dispatch(hook: DispatchHook) -> DispatchHook:
     return hook
 
 
-def before_routing(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def before_routing(hook: Callable[[Any, Any, Any], Any]) -> Callable[[Any, Any, Any], Any]:
     if hook not in routing_hooks:
         routing_hooks.append(hook)
     return hook

@@ -54,7 +54,7 @@ class Chameleon:
 
     def __init__(self, directory: str) -> None:
         try:
-            from chameleon import PageTemplateLoader  # type: ignore[import-not-found]
+            from chameleon import PageTemplateLoader
         except ImportError:
             raise RuntimeError("a .pt/.ptal template needs the chameleon package "
                                "(pip install 'skitai[chameleon]')") from None

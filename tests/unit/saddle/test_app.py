@@ -196,8 +196,11 @@ def test_extension_seams(app: Saddle, clean_extensions: None) -> None:
         return None
 
     @extensions.before_routing
-    def rpc(was: Any) -> Any:
-        return "rpc answered" if was.request.get_content_type() == "text/xml" else None
+    def rpc(app: Saddle, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("CONTENT_TYPE") != "text/xml":
+            return None
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"rpc answered"]
 
     extensions.result_converter(lambda v: isinstance(v, set), lambda was, v: sorted(v))
 
