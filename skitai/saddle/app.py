@@ -87,7 +87,9 @@ class Saddle(Extras):
         self._mounted = False
         self._mount_lock = threading.Lock()
         self._bound: list[tuple[str, F]] = []
-        self._decorated: set[str] = set()
+        self._decorated: dict[str, list[str]] = {}  # module -> the endpoints it added
+        self._decorate_args: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._reloader: Any = None
         self._jinja: jinja2.Environment | None = None
         self._globals: dict[str, Any] = {}
         self._filters: dict[str, F] = {}
@@ -103,6 +105,8 @@ class Saddle(Extras):
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not self._mounted:
             self._mount_standalone(environ)
+        if self.use_reloader:
+            self._reloader_check()
         for hook in extensions.routing_hooks:
             answer = hook(self, environ, start_response)
             if answer is not None:
@@ -333,6 +337,8 @@ class Saddle(Extras):
             for event, f in self.broadcasts:
                 self._bind_broadcast(event, f)
         self._mounted = True
+        if self.use_reloader:
+            self._reloader_check()  # the files as they were at mount
         self._run_lifecycle("remounted" if remount else "mounted", was)
 
     def _run_lifecycle(self, name: str, was: Was) -> None:
@@ -370,8 +376,8 @@ class Saddle(Extras):
 
     def decorate_with(self, module: Any, *args: Any, **kwargs: Any) -> None:
         """Run ``module.decorate(app, *args)`` now (and not again at mount)."""
-        module.decorate(self, *args, **kwargs)
-        self._decorated.add(module.__name__)
+        self._decorate_args[module.__name__] = (args, kwargs)
+        self._decorated[module.__name__] = self._added_by(module.decorate, *args, **kwargs)
 
     def _decorate(self) -> None:
         """Every module in ``decorative/`` with a ``decorate(app)`` runs it at mount."""
@@ -389,8 +395,29 @@ class Saddle(Extras):
                                                                  os.path.join(directory, entry))
             hook = getattr(module, "decorate", None)
             if callable(hook) and len(inspect.signature(hook).parameters) == 1:
-                hook(self)
-                self._decorated.add(name)
+                self._decorated[name] = self._added_by(hook)
+
+    def _added_by(self, decorate: F, *args: Any, **kwargs: Any) -> list[str]:
+        before = set(self.router.by_endpoint)
+        decorate(self, *args, **kwargs)
+        return [e for e in self.router.by_endpoint if e not in before]
+
+    def redecorate(self, name: str, module: Any) -> None:
+        """The reloader: drop what ``module``'s last ``decorate(app)`` routed, run it again."""
+        for endpoint in self._decorated.pop(name, []):
+            self.router.remove_endpoint(endpoint)
+        hook = getattr(module, "decorate", None)
+        if callable(hook):
+            args, kwargs = self._decorate_args.get(name, ((), {}))
+            self._decorated[name] = self._added_by(hook, *args, **kwargs)
+
+    def _reloader_check(self) -> None:
+        reloader = self._reloader
+        if reloader is None:
+            from skitai.saddle.reloader import Reloader
+
+            reloader = self._reloader = Reloader(self)
+        reloader.check()
 
     # --- templates ---------------------------------------------------------------------------------
     @property

@@ -344,5 +344,30 @@ def test_umount_hooks_run_when_the_worker_stops(tmp_path: Path) -> None:
     assert log.read_text().splitlines() == ["before_umount", "umounted"]
 
 
+def test_reloader_asks_the_engine_for_a_rolling_reload(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "package").mkdir()
+    module = tmp_path / "package" / "helper.py"
+    module.write_text("VALUE = 1\n")
+    server = start_app(tmp_path, (tmp_path / "serve.py").read_text(), filename="serve.py",
+                       env={"SADDLE_RELOADER": "1"})
+    try:
+        with httpx.Client(base_url=server.url("").rstrip("/"), timeout=20) as c:
+            first = c.get("/sub/state").json()
+            assert first["lifecycle"] == ["before_mount", "mounted:/sub"]
+            time.sleep(1.1)
+            module.write_text("VALUE = 2\n")
+            os.utime(module, (time.time(), time.time() + 5))
+            deadline = time.monotonic() + 60
+            state = first
+            while state["pid"] == first["pid"] and time.monotonic() < deadline:
+                time.sleep(0.3)
+                state = c.get("/sub/state").json()
+            assert state["pid"] != first["pid"], server.output
+            assert state["lifecycle"] == ["before_remount", "remounted:/sub"]
+    finally:
+        assert server.stop() == 0
+
+
 def test_json_of_state_is_per_server(target: Target) -> None:
     assert json.loads(target.get("/sub/state").text)["pid"] > 0

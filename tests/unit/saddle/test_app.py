@@ -265,3 +265,29 @@ def test_shared_objects_and_was_apps(app: Saddle) -> None:
         from skitai.saddle.was import Was
 
         Was(app, {}).unregister("searcher")
+
+
+def test_reloader_reruns_a_changed_decorative_module(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    (tmp_path / "decorative").mkdir()
+    (tmp_path / "templates").mkdir()
+    mod = tmp_path / "decorative" / "reloadme.py"
+    mod.write_text("def decorate(app):\n    @app.route('/d')\n    def d(was):\n        return 'v1'\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        app = Saddle("reloader_app")
+        app.root = str(tmp_path)
+        app.use_reloader = True
+        assert call(app, "/d")[2] == b"v1"
+        mod.write_text("def decorate(app):\n    @app.route('/d2')\n    def d(was):\n        return 'v2'\n")
+        st = mod.stat()
+        os.utime(mod, (st.st_atime, st.st_mtime + 5))
+        app._reloader.next_check = 0
+        assert call(app, "/d2")[2] == b"v2"
+        assert call(app, "/d")[0].startswith("404")  # the old run's route is gone
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("decorative.reloadme", None)
+        sys.modules.pop("decorative", None)
