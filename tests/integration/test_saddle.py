@@ -248,6 +248,21 @@ def test_exceptions_give_500_without_traceback_unless_debug(target: Target) -> N
         assert "ZeroDivisionError" in target.server.output  # every view exception is logged
 
 
+def test_log_and_traceback_with_ids(target: Target) -> None:
+    data = target.get("/sub/log").json()
+    assert data["ident"] == "my-trace-id"
+    if not target.engine:
+        assert data["greeting"] is None
+        return
+    assert data["greeting"] == "from pref"  # app.config merged with the mount's pref.config
+    deadline = time.monotonic() + 10
+    while "logged on purpose" not in target.server.output and time.monotonic() < deadline:
+        time.sleep(0.1)
+    out = target.server.output
+    assert "a log line from the view" in out
+    assert "[my-trace-id]" in out and "RuntimeError: logged on purpose" in out
+
+
 def test_hint_promise(target: Target) -> None:
     r = target.get("/sub/push")
     assert r.text == "pushed"

@@ -86,4 +86,4 @@ def test_many_rules_match_without_a_scan() -> None:
     r = make(*[f"/r{i}/<int:id>" for i in range(300)])
     m = r.match("/r299/7", "GET")
     assert m.rule.endpoint == "e299" and m.params == {"id": 7}
-    assert r._regex is not None  # one alternation for all dynamic rules
+    assert r._tables.regex is not None  # one alternation for all dynamic rules
