@@ -44,7 +44,8 @@ _LIFECYCLE_EVENTS = {"before_mount": "app_starting", "mounted": "app_started",
 
 class Config(dict[str, Any]):
     """``app.config``: attribute access (``app.config.max_post_body_size``), merged with
-    the mount's ``pref.config`` by the engine."""
+    the mount's ``pref.config`` by the engine.  (``skitai.config.pref.AttrDict``'s twin:
+    Saddle imports no other skitai module.)"""
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -74,8 +74,10 @@ async def respond(app: Saddle, was: Was, rule: router.Rule, params: dict[str, An
             if events:
                 app.emit_with(was, "request_failed", info)
             content = None
-            for hook in hooks["failed_request"]:
-                content = hook(was, info) if content is None else content
+            for hook in hooks["failed_request"]:  # all run (they release resources)
+                answer = hook(was, info)
+                if content is None:
+                    content = answer
             if content is None:
                 raise
         else:
