@@ -291,3 +291,46 @@ def test_reloader_reruns_a_changed_decorative_module(tmp_path: Path) -> None:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("decorative.reloadme", None)
         sys.modules.pop("decorative", None)
+
+
+def test_if_file_modified_calls_once_per_change(app: Saddle, tmp_path: Path) -> None:
+    import os
+
+    watched = tmp_path / "config.ini"
+    watched.write_text("a")
+    calls: list[str] = []
+
+    @app.route("/i")
+    @app.if_file_modified(str(watched), lambda was, path: calls.append(path))
+    def i(was):  # noqa: ANN001, ANN202
+        return "i"
+
+    call(app, "/i")
+    call(app, "/i")
+    assert calls == [str(watched)]
+    st = watched.stat()
+    os.utime(watched, (st.st_atime, st.st_mtime + 5))
+    call(app, "/i")
+    assert calls == [str(watched)] * 2
+
+
+def test_broadcast_after_and_emit_after(tmp_path: Path) -> None:
+    was_process.reset()
+    try:
+        app = Saddle("broadcast_after")
+        app.root = str(tmp_path)
+        got: list[str] = []
+        app.on_broadcast("users:changed")(lambda was: got.append("broadcast"))
+        app.on("users:saved")(lambda was: got.append("emit"))
+
+        @app.route("/u")
+        @app.broadcast_after("users:changed")
+        @app.emit_after("users:saved")
+        def u(was):  # noqa: ANN001, ANN202
+            return "saved"
+
+        app.skitai_mount({"was": skitai.was, "point": "/"})
+        assert call(app, "/u")[2] == b"saved"
+        assert got == ["emit", "broadcast"]
+    finally:
+        was_process.reset()
