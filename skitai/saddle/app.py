@@ -44,7 +44,8 @@ _LIFECYCLE_EVENTS = {"before_mount": "app_starting", "mounted": "app_started",
 
 class Config(dict[str, Any]):
     """``app.config``: attribute access (``app.config.max_post_body_size``), merged with
-    the mount's ``pref.config`` by the engine."""
+    the mount's ``pref.config`` by the engine.  (``skitai.config.pref.AttrDict``'s twin:
+    Saddle imports no other skitai module.)"""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -87,7 +88,9 @@ class Saddle(Extras):
         self._mounted = False
         self._mount_lock = threading.Lock()
         self._bound: list[tuple[str, F]] = []
-        self._decorated: set[str] = set()
+        self._decorated: dict[str, list[str]] = {}  # module -> the endpoints it added
+        self._decorate_args: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._reloader: Any = None
         self._jinja: jinja2.Environment | None = None
         self._globals: dict[str, Any] = {}
         self._filters: dict[str, F] = {}
@@ -103,6 +106,8 @@ class Saddle(Extras):
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not self._mounted:
             self._mount_standalone(environ)
+        if self.use_reloader:
+            self._reloader_check()
         for hook in extensions.routing_hooks:
             answer = hook(self, environ, start_response)
             if answer is not None:
@@ -155,6 +160,22 @@ class Saddle(Extras):
         rest = {k: v for k, v in values.items() if k not in rule.compiled.converters}
         script = (self.mount_point if _script is None else _script).rstrip("/")
         return script + path + ("?" + urlencode(rest, doseq=True) if rest else "")
+
+    def call_view(self, was: Any, rule: router.Rule, args: list[Any] | tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+        """Call ``rule``'s view as a request would, with positional ``args`` naming its
+        parameters in order (RPC); a bad argument list raises ``TypeError``.  An async
+        view's coroutine is returned unawaited."""
+        values = rule.binder.build_args(tuple(args), kwargs)
+        missing = [n for n in rule.binder.required if n not in values]
+        if missing:
+            raise TypeError(f"{rule.endpoint}() missing argument(s): {', '.join(missing)}")
+        unexpected = [k for k in values if k not in rule.binder.names] \
+            if not rule.binder.varkw else []
+        if unexpected:
+            raise TypeError(f"{rule.endpoint}() got unexpected argument(s): {', '.join(unexpected)}")
+        was.__dict__["_rule"] = rule
+        return rule.view(was, **values)
 
     # --- request hooks ------------------------------------------------------------------------------
     def before_request(self, f: F) -> F:
@@ -317,6 +338,8 @@ class Saddle(Extras):
             for event, f in self.broadcasts:
                 self._bind_broadcast(event, f)
         self._mounted = True
+        if self.use_reloader:
+            self._reloader_check()  # the files as they were at mount
         self._run_lifecycle("remounted" if remount else "mounted", was)
 
     def _run_lifecycle(self, name: str, was: Was) -> None:
@@ -354,8 +377,8 @@ class Saddle(Extras):
 
     def decorate_with(self, module: Any, *args: Any, **kwargs: Any) -> None:
         """Run ``module.decorate(app, *args)`` now (and not again at mount)."""
-        module.decorate(self, *args, **kwargs)
-        self._decorated.add(module.__name__)
+        self._decorate_args[module.__name__] = (args, kwargs)
+        self._decorated[module.__name__] = self._added_by(module.decorate, *args, **kwargs)
 
     def _decorate(self) -> None:
         """Every module in ``decorative/`` with a ``decorate(app)`` runs it at mount."""
@@ -373,15 +396,37 @@ class Saddle(Extras):
                                                                  os.path.join(directory, entry))
             hook = getattr(module, "decorate", None)
             if callable(hook) and len(inspect.signature(hook).parameters) == 1:
-                hook(self)
-                self._decorated.add(name)
+                self._decorated[name] = self._added_by(hook)
+
+    def _added_by(self, decorate: F, *args: Any, **kwargs: Any) -> list[str]:
+        before = set(self.router.by_endpoint)
+        decorate(self, *args, **kwargs)
+        return [e for e in self.router.by_endpoint if e not in before]
+
+    def redecorate(self, name: str, module: Any) -> None:
+        """The reloader: drop what ``module``'s last ``decorate(app)`` routed, run it again."""
+        for endpoint in self._decorated.pop(name, []):
+            self.router.remove_endpoint(endpoint)
+        hook = getattr(module, "decorate", None)
+        if callable(hook):
+            args, kwargs = self._decorate_args.get(name, ((), {}))
+            self._decorated[name] = self._added_by(hook, *args, **kwargs)
+
+    def _reloader_check(self) -> None:
+        reloader = self._reloader
+        if reloader is None:
+            from skitai.saddle.reloader import Reloader
+
+            reloader = self._reloader = Reloader(self)
+        reloader.check()
 
     # --- templates ---------------------------------------------------------------------------------
     @property
     def jinja_env(self) -> jinja2.Environment:
         env = self._jinja
         if env is None:
-            env = self._jinja = templates.make_env(os.path.join(self.root, "templates"))
+            env = self._jinja = templates.make_env(os.path.join(self.root, "templates"),
+                                                   auto_reload=self.debug or self.use_reloader)
             env.globals.update(self._globals)
             env.filters.update(self._filters)
         return env

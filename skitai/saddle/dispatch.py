@@ -74,8 +74,10 @@ async def respond(app: Saddle, was: Was, rule: router.Rule, params: dict[str, An
             if events:
                 app.emit_with(was, "request_failed", info)
             content = None
-            for hook in hooks["failed_request"]:
-                content = hook(was, info) if content is None else content
+            for hook in hooks["failed_request"]:  # all run (they release resources)
+                answer = hook(was, info)
+                if content is None:
+                    content = answer
             if content is None:
                 raise
         else:
@@ -174,7 +176,7 @@ def failure(app: Saddle, was: Was, exc: Exception) -> Response:
 
 def error_response(app: Saddle, was: Was, err: HTTPError) -> Response:
     """What a client gets for an error: the app's handler for the code, its default
-    handler, a ``templates/<code>.html``, JSON for ``Accept: application/json``, or a
+    handler, JSON for ``Accept: application/json``, a ``templates/<code>.html``, or a
     small HTML page.  Tracebacks only with ``app.debug``."""
     err.url = was.env.get("SCRIPT_NAME", "") + was.env.get("PATH_INFO", "")
     err.time = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -187,7 +189,7 @@ def error_response(app: Saddle, was: Was, err: HTTPError) -> Response:
     try:
         if handler is not None:
             content = handler(was, err)
-        elif app.has_template(f"{err.code}.html"):
+        elif not _wants_json(was.env) and app.has_template(f"{err.code}.html"):
             content = was.render(f"{err.code}.html", error=err)
     except Exception:  # noqa: BLE001 - a failing error page must not hide the error
         was.traceback()
@@ -205,9 +207,13 @@ def error_response(app: Saddle, was: Was, err: HTTPError) -> Response:
     return resp
 
 
+def _wants_json(environ: dict[str, Any]) -> bool:
+    accept = environ.get("HTTP_ACCEPT", "")
+    return _JSON in accept and "text/html" not in accept
+
+
 def _default_error_body(app: Saddle, was: Was, err: HTTPError, resp: Response) -> str:
-    accept = was.env.get("HTTP_ACCEPT", "")
-    if _JSON in accept and "text/html" not in accept:
+    if _wants_json(was.env):
         resp.set_header("Content-Type", _JSON)
         data: dict[str, Any] = {"code": err.code, "message": err.message}
         if err.detail:

@@ -8,8 +8,8 @@ parameters (repeated names become lists).
 
 from __future__ import annotations
 
-import ipaddress
 import builtins
+import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 

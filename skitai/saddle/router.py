@@ -21,7 +21,7 @@ Results are values (``Match``), never exceptions.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote
@@ -206,14 +206,26 @@ _NOT_FOUND: Final = Match(NOT_FOUND)
 _NO_PARAMS: Final[dict[str, Any]] = {}
 
 
+class _Tables:
+    """What ``Router.compile`` makes, swapped in as one object (a request in another
+    thread sees the old tables or the new ones, never half of each)."""
+
+    __slots__ = ("static", "regex", "groups", "dynamic")
+
+    def __init__(self, static: dict[str, Endpoint], regex: re.Pattern[str] | None,
+                 groups: dict[str, tuple[Endpoint, dict[str, str]]],
+                 dynamic: list[tuple[str, Endpoint]]) -> None:
+        self.static = static
+        self.regex = regex
+        self.groups = groups
+        self.dynamic = dynamic  # (regex source with the rule's own group names, endpoint)
+
+
 class Router:
     def __init__(self) -> None:
         self.rules: list[Rule] = []
         self.by_endpoint: dict[str, list[Rule]] = {}
-        self._static: dict[str, Endpoint] = {}
-        self._dynamic: list[tuple[str, Endpoint]] = []
-        self._regex: re.Pattern[str] | None = None
-        self._groups: dict[str, tuple[Endpoint, dict[str, str]]] = {}
+        self._tables = _Tables({}, None, {}, [])
         self._compiled = True
 
     def add(self, rule: Rule) -> None:
@@ -245,14 +257,13 @@ class Router:
                 continue
             source = c.regex
             if not rule.strict_slashes:
-                source = source.rstrip("/") + "/?" if source.endswith("/") else source + "/?"
+                source = source.rstrip("/") + "/?"
             ep = dynamic.get(source)
             if ep is None:
                 ep = dynamic[source] = Endpoint(c, slash)
                 order.append((c.weights, len(order), source))
             ep.add(rule)
-        alternatives, groups = [], {}
-        self._dynamic = []
+        alternatives, groups, ordered = [], {}, []
         for i, (_, _, source) in enumerate(sorted(order)):
             ep = dynamic[source]
             names = {f"_{i}_{n}": n for n in ep.converters}
@@ -261,25 +272,23 @@ class Router:
                 renamed = renamed.replace(f"(?P<{name}>", f"(?P<{group}>", 1)
             alternatives.append(f"(?P<_{i}>{renamed})")
             groups[f"_{i}"] = (ep, names)
-            self._dynamic.append((source, ep))
-        self._static = static
-        self._groups = groups
-        self._regex = None
-        if alternatives:
-            self._regex = re.compile("(?:" + "|".join(alternatives) + r")\Z")
+            ordered.append((source, ep))
+        regex = re.compile("(?:" + "|".join(alternatives) + r")\Z") if alternatives else None
+        self._tables = _Tables(static, regex, groups, ordered)
         self._compiled = True
 
-    def _find(self, path: str) -> tuple[Endpoint, dict[str, Any]] | None:
-        ep = self._static.get(path)
+    @staticmethod
+    def _find(tables: _Tables, path: str) -> tuple[Endpoint, dict[str, Any]] | None:
+        ep = tables.static.get(path)
         if ep is not None:
             return ep, _NO_PARAMS
-        regex = self._regex
+        regex = tables.regex
         if regex is None:
             return None
         m = regex.match(path)
         if m is None:
             return None
-        ep, names = self._groups[m.lastgroup]  # type: ignore[index]
+        ep, names = tables.groups[m.lastgroup]  # type: ignore[index]
         params = {}
         for group, name in names.items():
             params[name] = ep.converters[name].to_python(m.group(group))
@@ -288,38 +297,29 @@ class Router:
     def match(self, path: str, method: str) -> Match:
         if not self._compiled:
             self.compile()
-        found = self._find(path)
+        tables = self._tables
+        found = self._find(tables, path)
         if found is None:
-            return self._miss(path)
+            return self._miss(tables, path)
         ep, params = found
         rule = ep.pick(method)
         if rule is not None:
             return Match(FOUND, rule, params)
         # Another pattern may take this method for the same path (rare): look at all.
-        for _, other in self._dynamic:
-            if other is not ep and other.pick(method) is not None:
-                m = re.fullmatch(_rename_back(other), path)
-                if m is not None:
-                    return Match(FOUND, other.pick(method),
-                                 {n: other.converters[n].to_python(v) for n, v in m.groupdict().items()})
+        for source, other in tables.dynamic:
+            if other is ep:
+                continue
+            rule = other.pick(method)
+            m = re.fullmatch(source, path) if rule is not None else None
+            if m is not None:
+                return Match(FOUND, rule, {n: other.converters[n].to_python(v)
+                                           for n, v in m.groupdict().items()})
         return Match(METHOD_NOT_ALLOWED, allow=ep.allow)
 
-    def _miss(self, path: str) -> Match:
+    def _miss(self, tables: _Tables, path: str) -> Match:
         """Flask's trailing-slash redirect: ``/docs`` -> ``/docs/`` when only that exists."""
         if not path.endswith("/"):
-            found = self._find(path + "/")
+            found = self._find(tables, path + "/")
             if found is not None and found[0].slash:
                 return Match(REDIRECT, location=path + "/")
         return _NOT_FOUND
-
-    def endpoints(self) -> Iterable[str]:
-        return self.by_endpoint.keys()
-
-
-def _rename_back(ep: Endpoint) -> str:
-    rule = next(iter(ep.rules.values()), None) or ep.any
-    assert rule is not None
-    source = rule.compiled.regex
-    if not rule.strict_slashes:
-        source = source.rstrip("/") + "/?"
-    return source

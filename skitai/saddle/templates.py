@@ -17,14 +17,15 @@ import jinja2
 _HTML = ("html", "htm", "xml", "xhtml", "j2")
 
 
-def make_env(directory: str, **options: Any) -> jinja2.Environment:
-    env = jinja2.Environment(
+def make_env(directory: str, auto_reload: bool = False, **options: Any) -> jinja2.Environment:
+    """``auto_reload``: stat the template file at every render to see a change (the app
+    turns it on with ``debug`` or ``use_reloader``, as Flask does with debug)."""
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory),
         autoescape=jinja2.select_autoescape(_HTML, default_for_string=True),
-        auto_reload=True,
+        auto_reload=auto_reload,
         **options,
     )
-    return env
 
 
 def overlay(env: jinja2.Environment, **options: Any) -> jinja2.Environment:
@@ -53,7 +54,7 @@ class Chameleon:
 
     def __init__(self, directory: str) -> None:
         try:
-            from chameleon import PageTemplateLoader  # type: ignore[import-not-found]
+            from chameleon import PageTemplateLoader
         except ImportError:
             raise RuntimeError("a .pt/.ptal template needs the chameleon package "
                                "(pip install 'skitai[chameleon]')") from None

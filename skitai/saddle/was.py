@@ -116,6 +116,11 @@ class Was:
                 f"response, g, render, ab, emit, log and the app's own services")
         raise AttributeError(f"was.{name}: no such service in Saddle (no engine: not under Skitai)")
 
+    @property
+    def handler(self) -> _Handler:
+        """The seed's ``wac.handler.set_auth_handler(obj)`` (the gateway's, in the engine)."""
+        return _Handler(self)
+
     # --- routing, rendering ----------------------------------------------------------------------
     @property
     def route(self) -> Rule | None:
@@ -192,3 +197,11 @@ class Was:
         log.error("[%s] %s", ident, text.rstrip(), extra={"app": self.app.name, "txnid": ident})
         return ident
 
+
+
+class _Handler:
+    def __init__(self, was: Was) -> None:
+        self._was = was
+
+    def set_auth_handler(self, handler: Any) -> None:
+        self._was.set_auth_handler(handler)  # the engine's (an EngineRequired elsewhere)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -143,7 +144,5 @@ def umount(mounted: list[Any]) -> None:
         try:
             app.skitai_umount()
         except Exception:  # noqa: BLE001 - the worker is stopping: log and go on
-            import logging
-
             logging.getLogger("skitai.app").exception("umount of %r failed", app)
     mounted.clear()
