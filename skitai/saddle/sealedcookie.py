@@ -167,8 +167,11 @@ class Mounts(Generic[T]):
 
     def _spec(self, name: str | None, path: str | None = None, domain: str | None = None,
               secure: bool = False, http_only: bool = True, samesite: str | None = "Lax") -> CookieSpec:
-        cookie_name = self._base.name if name is None else f"{self._base.name}_{name}"
-        return CookieSpec(cookie_name, path, domain, secure, http_only, samesite)
+        if name is None:  # the default one, with its own attributes unless given others
+            base = self._base
+            return CookieSpec(base.name, path or base.path, domain or base.domain,
+                              secure or base.secure, http_only, samesite)
+        return CookieSpec(f"{self._base.name}_{name}", path, domain, secure, http_only, samesite)
 
     def mount(self, name: str | None = None, securekey: Secret | None = None,
               path: str | None = None, domain: str | None = None, secure: bool = False,

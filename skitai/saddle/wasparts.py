@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from skitai.saddle import cookies, csrf, extensions, mbox, sessions, sqlmap, tokens
+from skitai.saddle.sealedcookie import CookieSpec
 
 
 def _mount_point(was: Any) -> str:
@@ -31,10 +32,18 @@ def _cookie_done(jar: cookies.Cookies, was: Any, response: Any) -> None:
     _flush(jar, response)
 
 
+def _default_spec(was: Any, name: str) -> CookieSpec:
+    """The default session and mbox: path ``/`` (one session for all the apps of a host
+    that share ``app.securekey``, as the seed says; a named one defaults to the mount
+    point), Secure on an HTTPS request."""
+    return CookieSpec(name, "/", secure=was.env.get("wsgi.url_scheme") == "https")
+
+
 def _make_session(was: Any) -> sessions.SessionMounts:
     app = was.app
     return sessions.SessionMounts(
-        was.cookie, app.securekey, app.session_timeout, was.env.get("REMOTE_ADDR"))
+        was.cookie, app.securekey, app.session_timeout, was.env.get("REMOTE_ADDR"),
+        _default_spec(was, sessions.DEFAULT_NAME))
 
 
 def _session_done(session: sessions.SessionMounts, was: Any, response: Any) -> None:
@@ -43,7 +52,8 @@ def _session_done(session: sessions.SessionMounts, was: Any, response: Any) -> N
 
 
 def _make_mbox(was: Any) -> mbox.MboxMounts:
-    return mbox.MboxMounts(was.cookie, was.app.securekey, was.env.get("REMOTE_ADDR"))
+    return mbox.MboxMounts(was.cookie, was.app.securekey, was.env.get("REMOTE_ADDR"),
+                           _default_spec(was, mbox.DEFAULT_NAME))
 
 
 def _mbox_done(box: mbox.MboxMounts, was: Any, response: Any) -> None:

@@ -238,7 +238,7 @@ def test_session_round_trip_and_sealed_cookie(srv: ServerProcess) -> None:
         r = c.get("/app/session/set", params={"v": "hello"})
         assert r.status_code == 200
         line = set_cookies(r)["SESSION"]
-        assert "Path=/app" in line and "HttpOnly" in line and "SameSite=Lax" in line
+        assert "Path=/;" in line and "HttpOnly" in line and "SameSite=Lax" in line
         assert "hello" not in line  # encrypted, not just signed
         assert c.get("/app/session/get").json() == {"v": "hello", "keys": ["v"]}
 
