@@ -129,6 +129,8 @@ def _rpc(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
         environ["CONTENT_LENGTH"] = str(len(body))
         return None
     path_info = environ.get("PATH_INFO") or "/"
+    if path_info == "/RPC2" and app.router.match(path_info, "POST").rule is None:
+        path_info = "/"  # xmlrpc.client's path for a URL without one: the mount point
     invoke = rpccall.invoker(app, environ)
 
     def on_error(exc: BaseException) -> None:

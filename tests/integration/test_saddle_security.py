@@ -179,6 +179,10 @@ def boom(was):
     raise RuntimeError("boom")
 
 
+app_root = Saddle(__name__ + ".root")
+app_root.route("/add")(lambda was, a, b: a + b)
+
+
 app_basic = Saddle(__name__ + ".basic")
 app_basic.authorization = "basic"
 app_basic.realm = "Basic Area"
@@ -196,6 +200,7 @@ import skitai
 if __name__ == "__main__":
     skitai.mount("/app", "saddleapp.py", "app")
     skitai.mount("/basic", "saddleapp.py", "app_basic")
+    skitai.mount("/", "saddleapp.py", "app_root")
     skitai.run(workers=2, threads=2)
 '''
 
@@ -384,6 +389,8 @@ def test_cors_preflight_and_actual(srv: ServerProcess) -> None:
 def test_xmlrpc_with_xmlrpc_client(srv: ServerProcess) -> None:
     proxy = xmlrpc.client.ServerProxy(srv.url("/app/"))
     assert proxy.add(2, 3) == 5
+    assert xmlrpc.client.ServerProxy(srv.url("/app")).add(2, 3) == 5  # MOUNT_URL, no slash
+    assert xmlrpc.client.ServerProxy(f"http://{srv.host}:{srv.port}").add(1, 1) == 2  # "/RPC2"
     assert proxy.math.neg(4) == -4
     with pytest.raises(xmlrpc.client.Fault) as nope:
         proxy.nope()
