@@ -270,6 +270,23 @@ def test_hint_promise(target: Target) -> None:
     assert "</static/a.css>; rel=preload" in r.headers.get("link", "")
 
 
+def test_hint_promise_pushes_over_http2(target: Target) -> None:
+    if not target.engine:
+        pytest.skip("server push is the engine's (h2c); wsgiref speaks HTTP/1.0 and 1.1 only")
+    from tests.integration.h2client import H2Client
+
+    c = H2Client.connect(target.server.host, target.server.port)
+    try:
+        sid = c.request("/sub/push")
+        c.wait(lambda: c.replies[sid].ended and c.pushed and all(c.replies[p].ended for p in c.pushed))
+        assert bytes(c.replies[sid].data) == b"pushed"
+        (promised, (parent, headers)), = c.pushed.items()
+        assert parent == sid and (b":path", b"/static/a.css") in headers
+        assert bytes(c.replies[promised].data) == (target.workdir / "static" / "a.css").read_bytes()
+    finally:
+        c.close()
+
+
 # --- templates ------------------------------------------------------------------------------------
 def test_render_with_g_from_before_request(target: Target) -> None:
     r = target.get("/sub/list")
