@@ -57,6 +57,9 @@ def clean_extensions() -> Iterator[None]:
     saved = (dict(extensions.factories), dict(extensions.response_hooks),
              list(extensions.dispatch_hooks), list(extensions.routing_hooks),
              list(extensions.converters))
+    # Only the test's own seams: part 2's (sessions, gates) are installed at import.
+    extensions.factories.clear(); extensions.response_hooks.clear()  # noqa: E702
+    del extensions.dispatch_hooks[:], extensions.routing_hooks[:], extensions.converters[:]
     yield
     extensions.factories.clear(); extensions.factories.update(saved[0])  # noqa: E702
     extensions.response_hooks.clear(); extensions.response_hooks.update(saved[1])  # noqa: E702
