@@ -115,7 +115,10 @@ class Saddle(Extras):
             answer = hook(self, environ, start_response)
             if answer is not None:
                 return answer
-        match = self.router.match(environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
+        path = environ.get("PATH_INFO") or "/"
+        if not path.isascii():  # PEP 3333 hands bytes over as latin-1: URLs are UTF-8
+            path = path.encode("latin-1").decode("utf-8", "replace")
+        match = self.router.match(path, environ["REQUEST_METHOD"])
         if match.kind != router.FOUND:
             return dispatch.unrouted(self, environ, match, start_response)
         rule = match.rule

@@ -84,6 +84,7 @@ def test_url_parameter_and_query_argument(target: Target) -> None:
 def test_converters(target: Target) -> None:
     assert target.get("/sub/typed/1.5/a/b/c.txt").json() == {"x": 1.5, "rest": "a/b/c.txt"}
     assert target.get("/sub/name/hans%20roh").json() == {"name": "hans roh"}
+    assert target.get("/sub/name/h%C3%A9").json() == {"name": "hé"}  # UTF-8 in the path
 
 
 def test_unexpected_query_parameter_is_400_unless_karg(target: Target) -> None:

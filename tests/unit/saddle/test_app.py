@@ -337,3 +337,12 @@ def test_broadcast_after_and_emit_after(tmp_path: Path) -> None:
         assert got == ["emit", "broadcast"]
     finally:
         was_process.reset()
+
+
+def test_content_disposition_never_breaks_the_header() -> None:
+    from skitai.saddle.response import content_disposition
+
+    assert content_disposition("a b.txt") == 'attachment; filename="a b.txt"'
+    value = content_disposition('r\u00e9sum\u00e9\r\n"x".pdf')
+    assert value.isascii() and "\r" not in value and "\n" not in value
+    assert value.endswith("filename*=UTF-8''r%C3%A9sum%C3%A9%0D%0A%22x%22.pdf")
