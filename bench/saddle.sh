@@ -14,7 +14,7 @@ shared=${BENCH_SHARED:-/work/shared/bench}
 py=${PYTHON:-python3}
 export PYTHONPATH=$root
 cmp="$py $shared/compare.py --rounds $rounds --duration $duration --connections 64 --cwd $root/bench"
-skitai="$py $root/bench/saddle_bench.py and bench/flask_bench.py"
+skitai="$py $root/bench/saddle_apps.py"
 for path in /hello /items; do
   echo "## $path, keep-alive, wrk -c64, 2 workers each"
   $cmp --path "$path" \

@@ -25,6 +25,8 @@ SERVERS = {
     "saddle-t4": (SKITAI, {"SKITAI_THREADS": "4", "BENCH_FRAMEWORK": "saddle"}),
     "saddle-t0": (SKITAI, {"SKITAI_THREADS": "0", "BENCH_FRAMEWORK": "saddle"}),
     "flask-skitai-t4": (SKITAI, {"SKITAI_THREADS": "4", "BENCH_FRAMEWORK": "flask"}),
+    # The engine alone (the shared plain WSGI hello world): what any app's worker starts from.
+    "wsgi-hello-skitai-t4": ([PY, os.path.join(HERE, "skitai_hello.py")], {"SKITAI_THREADS": "4"}),
     "flask-gunicorn-2x4": ([PY, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4",
                             "-b", "127.0.0.1:{port}", "--chdir", HERE, "flask_bench:app"], {}),
 }
@@ -58,7 +60,7 @@ def measure(name: str, seconds: int) -> tuple[float, float]:
     try:
         wait_port(port)
         time.sleep(1)
-        for path in ("/hello", "/items"):
+        for path in (("/",) if name.startswith("wsgi-") else ("/hello", "/items")):
             subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}", f"http://127.0.0.1:{port}{path}"],
                            check=True, stdout=subprocess.DEVNULL)
         workers = [p for p in psutil.Process(proc.pid).children(recursive=True)

@@ -19,15 +19,18 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import jinja2
-
-from skitai.saddle import dispatch, extensions, router, templates
+from skitai.saddle import dispatch, extensions, router
 from skitai.saddle.extras import Extras
 from skitai.saddle.params import Binder
 from skitai.saddle.was import Was
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from skitai.saddle import templates
 
 log = logging.getLogger("skitai.app")
 
@@ -112,7 +115,10 @@ class Saddle(Extras):
             answer = hook(self, environ, start_response)
             if answer is not None:
                 return answer
-        match = self.router.match(environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
+        path = environ.get("PATH_INFO") or "/"
+        if not path.isascii():  # PEP 3333 hands bytes over as latin-1: URLs are UTF-8
+            path = path.encode("latin-1").decode("utf-8", "replace")
+        match = self.router.match(path, environ["REQUEST_METHOD"])
         if match.kind != router.FOUND:
             return dispatch.unrouted(self, environ, match, start_response)
         rule = match.rule
@@ -425,6 +431,8 @@ class Saddle(Extras):
     def jinja_env(self) -> jinja2.Environment:
         env = self._jinja
         if env is None:
+            from skitai.saddle import templates  # Jinja2 is loaded by the first template
+
             env = self._jinja = templates.make_env(os.path.join(self.root, "templates"),
                                                    auto_reload=self.debug or self.use_reloader)
             env.globals.update(self._globals)
@@ -441,6 +449,8 @@ class Saddle(Extras):
                       line_statement_prefix: str | None = "%",
                       line_comment_prefix: str | None = "%%", **options: Any) -> jinja2.Environment:
         """The seed's delimiter swap (for Vue/React templates)."""
+        from skitai.saddle import templates
+
         self._jinja = templates.overlay(
             self.jinja_env, variable_start_string=variable_start_string,
             variable_end_string=variable_end_string, block_start_string=block_start_string,
@@ -452,6 +462,8 @@ class Saddle(Extras):
     def template_global(self, name: str | None = None) -> Callable[[F], F]:
         """A template function taking ``was`` first, called in templates without it."""
         def register(f: F) -> F:
+            from skitai.saddle import templates
+
             key = name or f.__name__
             self._globals[key] = templates.was_global(f)
             if self._jinja is not None:
@@ -469,6 +481,8 @@ class Saddle(Extras):
         return register
 
     def render(self, was: Any, template: str, context: dict[str, Any]) -> str:
+        from skitai.saddle import templates
+
         ctx = dict(context)
         ctx.setdefault("was", was)
         if self.events.get("template_rendering"):

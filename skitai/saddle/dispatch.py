@@ -21,7 +21,6 @@ the loop; under another WSGI server: ``asyncio.run``).
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import html
 import inspect
@@ -143,6 +142,8 @@ async def settle_and_finish(app: Saddle, was: Was, coro: Any, start_response: St
 
 
 def run_async(app: Saddle, was: Was, coro: Any, start_response: StartResponse) -> Any:
+    import asyncio  # only apps with async views need it
+
     env = was.env
     if env.get("skitai.awaitable"):
         # The engine runs this app inline on its loop and awaits what it returns.

@@ -15,6 +15,7 @@ import sys
 import traceback as tb_mod
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 
 def status_line(status: int | str) -> str:
@@ -64,6 +65,16 @@ def format_traceback(exc_info: Any) -> list[str]:
             continue  # Saddle's own frames say nothing about the app's error
         lines.append(f"in file {frame.filename} at line {frame.lineno}, function {frame.name}")
     return lines
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the name as is when it is plain ASCII, else RFC 6266's
+    ``filename*=UTF-8''...`` beside an ASCII fallback."""
+    plain = filename.replace("\\", "_").replace('"', "_")
+    if plain.isascii() and plain.isprintable():
+        return f'attachment; filename="{plain}"'
+    fallback = "".join(ch if ch.isascii() and ch.isprintable() else "_" for ch in plain)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class Response:
@@ -144,7 +155,7 @@ class Response:
                         or "application/octet-stream")
         self.set_header("Content-Length", size)
         if filename:
-            self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+            self.set_header("Content-Disposition", content_disposition(filename))
         self.body = open(path, "rb")  # noqa: SIM115 - closed by the server (PEP 3333)
         self.answered = True
         return self

@@ -15,12 +15,29 @@ from typing import Any
 import jinja2
 
 _HTML = ("html", "htm", "xml", "xhtml", "j2")
+_DICT_ATTRS = frozenset(dir(dict))
+
+
+class Environment(jinja2.Environment):
+    """Jinja's environment with one fast path: ``item.name`` on a plain ``dict`` looks
+    the key up directly.  Jinja tries ``getattr(item, "name")`` first, which for a dict
+    can only succeed for dict's own attributes (``items``, ``keys``...): for any other
+    name it raises and then Jinja does ``item["name"]``.  Skipping the raise gives the
+    same result (``tests/unit/saddle/test_templates.py`` checks both ways agree)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRS:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
 
 def make_env(directory: str, auto_reload: bool = False, **options: Any) -> jinja2.Environment:
     """``auto_reload``: stat the template file at every render to see a change (the app
     turns it on with ``debug`` or ``use_reloader``, as Flask does with debug)."""
-    return jinja2.Environment(
+    return Environment(
         loader=jinja2.FileSystemLoader(directory),
         autoescape=jinja2.select_autoescape(_HTML, default_for_string=True),
         auto_reload=auto_reload,

@@ -84,6 +84,7 @@ def test_url_parameter_and_query_argument(target: Target) -> None:
 def test_converters(target: Target) -> None:
     assert target.get("/sub/typed/1.5/a/b/c.txt").json() == {"x": 1.5, "rest": "a/b/c.txt"}
     assert target.get("/sub/name/hans%20roh").json() == {"name": "hans roh"}
+    assert target.get("/sub/name/h%C3%A9").json() == {"name": "hé"}  # UTF-8 in the path
 
 
 def test_unexpected_query_parameter_is_400_unless_karg(target: Target) -> None:
@@ -268,6 +269,23 @@ def test_hint_promise(target: Target) -> None:
     assert r.text == "pushed"
     # HTTP/1.1 through the engine: a preload Link (and 103 where asked); elsewhere the same Link.
     assert "</static/a.css>; rel=preload" in r.headers.get("link", "")
+
+
+def test_hint_promise_pushes_over_http2(target: Target) -> None:
+    if not target.engine:
+        pytest.skip("server push is the engine's (h2c); wsgiref speaks HTTP/1.0 and 1.1 only")
+    from tests.integration.h2client import H2Client
+
+    c = H2Client.connect(target.server.host, target.server.port)
+    try:
+        sid = c.request("/sub/push")
+        c.wait(lambda: c.replies[sid].ended and c.pushed and all(c.replies[p].ended for p in c.pushed))
+        assert bytes(c.replies[sid].data) == b"pushed"
+        (promised, (parent, headers)), = c.pushed.items()
+        assert parent == sid and (b":path", b"/static/a.css") in headers
+        assert bytes(c.replies[promised].data) == (target.workdir / "static" / "a.css").read_bytes()
+    finally:
+        c.close()
 
 
 # --- templates ------------------------------------------------------------------------------------

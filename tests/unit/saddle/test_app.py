@@ -337,3 +337,33 @@ def test_broadcast_after_and_emit_after(tmp_path: Path) -> None:
         assert got == ["emit", "broadcast"]
     finally:
         was_process.reset()
+
+
+def test_content_disposition_never_breaks_the_header() -> None:
+    from skitai.saddle.response import content_disposition
+
+    assert content_disposition("a b.txt") == 'attachment; filename="a b.txt"'
+    value = content_disposition('r\u00e9sum\u00e9\r\n"x".pdf')
+    assert value.isascii() and "\r" not in value and "\n" not in value
+    assert value.endswith("filename*=UTF-8''r%C3%A9sum%C3%A9%0D%0A%22x%22.pdf")
+
+
+def test_bad_and_oversized_multipart(app: Saddle) -> None:
+    @app.route("/up", methods=["POST"])
+    def up(was, **form):  # noqa: ANN001, ANN003, ANN202
+        return {k: str(v) for k, v in form.items()}
+
+    status, _, body = call(app, "/up", "POST", b"--XX\r\nnonsense", "multipart/form-data")
+    assert status.startswith("400") and b"boundary" in body
+    part = (b'--XX\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n" + b"x" * 2000 + b"\r\n--XX--\r\n")
+    app.config.max_upload_file_size = 1000
+    status, _, body = call(app, "/up", "POST", part, "multipart/form-data; boundary=XX")
+    assert status.startswith("413") and b"a.bin" in body
+    app.config.max_upload_file_size = 10000
+    app.config.max_multipart_body_size = 100
+    status, _, _ = call(app, "/up", "POST", part, "multipart/form-data; boundary=XX")
+    assert status.startswith("413")
+    app.config.max_multipart_body_size = 1 << 20
+    status, _, body = call(app, "/up", "POST", part, "multipart/form-data; boundary=XX")
+    assert status == "200 OK" and b"a.bin" in body
