@@ -19,11 +19,9 @@ internal).  The traceback goes to the app's log, not to the caller.
 from __future__ import annotations
 
 import json
-import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
-from xml.parsers.expat import ExpatError
 
 JSONRPC_PARSE_ERROR: Final = -32700
 JSONRPC_INVALID_REQUEST: Final = -32600
@@ -84,6 +82,9 @@ class RpcAnswer:
 
 def serve_xmlrpc(body: bytes, invoke: Invoker, path_info: str,
                  on_error: Callable[[BaseException], None]) -> RpcAnswer:
+    import xmlrpc.client  # here: most apps never serve XML-RPC
+    from xml.parsers.expat import ExpatError
+
     try:
         params, method = xmlrpc.client.loads(body, use_builtin_types=True)
     except (ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError) as exc:
@@ -109,6 +110,8 @@ def serve_xmlrpc(body: bytes, invoke: Invoker, path_info: str,
 
 
 def fault(code: int, message: str) -> RpcAnswer:
+    import xmlrpc.client
+
     out = xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True, encoding="utf-8")
     return RpcAnswer(200, XMLRPC_CONTENT_TYPE, out.encode("utf-8"))
 

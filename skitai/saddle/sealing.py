@@ -34,12 +34,10 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:  # imported when the first key is made (``import skitai.saddle`` stays light)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
 VERSION: Final = b"\x02"  # 2: AES-256-GCM-SIV
 _KID_LEN: Final = 4
@@ -54,6 +52,9 @@ class SealError(ValueError):
 
 def derive_key(secret: str | bytes) -> bytes:
     """A 256-bit AES key from a secret string of any length."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     raw = secret.encode("utf-8") if isinstance(secret, str) else secret
     if not raw:
         raise ValueError("securekey is empty")
@@ -80,6 +81,8 @@ class Sealer:
             secrets = [secrets]
         if not secrets:
             raise ValueError("at least one securekey is needed")
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+
         self._keys: dict[bytes, AESGCMSIV] = {}
         for i, secret in enumerate(secrets):
             key = derive_key(secret)
@@ -104,6 +107,8 @@ class Sealer:
         aead = self._keys.get(raw[1 : 1 + _KID_LEN])
         if aead is None:
             raise SealError("sealed with a key not in securekey")
+        from cryptography.exceptions import InvalidTag
+
         try:
             return aead.decrypt(raw[1 + _KID_LEN : _HEAD_LEN], raw[_HEAD_LEN:], raw[: 1 + _KID_LEN] + purpose)
         except InvalidTag as exc:
