@@ -165,3 +165,24 @@ def test_unary_over_tls(stubs: Path, tmp_path: Path) -> None:
         assert feature.name == "Patriots Path"
     finally:
         server.stop()
+
+
+def test_status_trailer_over_http1(srv: ServerProcess) -> None:
+    """The WSGI handler's trailer seam on HTTP/1.1: a chunked body, then the trailer block."""
+    import socket
+    import struct
+
+    import route_guide_pb2 as pb
+
+    msg = pb.Point(latitude=407838351, longitude=-746143763).SerializeToString()
+    body = struct.pack(">?I", False, len(msg)) + msg
+    with socket.create_connection((srv.host, srv.port), timeout=20) as s:
+        s.sendall(b"POST /routeguide.RouteGuide/GetFeature HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/grpc\r\nTE: trailers\r\nConnection: close\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert b"Patriots Path" in rest and rest.endswith(b"\r\n0\r\ngrpc-status: 0\r\n\r\n")
