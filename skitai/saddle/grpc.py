@@ -17,7 +17,8 @@ Wire (the gRPC over HTTP/2 protocol): request and response bodies are length-pre
 messages (1 byte compressed flag, 4 bytes big-endian length); the status travels in the
 trailers (``grpc-status``, ``grpc-message``), which the engine sends from
 ``environ["skitai.trailers"]``.  A failure is a 200 with an error status: UNIMPLEMENTED
-(12) for an unknown method or a compressed message, INVALID_ARGUMENT (3) for a body
+(12) for an unknown method or an unknown message compression (gzip and deflate are
+read), INVALID_ARGUMENT (3) for a body
 that does not parse, UNKNOWN (2) when the view raises, UNAUTHENTICATED (16) or
 PERMISSION_DENIED (7) when a gate (WWW-Authenticate, login) answers 401/403.
 
@@ -28,9 +29,11 @@ after the client half-closes (not interleaved).
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import logging
 import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 from urllib.parse import quote
@@ -60,8 +63,9 @@ def _protobuf(name: str) -> Any:
     return importlib.import_module(f"google.protobuf.{name}")
 
 
-def split_frames(body: bytes) -> list[bytes]:
-    """The length-prefixed messages of a gRPC body."""
+def split_frames(body: bytes, encoding: str = "identity") -> list[bytes]:
+    """The length-prefixed messages of a gRPC body; a compressed one is inflated when the
+    request's ``grpc-encoding`` is gzip or deflate (answers are sent uncompressed)."""
     out: list[bytes] = []
     pos = 0
     while pos < len(body):
@@ -69,13 +73,25 @@ def split_frames(body: bytes) -> list[bytes]:
             raise GrpcError(INVALID_ARGUMENT, "truncated message prefix")
         compressed, length = _PREFIX.unpack_from(body, pos)
         pos += 5
-        if compressed:
-            raise GrpcError(UNIMPLEMENTED, "compressed messages are not supported (grpc-encoding identity)")
         if pos + length > len(body):
             raise GrpcError(INVALID_ARGUMENT, "truncated message")
-        out.append(body[pos:pos + length])
+        data = body[pos:pos + length]
+        if compressed:
+            data = _inflate(data, encoding)
+        out.append(data)
         pos += length
     return out
+
+
+def _inflate(data: bytes, encoding: str) -> bytes:
+    try:
+        if encoding == "gzip":
+            return gzip.decompress(data)
+        if encoding == "deflate":
+            return zlib.decompress(data)
+    except (OSError, zlib.error, EOFError) as exc:
+        raise GrpcError(INTERNAL, f"cannot decompress a {encoding} message: {exc}") from None
+    raise GrpcError(UNIMPLEMENTED, f"message compression {encoding!r} is not supported (gzip, deflate)")
 
 
 def frame(message: Any) -> bytes:
@@ -132,7 +148,9 @@ def serve(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
         if match.rule is None:
             raise GrpcError(UNIMPLEMENTED, f"no view routed at {path_info}")
         try:
-            messages = [request_class.FromString(m) for m in split_frames(was.request.get_body())]
+            encoding = str(environ.get("HTTP_GRPC_ENCODING") or "identity").lower()
+            frames = split_frames(was.request.get_body(), encoding)
+            messages = [request_class.FromString(m) for m in frames]
         except GrpcError:
             raise
         except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends

@@ -115,6 +115,16 @@ def test_server_streaming(stub: Any) -> None:
     assert names == ["Berkshire Valley Management Area Trail", "Patriots Path"]
 
 
+def test_gzip_compressed_request(srv: ServerProcess) -> None:
+    import route_guide_pb2 as pb
+    import route_guide_pb2_grpc
+
+    with grpc.insecure_channel(f"{srv.host}:{srv.port}", compression=grpc.Compression.Gzip) as channel:
+        feature = route_guide_pb2_grpc.RouteGuideStub(channel).GetFeature(
+            pb.Point(latitude=407838351, longitude=-746143763), timeout=20)
+    assert feature.name == "Patriots Path"
+
+
 def test_client_streaming_and_bidi(stub: Any) -> None:
     import route_guide_pb2 as pb
 

@@ -1,0 +1,35 @@
+"""gRPC's length-prefixed message framing (skitai.saddle.grpc), without a server."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+
+import pytest
+
+from skitai.saddle import grpc
+
+
+def prefixed(data: bytes, compressed: bool = False) -> bytes:
+    return struct.pack(">?I", compressed, len(data)) + data
+
+
+def test_split_plain_and_compressed() -> None:
+    body = prefixed(b"one") + prefixed(gzip.compress(b"two"), True)
+    assert grpc.split_frames(body, "gzip") == [b"one", b"two"]
+    assert grpc.split_frames(prefixed(zlib.compress(b"x"), True), "deflate") == [b"x"]
+    assert grpc.split_frames(b"") == []
+
+
+@pytest.mark.parametrize("body,encoding,code", [
+    (b"\x00\x00\x00", "identity", grpc.INVALID_ARGUMENT),
+    (prefixed(b"abc")[:-1], "identity", grpc.INVALID_ARGUMENT),
+    (prefixed(b"abc", True), "identity", grpc.UNIMPLEMENTED),
+    (prefixed(b"abc", True), "snappy", grpc.UNIMPLEMENTED),
+    (prefixed(b"not gzip", True), "gzip", grpc.INTERNAL),
+])
+def test_bad_frames(body: bytes, encoding: str, code: int) -> None:
+    with pytest.raises(grpc.GrpcError) as err:
+        grpc.split_frames(body, encoding)
+    assert err.value.code == code
