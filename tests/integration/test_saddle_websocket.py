@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,12 @@ def json_view(was, message=None):
 @app.websocket_config(skitai.WS_SIMPLE | skitai.WS_MSG_XMLRPC, 60)
 def rpc_socket(was, message):
     return None
+
+
+@app.route("/room")
+@app.websocket_config(skitai.WS_GROUPCHAT, 60)
+def room(was, message):
+    return "%d: %s" % (was.wsclient() % 1000, message)
 
 
 @app.route("/add")
@@ -108,6 +115,15 @@ def test_xmlrpc_messages(srv: ServerProcess) -> None:
         with pytest.raises(xmlrpc.client.Fault) as fault:
             xmlrpc.client.loads(ws.recv(timeout=20))
         assert fault.value.faultCode == 404
+
+
+def test_groupchat_reaches_every_member(srv: ServerProcess) -> None:
+    with connect(url(srv, "/ws/room?r=1"), open_timeout=20) as a, \
+            connect(url(srv, "/ws/room?r=1"), open_timeout=20) as b:
+        time.sleep(0.3)  # both joined
+        a.send("hello room")
+        got_a, got_b = a.recv(timeout=20), b.recv(timeout=20)
+        assert got_a == got_b and got_a.endswith(": hello room")
 
 
 def test_authenticated_websocket(srv: ServerProcess) -> None:
