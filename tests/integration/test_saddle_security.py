@@ -347,13 +347,24 @@ def test_digest_auth_with_httpx_and_user_in_log(srv: ServerProcess) -> None:
     assert wait_in_log(srv, "request.log", 'GET /app/secret?q=1 ', ' 200 ', '"hans"')
 
 
-def test_digest_md5_prehashed_user(srv: ServerProcess) -> None:
-    class Md5First(httpx.DigestAuth):
-        pass
+def test_digest_with_requests(srv: ServerProcess) -> None:
+    """requests reads the two challenges as one header line; it must still get in."""
+    requests = pytest.importorskip("requests", reason="requests comes with the test extras")
+    r = requests.get(srv.url("/app/secret"), auth=requests.auth.HTTPDigestAuth("hans", "pw"), timeout=20)
+    assert r.status_code == 200 and r.json()["user"] == "hans"
+    r = requests.get(srv.url("/app/secret"), auth=requests.auth.HTTPDigestAuth("hans", "no"), timeout=20)
+    assert r.status_code == 401
 
+
+def test_digest_md5_prehashed_user(srv: ServerProcess) -> None:
     # httpx answers the first challenge (SHA-256): a pre-hashed MD5 password cannot pass it
     r = httpx.get(srv.url("/app/secret"), auth=httpx.DigestAuth("app", "pw2"), timeout=20)
     assert r.status_code == 401
+    # requests ends up with the MD5 challenge (see above): the seed's pre-hashed form works
+    requests = pytest.importorskip("requests", reason="requests comes with the test extras")
+    r = requests.get(srv.url("/app/secret"), auth=requests.auth.HTTPDigestAuth("app", "pw2"), timeout=20)
+    assert r.status_code == 200 and r.json() == {"user": "app", "realm": "Partner Area",
+                                                 "info": {"role": "root"}}
 
 
 def test_basic_auth_app(srv: ServerProcess) -> None:
