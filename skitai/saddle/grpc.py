@@ -29,7 +29,6 @@ after the client half-closes (not interleaved).
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import logging
 import struct
@@ -47,10 +46,12 @@ OK: Final = 0
 UNKNOWN: Final = 2
 INVALID_ARGUMENT: Final = 3
 PERMISSION_DENIED: Final = 7
+RESOURCE_EXHAUSTED: Final = 8
 UNIMPLEMENTED: Final = 12
 INTERNAL: Final = 13
 UNAUTHENTICATED: Final = 16
 _PREFIX: Final = struct.Struct(">?I")
+MAX_MESSAGE: Final = 4 << 20  # gRPC's default receive limit
 
 
 class GrpcError(Exception):
@@ -84,14 +85,21 @@ def split_frames(body: bytes, encoding: str = "identity") -> list[bytes]:
 
 
 def _inflate(data: bytes, encoding: str) -> bytes:
+    """A compressed message, inflated up to ``MAX_MESSAGE`` (a small gzip body must not
+    become gigabytes in memory)."""
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}.get(encoding)
+    if wbits is None:
+        raise GrpcError(UNIMPLEMENTED, f"message compression {encoding!r} is not supported (gzip, deflate)")
+    inflater = zlib.decompressobj(wbits)
     try:
-        if encoding == "gzip":
-            return gzip.decompress(data)
-        if encoding == "deflate":
-            return zlib.decompress(data)
-    except (OSError, zlib.error, EOFError) as exc:
+        out = inflater.decompress(data, MAX_MESSAGE + 1)
+    except zlib.error as exc:
         raise GrpcError(INTERNAL, f"cannot decompress a {encoding} message: {exc}") from None
-    raise GrpcError(UNIMPLEMENTED, f"message compression {encoding!r} is not supported (gzip, deflate)")
+    if len(out) > MAX_MESSAGE:
+        raise GrpcError(RESOURCE_EXHAUSTED, f"a message inflates past {MAX_MESSAGE} bytes")
+    if not inflater.eof:
+        raise GrpcError(INTERNAL, f"truncated {encoding} message")
+    return out
 
 
 def frame(message: Any) -> bytes:

@@ -28,6 +28,8 @@ def test_split_plain_and_compressed() -> None:
     (prefixed(b"abc", True), "identity", grpc.UNIMPLEMENTED),
     (prefixed(b"abc", True), "snappy", grpc.UNIMPLEMENTED),
     (prefixed(b"not gzip", True), "gzip", grpc.INTERNAL),
+    (prefixed(gzip.compress(b"abc")[:-6], True), "gzip", grpc.INTERNAL),
+    (prefixed(gzip.compress(b"\0" * (grpc.MAX_MESSAGE + 1)), True), "gzip", grpc.RESOURCE_EXHAUSTED),
 ])
 def test_bad_frames(body: bytes, encoding: str, code: int) -> None:
     with pytest.raises(grpc.GrpcError) as err:
