@@ -39,7 +39,7 @@ def _policy(app: Any, rule: Any) -> cors.Policy | None:
     return policy
 
 
-def _cors(was: Any, rule: Any, allowed: Any) -> Any:
+def _cors(was: Any, rule: Any) -> Any:
     env = was.env
     origin = env.get("HTTP_ORIGIN")
     if not origin:
@@ -50,7 +50,7 @@ def _cors(was: Any, rule: Any, allowed: Any) -> Any:
     if cors.is_preflight(env["REQUEST_METHOD"], origin, env.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")):
         status, headers = policy.preflight(
             origin, env["HTTP_ACCESS_CONTROL_REQUEST_METHOD"],
-            env.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"), allowed)
+            env.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"), _allowed_methods(rule))
         response = was.response(status, "")
         for name, value in headers:
             response.append_header(name, value)
@@ -107,7 +107,7 @@ def before_dispatch(was: Any, rule: Any) -> Any:
             if answer is not None:
                 return answer
         return websocket.dispatch(was, rule)
-    answer = _cors(was, rule, _allowed_methods(rule))
+    answer = _cors(was, rule)
     if answer is None:
         answer = _authenticate(was, rule)
     return answer
@@ -163,7 +163,7 @@ def _preflight(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
     if match.rule is None or (match.rule.methods and "OPTIONS" in match.rule.methods):
         return None  # no such route (404 as usual), or the route takes OPTIONS: dispatch
     was = Was(app, environ, match.rule, match.params)
-    content = _cors(was, match.rule, _allowed_methods(match.rule))
+    content = _cors(was, match.rule)
     return None if content is None else dispatch.finish(app, was, content, start_response)
 
 
