@@ -11,13 +11,14 @@ seed's form), 64 for SHA-256; it works with Basic too (the server hashes what it
 Digest details:
 - Challenges are sent SHA-256 first, then MD5 (RFC 7616 3.7: the preferred one first);
   ``qop="auth"`` only.  A user with an MD5-hashed password can only pass MD5.
-- Nonces are stateless (``time | random | HMAC``), so any worker accepts any worker's
-  nonce; one older than ``nonce_ttl`` gets a fresh challenge with ``stale=true`` (the
-  client retries without asking the user).
-- Replay: each process remembers the highest ``nc`` per nonce and refuses one not above
-  it.  Another worker process has not seen that nonce, so a captured request can be
-  replayed at most once per other worker within ``nonce_ttl``; Basic has no such
-  protection at all, which is why the seed says to use it only over TLS.
+- Nonces are ``time | pid | random | HMAC`` (no table of issued nonces).  One older than
+  ``nonce_ttl``, or made by another worker process, gets a fresh challenge with
+  ``stale=true``: the client retries with the new nonce without asking the user (a
+  keep-alive connection stays with its worker, so this is rare).
+- Replay: the worker that made a nonce is the only one that accepts it, and it remembers
+  the highest ``nc`` per nonce and refuses one not above it: a captured request does not
+  work twice.  Basic has no such protection at all, which is why the seed says to use it
+  only over TLS.
 """
 
 from __future__ import annotations
@@ -124,11 +125,14 @@ class Authenticator:
 
     # -- challenges -----------------------------------------------------------
     def make_nonce(self, now: float | None = None) -> str:
-        stamp = struct.pack(">d", time.time() if now is None else now) + os.urandom(8)
+        stamp = struct.pack(">dI", time.time() if now is None else now, os.getpid() & 0xFFFFFFFF)
+        stamp += os.urandom(4)
         mac = hmac.new(self._nonce_key, stamp, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(stamp + mac).decode().rstrip("=")
 
     def _nonce_age(self, nonce: str) -> float | None:
+        """Seconds since the nonce was made; ``inf`` for another process's nonce (a stale
+        one: only the process that made a nonce counts its uses); None if not ours."""
         try:
             raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
         except (binascii.Error, ValueError):
@@ -138,7 +142,10 @@ class Authenticator:
         expected = hmac.new(self._nonce_key, raw[:16], hashlib.sha256).digest()[:16]
         if not hmac.compare_digest(expected, raw[16:]):
             return None
-        return float(time.time() - struct.unpack(">d", raw[:8])[0])
+        made, pid = struct.unpack(">dI", raw[:12])
+        if pid != os.getpid() & 0xFFFFFFFF:
+            return float("inf")
+        return float(time.time() - made)
 
     def challenges(self, stale: bool = False) -> list[str]:
         realm = self.realm.replace("\\", "\\\\").replace('"', '\\"')

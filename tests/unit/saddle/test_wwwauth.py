@@ -74,6 +74,13 @@ def test_stale_nonce():
     assert a.challenges(stale=True)[0].endswith("stale=true")
 
 
+def test_another_process_nonce_is_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    a = wwwauth.Authenticator("digest", REALM, USERS)
+    header = digest_header(a, "hans", "pw", "GET", "/")
+    monkeypatch.setattr(wwwauth.os, "getpid", lambda: 1)  # as if another worker checked it
+    assert a.check(header, "GET", "/") == (None, True)
+
+
 def test_bad_config():
     with pytest.raises(ValueError, match="basic' or 'digest"):
         wwwauth.Authenticator("ntlm", REALM, USERS)
