@@ -59,6 +59,11 @@ def _client(environ: dict[str, Any]) -> _Client:
         return found
 
 
+def _peek(environ: dict[str, Any]) -> _Client | None:
+    """The connection's record, if the handshake left one (no entry is made for reads)."""
+    return _clients.get(environ.get("websocket.client"))
+
+
 def _forget(environ: dict[str, Any]) -> None:
     with _lock:
         _clients.pop(environ.get("websocket.client"), None)
@@ -78,7 +83,8 @@ def configure(environ: dict[str, Any], spec: int, timeout: float,
 
 def _call(was: Any, rule: Any, message: Any) -> Any:
     env = was.env
-    if env.get("websocket.event") is None and _client(env).xmlrpc:
+    client = _peek(env)
+    if env.get("websocket.event") is None and client is not None and client.xmlrpc:
         body = message.encode() if isinstance(message, str) else bytes(message)
         # The called views see a plain request (not this WebSocket's events).
         plain = {k: v for k, v in env.items() if not k.startswith("websocket")}
@@ -103,9 +109,9 @@ def dispatch(was: Any, rule: Any) -> Any:
         if request is not None and request.user is not None:  # authenticated at the handshake
             _client(env).user = request.user
     else:
-        user = _client(env).user
-        if user is not None:
-            was.request.user = user
+        client = _peek(env)
+        if client is not None and client.user is not None:
+            was.request.user = client.user
     try:
         content = _answer(was, rule, env, event)
     finally:
