@@ -22,9 +22,11 @@ read), INVALID_ARGUMENT (3) for a body
 that does not parse, UNKNOWN (2) when the view raises, UNAUTHENTICATED (16) or
 PERMISSION_DENIED (7) when a gate (WWW-Authenticate, login) answers 401/403.
 
-Limits: the engine hands a request to the app once its body has arrived, so a
-client stream is read whole before the view runs, and a bidirectional method answers
-after the client half-closes (not interleaved).
+Streams: a client stream is read from ``wsgi.input`` as it arrives and a server stream
+is sent message by message (``environ["skitai.unbuffered"]``), so with a thread pool a
+bidirectional view answers each message before the next one comes.  With
+``threads=0`` the engine reads a request body whole before calling the app: a
+bidirectional call then answers after the client half-closes.
 """
 
 from __future__ import annotations
@@ -102,6 +104,42 @@ def _inflate(data: bytes, encoding: str) -> bytes:
     return out
 
 
+def _read_exact(stream: Any, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        piece = stream.read(n - len(data))
+        if not piece:
+            break
+        data += piece
+    return data
+
+
+def read_frames(stream: Any, encoding: str = "identity") -> Iterator[bytes]:
+    """The messages of a request body, read from ``wsgi.input`` one at a time."""
+    while True:
+        head = _read_exact(stream, 5)
+        if not head:
+            return
+        if len(head) < 5:
+            raise GrpcError(INVALID_ARGUMENT, "truncated message prefix")
+        compressed, length = _PREFIX.unpack(head)
+        if length > MAX_MESSAGE:
+            raise GrpcError(RESOURCE_EXHAUSTED, f"a message of {length} bytes is past {MAX_MESSAGE}")
+        data = _read_exact(stream, length)
+        if len(data) < length:
+            raise GrpcError(INVALID_ARGUMENT, "truncated message")
+        yield _inflate(data, encoding) if compressed else data
+
+
+def _parsed(frames: Iterable[bytes], request_class: Any, method: Any) -> Iterator[Any]:
+    for data in frames:
+        try:
+            yield request_class.FromString(data)
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
+            raise GrpcError(INVALID_ARGUMENT,
+                            f"cannot parse {method.input_type.full_name}: {exc}") from None
+
+
 def frame(message: Any) -> bytes:
     data = message.SerializeToString()
     return _PREFIX.pack(False, len(data)) + bytes(data)
@@ -155,20 +193,20 @@ def serve(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
         match = app.router.match(path_info, "POST")
         if match.rule is None:
             raise GrpcError(UNIMPLEMENTED, f"no view routed at {path_info}")
-        try:
-            encoding = str(environ.get("HTTP_GRPC_ENCODING") or "identity").lower()
-            frames = split_frames(was.request.get_body(), encoding)
-            messages = [request_class.FromString(m) for m in frames]
-        except GrpcError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
-            raise GrpcError(INVALID_ARGUMENT, f"cannot parse {method.input_type.full_name}: {exc}") from None
+        encoding = str(environ.get("HTTP_GRPC_ENCODING") or "identity").lower()
         if method.client_streaming:
-            argument: Any = iter(messages)
-        elif len(messages) != 1:
-            raise GrpcError(INVALID_ARGUMENT, f"expected one message, got {len(messages)}")
+            # Read as the client sends (a pool thread's wsgi.input waits for the bytes):
+            # a bidirectional view answers each message before the next one arrives.
+            argument: Any = _parsed(read_frames(environ["wsgi.input"], encoding),
+                                    request_class, method)
         else:
+            messages = list(_parsed(split_frames(was.request.get_body(), encoding),
+                                    request_class, method))
+            if len(messages) != 1:
+                raise GrpcError(INVALID_ARGUMENT, f"expected one message, got {len(messages)}")
             argument = messages[0]
+        if method.server_streaming:
+            environ["skitai.unbuffered"] = True  # each message leaves as the view yields it
         try:
             result = rpccall.call_view(app, environ, match.rule, [argument], dict(match.params or {}))
         except rpc.Answered as gate:
@@ -202,6 +240,9 @@ def _stream(result: Any, trailers: list[tuple[str, str]]) -> Iterator[bytes]:
     try:
         for message in result:
             yield frame(message)
+    except GrpcError as err:  # a bad message from the client, met while streaming
+        _fail(trailers, err)
+        return
     except Exception as exc:  # noqa: BLE001 - a failing stream ends with a status
         log.exception("gRPC stream failed")
         _fail(trailers, GrpcError(UNKNOWN, f"{type(exc).__name__}: {exc}"))

@@ -322,9 +322,14 @@ class WsgiHandler:
                         handed_off = True
                         return rest
             chunks = iter(result)
+            # environ["skitai.unbuffered"]: each piece goes out as the app yields it (a
+            # gRPC stream, a feed), instead of being collected up to COLLECT_LIMIT.
+            unbuffered = environ.get("skitai.unbuffered") is True
             for chunk in chunks:
                 if threaded:
                     ex.write(chunk)
+                    if unbuffered and ex.chunks:
+                        self._flush(stream, ex, True)
                 elif chunk:
                     # Inline: collect without flushing; past the limit, a task goes on.
                     if type(chunk) is not bytes:
@@ -334,7 +339,7 @@ class WsgiHandler:
                         _check_chunk(ex, chunk)  # raises
                     ex.chunks.append(chunk)
                     ex.size += len(chunk)
-                    if ex.size > COLLECT_LIMIT:
+                    if ex.size > COLLECT_LIMIT or unbuffered:
                         handed_off = True
                         return self._stream_rest(stream, ex, result, chunks, environ)
                 if stream.closed:

@@ -135,6 +135,27 @@ def test_client_streaming_and_bidi(stub: Any) -> None:
     assert [n.message for n in stub.RouteChat(iter(notes), timeout=20)] == ["echo n0", "echo n1"]
 
 
+def test_bidi_is_interleaved(stub: Any) -> None:
+    """Each note is sent only after the answer to the previous one came back: this only
+    finishes if the server reads and answers message by message."""
+    import queue
+
+    import route_guide_pb2 as pb
+
+    answered: queue.Queue[str] = queue.Queue()
+
+    def notes() -> Iterator[Any]:
+        for i in range(3):
+            yield pb.RouteNote(location=pb.Point(latitude=i), message=f"n{i}")
+            answered.get(timeout=15)  # the server must answer before the next note
+
+    got = []
+    for note in stub.RouteChat(notes(), timeout=30):
+        got.append(note.message)
+        answered.put(note.message)
+    assert got == ["echo n0", "echo n1", "echo n2"]
+
+
 def test_errors_are_grpc_statuses(srv: ServerProcess) -> None:
     import route_guide_pb2 as pb
 

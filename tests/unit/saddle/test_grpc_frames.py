@@ -35,3 +35,29 @@ def test_bad_frames(body: bytes, encoding: str, code: int) -> None:
     with pytest.raises(grpc.GrpcError) as err:
         grpc.split_frames(body, encoding)
     assert err.value.code == code
+
+
+def test_read_frames_from_a_stream_in_pieces() -> None:
+    import io
+
+    class Trickle(io.RawIOBase):
+        """A body that arrives one byte per read, as a slow client sends it."""
+
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            piece, self.data = self.data[:1], self.data[1:]
+            return piece
+
+    body = prefixed(b"one") + prefixed(gzip.compress(b"two"), True)
+    assert list(grpc.read_frames(Trickle(body), "gzip")) == [b"one", b"two"]
+    with pytest.raises(grpc.GrpcError):
+        list(grpc.read_frames(Trickle(body[:-2]), "gzip"))
+    huge = struct.pack(">?I", False, grpc.MAX_MESSAGE + 1)
+    with pytest.raises(grpc.GrpcError) as err:
+        list(grpc.read_frames(Trickle(huge)))
+    assert err.value.code == grpc.RESOURCE_EXHAUSTED
