@@ -367,3 +367,11 @@ def test_bad_and_oversized_multipart(app: Saddle) -> None:
     app.config.max_multipart_body_size = 1 << 20
     status, _, body = call(app, "/up", "POST", part, "multipart/form-data; boundary=XX")
     assert status == "200 OK" and b"a.bin" in body
+
+
+def test_request_args_include_the_views_defaults(app: Saddle) -> None:
+    @app.route("/e/<int:id>")
+    def e(was, id, topic="none", page=1):  # noqa: ANN001, ANN202
+        return was.request.args
+
+    assert json.loads(call(app, "/e/3", query="topic=py")[2]) == {"id": 3, "topic": "py", "page": 1}
