@@ -375,3 +375,12 @@ def test_request_args_include_the_views_defaults(app: Saddle) -> None:
         return was.request.args
 
     assert json.loads(call(app, "/e/3", query="topic=py")[2]) == {"id": 3, "topic": "py", "page": 1}
+
+
+def test_transaction_ids_come_from_the_engine_when_given(app: Saddle) -> None:
+    from skitai.saddle.was import Was
+
+    assert Was(app, {"skitai.gtxid": "GTID-a-C1-R2", "skitai.ltxid": "1000"}).txnid == "GTID-a-C1-R2/1000"
+    assert Was(app, {"HTTP_X_GTXN_ID": "G9"}).txnid.startswith("G9/")
+    was = Was(app, {})
+    assert was.txnid == was.txnid  # one id per request
