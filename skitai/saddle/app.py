@@ -1,8 +1,9 @@
 """``Saddle``: the app object (``app = Saddle(__name__)``), a WSGI callable.
 
-It keeps the rules, hooks, event handlers and lifecycle functions; ``dispatch`` runs a
-request through them.  Under Skitai the engine mounts it through the duck-typed seam
-``skitai_mount(context)`` / ``skitai_umount()`` (``skitai.worker.apps``): the context
+It keeps the rules, hooks, event handlers and templates; ``dispatch`` runs a request
+through them; ``lifecycle.Lifecycle`` (a mixin) holds the mount decorators and the
+engine's duck-typed seam ``skitai_mount(context)`` / ``skitai_umount()``
+(``skitai.worker.apps``): the context
 brings the engine's ``was``, the mount point, the worker's loop, the apps mounted on the
 same host and whether this is a remount.  Under any other WSGI server the app mounts
 itself at its first request.
