@@ -384,3 +384,27 @@ def test_transaction_ids_come_from_the_engine_when_given(app: Saddle) -> None:
     assert Was(app, {"HTTP_X_GTXN_ID": "G9"}).txnid.startswith("G9/")
     was = Was(app, {})
     assert was.txnid == was.txnid  # one id per request
+
+
+def test_async_view_from_a_pool_thread_runs_on_the_loop_in_the_callers_context(app: Saddle) -> None:
+    import asyncio
+    import contextvars
+    import threading
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    try:
+        app.loop = loop
+
+        @app.route("/ctx")
+        async def ctx(was):  # noqa: ANN001, ANN202
+            return {"id": request_id.get(), "on_loop": asyncio.get_running_loop() is loop}
+
+        request_id.set("req-7")  # what a server binds in its thread before calling the app
+        assert json.loads(call(app, "/ctx")[2]) == {"id": "req-7", "on_loop": True}
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
