@@ -155,9 +155,35 @@ def run_async(app: Saddle, was: Was, coro: Any, start_response: StartResponse) -
         except RuntimeError:
             running = None
         if running is not loop:  # a pool thread: the view runs on the worker's loop
-            content = asyncio.run_coroutine_threadsafe(settle(app, was, coro), loop).result()
-            return finish(app, was, content, start_response)
+            return finish(app, was, _on_loop(loop, settle(app, was, coro)), start_response)
     return finish(app, was, asyncio.run(settle(app, was, coro)), start_response)
+
+
+def _on_loop(loop: Any, coro: Any) -> Any:
+    """Run ``coro`` on ``loop`` from another thread and wait for it, in a copy of this
+    thread's context (``run_coroutine_threadsafe`` would give the task the loop's own:
+    context variables the server set for this request would be lost)."""
+    import concurrent.futures
+    import contextvars
+
+    ctx = contextvars.copy_context()
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def start() -> None:
+        task = loop.create_task(coro, context=ctx)
+
+        def copy(t: Any) -> None:
+            if t.cancelled():
+                done.cancel()
+            elif t.exception() is not None:
+                done.set_exception(t.exception())
+            else:
+                done.set_result(t.result())
+
+        task.add_done_callback(copy)
+
+    loop.call_soon_threadsafe(start)
+    return done.result()
 
 
 # --- errors ------------------------------------------------------------------------------------

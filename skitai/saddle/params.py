@@ -21,7 +21,8 @@ class ParameterError(Exception):
 
 
 class Binder:
-    __slots__ = ("names", "required", "varkw", "takes_query", "takes_body", "positional")
+    __slots__ = ("names", "required", "varkw", "takes_query", "takes_body", "positional",
+                 "defaults")
 
     def __init__(self, view: Callable[..., Any], url_params: Iterable[str]) -> None:
         sig = inspect.signature(view)
@@ -39,6 +40,10 @@ class Binder:
             p.name for p in params
             if p.default is inspect.Parameter.empty
             and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+        self.defaults: dict[str, Any] = {
+            p.name: p.default for p in params
+            if p.default is not inspect.Parameter.empty
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
         self.varkw = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params)
         missing_url = url - self.names
         if missing_url and not self.varkw:

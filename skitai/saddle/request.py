@@ -228,7 +228,8 @@ class Request:
 
     @property
     def args(self) -> builtins.dict[str, Any]:
-        """URL parameters, query string, then form/JSON fields, merged."""
+        """URL parameters, query string, then form/JSON fields, merged, and the view's
+        default argument values for what the request did not give."""
         if self._args is None:
             args = dict(self.url_params)
             for source in (self.query, self.dict() if self.has_body() else {}):
@@ -236,6 +237,10 @@ class Request:
                     if k in self.url_params:
                         continue
                     forms.add_value(args, k, v)
+            if self.rule is not None and self.rule.binder is not None:
+                # "was.request.args contains ... default arguments of your resource"
+                for k, v in self.rule.binder.defaults.items():
+                    args.setdefault(k, v)
             self._args = args
         return self._args
 

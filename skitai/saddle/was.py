@@ -175,12 +175,18 @@ class Was:
     # --- logging ---------------------------------------------------------------------------------
     @property
     def txnid(self) -> str:
-        """Global/local transaction id: the ``X-Gtxid`` a gateway sent (or this request's
-        own) and this request's number in this process."""
-        value = self.env.get("skitai.txnid")
+        """Global/local transaction id: the engine's (``skitai.gtxid``/``skitai.ltxid`` in
+        the environ) when it gives them, else the ``X-Gtxn-Id`` a gateway sent (or one of
+        this process's own) and this request's number in this process."""
+        env = self.env
+        value = env.get("skitai.txnid")
         if value is None:
-            gtxid = self.env.get("HTTP_X_GTXID") or f"{os.getpid():x}-{next(_ids):x}"
-            value = self.env["skitai.txnid"] = f"{gtxid}/{next(_ids):x}"
+            if env.get("skitai.gtxid"):  # the engine's transaction ids (the gateway's scheme)
+                value = f"{env['skitai.gtxid']}/{env.get('skitai.ltxid', '')}"
+            else:
+                gtxid = env.get("HTTP_X_GTXN_ID") or f"{os.getpid():x}-{next(_ids):x}"
+                value = f"{gtxid}/{next(_ids):x}"
+            env["skitai.txnid"] = value
         return str(value)
 
     def log(self, msg: Any, category: str = "info") -> None:

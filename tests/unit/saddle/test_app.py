@@ -367,3 +367,44 @@ def test_bad_and_oversized_multipart(app: Saddle) -> None:
     app.config.max_multipart_body_size = 1 << 20
     status, _, body = call(app, "/up", "POST", part, "multipart/form-data; boundary=XX")
     assert status == "200 OK" and b"a.bin" in body
+
+
+def test_request_args_include_the_views_defaults(app: Saddle) -> None:
+    @app.route("/e/<int:id>")
+    def e(was, id, topic="none", page=1):  # noqa: ANN001, ANN202
+        return was.request.args
+
+    assert json.loads(call(app, "/e/3", query="topic=py")[2]) == {"id": 3, "topic": "py", "page": 1}
+
+
+def test_transaction_ids_come_from_the_engine_when_given(app: Saddle) -> None:
+    from skitai.saddle.was import Was
+
+    assert Was(app, {"skitai.gtxid": "GTID-a-C1-R2", "skitai.ltxid": "1000"}).txnid == "GTID-a-C1-R2/1000"
+    assert Was(app, {"HTTP_X_GTXN_ID": "G9"}).txnid.startswith("G9/")
+    was = Was(app, {})
+    assert was.txnid == was.txnid  # one id per request
+
+
+def test_async_view_from_a_pool_thread_runs_on_the_loop_in_the_callers_context(app: Saddle) -> None:
+    import asyncio
+    import contextvars
+    import threading
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    try:
+        app.loop = loop
+
+        @app.route("/ctx")
+        async def ctx(was):  # noqa: ANN001, ANN202
+            return {"id": request_id.get(), "on_loop": asyncio.get_running_loop() is loop}
+
+        request_id.set("req-7")  # what a server binds in its thread before calling the app
+        assert json.loads(call(app, "/ctx")[2]) == {"id": "req-7", "on_loop": True}
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
