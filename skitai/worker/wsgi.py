@@ -314,7 +314,7 @@ class WsgiHandler:
                 handed_off = True
                 return self._await_app(stream, ex, result, environ)
             if "REMOTE_USER" in environ:  # an app's authentication names the user in the log
-                stream.extra["user"] = environ["REMOTE_USER"]
+                stream.user = str(environ["REMOTE_USER"])
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
