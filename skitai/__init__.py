@@ -48,6 +48,7 @@ from skitai.api import (
     set_worker_timeout,
     task,
     trackers,
+    use_django_models,
 )
 from skitai.errors import ConfigError
 
@@ -81,7 +82,7 @@ __all__ = [
     "log_off", "lukeys", "mount", "mount_django", "pref", "run", "set_backend_keep_alive", "set_backend_timeout",
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
     "set_max_rcache", "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_proxy_keep_alive", "set_rate_limit", "set_request_timeout", "set_trusted_proxies",
-    "set_worker_critical_point", "set_worker_timeout", "trackers", "was",
+    "set_worker_critical_point", "set_worker_timeout", "trackers", "use_django_models", "was",
     "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PGSQL", "PROTO_HTTP",
     "enable_daemon", "enable_spooler", "enable_metrics", "task",
     "PROTO_HTTPS", "PROTO_WS", "PROTO_WSS", "WS_EVT_CLOSE", "WS_EVT_INIT", "WS_EVT_NONE",

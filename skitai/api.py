@@ -17,6 +17,8 @@ from skitai.config.model import CriticalPoint, MountSpec
 from skitai.config.pref import Pref
 from skitai.errors import ConfigError
 
+DJANGO_SETUP_ENV = "SKITAI_DJANGO_SETUP"  # read by skitai.worker.apps
+
 _draft = builder_mod.Builder()
 
 
@@ -159,6 +161,24 @@ def mount_django(point: str, wsgi_path: str, pref: Pref | None = None, host: str
         project = os.path.dirname(os.path.dirname(abspath(wsgi_path)))
         path = os.path.relpath(project, getswd())
     mount(point, wsgi_path, "application", pref, host=host, path=path, _depth=2)
+
+
+def use_django_models(settings_path: str) -> None:
+    """Use a Django project's models in apps (the seed's ``use_django_models``): the
+    project root goes on ``sys.path``, ``DJANGO_SETTINGS_MODULE`` names the settings, and
+    each worker calls ``django.setup()`` before it imports the mounted apps (so an app may
+    import its models at the top).  The master itself never imports Django."""
+    settings = abspath(settings_path)
+    if not os.path.isfile(settings):
+        raise ConfigError(f"use_django_models: no settings file {settings}",
+                          source=_caller(1))
+    package_dir = os.path.dirname(settings)
+    root = os.path.dirname(package_dir)
+    module = f"{os.path.basename(package_dir)}.{os.path.splitext(os.path.basename(settings))[0]}"
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    os.environ["DJANGO_SETTINGS_MODULE"] = module
+    os.environ[DJANGO_SETUP_ENV] = "1"
 
 
 # --- server settings -------------------------------------------------------------------

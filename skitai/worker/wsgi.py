@@ -125,13 +125,23 @@ class InputStream(io.RawIOBase):
         return line
 
 
+def trailers_of(environ: dict[str, Any]) -> list[tuple[bytes, bytes]] | None:
+    """``environ["skitai.trailers"]``: (name, value) pairs an app adds before its body
+    ends (gRPC's ``grpc-status``), sent as the trailer block (HTTP/2 HEADERS frame; HTTP/1.1
+    chunked when the client said ``TE: trailers``)."""
+    pairs = environ.get("skitai.trailers")
+    if not pairs:
+        return None
+    return [(str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in pairs]
+
+
 class _Exchange:
     """The state of one app call: what start_response said and what is queued.  Its
     ``start_response`` and ``write`` are what the app gets (bound methods: no closures
     to make per request)."""
 
     __slots__ = ("status", "reason", "headers", "head_sent", "chunks", "size", "has_length",
-                 "handler", "stream", "threaded")
+                 "handler", "stream", "threaded", "trailers")
 
     def __init__(self, handler: WsgiHandler, stream: Stream, threaded: bool) -> None:
         self.status = 0
@@ -144,6 +154,7 @@ class _Exchange:
         self.handler = handler
         self.stream = stream
         self.threaded = threaded
+        self.trailers: list[tuple[bytes, bytes]] | None = None
 
     def start_response(self, status: str, headers: list[tuple[str, str]],
                        exc_info: Any = None) -> Callable[[bytes], None]:
@@ -307,6 +318,8 @@ class WsgiHandler:
             if not threaded and hasattr(result, "__await__"):
                 handed_off = True
                 return self._await_app(stream, ex, result, environ)
+            if "REMOTE_USER" in environ:  # an app's authentication names the user in the log
+                stream.user = str(environ["REMOTE_USER"])
             if hasattr(result, "__aiter__"):
                 # An async body (was.promise(...)): the loop drives it, the thread is free.
                 handed_off = True
@@ -321,9 +334,14 @@ class WsgiHandler:
                         handed_off = True
                         return rest
             chunks = iter(result)
+            # environ["skitai.unbuffered"]: each piece goes out as the app yields it (a
+            # gRPC stream, a feed), instead of being collected up to COLLECT_LIMIT.
+            unbuffered = environ.get("skitai.unbuffered") is True
             for chunk in chunks:
                 if threaded:
                     ex.write(chunk)
+                    if unbuffered and ex.chunks:
+                        self._flush(stream, ex, True)
                 elif chunk:
                     # Inline: collect without flushing; past the limit, a task goes on.
                     if type(chunk) is not bytes:
@@ -333,13 +351,15 @@ class WsgiHandler:
                         _check_chunk(ex, chunk)  # raises
                     ex.chunks.append(chunk)
                     ex.size += len(chunk)
-                    if ex.size > COLLECT_LIMIT:
+                    if ex.size > COLLECT_LIMIT or unbuffered:
                         handed_off = True
                         return self._stream_rest(stream, ex, result, chunks, environ)
                 if stream.closed:
                     break
             if ex.headers is None:
                 raise AssertionError("the app returned without calling start_response()")
+            if "skitai.trailers" in environ:
+                ex.trailers = trailers_of(environ)
             pool = self.executor
             if threaded and pool is not None:
                 pool.complete(self._complete, stream, ex)
@@ -445,7 +465,7 @@ class WsgiHandler:
                     await stream.send_data(bytes(chunk))
             for c in ex.chunks:
                 await stream.send_data(c)
-            stream.end()
+            stream.end(trailers_of(environ))
         except ClientDisconnected:
             pass
         except Exception:  # noqa: BLE001 - an app failure after the head: abort the stream
@@ -518,7 +538,7 @@ class WsgiHandler:
     def _complete_response(self, stream: Stream, ex: _Exchange) -> None:
         if stream.closed:
             return
-        if not ex.head_sent:
+        if not ex.head_sent and not ex.trailers:
             headers = ex.headers or []
             if not ex.has_length:
                 headers.append((b"content-length", str(ex.size).encode()))
@@ -526,9 +546,12 @@ class WsgiHandler:
             stream.respond(ex.status, headers,
                            chunks[0] if len(chunks) == 1 else b"".join(chunks), ex.reason)
             return
+        if not ex.head_sent:  # trailers follow: the head, the body, then the trailer block
+            ex.head_sent = True
+            stream.send_head(ex.status, ex.headers or [], ex.reason)
         for c in ex.chunks:
             stream.send_data_nowait(c)
-        stream.end()
+        stream.end(ex.trailers)
 
     def _fail(self, stream: Stream, ex: _Exchange, what: str, tb: str) -> None:
         log.error("app error in %s\n%s", what, tb.rstrip())
