@@ -413,6 +413,8 @@ class Connection(asyncio.Protocol):
         cfg = server.config
         self.adapter = Http1Adapter(max_request_line=cfg.max_request_line,
                                     max_header_bytes=cfg.max_header_bytes,
+                                    max_field_size=cfg.max_header_field_size,
+                                    max_fields=cfg.max_header_fields,
                                     defaults=server.default_headers)
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
