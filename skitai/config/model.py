@@ -120,6 +120,10 @@ class ServerConfig:
                                     parse=parse.positive_int, conf="max-header-bytes")
     max_client_body_size: int = setting(64 << 20, doc="Default request body limit (413 beyond).",
                                         parse=parse.size, conf="max-client-body-size")
+    client_body_buffer_size: int = setting(
+        64 * 1024, doc="Request body bytes kept in memory before the rest waits in a "
+        "temporary file (the body arrives whole before the app runs, unless its mount sets "
+        "pref.stream_request_body).", parse=parse.size, conf="client-body-buffer-size")
     max_connections: int = setting(10000, doc="Open connections per worker.",
                                    parse=parse.positive_int)
     # --- mounts and static files ----------------------------------------------------

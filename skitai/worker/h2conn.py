@@ -56,7 +56,7 @@ from skitai.worker.server import (
     set_hint_promise,
     simple_page,
 )
-from skitai.worker.stream import ClientDisconnected, Stream
+from skitai.worker.stream import BodyRefused, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.server")
 
@@ -282,7 +282,10 @@ class H2Connection(asyncio.Protocol):
         if body.received + len(event.data) > sink.limit:
             self._refuse_body(sink, 413, "request body too large")
             return
-        body.feed(event.data)
+        try:
+            body.feed(event.data)
+        except BodyRefused as exc:
+            self._refuse_body(sink, exc.status, exc.reason)
 
     def _on_end(self, event: events.EndBody) -> None:
         sink = self.streams.get(event.stream_id)
@@ -542,7 +545,10 @@ class H2Connection(asyncio.Protocol):
                 if stream is not None and not stream.body.complete \
                         and not self.adapter.is_held(sink.stream_id):
                     log.info("request timeout for %s", stream.request.target)
-                    self.reset_stream(sink.stream_id, ErrorCodes.CANCEL)
+                    if stream.headers_sent:
+                        self.reset_stream(sink.stream_id, ErrorCodes.CANCEL)
+                    else:
+                        self._refuse_body(sink, 408, "request body timed out")
 
 
 # --- protocol switches (installed on the Server by install()) ----------------------------------

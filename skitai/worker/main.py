@@ -53,9 +53,9 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
             pref = spec.pref
             debug = bool(getattr(pref, "debug", False)) or config.debug
             handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
-                                       body_timeout=config.request_timeout)
-            limit = getattr(pref, "max_client_body_size", None) if pref else None
-            handler.body_limit = int(limit) if limit else config.max_client_body_size  # type: ignore[attr-defined]
+                                       body_timeout=config.request_timeout,
+                                       body_buffer_size=config.client_body_buffer_size)
+            handler.apply_pref(pref, config.max_client_body_size)
             table.add(spec.point, app=handler)
     return router
 

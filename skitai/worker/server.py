@@ -43,7 +43,7 @@ from skitai.worker import environ as environ_mod
 from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.protocols.http1 import H2_PREFACE, DefaultHeaders, Http1Adapter
 from skitai.worker.routing import Router
-from skitai.worker.stream import ClientDisconnected, Stream
+from skitai.worker.stream import BodyRefused, ClientDisconnected, Stream
 
 if TYPE_CHECKING:
     from skitai.worker.routing import Route
@@ -314,6 +314,9 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
     try:
         result = handler(stream)
         task = eager.start(server.loop, result) if result is not None else None  # type: ignore[arg-type]
+    except BodyRefused as exc:  # the declared body breaks the handler's own limits
+        respond(stream, exc.status)
+        return limit, None
     except Exception:  # noqa: BLE001 - a handler bug must not kill the connection loop
         log.exception("handler failed for %s", request.target)
         respond(stream, 500)
@@ -542,7 +545,10 @@ class Connection(asyncio.Protocol):
             if body.received + len(event.data) > self._limit:  # type: ignore[attr-defined]
                 self._abort_stream(stream, 413, "request body too large")
                 return
-            body.feed(event.data)  # type: ignore[attr-defined]
+            try:
+                body.feed(event.data)  # type: ignore[attr-defined]
+            except BodyRefused as exc:
+                self._abort_stream(stream, exc.status, exc.reason)
         elif kind is events.EndBody:
             stream.body.finish()
         elif kind is events.RemoteError:
@@ -984,7 +990,10 @@ class Connection(asyncio.Protocol):
         stalled_body = not stream.body.complete and not self._read_paused
         if (stalled_body or self._write_paused) and idle > cfg.request_timeout:
             log.info("request timeout for %s", stream.request.target)
-            self.abort()
+            if stalled_body and not stream.headers_sent and not self._write_paused:
+                self._abort_stream(stream, 408, "request body timed out")
+            else:
+                self.abort()
 
 
 def describe(value: Any) -> str:
