@@ -299,8 +299,6 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
     if request.content_length is not None and request.content_length > limit:
         respond(stream, 413)
         return limit, None
-    if request.expect_continue:
-        stream.send_informational(100)
     handler = pick_handler(route, stream, respond)
     if handler is None:
         return limit, None
@@ -321,6 +319,9 @@ def dispatch(server: Server, stream: Stream, respond: Callable[[Stream, int], No
         log.exception("handler failed for %s", request.target)
         respond(stream, 500)
         return limit, None
+    if request.expect_continue and not stream.headers_sent and not stream.closed:
+        # Only now: the handler has accepted the declared body (its limits passed).
+        stream.send_informational(100)
     return limit, task
 
 

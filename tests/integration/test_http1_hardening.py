@@ -216,3 +216,23 @@ def test_str_bodies_are_encoded_utf8_with_one_warning_per_app(server: ServerProc
         time.sleep(0.05)
     assert server.output.count("returned a str body") == 2  # once for each app
     assert "hello_str " in server.output and "hello_str_items " in server.output
+
+
+def test_expect_100_continue_only_for_a_body_within_the_apps_limits(
+        server: ServerProcess) -> None:
+    sock = server.connect()
+    reader = Reader(sock)
+    sock.sendall(b"POST /limited HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+                 b"Content-Length: 500\r\nExpect: 100-continue\r\n\r\n")
+    resp = reader.response()
+    assert resp.status == 413  # at once, and no 100 before it
+    sock.close()
+    sock = server.connect()
+    reader = Reader(sock)
+    sock.sendall(b"POST /limited HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+                 b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    assert reader.response().status == 100
+    sock.sendall(b"hello")
+    resp = reader.response()
+    assert resp.status == 200 and resp.body == b"stored 5"
+    sock.close()
