@@ -95,6 +95,10 @@ class _Sink:
     def stream_send(self, event: events.Event) -> None:
         self.conn.stream_send(self, event)
 
+    def stream_respond(self, stream_id: int, status: int, headers: events.Headers,
+                       reason: bytes, body: bytes) -> None:
+        self.conn.stream_respond(self, status, headers, body)
+
     async def stream_drain(self, stream_id: int) -> None:
         await self.conn.stream_drain(self)
 
@@ -365,6 +369,19 @@ class H2Connection(asyncio.Protocol):
         if kind is events.EndData:
             self._wake(self.adapter.take_writable())
             self._ended(sink)
+
+    def stream_respond(self, sink: _Sink, status: int, headers: events.Headers,
+                       body: bytes) -> None:
+        """A whole small response (``Stream.respond``): one adapter call."""
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+        stream = sink.stream
+        if stream is not None:
+            headers = response_headers(self.server, stream, headers)
+        adapter = self.adapter
+        self.write(adapter.send_whole(sink.stream_id, status, headers, body))
+        self._wake(adapter.take_writable())
+        self._ended(sink)
 
     async def stream_drain(self, sink: _Sink) -> None:
         if not self.closed:

@@ -463,3 +463,62 @@ def test_body_without_content_length_is_like_chunked() -> None:
     req, body, end = to_server(client, server)
     assert req.content_length is None and req.chunked  # type: ignore[attr-defined]
     assert body == events.Body(1, b"abc") and end == events.EndBody(1)
+
+
+# --- the whole-response fast path and the stateless field encoder ------------------------------
+
+def _responses(whole: bool, status: int, method: bytes, body: bytes,
+               headers: list[tuple[bytes, bytes]]) -> list[object]:
+    client, server = pair()
+    settle(client, server)
+    req = [(b":method", method), *REQ[1:]]
+    out = []
+    for sid in (1, 3, 5):  # the same fields again: cached encodings, same meaning
+        client.send_headers(sid, req, end_stream=True)
+        to_server(client, server)
+        if whole:
+            data = server.send_whole(sid, status, headers, body)
+        else:
+            data = (server.send(events.Response(sid, status, headers))
+                    + server.send(events.Data(sid, body)) + server.send(events.EndData(sid)))
+        for ev in client.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                out.append(("head", ev.stream_id, ev.headers))
+            elif isinstance(ev, h2.events.DataReceived):
+                out.append(("data", ev.stream_id, ev.data))
+            elif isinstance(ev, h2.events.StreamEnded):
+                out.append(("end", ev.stream_id))
+        if len(body) < 16384:  # (a larger one waits for the client's window)
+            assert server.buffered(sid) == 0
+    return out
+
+
+@pytest.mark.parametrize(("status", "method", "body"), [
+    (200, b"GET", b"Hello, World!"), (404, b"GET", b"<h1>404</h1>"), (200, b"HEAD", b"12345"),
+    (204, b"GET", b""), (200, b"GET", b""), (200, b"GET", b"x" * 70000),
+])
+def test_send_whole_gives_what_the_three_sends_give(status: int, method: bytes,
+                                                    body: bytes) -> None:
+    headers = [(b"content-type", b"text/plain"), (b"x-custom", b"v\xe9"),
+               (b"set-cookie", b"s=secret"), (b"content-length", str(len(body)).encode())]
+    whole = _responses(True, status, method, body, headers)
+    assert whole == _responses(False, status, method, body, headers)
+    assert whole[0] == ("head", 1, [(b":status", str(status).encode()), *headers])
+
+
+def test_field_encoder_uses_no_dynamic_table_and_signals_a_table_size_change() -> None:
+    from hpack import Decoder
+
+    from skitai.worker.protocols.http2 import _FieldEncoder
+
+    enc, dec = _FieldEncoder(), Decoder()
+    fields = [(b":status", b"200"), (b"content-type", b"text/html"), (b"x-a", b"b"),
+              (b"cookie", b"c=1")]
+    first = enc.encode(fields)
+    assert enc.encode(fields) == first  # no state: the same bytes every time
+    assert dec.decode(first, raw=True) == fields and len(dec.header_table.dynamic_entries) == 0
+    assert first[:1] == b"\x88"  # :status 200 is static index 8
+    enc.header_table_size = 0  # the peer's SETTINGS_HEADER_TABLE_SIZE
+    block = enc.encode(fields)
+    assert block[:1] == b"\x20"  # a dynamic table size update to 0 comes first
+    assert dec.decode(block, raw=True) == fields

@@ -57,6 +57,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import hpack.hpack
+import hpack.table
 from hyperframe.frame import GoAwayFrame
 
 from skitai.errors import LocalProtocolError
@@ -97,6 +98,66 @@ class _Quiet:
 
 if not hpack.hpack.log.isEnabledFor(10):
     hpack.hpack.log = _Quiet()  # type: ignore[assignment]
+
+
+# Static-table entries (RFC 7541 appendix A): (name, value) -> index, name -> first index.
+_STATIC_FIELDS: dict[tuple[bytes, bytes], int] = {}
+_STATIC_NAMES: dict[bytes, int] = {}
+for _i, _f in enumerate(hpack.table.HeaderTable.STATIC_TABLE, 1):
+    _STATIC_FIELDS.setdefault(_f, _i)
+    _STATIC_NAMES.setdefault(_f[0], _i)
+_NEVER_INDEXED: Final = frozenset((b"set-cookie", b"authorization", b"proxy-authorization",
+                                   b"cookie"))
+_FIELD_CACHE_MAX = 4096
+
+
+class _FieldEncoder(hpack.hpack.Encoder):
+    """The response side of HPACK without a dynamic table (as nginx encodes): each field
+    is a static-table index or a literal that is not indexed, so its bytes do not depend
+    on what was sent before and are computed once per distinct field, then reused (the
+    ``:status`` and ``content-type`` of every hello-world response cost a dict lookup).
+    The price is a few bytes more per repeated custom field.  A table size change the
+    peer asked for is still signalled first (RFC 7541 4.2), by the base class's state.
+    Secrets (cookies, credentials) are literals never indexed (RFC 7541 7.1.3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fields: dict[tuple[bytes, bytes], bytes] = {}
+
+    def encode(self, headers: object, huffman: bool = True) -> bytes:  # type: ignore[override]
+        block = []
+        if self.header_table.resized:
+            block.append(self._encode_table_size_change())
+            self.header_table.resized = False
+        cache = self._fields
+        for field in headers:  # type: ignore[attr-defined]
+            encoded = cache.get(field)
+            if encoded is None:
+                encoded = self._field(field)
+            block.append(encoded)
+        return b"".join(block)
+
+    def _field(self, field: tuple[bytes, bytes]) -> bytes:
+        name, value = field[0], field[1]
+        if not isinstance(name, bytes) or not isinstance(value, bytes):
+            name, value = bytes(name, "utf-8"), bytes(value, "utf-8")  # type: ignore[arg-type]
+        index = _STATIC_FIELDS.get((name, value))
+        if index is not None:
+            encoded = self._encode_indexed(index)
+        else:
+            bit = hpack.hpack.INDEX_NEVER if name in _NEVER_INDEXED else hpack.hpack.INDEX_NONE
+            index = _STATIC_NAMES.get(name)
+            if index is not None:
+                encoded = self._encode_indexed_literal(index, value, bit, True)
+            else:
+                encoded = self._encode_literal(name, value, bit, True)
+        if type(field) is tuple and len(field) == 2 and name not in _NEVER_INDEXED \
+                and len(value) <= 256:
+            cache = self._fields
+            if len(cache) >= _FIELD_CACHE_MAX:
+                cache.clear()
+            cache[field] = encoded
+        return encoded
 
 
 _GONE_KEPT = 256  # reset streams remembered (see Http2Adapter._gone)
@@ -260,6 +321,7 @@ class Http2Adapter:
             settings[codes.ENABLE_CONNECT_PROTOCOL] = 1
         conn.local_settings = h2.settings.Settings(client=False, initial_values=settings)
         conn.decoder.max_header_list_size = max_header_bytes
+        conn.encoder = _FieldEncoder()
         self._conn = conn
         self._connection_window = max(connection_window, 65535)
         self._max_header_bytes = max_header_bytes
@@ -490,6 +552,32 @@ class Http2Adapter:
         except (h2.exceptions.StreamClosedError, h2.exceptions.StreamIDTooLowError):
             self._forget(sid)  # the peer reset the stream: what we had to say goes nowhere
         return self._conn.data_to_send()
+
+    def send_whole(self, stream_id: int, status: int, headers: events.Headers,
+                   body: bytes) -> bytes:
+        """Response + Data + EndData in one call (the common small response): HEADERS and
+        one DATA frame ending the stream, the frames the three ``send()`` calls make,
+        without the stream's output queue.  Anything else takes those three calls."""
+        conn = self._conn
+        if (body and not self.closed and 200 <= status <= 599 and status != 204
+                and status != 304 and stream_id not in self._out
+                and self._methods.get(stream_id) != b"HEAD"):
+            try:
+                if len(body) <= min(conn.local_flow_control_window(stream_id),
+                                    conn.max_outbound_frame_size):
+                    conn.send_headers(stream_id, [(b":status", _STATUS[status]),
+                                                  *self._fields(headers)])
+                    conn.send_data(stream_id, body, end_stream=True)
+                    self._done(stream_id)
+                    return conn.data_to_send()
+            except (h2.exceptions.StreamClosedError, h2.exceptions.StreamIDTooLowError):
+                self._forget(stream_id)
+                return conn.data_to_send()
+            except h2.exceptions.ProtocolError:
+                pass  # (a stream h2 no longer knows) the plain path says what is wrong
+        return (self.send(events.Response(stream_id, status, headers))
+                + self.send(events.Data(stream_id, body))
+                + self.send(events.EndData(stream_id)))
 
     @staticmethod
     def _fields(headers: events.Headers) -> events.Headers:
