@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import sys
 import types
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from skitai.config import builder as builder_mod
-from skitai.config.daemons import CronJob, SmtpdaConfig
+from skitai.config.daemons import SmtpdaConfig
 from skitai.config.model import CriticalPoint, MountSpec
 from skitai.config.pref import Pref
 from skitai.errors import ConfigError
@@ -99,7 +98,7 @@ def mount(
 
 def _resolve(point: str, obj: Any, app_name: str, pref: Pref | None, host: str | None,
              syspath: str | None, where: str) -> MountSpec:
-    common = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
+    common: dict[str, Any] = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
     if isinstance(obj, str):
         if obj.startswith("@"):
             raise ConfigError(f"{where}: reverse-proxy mounts of aliases are not available yet")
@@ -259,16 +258,9 @@ deflu = trackers = lukeys = addlu
 
 def cron(spec: str, command: str, *, _depth: int = 1, **options: Any) -> None:
     where = _call("cron", _depth, spec=spec, command=command)
-    try:
-        from skitai.cron import schedule
-    except ImportError:
-        schedule = None  # type: ignore[assignment]
-    parse_job: Callable[..., CronJob] | None = getattr(schedule, "parse_job", None)
-    if parse_job is not None:
-        job = parse_job(spec, command, source=where, **options)
-    else:
-        job = CronJob(spec=spec, command=command, source=where, **options)
-    _draft.crons.append(job)
+    from skitai.cron import schedule  # croniter: only for an app.py that uses cron
+
+    _draft.crons.append(schedule.parse_job(spec, command, source=where, **options))
 
 
 def enable_smtpda(server: str = "127.0.0.1:25", user: str | None = None,

@@ -133,7 +133,9 @@ def _freeze(builder: Any, args: AppArgs) -> Any:
     elif os.path.isfile(conffile.default_path()):
         conf = conffile.read(conffile.default_path())
     overrides = {"verbose": True} if args.verbose else None
-    return builder.freeze(conf=conf, overrides=overrides)
+    from skitai.cron import schedule
+
+    return builder.freeze(conf=conf, overrides=overrides, crontab=schedule.crontab_jobs)
 
 
 def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any] | None = None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from skitai.config import conffile, daemons, model
@@ -71,7 +71,11 @@ class Builder:
         conf: conffile.ConfFile | None = None,
         env: Mapping[str, str] | None = None,
         overrides: Mapping[str, Any] | None = None,
+        crontab: Callable[[conffile.ConfFile], Iterable[CronJob]] | None = None,
     ) -> model.ServerConfig:
+        """The frozen config.  ``crontab`` parses the config file's ``[:crontab]`` into
+        jobs (``cron.schedule.crontab_jobs``, passed in by the caller: the cron layer sits
+        above this one); without it that section is left to a standalone ``skitai cron``."""
         values: dict[str, Any] = {}
         if conf is not None:
             values.update(_from_conf(conf))
@@ -86,12 +90,10 @@ class Builder:
         values["lu_keys"] = tuple(dict.fromkeys(self.lu_keys))
         if self.crons or "crons" not in values:
             values["crons"] = tuple(values.get("crons", ())) + tuple(self.crons)
-        if conf is not None and conf.raw.get("crontab"):
+        if crontab is not None and conf is not None and conf.raw.get("crontab"):
             # [:crontab] jobs run under the master too (after the app's skitai.cron() ones);
             # parsed here so a bad line stops the start with its file:line.
-            from skitai.cron import schedule
-
-            values["crons"] = tuple(values["crons"]) + tuple(schedule.crontab_jobs(conf))
+            values["crons"] = tuple(values["crons"]) + tuple(crontab(conf))
         if self.smtpda is not None:
             values["smtpda"] = self.smtpda
             if conf is not None and (conf.section("smtpda") or conf.get("common", "var-path")):

@@ -28,6 +28,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import psutil
 
@@ -152,7 +153,7 @@ class Runner:
             for file, label in zip(files, ("out", "err"), strict=True):
                 stream = asyncio.StreamReader()
                 transport, _ = await loop.connect_read_pipe(
-                    lambda s=stream: asyncio.StreamReaderProtocol(s), file)
+                    partial(asyncio.StreamReaderProtocol, stream), file)
                 transports.append(transport)
                 pumps.append(asyncio.create_task(self._pump(name, stream, label)))
             try:
@@ -179,8 +180,8 @@ class Runner:
         finally:
             for pump in pumps:
                 pump.cancel()
-            for transport in transports:
-                transport.close()
+            for pipe in transports:
+                pipe.close()
             for file in files[len(transports):]:
                 file.close()
         duration = time.monotonic() - started

@@ -18,7 +18,7 @@ server ever became ready stops the master with that code and the child's reason 
 crash loop).  Later, the same exit is a crash with backoff, then FATAL.
 
 This module is imported by the CLI and by every test of the master; it must not import
-asyncio, threading users or the web stack (``tests/unit/test_master_imports.py``).
+asyncio, threading users or the web stack (``tests/unit/master/test_imports.py``).
 """
 
 from __future__ import annotations
@@ -40,12 +40,13 @@ from skitai.ipc import control as codec
 from skitai.ipc import daemon as daemon_mod
 from skitai.ipc.context import ChildContext
 from skitai.ipc.lu import LuMemory
-from skitai.master import commands, fork, listeners, monitor
+from skitai.master import commands, fork, listeners, monitor, report
 from skitai.master.control import ControlServer
 from skitai.master.paths import Paths
 from skitai.master.process import MAX_CRASHES, MIN_UPTIME, Input, Process, State, describe_exit
 from skitai.master.specs import ProcessSpec, build_specs
 from skitai.master.systemd import Notifier
+from skitai.proctitle import set_title
 
 log = logging.getLogger("skitai.master")
 
@@ -106,7 +107,7 @@ class Arbiter:
     # --- set up and run ---------------------------------------------------------------------
     def run(self) -> int:
         """Run until stopped; the exit status (0, or the reason a halt gave)."""
-        fork.set_title(f"skitai({self.config.name}): master")
+        set_title(f"skitai({self.config.name}): master")
         try:
             self._setup()
         except HaltServer as exc:
@@ -260,18 +261,12 @@ class Arbiter:
         if not mask & selectors.EVENT_READ:
             return
         try:
-            data = proc.channel.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close_channel(proc)
-            return
-        try:
-            messages = proc.decoder.feed(data)
+            messages = codec.read_frames(proc.channel, proc.decoder)
         except Exception as exc:  # noqa: BLE001 - a broken child must not break the master
             log.warning("%s (pid %s) sent a bad frame: %s; closing its channel", proc.name, proc.pid, exc)
+            self._close_channel(proc)
+            return
+        if messages is None:
             self._close_channel(proc)
             return
         for message in messages:
@@ -676,8 +671,6 @@ class Arbiter:
         log.info("log files reopened")
 
     def status(self) -> dict[str, Any]:
-        from skitai.master import report
-
         return report.status(self)
 
     def _status_line(self) -> str:

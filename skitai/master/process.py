@@ -95,8 +95,8 @@ def describe_exit(status: int) -> str:
             name = str(sig)
         return f"killed by {name}"
     code = os.waitstatus_to_exitcode(status)
-    name = EXIT_NAMES.get(code)
-    return f"exit {code} ({name})" if name and code else f"exit {code}"
+    known = EXIT_NAMES.get(code)
+    return f"exit {code} ({known})" if known and code else f"exit {code}"
 
 
 @dataclass(eq=False)
@@ -151,7 +151,7 @@ class Process:
         del self.history[:-20]
 
     def backoff_delay(self) -> float:
-        return min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** max(0, self.crashes - 1)))
+        return min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** max(0, self.crashes - 1))
 
     def uptime(self, now: float | None = None) -> float:
         if self.pid is None or not self.started_at:

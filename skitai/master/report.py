@@ -9,16 +9,46 @@ restarts, last exit reason (the original printed ``running [pid]`` and nothing e
 from __future__ import annotations
 
 import os
+import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from skitai.master import listeners
 
 if TYPE_CHECKING:
-    from skitai.master.arbiter import Arbiter
+    from skitai.config.model import ServerConfig
+    from skitai.ipc.lu import LuMemory
+    from skitai.master.monitor import Monitor
+    from skitai.master.process import Process
 
 
-def status(arb: Arbiter) -> dict[str, Any]:
+class Paths(Protocol):
+    @property
+    def var(self) -> str: ...
+
+
+class Supervisor(Protocol):
+    """What a status report reads of the master (``arbiter.Arbiter``)."""
+
+    config: ServerConfig
+    processes: list[Process]
+    targets: dict[str, int]
+    generation: int
+    last_reload: str
+    stopping: str | None
+    served: bool
+    started: float
+    listeners: list[socket.socket]
+    monitor: Monitor
+    lu: LuMemory | None
+
+    @property
+    def reloading(self) -> object: ...
+    @property
+    def paths(self) -> Paths | None: ...
+
+
+def status(arb: Supervisor) -> dict[str, Any]:
     now = time.monotonic()
     rows = []
     for proc in sorted(arb.processes, key=lambda p: (not p.spec.web, p.spec.name, p.slot, p.generation)):
@@ -96,8 +126,9 @@ def _duration(seconds: float) -> str:
 def _size(n: int) -> str:
     if not n:
         return "-"
+    size = float(n)
     for unit in ("B", "K", "M", "G"):
-        if n < 1024 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return str(size)

@@ -83,8 +83,8 @@ class Composer:
         msg["From"] = self.snd
         msg["To"] = ", ".join(self.rcpt)
         msg["Message-ID"] = make_msgid(domain=self._domain())
-        for name, value in self.headers:
-            msg[name] = value
+        for field, value in self.headers:
+            msg[field] = value
         texts = self.contents or [("", "plain", "utf-8")]
         plain = [c for c in texts if c[1] == "plain"]
         html = [c for c in texts if c[1] != "plain"]

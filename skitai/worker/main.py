@@ -12,15 +12,19 @@ import logging
 import os
 import signal
 import socket
-from concurrent.futures import ThreadPoolExecutor
+import ssl
 from typing import Any
 
 from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
-from skitai.worker import apps, h2conn, routing, tls, websocket_h2, wsgi
+from skitai.proctitle import set_title
+from skitai.worker import apps, forward, routing, tls, wsgi
 from skitai.worker import environ as environ_mod
+from skitai.worker.connections import http2, websocket_h2
+from skitai.worker.connections.http1 import Http1Connection
+from skitai.worker.pool import ThreadPool
 from skitai.worker.server import Server
 
 log = logging.getLogger("skitai.server")
@@ -35,7 +39,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
-                 executor: ThreadPoolExecutor | None) -> routing.Router:
+                 executor: ThreadPool | None) -> routing.Router:
     from skitai.worker import static
 
     router = routing.Router()
@@ -52,20 +56,22 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
             app = apps.load(spec)
             pref = spec.pref
             debug = bool(getattr(pref, "debug", False)) or config.debug
+            limit = getattr(pref, "max_client_body_size", None) if pref else None
             handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
                                        body_timeout=config.request_timeout,
+                                       body_limit=int(limit) if limit else config.max_client_body_size,
                                        body_buffer_size=config.client_body_buffer_size)
-            handler.apply_pref(pref, config.max_client_body_size)
+            handler.apply_pref(pref)
             table.add(spec.point, app=handler)
     return router
 
 
 def run(config: ServerConfig, ctx: ChildContext) -> int:
-    _set_title(f"skitai({config.name}): worker #{ctx.slot}")
+    set_title(f"skitai({config.name}): worker #{ctx.slot}")
     logs = logmod.Logs(config.logpath, config.verbose)
     loop = new_loop()
     asyncio.set_event_loop(loop)
-    executor = ThreadPoolExecutor(config.threads, thread_name_prefix="wsgi") if config.threads else None
+    executor = ThreadPool(config.threads, loop) if config.threads else None
     _configure_mail(config)
     try:
         router = build_router(config, loop, executor)
@@ -81,7 +87,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         return ExitCode.BOOT_ERROR
     server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}",
                     scheme="https" if ssl_context is not None else "http")
-    h2conn.install(server)
+    http2.install(server)
     websocket_h2.install()  # WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
     supervision: Any = None
     try:
@@ -106,7 +112,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         loop.run_until_complete(server.serve())
     finally:
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown()
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         log.info("worker #%d stopped", ctx.slot)
@@ -115,30 +121,26 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
 
 
 async def _start_listeners(server: Server, config: ServerConfig, ctx: ChildContext,
-                           ssl_context: Any) -> None:
+                           ssl_context: ssl.SSLContext | None) -> None:
     """The main listeners (TLS when enable_ssl), and the enable_forward port; the master
     binds them all (``master/listeners.bind``), the forward one is told apart by its port."""
-    forward = config.forward_port
+    forward_port = config.forward_port
     main, fwd = [], None
     for sock in ctx.listeners:
         name = sock.getsockname()
-        if forward and sock.family != socket.AF_UNIX and name[1] == forward:
+        if forward_port and sock.family != socket.AF_UNIX and name[1] == forward_port:
             fwd = sock
         else:
             main.append(sock)
-    if ssl_context is None:
-        await server.start(main)
-    else:
-        for sock in main:
-            await server.listen(sock, lambda: h2conn.TlsConnection(server), ssl_context)
-        await server.start([])
-    if forward and fwd is None:
+    # HTTP/1.1 first on every listener; ALPN h2 (TLS), the h2c preface or an Upgrade
+    # hand the transport to another connection class (connections/).
+    await server.start(main, lambda: Http1Connection(server), ssl_context)
+    if forward_port and fwd is None:
         # Adopted sockets (systemd) without one on the forward port: say so, serve the rest.
-        log.warning("enable_forward(%d): no listener on that port was passed in", forward)
-    elif forward:
-        server.forward_names = tls.forward_names(config)  # type: ignore[attr-defined]
-        server.forward_to = config.forward_to  # type: ignore[attr-defined]
-        await server.listen(fwd, lambda: tls.ForwardConnection(server))
+        log.warning("enable_forward(%d): no listener on that port was passed in", forward_port)
+    elif fwd is not None:
+        redirect = forward.forward_router(config)
+        await server.listen(fwd, lambda: Http1Connection(server, redirect))
 
 
 def _own_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:
@@ -176,11 +178,3 @@ def _configure_mail(config: ServerConfig) -> None:
                           config.smtpda.server)
     else:  # a standalone daemon's spool, which knows nothing of this app's varpath
         message.configure(spool_dir(cfg or SmtpdaConfig()), None)
-
-
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)

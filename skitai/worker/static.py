@@ -42,12 +42,10 @@ import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
-from typing import IO
 
-from skitai.worker import ranges
+from skitai.worker import errorpage, ranges
 from skitai.worker.routing import split_target
-from skitai.worker.stream import Stream
+from skitai.worker.stream import FileLike, Stream
 
 ALLOWED_METHODS = b"GET, HEAD"
 RESOLVE_TTL = 1.0  # seconds a URL -> file answer is reused (like nginx's open_file_cache)
@@ -108,6 +106,8 @@ def _decode(raw: bytes) -> bytes:
 
 class StaticDirectory:
     """One mounted directory (a ``Handler``; routing also calls ``resolve``/``serve``)."""
+
+    body_limit = 0  # a GET or HEAD: the server's limit
 
     def __init__(self, root: str, *, max_ages: Sequence[tuple[str, int]] = (),
                  index_files: Sequence[str] = ("index.html",), mount_point: str = "") -> None:
@@ -242,11 +242,11 @@ class StaticDirectory:
             if not stat.S_ISREG(info.st_mode):
                 await send_status(stream, 404)
                 return
-            await self._send_file(stream, resolved, file, info, method == b"HEAD")  # type: ignore[arg-type]
+            await self._send_file(stream, resolved, file, info, method == b"HEAD")
         finally:
             os.close(fd)
 
-    async def _send_file(self, stream: Stream, resolved: Resolved, file: IO[bytes],
+    async def _send_file(self, stream: Stream, resolved: Resolved, file: FileLike,
                          info: os.stat_result, head_only: bool) -> None:
         headers = stream.request.headers
         size = info.st_size
@@ -322,12 +322,9 @@ class _OpenFile:
 
 async def send_status(stream: Stream, status: int,
                       extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    """A small HTML page for an error or a redirect."""
-    phrase = HTTPStatus(status).phrase
-    body = f"<h1>{status} {phrase}</h1>\n".encode()
-    headers = list(extra or []) + [(b"content-type", b"text/html; charset=utf-8"),
-                                   (b"content-length", b"%d" % len(body))]
-    stream.send_head(status, headers)
+    """The small HTML page (``errorpage``) for an error or a redirect."""
+    headers, body = errorpage.page(status)
+    stream.send_head(status, list(extra or []) + headers)
     if stream.request.method != b"HEAD":
         await stream.send_data(body)
     stream.end()

@@ -38,19 +38,36 @@ from skitai.worker import events
 if TYPE_CHECKING:
     from skitai.worker.environ import EnvironCache
     from skitai.worker.events import Headers
+    from skitai.worker.websocket_app import Accepted
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
 
-class StreamSink(Protocol):
-    """What a stream needs from its connection (``server.Connection`` implements it)."""
+class FileLike(Protocol):
+    """What a file body needs of an open file: its descriptor (sendfile or pread)."""
 
-    def stream_send(self, event: events.Event) -> None: ...
+    def fileno(self) -> int: ...
+
+
+class StreamSink(Protocol):
+    """What a stream and its handler need from the connection that carries it: every
+    connection class (``connections/``) implements it, for HTTP/2 per stream."""
+
+    def stream_send(self, event: events.Outbound) -> None: ...
+    def stream_respond(self, stream_id: int, status: int, headers: Headers, reason: bytes,
+                       body: bytes) -> None:
+        """A whole small response (head, body, end) in one go."""
     async def stream_drain(self, stream_id: int) -> None: ...
-    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None: ...
+    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int, count: int) -> None: ...
+    def stream_abort(self, stream_id: int) -> None:
+        """The response cannot be completed: reset the stream (HTTP/2) or the connection."""
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
+    def accept_websocket(self, stream: Stream, accepted: Accepted) -> bool:
+        """A WebSocket its app accepted takes the connection (HTTP/2: the stream) over:
+        the handshake head goes out and the transport is switched.  False, with nothing
+        sent, while the server stops (no new long-lived connection)."""
 
 
 class ClientDisconnected(ConnectionError):
@@ -339,6 +356,7 @@ class _NoBody:
 
 
 NO_BODY = _NoBody()
+NO_LINKS: list[tuple[bytes, bytes]] = []  # shared and never appended to: hint_promise replaces it
 
 
 class Stream:
@@ -346,7 +364,8 @@ class Stream:
 
     __slots__ = ("stream_id", "request", "sink", "body", "scheme", "client", "server",
                  "script_name", "path_info", "query", "headers_sent", "ended", "status",
-                 "sent_bytes", "closed", "started", "first_byte", "extra", "environ_extra",
+                 "sent_bytes", "closed", "started", "first_byte", "user", "link_headers",
+                 "environ_extra",
                  "environ_cache")
 
     def __init__(
@@ -378,7 +397,9 @@ class Stream:
         self.closed = False  # the client went away
         self.started = started  # loop.time() when the head was parsed
         self.first_byte = 0.0  # loop.time() when the response head went out
-        self.extra: dict[str, object] = {}  # for the access log (user, ...)
+        self.user: str | None = None  # for the access log (the authenticated user)
+        # ``Link: <uri>; rel=preload`` fields added by ``skitai.hint_promise``
+        self.link_headers: list[tuple[bytes, bytes]] = NO_LINKS
         # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``server.dispatch``.
         self.environ_extra: dict[str, object] | None = None
         self.environ_cache = environ_cache  # the connection's (environ.EnvironCache)
@@ -401,16 +422,10 @@ class Stream:
             if self.headers_sent:
                 raise RuntimeError("response head already sent")
             self._check_open()  # raises
-        whole = getattr(self.sink, "stream_respond", None)
-        if whole is None:
-            self.send_head(status, headers, reason)
-            self.send_data_nowait(body)
-            self.end()
-            return
         self.headers_sent = self.ended = True
         self.status = status
         self.sent_bytes += len(body)
-        whole(self.stream_id, status, headers, reason, body)
+        self.sink.stream_respond(self.stream_id, status, headers, reason, body)
 
     def send_informational(self, status: int, headers: Headers | None = None) -> None:
         self._check_open()
@@ -431,7 +446,7 @@ class Stream:
             self.sent_bytes += len(data)
             self.sink.stream_send(events.Data(self.stream_id, data))
 
-    async def send_file(self, file: IO[bytes], offset: int, count: int) -> None:
+    async def send_file(self, file: FileLike, offset: int, count: int) -> None:
         """Send ``count`` bytes of ``file`` from ``offset`` (sendfile where the transport allows)."""
         if count:
             self._check_open()
@@ -455,9 +470,3 @@ class Stream:
         """Called by the connection when the peer went away or reset the stream."""
         self.closed = True
         self.body.abort(ClientDisconnected("client disconnected"))
-
-
-class Handler(Protocol):
-    """What every mounted thing (WSGI app, static directory, gateway route) implements."""
-
-    async def __call__(self, stream: Stream) -> None: ...

@@ -1,13 +1,13 @@
 """Running a WSGI app (PEP 3333) for a ``Stream``.
 
-``threads > 0``: the app runs in the worker's ``ThreadPoolExecutor`` once its request
+``threads > 0``: the app runs in the worker's thread pool (``pool.py``) once its request
 body has arrived whole (``BodyBuffer.collect``: memory up to ``body_buffer_size``, then
 a temporary file), so a client that trickles its body holds no thread.  A mount with
 ``pref.stream_request_body = True`` gets the app called at once instead, ``wsgi.input``
 reading the body as it arrives (blocking that thread, with backpressure on the socket);
 a client that stalls then gets 408 (``BodyTimeout``) when no response has started.
 A response of at most ``COLLECT_LIMIT`` bytes is collected in the thread and handed to
-the loop in ONE ``call_soon_threadsafe`` (head, body and end together, with an exact
+the loop in ONE completion (``ThreadPool.complete``) (head, body and end together, with an exact
 Content-Length); a larger one is streamed, the thread waiting for the transport to
 drain after each piece.
 
@@ -32,13 +32,13 @@ import io
 import logging
 import os
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import Executor
+from collections.abc import Callable, Coroutine, Iterable
 from functools import partial
 from typing import IO, Any
 
 from skitai.worker import environ as environ_mod
-from skitai.worker import uploads
+from skitai.worker import errorpage, uploads
+from skitai.worker.pool import ThreadPool
 from skitai.worker.stream import NO_BODY, BodyTimeout, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
@@ -184,7 +184,7 @@ def _convert_headers(status: str, headers: list[tuple[str, str]]) -> tuple[int, 
     cache = _HEADER_CACHE
     for header in headers:
         try:
-            converted = cache.get(header)  # type: ignore[call-overload]
+            converted = cache.get(header)
         except TypeError:  # unhashable (a list pair): no caching
             converted = None
         if converted is None:
@@ -221,10 +221,11 @@ class WsgiHandler:
         app: WsgiApp,
         *,
         loop: asyncio.AbstractEventLoop,
-        executor: Executor | None,
+        executor: ThreadPool | None,
         base: dict[str, Any],
         debug: bool = False,
         body_timeout: float | None = None,
+        body_limit: int = 0,
         body_buffer_size: int = BODY_BUFFER_SIZE,
     ) -> None:
         self.app = app
@@ -236,17 +237,15 @@ class WsgiHandler:
         self.body_buffer_size = body_buffer_size
         self.stream_request_body = False  # pref.stream_request_body: no buffering
         self.body_limits: uploads.BodyLimits | None = None  # pref.config's finer limits
-        self.body_limit = 0  # pref.max_client_body_size (0: the server's)
+        self.body_limit = body_limit  # the mount's max_client_body_size (0: the server's)
         self._warned_str = False
         # (status, headers as given, then what _convert_headers made of them)
         self._last_head: tuple[Any, list[Any], int, bytes, tuple[tuple[bytes, bytes], ...], bool] | None = None
 
-    def apply_pref(self, pref: Any, server_limit: int) -> None:
-        """The mount's ``pref``: ``max_client_body_size``, ``stream_request_body`` and the
-        seed's ``pref.config.max_post_body_size`` / ``max_multipart_body_size`` /
+    def apply_pref(self, pref: Any) -> None:
+        """The mount's ``pref``: ``stream_request_body`` and the seed's
+        ``pref.config.max_post_body_size`` / ``max_multipart_body_size`` /
         ``max_upload_file_size`` (``uploads.from_pref``)."""
-        limit = getattr(pref, "max_client_body_size", None) if pref is not None else None
-        self.body_limit = int(limit) if limit else server_limit
         self.stream_request_body = bool(getattr(pref, "stream_request_body", False))
         self.body_limits = uploads.from_pref(pref) if pref is not None else None
 
@@ -264,7 +263,7 @@ class WsgiHandler:
             self._last_head = (status, list(headers), code, reason, tuple(out), has_length)
         return code, reason, out, has_length
 
-    def __call__(self, stream: Stream) -> Awaitable[None] | None:
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         """Raises ``BodyRefused`` when the declared body breaks the app's limits."""
         body = stream.body
         if body is NO_BODY:
@@ -316,7 +315,7 @@ class WsgiHandler:
             return chunk.encode("utf-8")
         raise TypeError(f"WSGI body must be bytes, got {type(chunk).__name__}")
 
-    def environ_for(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
+    def environ_for(self, stream: Stream, body: IO[bytes] | io.RawIOBase) -> dict[str, Any]:
         return environ_mod.build_environ(
             stream.request,
             script_name=stream.script_name,
@@ -332,7 +331,7 @@ class WsgiHandler:
         )
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
-    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Awaitable[None] | None:
+    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Coroutine[Any, Any, None] | None:
         """Call the app.  Inline, returns a coroutine when the response turned out too
         large (or is a file) to send without waiting for the client: it owns the rest."""
         ex = _Exchange(self, stream, threaded)
@@ -370,8 +369,9 @@ class WsgiHandler:
                     break
             if ex.headers is None:
                 raise AssertionError("the app returned without calling start_response()")
-            if threaded:
-                self.loop.call_soon_threadsafe(self._complete, stream, ex)
+            pool = self.executor
+            if threaded and pool is not None:
+                pool.complete(self._complete, stream, ex)
             else:
                 self._complete(stream, ex)
         except ClientDisconnected:
@@ -379,13 +379,14 @@ class WsgiHandler:
         except BaseException as exc:  # noqa: BLE001 - any app failure becomes a 500
             # A client that stalled while the app read its body: 408, not the app's fault.
             status = 408 if isinstance(exc, BodyTimeout) else 500
-            if not threaded:
+            pool = self.executor
+            if not threaded or pool is None:
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
                     raise
                 self._fail(stream, ex, _describe(environ), traceback.format_exc(), status)
             else:
-                self.loop.call_soon_threadsafe(self._fail, stream, ex, _describe(environ),
-                                               traceback.format_exc(), status)
+                pool.complete(self._fail, stream, ex, _describe(environ), traceback.format_exc(),
+                              status)
         finally:
             if not handed_off:
                 if type(result) is not list:
@@ -424,7 +425,7 @@ class WsgiHandler:
             stream.body.release()
 
     def _file_wrapper_task(self, stream: Stream, ex: _Exchange,
-                           wrapper: FileWrapper) -> Awaitable[None] | None:
+                           wrapper: FileWrapper) -> Coroutine[Any, Any, None] | None:
         found = _file_span(ex, wrapper)
         if found is None:
             return None
@@ -481,6 +482,12 @@ class WsgiHandler:
 
     # --- on the loop -----------------------------------------------------------------------
     def _complete(self, stream: Stream, ex: _Exchange) -> None:
+        try:
+            self._complete_response(stream, ex)
+        except ClientDisconnected:
+            pass  # the peer went away while the app ran: a normal event, logged as 499
+
+    def _complete_response(self, stream: Stream, ex: _Exchange) -> None:
         if stream.closed:
             return
         if not ex.head_sent:
@@ -497,26 +504,24 @@ class WsgiHandler:
 
     def _fail(self, stream: Stream, ex: _Exchange, what: str, tb: str,
               status: int = 500) -> None:
+        """``status`` 408: the client stalled while the app read its body (BodyTimeout)."""
         if status == 408:
             log.info("request body timed out in %s", what)
         else:
             log.error("app error in %s\n%s", what, tb.rstrip())
         if stream.closed:
             return
-        if ex.head_sent or stream.headers_sent:  # (a failure while sending the response)
-            stream.sink.stream_abort(stream.stream_id)  # type: ignore[attr-defined]
-            return
-        if status == 408:
-            body = b"<h1>408 Request Timeout</h1>"
-        else:
-            body = b"<h1>500 Internal Server Error</h1>"
-            if self.debug:
-                body += b"<pre>" + _html_escape(tb).encode("utf-8", "replace") + b"</pre>"
-        stream.send_head(status, [(b"content-type", b"text/html; charset=utf-8"),
-                                  (b"content-length", str(len(body)).encode()),
-                                  *([(b"connection", b"close")] if status == 408 else [])])
-        stream.send_data_nowait(body)
-        stream.end()
+        try:
+            if ex.head_sent or stream.headers_sent:  # (a failure while sending the response)
+                stream.sink.stream_abort(stream.stream_id)
+                return
+            headers, body = errorpage.page(status, traceback=tb if self.debug and status == 500
+                                           else "")
+            if status == 408:
+                headers.append((b"connection", b"close"))
+            stream.respond(status, headers, body)
+        except ClientDisconnected:
+            pass  # the peer went away meanwhile: nothing to tell it
 
 
 class _EmptyInput(io.BytesIO):
@@ -551,8 +556,8 @@ def _app_name(app: Any) -> str:
 def _file_span(ex: _Exchange, wrapper: FileWrapper) -> tuple[int, int] | None:
     """(offset, count) of a real file behind ``wsgi.file_wrapper`` (sets the length)."""
     try:
-        fd = wrapper.filelike.fileno()  # type: ignore[attr-defined]
-        offset = wrapper.filelike.tell()  # type: ignore[attr-defined]
+        fd = wrapper.filelike.fileno()
+        offset = wrapper.filelike.tell()
         size = os.fstat(fd).st_size
     except (AttributeError, OSError, io.UnsupportedOperation):
         return None
@@ -580,7 +585,3 @@ def _close(result: Any) -> None:
 
 def _describe(environ: dict[str, Any]) -> str:
     return f"{environ.get('REQUEST_METHOD')} {environ.get('RAW_URI')}"
-
-
-def _html_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

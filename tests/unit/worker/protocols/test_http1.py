@@ -21,7 +21,7 @@ from skitai.worker import events
 from skitai.worker.events import Body, EndBody, EndData, Request, Response
 from skitai.worker.protocols.http1 import H2_PREFACE, DefaultHeaders, Http1Adapter
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "http1"
+CORPUS = Path(__file__).resolve().parents[3] / "corpus" / "http1"
 SPLITS = ("whole", "lines", "bytes", "random0", "random1", "random2")
 
 

@@ -1,9 +1,11 @@
 """One WebSocket connection after its 101: bytes <-> adapter <-> app calls.
 
-Theory.  ``server.Connection.switch_protocol`` makes this object the transport's protocol
-(``transport.set_protocol``) and it takes the place of the HTTP connection in
-``Server.connections``: the server's one-second sweep calls ``check_timeouts`` and a
-graceful stop calls ``shutdown`` (close 1001, then the peer's close ends it).
+Theory.  A sink's ``accept_websocket`` (``open_session``) sends the handshake answer and
+makes this object the transport's protocol (``transport.set_protocol``; over HTTP/2 the
+"transport" is the stream, ``websocket_h2._TunnelTransport``); it takes the place of the
+HTTP connection in ``Server.connections``: the server's one-second sweep calls
+``check_timeouts`` and a graceful stop calls ``shutdown`` (close 1001, then the peer's
+close ends it).
 
 - Input: ``data_received`` feeds the sans-IO adapter (``protocols/websocket.py``);
   every complete message becomes an app call.  Calls run one at a time in arrival order
@@ -29,21 +31,25 @@ import io
 import json
 import logging
 import threading
-from concurrent.futures import Executor
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from skitai.constants import WS_EVT_CLOSE, WS_EVT_OPEN, WS_GROUPCHAT, WS_THREADSAFE
+from skitai.worker.connections.base import BaseConnection
 from skitai.worker.protocols import websocket as wsa
 from skitai.worker.websocket_app import (
-    Registry,
+    Accepted,
     Reply,
     WebSocket,
-    WsConfig,
     bind_message,
     call_app,
     encode,
     outgoing,
 )
+
+if TYPE_CHECKING:
+    from skitai.worker.server import Server
+    from skitai.worker.stream import Stream
 
 log = logging.getLogger("skitai.app")
 
@@ -55,32 +61,48 @@ CLOSE_WAIT = 5.0
 SEND_WAIT = 60.0  # longest a WS_THREADSAFE send() waits for a slow peer
 
 
-class WebSocketSession(asyncio.Protocol):
-    def __init__(self, *, app: Any, loop: asyncio.AbstractEventLoop, executor: Executor | None,
-                 environ: dict[str, Any], client_id: int, config: WsConfig,
-                 max_message_size: int, extensions: list[Any], registry: Registry,
-                 debug: bool = False) -> None:
-        self.app = app
-        self.loop = loop
-        self.executor = executor
-        self.client_id = client_id
-        self.config = config
-        self.registry = registry
-        self.debug = debug
-        self.adapter = wsa.WebSocketAdapter(extensions=extensions,
-                                            max_message_size=max_message_size)
+Switch = Callable[[Callable[[Any, bytes], asyncio.BaseProtocol]], None]
+
+
+def open_session(server: Server, stream: Stream, accepted: Accepted, switch: Switch) -> bool:
+    """What every sink's ``accept_websocket`` does: the handshake answer on ``stream``,
+    then ``switch(factory)`` hands the transport to a new session.  False while the
+    server stops."""
+    if server.stopping:
+        return False
+    session = WebSocketSession(server, accepted)
+    try:
+        stream.send_head(accepted.status, accepted.headers)
+    except Exception:  # noqa: BLE001 - the connection cannot switch (a bug, or it is gone)
+        log.exception("cannot switch %s to a WebSocket", stream.request.target)
+        stream.sink.stream_abort(stream.stream_id)
+        return True
+    switch(session.attach_transport)
+    return True
+
+
+class WebSocketSession(BaseConnection):
+    """One open WebSocket (see the module docstring)."""
+
+    def __init__(self, server: Server, accepted: Accepted) -> None:
+        super().__init__(server)
+        self.app = accepted.app
+        self.executor = accepted.executor
+        self.client_id = accepted.client_id
+        self.config = config = accepted.config
+        self.registry = accepted.registry
+        self.debug = accepted.debug
+        self.adapter = wsa.WebSocketAdapter(extensions=accepted.extensions,
+                                            max_message_size=accepted.max_message_size)
         self.websocket = WebSocket(self)
-        self.environ = environ
+        self.environ = environ = accepted.environ
         environ["websocket"] = self.websocket
-        environ["websocket.client"] = client_id
+        environ["websocket.client"] = self.client_id
         self.base_query: str = environ.get("QUERY_STRING", "")
         self.room: str | None = None
         if config.spec == WS_GROUPCHAT:
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
             self.room = path + ("?" + self.base_query if self.base_query else "")
-        self.transport: Any = None
-        self.server: Any = None
-        self.current = None  # what Server.current_requests() looks at: no HTTP request
         self.ended = False  # the WebSocket is over (the CLOSE call may still be due)
         self.opened = False
         self._calls: collections.deque[tuple[str | None, Any]] = collections.deque()
@@ -88,7 +110,6 @@ class WebSocketSession(asyncio.Protocol):
         self._busy = False
         self._pumping = False
         self._read_paused = False
-        self._write_paused = False
         self._drained: list[asyncio.Future[bool]] = []
         self._loop_thread = 0
         self.last_recv = 0.0
@@ -97,13 +118,12 @@ class WebSocketSession(asyncio.Protocol):
         self._flush_queued = False  # queued with Server.write_soon
 
     # --- wiring ----------------------------------------------------------------------------------
-    def attach_transport(self, transport: Any, trailing: bytes, server: Any) -> WebSocketSession:
-        """Called by ``Connection.switch_protocol`` on the loop, right after the 101."""
+    def attach_transport(self, transport: Any, trailing: bytes) -> WebSocketSession:
+        """Called by the switch (``open_session``) on the loop, right after the 101."""
         self.transport = transport
-        self.server = server
         self._loop_thread = threading.get_ident()
-        self.last_recv = server.clock
-        server.connections.add(self)
+        self.last_recv = self.server.clock
+        self.server.connections.add(self)
         self.registry.add(self)
         self.opened = True
         self._enqueue(WS_EVT_OPEN, "")
@@ -116,13 +136,12 @@ class WebSocketSession(asyncio.Protocol):
         self.last_recv = self.server.clock
         self._ping_at = 0.0
         for event in self.adapter.feed(data):
-            kind = type(event)
-            if kind is wsa.Message:
-                self._enqueue(None, event.data)  # type: ignore[attr-defined]
-            elif kind is wsa.Closed:
-                if not event.by_peer:  # type: ignore[attr-defined]
+            if type(event) is wsa.Message:
+                self._enqueue(None, event.data)
+            elif type(event) is wsa.Closed:
+                if not event.by_peer:
                     log.info("websocket %s closed %d: %s", self.client_id,
-                             event.code, event.reason)  # type: ignore[attr-defined]
+                             event.code, event.reason)
                 self._end()
         self._after_io()
 
@@ -132,17 +151,13 @@ class WebSocketSession(asyncio.Protocol):
         return False  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
         self.adapter.eof()
         self._end()
-        if self.server is not None:
-            self.server.connections.discard(self)
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        self._wake_drained(True)
+        super().resume_writing()
+        self._wake_senders(True)
         self._pump()
 
     # --- the Server's view of a connection ---------------------------------------------------------
@@ -152,24 +167,21 @@ class WebSocketSession(asyncio.Protocol):
             if self._ping_at:
                 if now - self._ping_at > min(PONG_WAIT, max(1.0, self.config.timeout)):
                     log.info("websocket %s: no pong, closing", self.client_id)
-                    self.close(wsa.INTERNAL_ERROR, "keepalive ping timeout")
+                    self.start_close(wsa.INTERNAL_ERROR, "keepalive ping timeout")
             elif now - self.last_recv > self.config.timeout:
                 self._ping_at = now
                 self.adapter.ping(b"skitai")
-                self._flush()
+                self.flush()
         elif state is not wsa.State.CLOSED and self._closing_at \
                 and now - self._closing_at > CLOSE_WAIT:
             self.abort()
 
     def shutdown(self) -> None:
-        self.close(wsa.GOING_AWAY, "server shutting down")
+        self.start_close(wsa.GOING_AWAY, "server shutting down")
 
     def abort(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.abort()
+        super().abort()
         self._end()
-        if self.server is not None:
-            self.server.connections.discard(self)
 
     # --- sending -------------------------------------------------------------------------------------
     def send_now(self, payload: str | bytes) -> None:
@@ -209,23 +221,23 @@ class WebSocketSession(asyncio.Protocol):
     async def _send_drained(self, payload: str | bytes) -> bool:
         self.send_now(payload)
         if self._write_paused and not self.ended:
-            fut = self.loop.create_future()
+            fut: asyncio.Future[bool] = self.loop.create_future()
             self._drained.append(fut)
             return await fut
         return not self.ended
 
-    def close(self, code: int = wsa.NORMAL, reason: str = "") -> None:
+    def start_close(self, code: int = wsa.NORMAL, reason: str = "") -> None:
         """On the loop: start the close handshake."""
         if self.adapter.state is wsa.State.OPEN:
             self.adapter.close(code, reason)
-            self._closing_at = self.server.clock if self.server is not None else 0.0
+            self._closing_at = self.server.clock
             self._after_io()
 
     def close_threadsafe(self, code: int, reason: str) -> None:
         if threading.get_ident() == self._loop_thread:
-            self.close(code, reason)
+            self.start_close(code, reason)
         else:
-            self.loop.call_soon_threadsafe(self.close, code, reason)
+            self.loop.call_soon_threadsafe(self.start_close, code, reason)
 
     def room_members(self) -> dict[int, Any]:
         if self.room is None:
@@ -236,13 +248,11 @@ class WebSocketSession(asyncio.Protocol):
         """Write at the end of the loop turn, with the other connections' output
         (``Server.write_soon``): a reply sent from inside ``data_received`` no longer
         wakes its client in the middle of the loop's batch of reads."""
-        if self.server is None:
-            self._flush()
-        elif not self._flush_queued:
+        if not self._flush_queued:
             self._flush_queued = True
             self.server.write_soon(self)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         self._flush_queued = False
         data = self.adapter.data_to_send()
         transport = self.transport
@@ -257,7 +267,7 @@ class WebSocketSession(asyncio.Protocol):
         if state is wsa.State.OPEN:
             self._flush_soon()  # replies and pongs: at the end of the turn
             return
-        self._flush()  # a close frame goes out before the transport closes
+        self.flush()  # a close frame goes out before the transport closes
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -271,7 +281,7 @@ class WebSocketSession(asyncio.Protocol):
                 self._read_paused = False
                 transport.resume_reading()  # read (and drop) until the peer closes
 
-    def _wake_drained(self, value: bool) -> None:
+    def _wake_senders(self, value: bool) -> None:
         waiters, self._drained = self._drained, []
         for fut in waiters:
             if not fut.done():
@@ -282,7 +292,7 @@ class WebSocketSession(asyncio.Protocol):
             return
         self.ended = True
         self.registry.remove(self)
-        self._wake_drained(False)
+        self._wake_senders(False)
         if self.opened:
             self._enqueue(WS_EVT_CLOSE, "")
 
@@ -322,7 +332,8 @@ class WebSocketSession(asyncio.Protocol):
     def _in_thread(self, event: str | None, environ: dict[str, Any]) -> None:
         reply = call_app(self.app, environ)
         try:
-            self.loop.call_soon_threadsafe(self._reply_and_pump, event, reply)
+            assert self.executor is not None
+            self.executor.complete(self._reply_and_pump, event, reply)
         except RuntimeError:
             pass  # the loop is closed: the worker is gone
 
@@ -337,7 +348,7 @@ class WebSocketSession(asyncio.Protocol):
                 value = json.loads(message)
             except ValueError as exc:
                 log.info("websocket %s sent invalid JSON: %s", self.client_id, exc)
-                self.close(wsa.INVALID_DATA, "invalid JSON")
+                self.start_close(wsa.INVALID_DATA, "invalid JSON")
                 return None
         environ = dict(self.environ)
         environ["websocket.event"] = event
@@ -358,7 +369,7 @@ class WebSocketSession(asyncio.Protocol):
             log.error("websocket app error (client %s, event %s)\n%s", self.client_id, event,
                       what.rstrip())
             if event != WS_EVT_CLOSE:
-                self.close(close_code, "internal error")
+                self.start_close(close_code, "internal error")
             return
         if reply.status >= 400:
             log.warning("websocket app answered %d to a message of client %s", reply.status,

@@ -10,7 +10,7 @@ from skitai.config import builder, conffile, daemons
 from skitai.cron import main as cron_main
 from skitai.cron import schedule
 
-EXAMPLE = Path(__file__).resolve().parent.parent.parent / "etc" / "skitai.conf.example"
+EXAMPLE = Path(__file__).resolve().parents[3] / "etc" / "skitai.conf.example"
 KEY_LINE = re.compile(r"^#?\s*([a-z][a-z_-]*)\s*=")
 
 

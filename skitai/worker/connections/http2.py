@@ -3,17 +3,23 @@
 Theory.  An HTTP/2 connection carries many ``Stream``s at once.  Each gets a small
 ``_Sink`` (the ``StreamSink`` of ``stream.py``, bound to its stream id) so the stream
 layer and the handlers are exactly the ones HTTP/1.1 uses; routing and the handler call
-are ``server.dispatch``, shared with ``server.Connection``.
+are ``dispatch.dispatch``, shared with ``http1.Http1Connection``.  It serves the router
+of the connection it came from (the forward listener's redirect included).
 
 Entry paths (all end in ``H2Connection.attach(transport, ...)``):
 
-- TLS with ALPN ``h2``: ``TlsConnection`` (the HTTP/1.1 ``Connection`` for TLS listeners)
-  looks at the negotiated protocol in ``connection_made`` and hands the transport over;
-- prior knowledge on a clear-text port: ``server.Connection`` sees the client preface as
-  the first bytes and calls ``server.on_h2_preface`` (``switch_prior_knowledge``) with
+- TLS with ALPN ``h2``: the HTTP/1.1 connection of a TLS listener looks at the
+  negotiated protocol in ``connection_made`` and calls ``server.on_alpn_h2``
+  (``switch_alpn``);
+- prior knowledge on a clear-text port: the HTTP/1.1 connection sees the client preface
+  as the first bytes and calls ``server.on_h2_preface`` (``switch_prior_knowledge``) with
   every byte read so far;
 - ``Upgrade: h2c`` on HTTP/1.1: ``server.upgrades[b"h2c"]`` (``upgrade_h2c``) answers
   101 through the HTTP/1.1 adapter, and the upgrade request becomes stream 1.
+
+Timeouts (the server's sweep): an idle connection closes after ``keep_alive``; a
+stream whose body stalls for ``request_timeout`` is reset (CANCEL); a client that stops
+reading for ``request_timeout`` is dropped.
 
 Output: bytes from the adapter are collected and written once per loop iteration (or at
 once when a stream waits to drain).  A stream waits in ``stream_drain`` until the adapter
@@ -39,27 +45,25 @@ import asyncio
 import base64
 import binascii
 import logging
-import threading
 from collections.abc import Callable
-from typing import IO, Any, Final, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Final, Protocol
 
-from skitai.worker import events
+from skitai.worker import errorpage, events
+from skitai.worker.connections.base import Address, BaseConnection, close_lingering, is_tls
+from skitai.worker.connections.http1 import Http1Connection
+from skitai.worker.connections.sendfile import send_file_in_chunks
+from skitai.worker.dispatch import dispatch, hint_promise, response_headers, set_hint_promise
 from skitai.worker.environ import EnvironCache
 from skitai.worker.protocols.http2 import ErrorCodes, Http2Adapter
-from skitai.worker.server import (
-    Connection,
-    Server,
-    close_lingering,
-    dispatch,
-    response_headers,
-    send_file_in_chunks,
-    set_hint_promise,
-    simple_page,
-)
-from skitai.worker.stream import BodyRefused, ClientDisconnected, Stream
+from skitai.worker.stream import BodyRefused, ClientDisconnected, FileLike, Stream
+
+if TYPE_CHECKING:
+    from skitai.worker.routing import Router
+    from skitai.worker.server import Server
+    from skitai.worker.websocket_app import Accepted
 
 log = logging.getLogger("skitai.server")
-
 
 
 class Tunnel(Protocol):
@@ -86,13 +90,13 @@ class _Sink:
         self.conn = conn
         self.stream_id = stream_id
         self.stream: Stream | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Future[None] | None = None
         self.limit = conn.server.body_limit
         self.waiter: asyncio.Future[None] | None = None
         self.reset_after = False  # RST_STREAM(NO_ERROR) once the response is out (unread body)
         self.logged = False
 
-    def stream_send(self, event: events.Event) -> None:
+    def stream_send(self, event: events.Outbound) -> None:
         self.conn.stream_send(self, event)
 
     def stream_respond(self, stream_id: int, status: int, headers: events.Headers,
@@ -102,12 +106,16 @@ class _Sink:
     async def stream_drain(self, stream_id: int) -> None:
         await self.conn.stream_drain(self)
 
-    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None:
+    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int, count: int) -> None:
         # HTTP/2 frames the body, so sendfile() cannot be used.
         await send_file_in_chunks(self, stream_id, file, offset, count)
 
     def stream_abort(self, stream_id: int) -> None:
         self.conn.reset_stream(self.stream_id, ErrorCodes.INTERNAL_ERROR)
+
+    def accept_websocket(self, stream: Stream, accepted: Accepted) -> bool:
+        # Only an extended CONNECT stream (websocket_h2) can become a WebSocket.
+        raise RuntimeError("a WebSocket on a plain HTTP/2 stream")
 
     def pause_reading(self) -> None:
         self.conn.adapter.hold(self.stream_id)
@@ -119,13 +127,13 @@ class _Sink:
             conn.write(conn.adapter.data_to_send())
 
 
-class H2Connection(asyncio.Protocol):
+class H2Connection(BaseConnection):
     """One HTTP/2 connection: streams, flow control, flood limits (in the adapter)."""
 
-    def __init__(self, server: Server, *, scheme: str, client: tuple[str, int] | None,
-                 sockname: tuple[str, int] | None) -> None:
-        self.server = server
-        self.loop = server.loop
+    def __init__(self, server: Server, *, scheme: str, client: Address | None,
+                 sockname: Address | None, router: Router | None = None) -> None:
+        super().__init__(server)
+        self.router = router if router is not None else server.router
         cfg = server.config
         self.adapter = Http2Adapter(
             max_header_bytes=cfg.max_header_bytes,
@@ -136,32 +144,24 @@ class H2Connection(asyncio.Protocol):
         self.scheme = scheme
         self.client = client
         self.sockname = sockname
-        self.transport: asyncio.Transport | None = None
         self.streams: dict[int, _Sink] = {}
         self.environ_cache = EnvironCache()
         self.tunnels: dict[int, Tunnel] = {}
-        self.closed = False
-        self._wbuf: list[bytes] = []
-        self._flush_scheduled = False
-        self._write_paused = False
-        self._paused_waiters: list[asyncio.Future[None]] = []
         self._stopping = False
-        self.last_io = server.clock
 
     # --- entry --------------------------------------------------------------------------
     def attach(self, transport: asyncio.BaseTransport, data: bytes = b"",
                upgrade: tuple[bytes, events.Request] | None = None) -> None:
         """Take the transport over (already switched to this protocol) and feed ``data``,
         the bytes read so far.  ``upgrade``: (HTTP2-Settings, request) after a 101."""
-        self.transport = transport  # type: ignore[assignment]
-        self.server.connections.add(self)  # type: ignore[arg-type]
+        accepted = self.take_transport(transport)
         first: events.Request | None = None
         if upgrade is not None:
             first = self.adapter.initiate_upgrade(*upgrade)
         else:
             self.adapter.initiate()
         self.write(self.adapter.data_to_send())
-        if len(self.server.connections) > self.server.config.max_connections:
+        if not accepted:
             log.info("too many connections: HTTP/2 client %s turned away", self.client)
             self.write(self.adapter.close(ErrorCodes.NO_ERROR))  # last stream 0: retry elsewhere
             self.close()
@@ -185,17 +185,16 @@ class H2Connection(asyncio.Protocol):
         self.last_io = self.server.clock
         adapter = self.adapter
         for event in adapter.feed(data):
-            kind = type(event)
-            if kind is events.Body:
-                self._on_body(event)  # type: ignore[arg-type]
-            elif kind is events.Request:
-                self._on_request(event)  # type: ignore[arg-type]
-            elif kind is events.EndBody:
-                self._on_end(event)  # type: ignore[arg-type]
-            elif kind is events.StreamClosed:
+            if type(event) is events.Body:
+                self._on_body(event)
+            elif type(event) is events.Request:
+                self._on_request(event)
+            elif type(event) is events.EndBody:
+                self._on_end(event)
+            elif type(event) is events.StreamClosed:
                 self._on_reset(event.stream_id)
-            elif kind is events.RemoteError:
-                self._on_error(event)  # type: ignore[arg-type]
+            elif type(event) is events.RemoteError:
+                self._on_error(event)
         self.write(adapter.data_to_send())
         self._wake(adapter.take_writable())
         self.flush()
@@ -206,29 +205,17 @@ class H2Connection(asyncio.Protocol):
         return False  # an HTTP/2 peer that half-closes is gone
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.server.connections.discard(self)  # type: ignore[arg-type]
-        for sink in list(self.streams.values()):
+        super().connection_lost(exc)
+        self._all_gone()
+
+    def _all_gone(self) -> None:
+        """The peer is gone: every stream and tunnel in flight ends (a normal event)."""
+        streams, self.streams = list(self.streams.values()), {}
+        for sink in streams:
             self._gone(sink)
-        self.streams.clear()
-        for tunnel in list(self.tunnels.values()):
+        tunnels, self.tunnels = list(self.tunnels.values()), {}
+        for tunnel in tunnels:
             tunnel.closed()
-        self.tunnels.clear()
-        for waiter in self._paused_waiters:
-            if not waiter.done():
-                waiter.set_exception(ClientDisconnected("client disconnected"))
-        self._paused_waiters.clear()
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        self.last_io = self.server.clock
-        waiters, self._paused_waiters = self._paused_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
     # --- inbound events -----------------------------------------------------------------------
     def _on_request(self, request: events.Request) -> None:
@@ -249,12 +236,12 @@ class H2Connection(asyncio.Protocol):
         if request.content_length == 0:
             stream.body.finish()  # nothing can follow (h2 enforces it): complete before the app runs
         set_hint_promise(server, self, stream)
-        limit, task = dispatch(server, stream, self._respond_simple)
+        limit, task = dispatch(server, self.router, stream, self._respond_simple)
         if limit:
             sink.limit = limit
         if task is not None:
             sink.task = task
-            task.add_done_callback(lambda t, s=sink: self._task_done(s, t))
+            task.add_done_callback(partial(self._task_done, sink))
 
     def _on_connect(self, request: events.Request) -> None:
         protocol = b""
@@ -327,7 +314,7 @@ class H2Connection(asyncio.Protocol):
                 sink.task.cancel()
             self._log(sink, stream.status or 499)
 
-    def _task_done(self, sink: _Sink, task: asyncio.Task[None]) -> None:
+    def _task_done(self, sink: _Sink, task: asyncio.Future[None]) -> None:
         stream = sink.stream
         if task.cancelled() or stream is None or stream.closed:
             return
@@ -357,16 +344,15 @@ class H2Connection(asyncio.Protocol):
         stream.closed = True  # the app may still run: its output goes nowhere
 
     # --- the StreamSink side --------------------------------------------------------------------
-    def stream_send(self, sink: _Sink, event: events.Event) -> None:
+    def stream_send(self, sink: _Sink, event: events.Outbound) -> None:
         if self.closed:
             raise ClientDisconnected("client disconnected")
         stream = sink.stream
-        kind = type(event)
-        if kind is events.Response and stream is not None:
-            event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
-                                    response_headers(self.server, stream, event.headers))  # type: ignore[attr-defined]
+        if type(event) is events.Response and stream is not None:
+            event = events.Response(event.stream_id, event.status,
+                                    response_headers(self.server, stream, event.headers))
         self.write(self.adapter.send(event))
-        if kind is events.EndData:
+        if type(event) is events.EndData:
             self._wake(self.adapter.take_writable())
             self._ended(sink)
 
@@ -392,9 +378,7 @@ class H2Connection(asyncio.Protocol):
             if self.closed or (stream is not None and stream.closed):
                 raise ClientDisconnected("client disconnected")
             if self._write_paused:
-                waiter = self.loop.create_future()
-                self._paused_waiters.append(waiter)
-                await waiter
+                await self.wait_writable()
                 continue
             if self.adapter.buffered(sink.stream_id):
                 sink.waiter = self.loop.create_future()
@@ -467,7 +451,7 @@ class H2Connection(asyncio.Protocol):
         sink = self.streams.get(stream.stream_id)
         if sink is not None and status >= 400 and not stream.body.complete:
             sink.reset_after = True  # RFC 9113 8.1: answered; the rest of the body is not wanted
-        headers, body = simple_page(status)
+        headers, body = errorpage.page(status)
         stream.respond(status, headers, body)
 
     # --- server push ----------------------------------------------------------------------------
@@ -497,22 +481,12 @@ class H2Connection(asyncio.Protocol):
 
     # --- output -----------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
+        """Buffered, and written at the end of the loop turn (or at a ``flush()``)."""
         if data and not self.closed:
-            self._wbuf.append(data)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self.loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._flush_scheduled = False
-        if self._wbuf and self.transport is not None and not self.closed:
-            data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
-            self._wbuf.clear()
-            self.transport.write(data)
+            self.write_soon(data)
 
     # --- the Server side ---------------------------------------------------------------------------
-    @property
-    def current(self) -> Stream | None:
+    def in_flight(self) -> Stream | None:
         """One stream in flight (for ``Server.current_requests``)."""
         for sink in self.streams.values():
             return sink.stream
@@ -527,23 +501,24 @@ class H2Connection(asyncio.Protocol):
         self.flush()
         self._maybe_done()
 
-    def close(self) -> None:
-        if self.closed or self.transport is None:
+    def close(self, linger: bool = True) -> None:
+        """GOAWAY (unless one went out), then close lingering: the peer may still be
+        sending frames, and a plain close could turn our GOAWAY into a RST before the
+        peer reads it.  Streams still in flight end as if the peer had gone."""
+        transport = self.transport
+        if self.closed or transport is None:
             return
         if not self.adapter.closed and not self.adapter.draining:
             self.write(self.adapter.close(ErrorCodes.NO_ERROR))
         self.flush()
         self.closed = True
-        self.server.connections.discard(self)  # type: ignore[arg-type]
-        # The peer may still be sending frames: a plain close could turn our GOAWAY
-        # into a RST before the peer reads it.
-        close_lingering(self.loop, self.transport)
+        self.server.connections.discard(self)
+        close_lingering(self.loop, transport)
+        self._all_gone()
 
     def abort(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.abort()
-        self.closed = True
-        self.server.connections.discard(self)  # type: ignore[arg-type]
+        super().abort()
+        self._all_gone()
 
     def check_timeouts(self, now: float) -> None:
         cfg = self.server.config
@@ -571,17 +546,12 @@ class H2Connection(asyncio.Protocol):
 # --- protocol switches (installed on the Server by install()) ----------------------------------
 
 
-def _from(conn: Connection) -> H2Connection:
-    return H2Connection(conn.server, scheme=conn.server.scheme if not _is_tls(conn) else "https",
-                        client=conn.client, sockname=conn.sockname)
+def _from(conn: Http1Connection) -> H2Connection:
+    return H2Connection(conn.server, scheme="https" if is_tls(conn.transport) else conn.server.scheme,
+                        client=conn.client, sockname=conn.sockname, router=conn.router)
 
 
-def _is_tls(conn: Connection) -> bool:
-    transport = conn.transport
-    return transport is not None and transport.get_extra_info("ssl_object") is not None
-
-
-def switch_prior_knowledge(conn: Connection, data: bytes) -> None:
+def switch_prior_knowledge(conn: Http1Connection, data: bytes) -> None:
     """The HTTP/2 client preface opened a clear-text connection (h2c, prior knowledge)."""
     h2c = _from(conn)
     assert conn.transport is not None
@@ -589,10 +559,17 @@ def switch_prior_knowledge(conn: Connection, data: bytes) -> None:
     h2c.attach(conn.transport, data)
 
 
-def upgrade_h2c(conn: Connection, request: events.Request) -> bool:
+def switch_alpn(conn: Http1Connection, transport: asyncio.BaseTransport) -> None:
+    """TLS negotiated ``h2`` (ALPN): HTTP/2 from the first byte."""
+    h2 = H2Connection(conn.server, scheme="https", client=None, sockname=None, router=conn.router)
+    transport.set_protocol(h2)
+    h2.attach(transport)
+
+
+def upgrade_h2c(conn: Http1Connection, request: events.Request) -> bool:
     """``Upgrade: h2c`` (RFC 7540 3.2): 101, then HTTP/2 with the request as stream 1.
     Declined (False) over TLS, without exactly one valid HTTP2-Settings, or with a body."""
-    if _is_tls(conn) or conn.server.stopping:
+    if is_tls(conn.transport) or conn.server.stopping:
         return False
     settings = [v for n, v in request.headers if n == b"http2-settings"]
     if len(settings) != 1 or request.content_length or request.chunked:
@@ -607,7 +584,7 @@ def upgrade_h2c(conn: Connection, request: events.Request) -> bool:
     assert transport is not None
     head = conn.adapter.send(events.Response(request.stream_id, 101,
                                              [(b"connection", b"Upgrade"), (b"upgrade", b"h2c")]))
-    conn._flush()
+    conn.flush()
     transport.write(head)
     rest = conn.adapter.take_trailing_data()
     h2c = _from(conn)
@@ -620,65 +597,9 @@ def upgrade_h2c(conn: Connection, request: events.Request) -> bool:
     return True
 
 
-class TlsConnection(Connection):
-    """HTTP/1.1 on a TLS listener, handing the transport to HTTP/2 when ALPN chose h2."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        ssl_object = transport.get_extra_info("ssl_object")
-        alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
-        if alpn == "h2":
-            peer = transport.get_extra_info("peername")
-            sockname = transport.get_extra_info("sockname")
-            h2 = H2Connection(
-                self.server, scheme="https",
-                client=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("unix", 0),
-                sockname=(str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None)
-            transport.set_protocol(h2)  # type: ignore[attr-defined]
-            h2.attach(transport)
-            return
-        super().connection_made(transport)
-
-
-# --- hint_promise ------------------------------------------------------------------------------------
-
-
-def hint_promise(conn: Any, stream: Stream, uri: str) -> None:
-    """``environ["skitai.hint_promise"](uri)`` (README "HTTP/2.0 Server Push"), bound to
-    its connection and stream with ``functools.partial`` (no object of our own per
-    request): tell the client early about a resource the response will need.  Every
-    protocol: a ``Link: <uri>; rel=preload`` header on the response and a 103 Early Hints
-    before it; on HTTP/2 with push allowed, also a PUSH_PROMISE and the resource served
-    on the promised stream.  Callable from the app's thread; it takes effect only before
-    the response head."""
-    if not isinstance(uri, str) or not uri.startswith("/") or len(uri) > 2048 \
-            or any(c in uri for c in "<>\"' ,;\r\n\t\\") or not uri.isprintable():
-        raise ValueError(f"hint_promise: expected a path like '/images/a.png', got {uri!r}")
-    try:
-        link = b"<%s>; rel=preload" % uri.encode("ascii")
-    except UnicodeEncodeError:
-        raise ValueError(f"hint_promise: percent-encode the path {uri!r}") from None
-    links = stream.extra.setdefault("link_headers", [])
-    links.append((b"link", link))  # type: ignore[attr-defined]
-    if threading.get_ident() == conn.server.loop_thread:
-        _early_hint(conn, stream, uri, link)
-    else:
-        conn.loop.call_soon_threadsafe(_early_hint, conn, stream, uri, link)
-
-
-def _early_hint(conn: Any, stream: Stream, uri: str, link: bytes) -> None:
-    if stream.closed or stream.headers_sent or stream.ended:
-        return
-    try:
-        stream.send_informational(103, [(b"link", link)])
-    except (ClientDisconnected, RuntimeError):
-        return
-    push = getattr(conn, "push", None)
-    if push is not None:
-        push(stream, uri)
-
-
 def install(server: Server) -> None:
-    """Enable HTTP/2 on a server: h2c prior knowledge, Upgrade: h2c, hint_promise."""
+    """Enable HTTP/2 on a server: h2c prior knowledge, Upgrade: h2c, ALPN h2, hint_promise."""
     server.on_h2_preface = switch_prior_knowledge
+    server.on_alpn_h2 = switch_alpn
     server.upgrades[b"h2c"] = upgrade_h2c
     server.hint_promise = hint_promise

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN = ["asyncio", "h2", "httptools", "jinja2", "asyncpg", "uvloop", "skitai.worker",
              "skitai.worker.server", "flask", "django"]
 

@@ -1,6 +1,6 @@
 """WebSocket over HTTP/2 (RFC 8441): an extended CONNECT stream carries the frames.
 
-Theory.  ``h2conn.EXTENDED_CONNECT[b"websocket"] = take`` (``install()``) makes the
+Theory.  ``http2.EXTENDED_CONNECT[b"websocket"] = take`` (``install()``) makes the
 HTTP/2 connection advertise SETTINGS_ENABLE_CONNECT_PROTOCOL and hand every
 ``CONNECT :protocol websocket`` stream to ``take``.  From there it is the HTTP/1.1 path,
 not a second copy: the request is routed by the server's router, the app is asked
@@ -19,66 +19,74 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
-from skitai.worker import events
-from skitai.worker.server import response_headers, route_stream
-from skitai.worker.stream import Stream
+from skitai.worker import errorpage, events, websocket_app
+from skitai.worker.connections import http2
+from skitai.worker.connections.http2 import H2Connection
+from skitai.worker.connections.websocket import open_session
+from skitai.worker.dispatch import response_headers, route_stream
+from skitai.worker.protocols.http2 import ErrorCodes
+from skitai.worker.stream import FileLike, Stream
 
 log = logging.getLogger("skitai.server")
 
-CANCEL = 0x8  # RFC 9113 error code
+CANCEL = ErrorCodes.CANCEL
 
 
 def install() -> None:
     """Register WebSocket as an extended CONNECT protocol (call before serving)."""
-    from skitai.worker import h2conn
-
-    h2conn.EXTENDED_CONNECT[b"websocket"] = take
+    http2.EXTENDED_CONNECT[b"websocket"] = take
 
 
-def take(conn: Any, request: events.Request) -> None:
-    """``CONNECT :protocol websocket`` on ``conn`` (an ``h2conn.H2Connection``)."""
-    from skitai.worker import websocket_app
-
+def take(conn: H2Connection, request: events.Request) -> None:
+    """``CONNECT :protocol websocket`` on ``conn``."""
     # The app is asked as for a GET of the path (RFC 8441 4: :path and :authority as a GET).
     as_get = events.Request(request.stream_id, b"GET", request.target, request.headers, b"2")
     sink = _TunnelSink(conn, request.stream_id)
     stream = Stream(sink, as_get, conn.loop, scheme=conn.scheme, client=conn.client,
                     server=conn.sockname, started=conn.loop.time())
     sink.stream = stream
-    route = route_stream(conn.server, stream)
-    if route is None or not websocket_app.wants(route.app):
+    route = route_stream(conn.server, conn.router, stream)
+    app = route.app if route is not None else None
+    if not websocket_app.wants(app):
         sink.respond(404)
         return
-    websocket_app.start(stream, route.app)
+    websocket_app.start(stream, app)
 
 
 class _TunnelSink:
     """The ``StreamSink`` of the CONNECT stream until it is switched to the WebSocket."""
 
-    def __init__(self, conn: Any, stream_id: int) -> None:
+    def __init__(self, conn: H2Connection, stream_id: int) -> None:
         self.conn = conn
         self.server = conn.server
         self.stream_id = stream_id
         self.stream: Stream | None = None
         self.logged = False
 
-    def stream_send(self, event: events.Event) -> None:
+    def stream_send(self, event: events.Outbound) -> None:
         stream = self.stream
         if type(event) is events.Response and stream is not None:
-            event = events.Response(event.stream_id, event.status,  # type: ignore[attr-defined]
-                                    response_headers(self.server, stream, event.headers))  # type: ignore[attr-defined]
+            event = events.Response(event.stream_id, event.status,
+                                    response_headers(self.server, stream, event.headers))
         self.conn.send_tunnel(event)
         self.conn.flush()
         if type(event) is events.EndData and stream is not None and not self.logged:
             self.logged = True
             self.server.log_access(stream, stream.status)
 
+    def stream_respond(self, stream_id: int, status: int, headers: events.Headers,
+                       reason: bytes, body: bytes) -> None:
+        self.stream_send(events.Response(stream_id, status, headers, reason))
+        if body:
+            self.stream_send(events.Data(stream_id, body))
+        self.stream_send(events.EndData(stream_id))
+
     async def stream_drain(self, stream_id: int) -> None:
         return None
 
-    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int,
+    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int,
                               count: int) -> None:
         raise RuntimeError("no file bodies on a WebSocket handshake")
 
@@ -92,18 +100,15 @@ class _TunnelSink:
         pass
 
     def respond(self, status: int) -> None:
-        body = f"<h1>{status}</h1>".encode()
         assert self.stream is not None
-        self.stream.send_head(status, [(b"content-type", b"text/html; charset=utf-8"),
-                                       (b"content-length", str(len(body)).encode())])
-        self.stream.send_data_nowait(body)
-        self.stream.end()
+        headers, body = errorpage.page(status)
+        self.stream.respond(status, headers, body)
 
     # --- what websocket_app asks of a connection ---------------------------------------------
-    def decline_upgrade(self) -> None:
-        """Nothing to undo on HTTP/2: the answer ends this stream only."""
+    def accept_websocket(self, stream: Stream, accepted: websocket_app.Accepted) -> bool:
+        return open_session(self.server, stream, accepted, self.switch_protocol)
 
-    def switch_protocol(self, factory: Callable[[Any, bytes], asyncio.Protocol]) -> None:
+    def switch_protocol(self, factory: Callable[[Any, bytes], asyncio.BaseProtocol]) -> None:
         stream = self.stream
         if stream is not None and not self.logged:
             self.logged = True
@@ -115,11 +120,12 @@ class _TunnelSink:
         self.conn.tunnels[self.stream_id] = transport
 
 
-class _TunnelTransport:
+class _TunnelTransport(asyncio.Transport):
     """What ``WebSocketSession`` needs of a transport, over one HTTP/2 stream; also the
-    ``h2conn.Tunnel`` that receives the stream's DATA."""
+    ``http2.Tunnel`` that receives the stream's DATA."""
 
-    def __init__(self, conn: Any, stream_id: int) -> None:
+    def __init__(self, conn: H2Connection, stream_id: int) -> None:
+        super().__init__()
         self.conn = conn
         self.stream_id = stream_id
         self.protocol: Any = None
@@ -143,9 +149,9 @@ class _TunnelTransport:
         self._lose()
 
     # --- transport (session -> here) ------------------------------------------------------------
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._closing and data:
-            self.conn.send_tunnel(events.Data(self.stream_id, data))
+            self.conn.send_tunnel(events.Data(self.stream_id, bytes(data)))
 
     def is_closing(self) -> bool:
         return self._closing or self.conn.closed
