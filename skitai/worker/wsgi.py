@@ -39,7 +39,7 @@ from typing import IO, Any
 from skitai.worker import environ as environ_mod
 from skitai.worker import errorpage, uploads
 from skitai.worker.pool import ThreadPool
-from skitai.worker.stream import NO_BODY, BodyTimeout, ClientDisconnected, Stream
+from skitai.worker.stream import BodyBuffer, BodyTimeout, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
 
@@ -266,7 +266,7 @@ class WsgiHandler:
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         """Raises ``BodyRefused`` when the declared body breaks the app's limits."""
         body = stream.body
-        if body is NO_BODY:
+        if not isinstance(body, BodyBuffer):  # NO_BODY
             # No body (the common GET): the shared empty input, no spool, no task.
             environ = self.environ_for(stream, _EMPTY_INPUT)
             if self.executor is not None:
@@ -280,25 +280,23 @@ class WsgiHandler:
                 environ = self.environ_for(stream, InputStream(stream, self.body_timeout))
                 self.executor.submit(self._run, stream, environ, True)
             else:
-                body.collect(self.body_buffer_size, partial(self._body_arrived, stream))
+                body.collect(self.body_buffer_size,
+                             partial(self._body_arrived, stream, body, self.executor))
             return None
-        return self._inline_with_body(stream)
+        return self._inline_with_body(stream, body)
 
-    def _body_arrived(self, stream: Stream) -> None:
+    def _body_arrived(self, stream: Stream, body: BodyBuffer, pool: ThreadPool) -> None:
         """The whole body is kept (or the request failed: the connection answers)."""
-        body = stream.body
         if body.complete and not stream.closed:
-            environ = self.environ_for(stream, body.spooled())  # type: ignore[union-attr]
-            self.executor.submit(self._run, stream, environ, True)  # type: ignore[union-attr]
+            pool.submit(self._run, stream, self.environ_for(stream, body.spooled()), True)
 
-    async def _inline_with_body(self, stream: Stream) -> None:
-        body = stream.body
+    async def _inline_with_body(self, stream: Stream, body: BodyBuffer) -> None:
         arrived: asyncio.Future[None] = self.loop.create_future()
-        body.collect(self.body_buffer_size, partial(arrived.set_result, None))  # type: ignore[union-attr]
+        body.collect(self.body_buffer_size, partial(arrived.set_result, None))
         await arrived
         if not body.complete or stream.closed:
             return
-        rest = self._run(stream, self.environ_for(stream, body.spooled()), False)  # type: ignore[union-attr]
+        rest = self._run(stream, self.environ_for(stream, body.spooled()), False)
         if rest is not None:
             await rest
 

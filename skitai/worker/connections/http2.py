@@ -316,9 +316,11 @@ class H2Connection(BaseConnection):
 
     def _task_done(self, sink: _Sink, task: asyncio.Future[None]) -> None:
         stream = sink.stream
-        if task.cancelled() or stream is None or stream.closed:
+        if task.cancelled():
             return
-        exc = task.exception()
+        exc = task.exception()  # read even when stale: no "never retrieved" warning
+        if stream is None or stream.closed:
+            return
         if exc is not None and not isinstance(exc, ClientDisconnected):
             log.error("handler error for %s", stream.request.target, exc_info=exc)
             if not stream.headers_sent:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import collections
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -124,13 +124,13 @@ class _FieldEncoder(hpack.hpack.Encoder):
         super().__init__()
         self._fields: dict[tuple[bytes, bytes], bytes] = {}
 
-    def encode(self, headers: object, huffman: bool = True) -> bytes:  # type: ignore[override]
+    def encode(self, headers: Iterable[Any], huffman: bool = True) -> bytes:
         block = []
         if self.header_table.resized:
             block.append(self._encode_table_size_change())
             self.header_table.resized = False
         cache = self._fields
-        for field in headers:  # type: ignore[attr-defined]
+        for field in headers:
             encoded = cache.get(field)
             if encoded is None:
                 encoded = self._field(field)
@@ -140,7 +140,7 @@ class _FieldEncoder(hpack.hpack.Encoder):
     def _field(self, field: tuple[bytes, bytes]) -> bytes:
         name, value = field[0], field[1]
         if not isinstance(name, bytes) or not isinstance(value, bytes):
-            name, value = bytes(name, "utf-8"), bytes(value, "utf-8")  # type: ignore[arg-type]
+            name, value = bytes(name, "utf-8"), bytes(value, "utf-8")
         index = _STATIC_FIELDS.get((name, value))
         if index is not None:
             encoded = self._encode_indexed(index)

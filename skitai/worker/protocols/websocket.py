@@ -40,6 +40,7 @@ import binascii
 import enum
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from wsproto import events as wsevents
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -281,11 +282,11 @@ class WebSocketAdapter:
         as is (its payload on the wire).  Looks at wsproto's frame decoder (private,
         checked against wsproto 1.2 and 1.3); without it the count in _drain still
         applies."""
-        decoder = getattr(getattr(self._conn, "_proto", None), "_frame_decoder", None)
+        decoder: Any = getattr(getattr(self._conn, "_proto", None), "_frame_decoder", None)
         header = getattr(decoder, "header", None)
         if header is None or header.opcode.iscontrol():
             return False
-        remaining = header.payload_len - decoder.payload_consumed  # type: ignore[union-attr]
+        remaining: int = header.payload_len - decoder.payload_consumed
         return self._size + remaining > self.max_message_size
 
     def eof(self) -> list[events.Event]:
