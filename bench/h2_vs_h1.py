@@ -29,7 +29,7 @@ def run(scenario: str, workers: int, threads: int, var: str) -> float:
               f"SKITAI_THREADS={threads} SKITAI_WORKERS={workers} BENCH_SHARED={SHARED} "
               f"PYTHONPATH={ROOT} {py} {HERE}/skitai_hello.py")
     cmd = [py, os.path.join(SHARED, "compare.py"), "--scenario", scenario, "--rounds", "1",
-           "--h2-requests", "200000", "--h2-clients", "16", "--h2-streams", "10",
+           "--h2-requests", "100000", "--h2-clients", "16", "--h2-streams", "10",
            "--server", server, "--json", out]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(out) as f:
