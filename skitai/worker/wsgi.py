@@ -11,8 +11,8 @@ the loop in ONE completion (``ThreadPool.complete``) (head, body and end togethe
 Content-Length); a larger one is streamed, the thread waiting for the transport to
 drain after each piece.
 
-``threads == 0``: the app runs inline on the event loop, also once the body is whole.  A response is collected
-the same way; once it passes ``COLLECT_LIMIT`` the rest of the iterable is driven by a
+``threads == 0``: the app runs inline on the event loop, also once the body is whole.
+A buffered chunked body gets its ``CONTENT_LENGTH``.  A response is collected the same way; once it passes ``COLLECT_LIMIT`` the rest of the iterable is driven by a
 task that waits for the transport to drain after each piece, so a slow (or vanished)
 client never makes the loop buffer a whole large body.
 
@@ -288,7 +288,7 @@ class WsgiHandler:
     def _body_arrived(self, stream: Stream, body: BodyBuffer, pool: ThreadPool) -> None:
         """The whole body is kept (or the request failed: the connection answers)."""
         if body.complete and not stream.closed:
-            pool.submit(self._run, stream, self.environ_for(stream, body.spooled()), True)
+            pool.submit(self._run, stream, self._buffered_environ(stream, body), True)
 
     async def _inline_with_body(self, stream: Stream, body: BodyBuffer) -> None:
         arrived: asyncio.Future[None] = self.loop.create_future()
@@ -296,9 +296,17 @@ class WsgiHandler:
         await arrived
         if not body.complete or stream.closed:
             return
-        rest = self._run(stream, self.environ_for(stream, body.spooled()), False)
+        rest = self._run(stream, self._buffered_environ(stream, body), False)
         if rest is not None:
             await rest
+
+    def _buffered_environ(self, stream: Stream, body: BodyBuffer) -> dict[str, Any]:
+        environ = self.environ_for(stream, body.spooled())
+        if stream.request.chunked:
+            # The length is known now: apps that read CONTENT_LENGTH bytes (Django) get
+            # a chunked upload too.
+            environ["CONTENT_LENGTH"] = str(body.received)
+        return environ
 
     def body_bytes(self, chunk: Any) -> bytes:
         """A body chunk that is not ``bytes``: a bytes-like one is copied; a ``str`` is

@@ -13,7 +13,7 @@ MARKS = os.environ.get("TEST_MARKS", ".")
 def echo(environ, start_response):
     body = environ["wsgi.input"].read(-1)
     info = (f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} len={len(body)} "
-            f"proto={environ['SERVER_PROTOCOL']}").encode()
+            f"proto={environ['SERVER_PROTOCOL']} cl={environ.get('CONTENT_LENGTH')}").encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(info)))])
     return [info]
 

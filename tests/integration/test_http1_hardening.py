@@ -145,6 +145,13 @@ def test_a_streaming_mount_gets_its_app_called_before_the_body_is_whole(
     sock.close()
 
 
+def test_a_buffered_chunked_body_gets_its_content_length(server: ServerProcess) -> None:
+    data = (b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    (resp,), _ = exchange(server.host, server.port, data)
+    assert resp.status == 200 and b"len=11" in resp.body and b"cl=11" in resp.body
+
+
 def test_a_large_body_is_spooled_and_arrives_whole(server: ServerProcess) -> None:
     payload = os.urandom(3 * 1024 * 1024 + 7)
     data = f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
