@@ -522,3 +522,15 @@ def test_field_encoder_uses_no_dynamic_table_and_signals_a_table_size_change() -
     block = enc.encode(fields)
     assert block[:1] == b"\x20"  # a dynamic table size update to 0 comes first
     assert dec.decode(block, raw=True) == fields
+
+
+def test_cookie_crumbs_arrive_as_fields_and_join_in_the_environ() -> None:
+    from skitai.worker.environ import build_environ
+
+    client, server = pair()
+    client.send_headers(1, REQ + [(b"cookie", b"a=1"), (b"cookie", b"b=2")], end_stream=True)
+    request = next(e for e in to_server(client, server) if isinstance(e, events.Request))
+    assert [v for n, v in request.headers if n == b"cookie"] == [b"a=1", b"b=2"]
+    environ = build_environ(request, script_name="", path_info="/", query=b"", scheme="http",
+                            client=None, server=None, body=None)  # type: ignore[arg-type]
+    assert environ["HTTP_COOKIE"] == "a=1; b=2"
