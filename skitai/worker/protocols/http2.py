@@ -111,6 +111,49 @@ _NEVER_INDEXED: Final = frozenset((b"set-cookie", b"authorization", b"proxy-auth
 _FIELD_CACHE_MAX = 4096
 
 
+class _BlockDecoder(hpack.hpack.Decoder):
+    """HPACK decoding that remembers the last header blocks made only of indexed fields.
+
+    Such a block (every representation an index, RFC 7541 6.1) changes nothing in the
+    decoder, and its fields depend only on the dynamic table; a keep-alive client that
+    asks again and again sends the very same bytes (h2load, a browser polling an API).
+    Its decoded fields are kept until a block of any other kind is decoded (which may
+    change the table: everything kept is dropped), so a kept answer is always what
+    decoding would give.  h2 still validates every field of every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kept: dict[bytes, list[Any]] = {}
+
+    def decode(self, data: bytes, raw: bool = False) -> Any:
+        kept = self._kept
+        known = kept.get(data) if raw else None
+        if known is not None:
+            return list(known)
+        fields = list(super().decode(data, raw))
+        if not raw or not _only_indexed(data):
+            kept.clear()
+        elif len(kept) < 64:
+            kept[bytes(data)] = fields[:]
+        return fields
+
+
+def _only_indexed(block: bytes) -> bool:
+    """Every representation in ``block`` is an indexed field (top bit set; an index of
+    127 or more continues in bytes whose top bit says whether another follows)."""
+    i, n = 0, len(block)
+    while i < n:
+        first = block[i]
+        if not first & 0x80:
+            return False
+        i += 1
+        if first & 0x7F == 0x7F:
+            while i < n and block[i] & 0x80:
+                i += 1
+            i += 1
+    return i == n
+
+
 class _FieldEncoder(hpack.hpack.Encoder):
     """The response side of HPACK without a dynamic table (as nginx encodes): each field
     is a static-table index or a literal that is not indexed, so its bytes do not depend
@@ -323,6 +366,7 @@ class Http2Adapter:
         if enable_connect_protocol:
             settings[codes.ENABLE_CONNECT_PROTOCOL] = 1
         conn.local_settings = h2.settings.Settings(client=False, initial_values=settings)
+        conn.decoder = _BlockDecoder()
         conn.decoder.max_header_list_size = max_header_bytes
         conn.encoder = _FieldEncoder()
         self._conn = conn

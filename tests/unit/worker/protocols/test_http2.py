@@ -534,3 +534,36 @@ def test_cookie_crumbs_arrive_as_fields_and_join_in_the_environ() -> None:
     environ = build_environ(request, script_name="", path_info="/", query=b"", scheme="http",
                             client=None, server=None, body=None)  # type: ignore[arg-type]
     assert environ["HTTP_COOKIE"] == "a=1; b=2"
+
+
+def test_block_decoder_gives_what_a_plain_decoder_gives() -> None:
+    """Blocks of indexed fields only are remembered; any other block drops what was kept
+    (it may change the dynamic table, and with it what the same indexes mean)."""
+    import random
+
+    from hpack import Decoder, Encoder
+
+    from skitai.worker.protocols.http2 import _BlockDecoder, _only_indexed
+
+    rng = random.Random(7)
+    enc, plain, ours = Encoder(), Decoder(), _BlockDecoder()
+    enc.header_table_size = 256  # a small table: entries are evicted and indexes move
+    paths = [b"/", b"/a", b"/b", b"/" + b"x" * 40]
+    hits = 0
+    for _ in range(2000):
+        fields = [(b":method", b"GET"), (b":path", rng.choice(paths)),
+                  (b":authority", b"h"), (b"x-n", b"%d" % rng.randrange(6))]
+        block = enc.encode(fields)
+        hits += _only_indexed(block)
+        assert ours.decode(block, raw=True) == plain.decode(block, raw=True) == fields
+    assert hits > 100  # the remembered path was taken
+
+
+@pytest.mark.parametrize(("block", "only"), [
+    (b"\x82\x84\x86", True), (b"\xff\x00", True), (b"\xff\x80\x01\x82", True),
+    (b"\x82\x04\x01/", False), (b"\x20\x82", False), (b"\xff", False), (b"", True),
+])
+def test_only_indexed(block: bytes, only: bool) -> None:
+    from skitai.worker.protocols.http2 import _only_indexed
+
+    assert _only_indexed(block) is only
