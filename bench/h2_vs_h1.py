@@ -18,7 +18,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+# SKITAI_ROOT: another checkout to measure (a before/after table from one script)
+ROOT = os.environ.get("SKITAI_ROOT") or os.path.dirname(HERE)
 SHARED = os.environ.get("BENCH_SHARED", os.path.join(ROOT, "..", "shared", "bench"))
 
 
@@ -27,7 +28,7 @@ def run(scenario: str, workers: int, threads: int, var: str) -> float:
     out = tempfile.mktemp(suffix=".json")
     server = (f"skitai@18741=env SKITAI_PORT={{port}} SKITAI_VARPATH={var} "
               f"SKITAI_THREADS={threads} SKITAI_WORKERS={workers} BENCH_SHARED={SHARED} "
-              f"PYTHONPATH={ROOT} {py} {HERE}/skitai_hello.py")
+              f"PYTHONPATH={ROOT} {py} {ROOT}/bench/skitai_hello.py")
     cmd = [py, os.path.join(SHARED, "compare.py"), "--scenario", scenario, "--rounds", "1",
            "--h2-requests", "100000", "--h2-clients", "16", "--h2-streams", "10",
            "--server", server, "--json", out]
@@ -43,6 +44,7 @@ def main() -> None:
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else 4
     var = tempfile.mkdtemp()
+    print(f"code: {ROOT}", file=sys.stderr)
     h1: list[float] = []
     h2: list[float] = []
     for i in range(rounds):
