@@ -25,7 +25,8 @@ good: nothing after a bad request is ever run.
 
 *Limits* (gunicorn's defaults: a 4094-byte request line, 100 fields of at most 8190
 bytes of name and value each; and a 64 KiB head).  Field size and count are checked as
-each field completes (trailers too: 100 more fields at most).  The request line is
+each field completes (trailers too: 100 more fields at most, and a trailer section is
+counted read by read against the head limit, ``_count_trailer``).  The request line is
 checked as the target arrives (llhttp reports a partial
 target at the end of every chunk, so the check is exact for any split): 414.  The head is
 counted per ``feed()`` chunk while a head is being parsed, so a slowloris head cannot grow
@@ -233,6 +234,12 @@ class _BodyOnly:
     def on_body(self, data: bytes) -> None:
         self.adapter.on_body(data)
 
+    def on_chunk_header(self) -> None:
+        self.adapter.on_chunk_header()
+
+    def on_chunk_complete(self) -> None:
+        self.adapter.on_chunk_complete()
+
     def on_message_complete(self) -> None:
         self.adapter.on_message_complete()
 
@@ -248,6 +255,8 @@ class Http1Adapter:
         self._max_field = max_field_size
         self._max_fields = max_fields
         self._singles: set[bytes] | None = None  # singleton fields seen in this head
+        self._in_chunk = False  # between a chunk's size line and its end (or the trailers')
+        self._trailer_bytes = 0
         # "GET" + 2 spaces + "HTTP/1.1": a target longer than this may make the line too long.
         self._max_target = max_request_line - 13
         self._max_head = max_header_bytes
@@ -335,6 +344,7 @@ class Http1Adapter:
             data, self._trailing = self._trailing + data, b""
         out: list[events.Event] = []
         self._out = out
+        in_chunk = False
         if self._in_head:
             self._mid = False
             total = self._head_bytes + len(data)
@@ -342,13 +352,26 @@ class Http1Adapter:
                 self._feed_limited(data)
                 return out
             self._head_bytes = total
+        else:
+            in_chunk = self._in_chunk
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._upgraded(data[exc.args[0]:])
         except httptools.HttpParserError as exc:
             self._parse_error(exc)
+        if in_chunk and not out and self._in_chunk:
+            self._count_trailer(len(data))
         return out
+
+    def _count_trailer(self, size: int) -> None:
+        """A whole read between a chunk's size line and its end that made no body: the
+        trailer section (llhttp holds a field until its line ends, so a trailer that
+        never ends would grow without bound).  Counted like a head, from the first
+        read that begins inside it."""
+        self._trailer_bytes += size
+        if self._trailer_bytes > self._max_head:
+            self._fail("trailer section too large", 431)
 
     def eof(self) -> list[events.Event]:
         """The peer will send nothing more."""
@@ -618,6 +641,13 @@ class Http1Adapter:
 
     def on_body(self, data: bytes) -> None:
         self._out.append(_body(self._sid, data))
+
+    def on_chunk_header(self) -> None:
+        self._in_chunk = True
+
+    def on_chunk_complete(self) -> None:
+        self._in_chunk = False
+        self._trailer_bytes = 0
 
     def on_message_complete(self) -> None:
         if self._body_skipped is not None:
