@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from skitai.config import parse
 from skitai.worker import events
 from skitai.worker.stream import BodyRefused
 
@@ -44,10 +45,10 @@ class BodyLimits:
         if limit and cl is not None and cl > limit:
             raise BodyRefused(f"request body of {cl} bytes over the app's limit of {limit}")
         scanner = _FileParts(boundary, self.upload) if boundary and self.upload else None
+        if cl is not None:
+            limit = 0  # the declared length is within it, and the connection holds it to that
         if not limit and scanner is None:
             return None
-        if limit and cl is not None:
-            limit = 0  # the declared length is within it, and the connection holds it to that
         return _Check(limit, scanner)
 
 
@@ -140,8 +141,14 @@ def _boundary(request: events.Request) -> bytes | None:
 
 
 def from_pref(pref: Any) -> BodyLimits | None:
-    """The limits in ``pref.config`` (None when it sets none)."""
+    """The limits in ``pref.config`` (None when it sets none); sizes as ``parse.size``
+    reads them (``2 << 32``, ``"10MB"``); a bad one raises ValueError naming its key."""
     config = getattr(pref, "config", None) or {}
-    limits = BodyLimits(*(int(config.get(key) or 0) for key in (
-        "max_post_body_size", "max_multipart_body_size", "max_upload_file_size")))
+    sizes = []
+    for key in ("max_post_body_size", "max_multipart_body_size", "max_upload_file_size"):
+        try:
+            sizes.append(parse.size(config.get(key) or 0))
+        except ValueError as exc:
+            raise ValueError(f"pref.config.{key}: {exc}") from None
+    limits = BodyLimits(*sizes)
     return limits if limits != BodyLimits() else None
