@@ -19,7 +19,9 @@ Map (a request flows top to bottom)::
     routing.py          virtual hosts and mount points -> Route
     handler.py          the Handler protocol every mounted thing implements
     wsgi.py             Handler for WSGI apps (thread pool or inline)
+    pool.py             the WSGI thread pool: hand-off and completions batched per loop turn
     static.py           Handler for static directories (ETag, Range, sendfile)
+    filecache.py        open static files and their 200 heads, checked by one stat
     websocket_app.py    the README's WebSocket contract for WSGI apps (INIT, replies)
     forward.py          Handler of the enable_forward listener: redirect to HTTPS
     errorpage.py        the one small HTML error page

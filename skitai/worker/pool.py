@@ -1,14 +1,12 @@
-"""The WSGI thread pool, fed and drained in batches per loop turn.
+"""The WSGI thread pool, and its completions run in batches on the loop.
 
-Theory.  ``concurrent.futures.ThreadPoolExecutor`` costs each request a ``Future``, a
-queue put with its lock and a wake-up, and ``loop.call_soon_threadsafe`` costs each
-response a handle and a write to the loop's self-pipe.  At hello-world sizes that
-hand-off was more than half of what ``threads=4`` paid over ``threads=0``.  Here:
+Theory.  ``concurrent.futures.ThreadPoolExecutor`` costs each request a ``Future`` (with
+its own ``threading.Condition``) and a work item, and ``loop.call_soon_threadsafe`` costs
+each response a handle and a write to the loop's self-pipe.  At hello-world sizes that
+hand-off was a large part of what ``threads=4`` paid over ``threads=0``.  Here:
 
-- ``submit(fn, *args)`` on the loop only queues the call; at the end of the loop turn
-  every call queued in that turn goes to the threads under one lock, waking at most as
-  many idle threads as there are calls (no future: the caller's own completion carries
-  the result back);
+- ``submit(fn, *args)`` puts the call on a ``queue.SimpleQueue`` (C, one lock, no
+  future: the caller's own completion carries the result back);
 - ``complete(fn, *args)`` from a pool thread appends to a deque and wakes the loop only
   if no wake-up is pending: one wake-up (one self-pipe write, one callback) runs every
   completion that arrived meanwhile, in order.
@@ -23,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -41,32 +40,20 @@ class ThreadPool:
         self.size = threads
         self.loop = loop
         self.name = name
-        self._jobs: collections.deque[Call] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
-        self._idle = 0  # threads waiting on _cond
+        self._jobs: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._stopping = False
-        self._batch: list[Call] = []  # submitted in this loop turn
         self._done: collections.deque[Call] = collections.deque()
         self._wake_pending = False
 
     # --- loop side -------------------------------------------------------------------------
     def submit(self, fn: Callable[..., object], *args: Any) -> None:
-        """Run ``fn(*args)`` on a pool thread (handed over at the end of this loop turn)."""
-        if not self._batch:
-            self.loop.call_soon(self._hand_off)
-        self._batch.append((fn, args))
-
-    def _hand_off(self) -> None:
-        batch, self._batch = self._batch, []
-        if not batch or self._stopping:
+        """Run ``fn(*args)`` on a pool thread."""
+        if self._stopping:
             return
         if len(self._threads) < self.size:
             self._start_threads()
-        with self._cond:
-            self._jobs.extend(batch)
-            if self._idle:
-                self._cond.notify(min(len(batch), self._idle))
+        self._jobs.put((fn, args))
 
     def _start_threads(self) -> None:
         while len(self._threads) < self.size:
@@ -98,16 +85,12 @@ class ThreadPool:
                 pass  # the loop is closed: the worker is gone
 
     def _work(self) -> None:
-        cond, jobs = self._cond, self._jobs
+        get = self._jobs.get
         while True:
-            with cond:
-                while not jobs:
-                    if self._stopping:
-                        return
-                    self._idle += 1
-                    cond.wait()
-                    self._idle -= 1
-                fn, args = jobs.popleft()
+            job = get()
+            if job is None:  # shutdown
+                return
+            fn, args = job
             try:
                 fn(*args)
             except BaseException:  # noqa: BLE001 - the callers report their own failures
@@ -115,9 +98,8 @@ class ThreadPool:
 
     # --- stop ------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """No new work; queued calls are dropped and idle threads end (a running app
+        """No new work; the threads end after the calls already queued (a running app
         call finishes on its own: the threads are daemons)."""
-        with self._cond:
-            self._stopping = True
-            self._jobs.clear()
-            self._cond.notify_all()
+        self._stopping = True
+        for _ in self._threads:
+            self._jobs.put(None)

@@ -1,7 +1,7 @@
 """One request/response exchange, independent of the protocol that carried it.
 
 Theory.  A protocol adapter (HTTP/1.1 now, HTTP/2 later) turns bytes into events; the
-connection in ``server.py`` creates a ``Stream`` per ``events.Request`` and pushes the
+connection (``connections/``) creates a ``Stream`` per ``events.Request`` and pushes the
 request body into it.  Handlers (WSGI, static files, gateway) see only ``Stream``:
 
 - request side: ``request`` (the event), ``script_name``/``path_info`` (set by routing),
@@ -400,7 +400,7 @@ class Stream:
         self.user: str | None = None  # for the access log (the authenticated user)
         # ``Link: <uri>; rel=preload`` fields added by ``skitai.hint_promise``
         self.link_headers: list[tuple[bytes, bytes]] = NO_LINKS
-        # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``server.dispatch``.
+        # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``dispatch.set_hint_promise``.
         self.environ_extra: dict[str, object] | None = None
         self.environ_cache = environ_cache  # the connection's (environ.EnvironCache)
 

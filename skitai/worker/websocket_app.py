@@ -9,7 +9,7 @@ extended CONNECT arrives the same way through ``websocket_h2.take``:
    varnames)``.  If it does not, its HTTP response is sent as it is (the upgrade is
    declined: a plain app keeps working).  Then the handshake is checked (400/426 on a bad
    one) and a 101 (HTTP/2: 200) goes out; the connection is switched to a
-   ``Session`` (``websocket_session.py``) with the bytes already read past the
+   ``WebSocketSession`` (``connections/websocket.py``) with the bytes already read past the
    request head.  ``Upgrade``/``Connection`` are removed from the app's environ: they are
    hop-by-hop, and Werkzeug answers 400 to them on routes not declared ``websocket=True``.
 2. *OPEN*, each *message*, and *CLOSE* call the app again with the same environ (a copy

@@ -149,6 +149,18 @@ def test_h2load_over_tls_has_no_failures(tls_server: ServerProcess) -> None:
     assert "3000 succeeded, 0 failed, 0 errored, 0 timeout" in out, out
 
 
+def _connect(port: int) -> socket.socket:
+    """A connection to a listener that may still be starting (retried for 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
     cert, key = make_cert(tmp_path, "fwd")
     fport = free_port()
@@ -157,15 +169,7 @@ def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
         "TEST_FORWARD_TO": "8443", "SKITAI_VARPATH": str(tmp_path / "var")})
     try:
         def ask(host: bytes, method: bytes = b"GET", target: bytes = b"/a/b?c=1") -> tuple[bytes, str | None]:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    sock = socket.create_connection(("127.0.0.1", fport), timeout=10)
-                    break
-                except ConnectionRefusedError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            sock = _connect(fport)
             sock.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: " + host
                          + b"\r\nContent-Length: 0\r\n\r\n")
             reader = Reader(sock)
@@ -192,16 +196,6 @@ def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
         srv.stop()
 
 
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=10).close()
-            return
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_forward_redirects_every_protocol(tmp_path: Path) -> None:
@@ -214,7 +208,7 @@ def test_forward_redirects_every_protocol(tmp_path: Path) -> None:
         "TEST_CERT": str(cert), "TEST_KEY": str(key), "TEST_FORWARD": str(fport),
         "TEST_FORWARD_TO": "8443", "SKITAI_VARPATH": str(tmp_path / "var")})
     try:
-        _wait_listening(fport)
+        _connect(fport).close()  # the forward listener is up
         # h2c prior knowledge: HTTP/2 from the first byte
         client = H2Client.connect("127.0.0.1", fport)
         reply = client.get("/echo/plain?x=1", authority="www.example.com")

@@ -132,7 +132,7 @@ class _TunnelTransport(asyncio.Transport):
         self._closing = False
         self._lost = False
 
-    # --- Tunnel (h2conn -> here) -------------------------------------------------------------
+    # --- Tunnel (http2 -> here) -------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         if not self._lost and self.protocol is not None:
             self.protocol.data_received(data)

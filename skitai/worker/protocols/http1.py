@@ -58,7 +58,7 @@ HTTP/1.1 (RFC 9110 7.8 lets a server ignore Upgrade): httptools would make llhtt
 the body, so we parse it with a fresh parser primed with a stand-in head.
 
 *HTTP/2.*  A connection that opens with the HTTP/2 preface gets a 400 ``RemoteError``
-and ``h2_preface`` is set (server.py looks at the first bytes itself and hands h2c to h2conn).
+and ``h2_preface`` is set (the HTTP/1.1 connection looks at the first bytes itself and hands h2c to connections/http2.py).
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ from skitai.worker.stream import Stream
 
 
 class FakeTransport(asyncio.Transport):
-    def __init__(self, *, tls: bool = False) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__()
+        self.loop = loop  # where connection_lost is delivered (None: at once)
         self.written = bytearray()
         self.closed = False
         self.aborted = False
@@ -35,7 +36,6 @@ class FakeTransport(asyncio.Transport):
         self.reading = True
         self.protocol: asyncio.BaseProtocol | None = None
         self.buffered = 0  # what get_write_buffer_size() reports
-        self._tls = tls
 
     # --- what the tests read -------------------------------------------------------
     def take(self) -> bytes:
@@ -68,8 +68,12 @@ class FakeTransport(asyncio.Transport):
         """As asyncio's transports do: connection_lost on a later loop turn."""
         if not self.closed:
             self.closed = True
-            if self.protocol is not None:
-                asyncio.get_event_loop().call_soon(self.protocol.connection_lost, None)
+            if self.protocol is None:
+                return
+            if self.loop is None or self.loop.is_closed():
+                self.protocol.connection_lost(None)
+            else:
+                self.loop.call_soon(self.protocol.connection_lost, None)
 
     def can_write_eof(self) -> bool:
         return True
@@ -153,7 +157,7 @@ class Site:
 
     def http1(self) -> tuple[Http1Connection, FakeTransport]:
         conn = Http1Connection(self.server)
-        transport = FakeTransport()
+        transport = FakeTransport(self.loop)
         transport.protocol = conn
         self.call(conn.connection_made, transport)
         return conn, transport

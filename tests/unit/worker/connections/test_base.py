@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -16,8 +17,8 @@ async def nothing(stream: Stream) -> None:
 
 
 class Counting(FakeTransport):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
         self.writes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -29,7 +30,7 @@ class Counting(FakeTransport):
 def conn() -> Iterator[tuple[Site, BaseConnection, Counting]]:
     site = Site(nothing)
     c = BaseConnection(site.server)
-    t = Counting()
+    t = Counting(site.loop)
     t.protocol = c
     site.call(c.take_transport, t)
     yield site, c, t
