@@ -39,7 +39,7 @@ from typing import IO, Any
 from skitai.worker import environ as environ_mod
 from skitai.worker import errorpage, uploads
 from skitai.worker.pool import ThreadPool
-from skitai.worker.stream import BodyBuffer, BodyTimeout, ClientDisconnected, Stream
+from skitai.worker.stream import NO_BODY, BodyBuffer, BodyTimeout, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
 
@@ -341,12 +341,13 @@ class WsgiHandler:
         """Call the app.  Inline, returns a coroutine when the response turned out too
         large (or is a file) to send without waiting for the client: it owns the rest."""
         ex = _Exchange(self, stream, threaded)
-        result: Iterable[bytes] | None = None
+        result: Any = None  # what a user app returns: a str or bytes is taken too
         handed_off = False
         try:
             result = self.app(environ, ex.start_response)
-            if isinstance(result, str | bytes):  # one chunk, not a sequence of characters
-                result = [result]
+            kind = type(result)
+            if kind is not list and (kind is str or kind is bytes):
+                result = [result]  # one chunk, not a sequence of characters
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
@@ -397,7 +398,8 @@ class WsgiHandler:
             if not handed_off:
                 if type(result) is not list:
                     _close(result)
-                stream.body.release()
+                if stream.body is not NO_BODY:
+                    stream.body.release()
         return None
 
     async def _stream_rest(self, stream: Stream, ex: _Exchange, result: Iterable[bytes],

@@ -549,19 +549,23 @@ class Http1Adapter:
         # llhttp strips leading whitespace from values, not trailing (RFC 9110 5.5: OWS).
         name = name.lower()
         value = value.rstrip(b" \t")
-        headers = self._headers
-        headers.append((name, value))
-        if len(name) + len(value) > self._max_field or len(headers) > self._max_fields:
-            self._too_large(name, value)
+        self._headers.append((name, value))
         if name in _WATCHED:
-            self._watched(name, value)
+            if name == b"host" and self._in_head:
+                self._hosts.append(value)
+            else:
+                self._watched(name, value)
 
-    def _too_large(self, name: bytes, value: bytes) -> None:
-        where = "header" if self._in_head else "trailer"
-        if len(name) + len(value) > self._max_field:
-            raise _Reject(f"{where} field {name[:64].decode('latin-1')!r} too large "
-                          f"({len(name) + len(value)} > {self._max_field} bytes)", 431)
-        raise _Reject(f"more than {self._max_fields} {where} fields", 431)
+    def _check_fields(self, fields: events.Headers, where: str) -> None:
+        """The field count and size limits, checked once a head (or trailer section) is
+        complete: the head limit already bounds what they could hold meanwhile."""
+        if len(fields) > self._max_fields:
+            raise _Reject(f"more than {self._max_fields} {where} fields", 431)
+        limit = self._max_field
+        for name, value in fields:
+            if len(name) + len(value) > limit:
+                raise _Reject(f"{where} field {name[:64].decode('latin-1')!r} too large "
+                              f"({len(name) + len(value)} > {limit} bytes)", 431)
 
     def _watched(self, name: bytes, value: bytes) -> None:
         if not self._in_head:
@@ -576,8 +580,6 @@ class Http1Adapter:
                 raise _Reject(f"more than one {name.decode('latin-1')} field")
             else:
                 singles.add(name)
-        elif name == b"host":
-            self._hosts.append(value)
         elif name == b"content-length":
             if self._cl is not None:  # llhttp catches this too
                 raise _Reject("duplicate Content-Length")
@@ -595,6 +597,10 @@ class Http1Adapter:
         headers = self._headers
         if self._uncounted:
             self._check_head_size(headers)
+        if self._head_bytes > self._max_field or len(headers) > self._max_fields \
+                or self._uncounted:
+            # (A head read in fewer bytes than one field may hold has no field too large.)
+            self._check_fields(headers, "header")
         self._singles = None
         url = self._url
         if url[:1] != b"/" and url == b"*" and parser.get_method() != b"OPTIONS":
@@ -653,6 +659,8 @@ class Http1Adapter:
         if self._body_skipped is not None:
             return  # not complete: _restart_for_body() parses the body
         sid = self._sid
+        if self._headers:
+            self._check_fields(self._headers, "trailer")
         self._out.append(_end_body(sid, self._headers))
         self._headers = []
         self._sid = sid + 1
