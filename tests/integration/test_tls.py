@@ -161,12 +161,18 @@ def _connect(port: int) -> socket.socket:
             time.sleep(0.1)
 
 
-def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
-    cert, key = make_cert(tmp_path, "fwd")
+def _forward_server(tmp_path: Path, name: str) -> tuple[ServerProcess, int]:
+    """The TLS app with enable_forward(<free port>, 8443): (server, forward port)."""
+    cert, key = make_cert(tmp_path, name)
     fport = free_port()
     srv = start_app(tmp_path, prepare(tmp_path), env={
         "TEST_CERT": str(cert), "TEST_KEY": str(key), "TEST_FORWARD": str(fport),
         "TEST_FORWARD_TO": "8443", "SKITAI_VARPATH": str(tmp_path / "var")})
+    return srv, fport
+
+
+def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
+    srv, fport = _forward_server(tmp_path, "fwd")
     try:
         def ask(host: bytes, method: bytes = b"GET", target: bytes = b"/a/b?c=1") -> tuple[bytes, str | None]:
             sock = _connect(fport)
@@ -202,11 +208,7 @@ def test_forward_redirects_every_protocol(tmp_path: Path) -> None:
     """The forward port serves nothing but the redirect, whatever the client speaks:
     h2c prior knowledge, ``Upgrade: h2c`` and a WebSocket upgrade get it too (the app
     behind the HTTPS port is never reached over clear text)."""
-    cert, key = make_cert(tmp_path, "fwd3")
-    fport = free_port()
-    srv = start_app(tmp_path, prepare(tmp_path), env={
-        "TEST_CERT": str(cert), "TEST_KEY": str(key), "TEST_FORWARD": str(fport),
-        "TEST_FORWARD_TO": "8443", "SKITAI_VARPATH": str(tmp_path / "var")})
+    srv, fport = _forward_server(tmp_path, "fwd3")
     try:
         _connect(fport).close()  # the forward listener is up
         # h2c prior knowledge: HTTP/2 from the first byte

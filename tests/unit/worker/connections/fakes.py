@@ -18,6 +18,8 @@ import h2.events
 
 from skitai import log as logmod
 from skitai.config.model import ServerConfig
+from skitai.worker import environ as environ_mod
+from skitai.worker import wsgi
 from skitai.worker.connections import http2
 from skitai.worker.connections.http1 import Http1Connection
 from skitai.worker.routing import Router
@@ -126,6 +128,13 @@ class Site:
         self.config = ServerConfig(log_off=["/"], **config)
         self.server = Server(self.config, router, logmod.Logs(None, False), loop=self.loop)
         http2.install(self.server)
+
+    def mount_wsgi(self, app: Callable[..., Any], point: str = "/") -> None:
+        """Mount a WSGI app (inline: no thread pool) as the worker would."""
+        base = environ_mod.base_environ(multithread=False, multiprocess=False,
+                                        file_wrapper=wsgi.FileWrapper)
+        self.router.default.add(point, app=wsgi.WsgiHandler(app, loop=self.loop, executor=None,
+                                                            base=base))
 
     def close(self) -> None:
         """Stop the handlers still waiting (as a worker's stop does), then the loop."""

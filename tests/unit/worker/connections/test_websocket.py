@@ -17,8 +17,6 @@ from wsproto.events import (
 )
 
 import skitai
-from skitai.worker import environ as environ_mod
-from skitai.worker import wsgi
 from skitai.worker.connections.websocket import WebSocketSession
 from tests.unit.worker.connections.fakes import Site
 
@@ -61,9 +59,7 @@ class Peer:
 @pytest.fixture
 def site() -> Iterator[Site]:
     s = Site(None)
-    base = environ_mod.base_environ(multithread=False, multiprocess=False,
-                                    file_wrapper=wsgi.FileWrapper)
-    s.router.default.add("/", app=wsgi.WsgiHandler(app, loop=s.loop, executor=None, base=base))
+    s.mount_wsgi(app)
     yield s
     s.close()
 

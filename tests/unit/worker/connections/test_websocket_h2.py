@@ -8,8 +8,6 @@ from collections.abc import Iterator
 import pytest
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from skitai.worker import environ as environ_mod
-from skitai.worker import wsgi
 from skitai.worker.connections import websocket_h2
 from skitai.worker.connections.websocket import WebSocketSession
 from skitai.worker.stream import Stream
@@ -21,9 +19,7 @@ from tests.unit.worker.connections.test_websocket import app
 def site() -> Iterator[Site]:
     websocket_h2.install()
     s = Site(None)
-    base = environ_mod.base_environ(multithread=False, multiprocess=False,
-                                    file_wrapper=wsgi.FileWrapper)
-    s.router.default.add("/", app=wsgi.WsgiHandler(app, loop=s.loop, executor=None, base=base))
+    s.mount_wsgi(app)
     yield s
     s.close()
 
