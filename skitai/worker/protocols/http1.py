@@ -15,8 +15,8 @@ HTTP/1.0, transfer codings other than ``chunked`` (501), HTTP versions other tha
 1.1 (505), a repeated singleton field (``_SINGLETONS``: Content-Type, Authorization,
 Range, the conditionals...), a trailer field that controls framing, routing, auth or
 content (``_NO_TRAILER``, RFC 9110 6.5.1; never merged into the head), the asterisk-form
-target with any method but OPTIONS, and the size limits.  What llhttp lets through and we keep: more than one
-space between the parts of the request line, a ``#fragment`` in the target (the router
+target with any method but OPTIONS, and the size limits.  What llhttp lets through and
+we keep: more than one space between the parts of the request line, a ``#fragment`` in the target (the router
 ignores it), and trailing whitespace in values (stripped here).  A method llhttp does not
 know (it parses registered methods only) is a 400, not a 501.  A violation raised inside a callback travels out of
 ``feed_data`` as the ``__context__`` of ``HttpParserCallbackError``; either way it becomes
@@ -24,10 +24,12 @@ ONE ``RemoteError`` after the events parsed before it, and the adapter stops rea
 good: nothing after a bad request is ever run.
 
 *Limits* (gunicorn's defaults: a 4094-byte request line, 100 fields of at most 8190
-bytes of name and value each; and a 64 KiB head).  Field size and count are checked as
-each field completes (trailers too: 100 more fields at most, and a trailer section is
-counted read by read against the head limit, ``_count_trailer``).  The request line is
-checked as the target arrives (llhttp reports a partial
+bytes of name and value each; and a 64 KiB head).  Field size and count are checked once
+the head is complete (the head limit bounds them meanwhile), and the fields are scanned
+only when the head was read in more bytes than one field may hold; trailers the same
+(100 more fields at most), and a trailer section is counted read by read against the
+head limit (``_count_trailer``).  The request line is checked as the target arrives
+(llhttp reports a partial
 target at the end of every chunk, so the check is exact for any split): 414.  The head is
 counted per ``feed()`` chunk while a head is being parsed, so a slowloris head cannot grow
 memory past the limit plus one read.  When a chunk would take the count over

@@ -101,11 +101,16 @@ if not hpack.hpack.log.isEnabledFor(10):
 
 
 # Static-table entries (RFC 7541 appendix A): (name, value) -> index, name -> first index.
-_STATIC_FIELDS: dict[tuple[bytes, bytes], int] = {}
-_STATIC_NAMES: dict[bytes, int] = {}
-for _i, _f in enumerate(hpack.table.HeaderTable.STATIC_TABLE, 1):
-    _STATIC_FIELDS.setdefault(_f, _i)
-    _STATIC_NAMES.setdefault(_f[0], _i)
+def _static_indexes() -> tuple[dict[tuple[bytes, bytes], int], dict[bytes, int]]:
+    fields: dict[tuple[bytes, bytes], int] = {}
+    names: dict[bytes, int] = {}
+    for index, field in enumerate(hpack.table.HeaderTable.STATIC_TABLE, 1):
+        fields.setdefault(field, index)
+        names.setdefault(field[0], index)
+    return fields, names
+
+
+_STATIC_FIELDS, _STATIC_NAMES = _static_indexes()
 _NEVER_INDEXED: Final = frozenset((b"set-cookie", b"authorization", b"proxy-authorization",
                                    b"cookie"))
 _FIELD_CACHE_MAX = 4096
