@@ -42,6 +42,7 @@ from skitai.api import (
     set_network_timeout,
     set_proxy_keep_alive,
     set_rate_limit,
+    set_request_limits,
     set_request_timeout,
     set_trusted_proxies,
     set_worker_critical_point,
@@ -85,6 +86,7 @@ __all__ = [
     "set_worker_critical_point", "set_worker_timeout", "trackers", "use_django_models", "was",
     "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PGSQL", "PROTO_HTTP",
     "enable_daemon", "enable_spooler", "enable_metrics", "task",
+    "set_request_limits",
     "PROTO_HTTPS", "PROTO_WS", "PROTO_WSS", "WS_EVT_CLOSE", "WS_EVT_INIT", "WS_EVT_NONE",
     "WS_EVT_OPEN", "WS_GROUPCHAT", "WS_MSG_JSON", "WS_MSG_XMLRPC", "WS_SIMPLE", "WS_THREADSAFE",
 ]

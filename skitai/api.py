@@ -234,6 +234,18 @@ def set_max_client_body_size(size: int | str) -> None:
     _set("set_max_client_body_size", 1, max_client_body_size=size)
 
 
+def set_request_limits(request_line: int | None = None, header_fields: int | None = None,
+                       header_field_size: int | None = None,
+                       header_bytes: int | None = None) -> None:
+    """HTTP/1.1 request head limits (None keeps the default): the request line (414),
+    the number of header fields and the bytes of one field (431), the whole head (431)."""
+    given = {"request_line": request_line, "header_fields": header_fields,
+             "header_field_size": header_field_size, "header_bytes": header_bytes}
+    for arg, value in given.items():
+        if value is not None:
+            _draft.set("max_" + arg, value, _call("set_request_limits", 1, **{arg: value}))
+
+
 def set_max_age(path: str, max_age: int) -> None:
     where = _call("set_max_age", 1, path=path, max_age=max_age)
     if not isinstance(path, str) or not path.startswith("/"):

@@ -72,7 +72,9 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
             limit = getattr(pref, "max_client_body_size", None) if pref else None
             handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
                                        body_timeout=config.request_timeout,
-                                       body_limit=int(limit) if limit else config.max_client_body_size)
+                                       body_limit=int(limit) if limit else config.max_client_body_size,
+                                       body_buffer_size=config.client_body_buffer_size)
+            handler.apply_pref(pref)
             table.add(spec.point, app=handler)
         elif spec.kind == "alias":  # a load-balanced reverse proxy (skitai.gateway)
             from skitai.gateway import mounts
