@@ -58,3 +58,19 @@ def test_row_attribute_and_key_access():
     assert row.name == "a" and row["n"] == 1 and row == {"name": "a", "n": 1}
     with pytest.raises(AttributeError, match="no column 'nope'"):
         row.nope  # noqa: B018
+
+
+def test_from_queryset_takes_only_query_like_objects():
+    with pytest.raises(TypeError, match="SQL text .* or a Django QuerySet, not int"):
+        sql.from_queryset(3)
+
+
+def test_was_backend_execute_refuses_a_queryset_with_parameters(tmp_path):
+    import skitai
+    from skitai import was
+
+    skitai.alias("@lite", skitai.DB_SQLITE3, str(tmp_path / "q.db"))
+    with pytest.raises(TypeError, match="brings its own parameters"):
+        was.backend("@lite").execute(object(), (1,))
+    with pytest.raises(TypeError, match="not object"):
+        was.backend("@lite").execute(object())
