@@ -144,7 +144,7 @@ def from_queryset(queryset: Any) -> tuple[str, Params]:
         if type(exc).__name__ == "EmptyResultSet":
             return _NO_ROWS, None
         raise
-    if not isinstance(statement, str) or not _SELECT.match(statement):
+    if not isinstance(statement, str) or not _SELECT.match(statement) or is_script(statement):
         raise ValueError("only a SELECT QuerySet can run through was: "
                          f"{str(statement)[:60]!r} is not one (use Django's own save/update/delete)")
     return statement, tuple(params)

@@ -65,6 +65,22 @@ def test_from_queryset_takes_only_query_like_objects():
         sql.from_queryset(3)
 
 
+class _Query:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def sql_with_params(self) -> tuple[str, tuple[int, ...]]:
+        return self.text, (1,)
+
+
+def test_from_queryset_select_only_and_one_statement():
+    assert sql.from_queryset(_Query('SELECT "t"."a" FROM "t" WHERE "t"."a" = %s')) == (
+        'SELECT "t"."a" FROM "t" WHERE "t"."a" = %s', (1,))
+    for text in ('UPDATE "t" SET "a" = %s', "SELECT 1; DELETE FROM t", 'DELETE FROM "t"'):
+        with pytest.raises(ValueError, match="only a SELECT"):
+            sql.from_queryset(_Query(text))
+
+
 def test_was_backend_execute_refuses_a_queryset_with_parameters(tmp_path):
     import skitai
     from skitai import was
