@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from skitai.config import aliases, conffile, daemons, model
+from skitai.config import aliases, conffile, daemons, daemonspec, model
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.errors import ConfigError
 
@@ -54,6 +54,9 @@ class Builder:
         self.crons: list[CronJob] = []
         self.smtpda: SmtpdaConfig | None = None
         self.aliases: list[aliases.Alias] = []
+        # enable_daemon() calls as given: (name, entry or command, options, source); built
+        # at freeze, over the [daemon:NAME] section of the same name.
+        self.daemons: dict[str, tuple[Any, dict[str, Any], str]] = {}
 
     # --- app.py side ------------------------------------------------------------
     def set(self, name: str, value: Any, source: str) -> None:
@@ -108,6 +111,7 @@ class Builder:
                        if getattr(self.smtpda, f.name) != getattr(default, f.name)})
         filed = aliases.from_conf(conf, os.environ if env is None else env) if conf else []
         values["aliases"] = aliases.merge(self.aliases, filed)
+        values["daemons"] = tuple(_daemons(self, conf, values))
         config = model.ServerConfig(**values)
         _validate(config)
         return config
@@ -129,6 +133,49 @@ def _from_conf(conf: conffile.ConfFile) -> dict[str, Any]:
             continue  # "log-path =" means "not set", as in the README's example
         values[name] = convert(name, entry.value, f"{conf.where(entry)}: [common] {entry.key}")
     return values
+
+
+def _daemons(builder: Builder, conf: conffile.ConfFile | None,
+             values: Mapping[str, Any]) -> list[daemonspec.DaemonSpec]:
+    """Every daemon, one model: ``[daemon:NAME]`` sections, ``enable_daemon()`` calls over
+    them (app.py wins key by key), then smtpda and cron when their features are on and
+    not declared already; in start order (``after=``)."""
+    sections: dict[str, dict[str, Any]] = {}
+    where: dict[str, str] = {}
+    if conf is not None:
+        for title, entries in conf.sections.items():
+            kind, sep, name = title.partition(":")
+            if sep and kind.strip() == "daemon":
+                name = name.strip()
+                sections[name] = {e.key: e.value for e in entries.values()}
+                first = min((e.line for e in entries.values()), default=0)
+                where[name] = f"{conf.path}:{first} [daemon:{name}]"
+    def build(name: str, target: Any, options: dict[str, Any], source: str) -> daemonspec.DaemonSpec:
+        try:
+            return daemonspec.build(name, target, options, source, daemonspec.installed)
+        except ConfigError as exc:  # a bad key of a section: name its own line
+            entry = conf.get(f"daemon:{name}", exc.key) if conf is not None and exc.key else None
+            if entry is None or name not in where or source != where[name]:
+                raise
+            line = f"{conf.path}:{entry.line} [daemon:{name}]" if conf is not None else source
+            raise ConfigError(str(exc).replace(source, line, 1), key=exc.key) from None
+
+    specs: dict[str, daemonspec.DaemonSpec] = {}
+    for name, options in sections.items():
+        if name not in builder.daemons:
+            specs[name] = build(name, None, options, where[name])
+    for name, (target, options, source) in builder.daemons.items():
+        merged = dict(sections.get(name, {}))
+        if target is not None:  # app.py's entry or command replaces the section's
+            merged.pop("entry", None)
+            merged.pop("command", None)
+        merged.update({k.replace("_", "-"): v for k, v in options.items()})
+        specs[name] = build(name, target, merged, source)
+    implied = (("smtpda", values.get("smtpda") is not None), ("cron", bool(values.get("crons"))))
+    for name, wanted in implied:
+        if wanted and name not in specs:
+            specs[name] = build(name, None, {}, f"enable_{name}")
+    return daemonspec.order(list(specs.values()))
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

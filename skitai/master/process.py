@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from skitai.errors import ExitCode, InvalidTransition
 from skitai.ipc import control as codec
@@ -125,6 +125,12 @@ class Process:
     # A process whose replacement is on its way (reload, recycle); retired when it is ready.
     successor: Process | None = None
     ever_ready: bool = False
+    # Daemons: stopped by ``skitai daemon NAME stop`` (kept, shown, not respawned), or
+    # done by its restart policy (exited cleanly under on-failure, or restart = never).
+    paused: bool = False
+    done: bool = False
+    info: Any = ""  # the last status line the child sent (ctx.status)
+    program_pid: int | None = None  # an external command's pid (the host's child)
     history: list[tuple[float, State]] = field(default_factory=list)
 
     @property

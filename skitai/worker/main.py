@@ -79,6 +79,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     asyncio.set_event_loop(loop)
     executor = ThreadPool(config.threads, loop) if config.threads else None
     _configure_mail(config)
+    _configure_spooler(config)
     try:
         router = build_router(config, loop, executor)
     except BaseException:  # noqa: BLE001 - any import failure of user code
@@ -161,6 +162,14 @@ def _interrupt(server: Server) -> None:
     server.stop(not server.stopping)
 
 
+def _configure_spooler(config: ServerConfig) -> None:
+    """Point ``was.spool()`` / ``@skitai.task`` at the spool the spooler daemon reads."""
+    if any(d.name == "spooler" for d in config.daemons):
+        from skitai.spooler import queue
+
+        queue.configure(queue.spool_dir(config), queue.durable(config))
+
+
 def _configure_mail(config: ServerConfig) -> None:
     """Point ``was.email().send()`` at the spool the smtpda daemon reads: the same
     ``spool_dir()`` the smtpda child computes from the same config (``enable_smtpda()``
@@ -181,6 +190,6 @@ def _configure_mail(config: ServerConfig) -> None:
                         config.conf_file, exc)
     if config.smtpda is not None:  # our own smtpda child: <varpath>/smtpda by default
         message.configure(spool_dir(cfg or config.smtpda, config.varpath),
-                          config.smtpda.server)
+                          config.smtpda.server, owner=message.owner_of(config))
     else:  # a standalone daemon's spool, which knows nothing of this app's varpath
         message.configure(spool_dir(cfg or SmtpdaConfig()), None)

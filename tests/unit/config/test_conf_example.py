@@ -76,3 +76,21 @@ def test_the_shipped_example_as_is_is_valid() -> None:
     daemons.config_from_conf(conf)
     cron_main.read_settings(conf)
     assert schedule.crontab_jobs(conf) == []
+
+
+def test_the_daemon_section_documents_every_supervision_key(tmp_path: Path) -> None:
+    from skitai.config import daemonspec
+
+    lines = EXAMPLE.read_text().splitlines()
+    block = lines[lines.index("# [daemon:exporter]"):]
+    keys = {conffile.normalize_key(m.group(1)) for line in block if (m := KEY_LINE.match(line))}
+    assert keys == set(daemonspec.SUPERVISION)
+    # Uncommented (the command instead of the entry), it is a valid daemon.
+    text = "\n".join(line[2:] for line in block if line.startswith("# [") or
+                     (KEY_LINE.match(line) and not line.startswith(("# entry", "# after"))))
+    path = tmp_path / "d.conf"
+    path.write_text(text + "\n")
+    config = builder.Builder().freeze(conf=conffile.read(str(path)), env={})
+    (spec,) = config.daemons
+    assert spec.name == "exporter" and spec.command == ("/usr/local/bin/exporter", "--port", "9200")
+    assert spec.max_rss == 512 << 20 and spec.env == (("LANG", "C.UTF-8"),)

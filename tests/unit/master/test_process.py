@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from skitai.config.builder import Builder
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.model import ServerConfig
 from skitai.errors import InvalidTransition
@@ -84,15 +85,27 @@ def test_exit_descriptions_name_codes_and_signals() -> None:
 def test_specs_follow_the_config() -> None:
     names = [s.name for s in build_specs(ServerConfig(workers=3))]
     assert names == ["worker"]
-    config = ServerConfig(workers=2, smtpda=SmtpdaConfig(), crons=(CronJob("* * * * *", "true"),))
+    # smtpda and cron are daemons like any other: the builder declares them, the specs
+    # only copy the declarations (one entry, the daemon host, for all).
+    b = Builder()
+    b.smtpda = SmtpdaConfig()
+    b.crons.append(CronJob("* * * * *", "true"))
+    b.daemons["ticker"] = ("tickd:main", {"after": "smtpda", "count": 2}, "app.py:3")
+    config = b.freeze(env={}).replace(workers=2)
     specs = build_specs(config)
     assert [(s.name, s.entry, s.count, s.web) for s in specs] == [
         ("worker", "skitai.worker.main:run", 2, True),
-        ("smtpda", "skitai.smtpda.main:run", 1, False),
-        ("cron", "skitai.cron.main:run", 1, False),
+        ("smtpda", "skitai.daemons.host:run", 1, False),
+        ("ticker", "skitai.daemons.host:run", 2, False),
+        ("cron", "skitai.daemons.host:run", 1, False),
     ]
+    assert [d.entry for d in config.daemons] == ["skitai.smtpda.daemon:main", "tickd:main",
+                                                 "skitai.cron.daemon:main"]
+    ranks = {s.name: s.stop_rank for s in specs}
+    assert ranks["worker"] > ranks["ticker"] > ranks["smtpda"]  # stopped in reverse order
     assert specs[0].title("proj/app", 1) == "skitai(proj/app): worker #1"
     assert specs[1].title("proj/app", 0) == "skitai(proj/app): smtpda"
+    assert specs[2].title("proj/app", 1) == "skitai(proj/app): ticker #1"
 
 
 @pytest.mark.parametrize("bad", ["module", "module:", ":func", ""])
