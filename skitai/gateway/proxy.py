@@ -57,6 +57,7 @@ _REPLACED: Final = frozenset({b"x-gtxn-id", b"x-ltxn-id", b"traceparent", b"trac
                               b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
                               b"x-real-ip", b"forwarded", b"via", b"host", b"content-length",
                               b"expect"})
+_DROPPED: Final = HOP_BY_HOP | _REPLACED
 
 
 class TrustedProxies:
@@ -208,11 +209,14 @@ class ProxyHandler:
         request = stream.request
         client = stream.client[0] if stream.client else ""
         trusted = client in self.trusted
-        named: set[bytes] = set()
+        named: set[bytes] | None = None
         host = xff = proto = fhost = None
-        for name, value in request.headers:
-            if name == b"connection":
-                named.update(t.strip().lower() for t in value.split(b","))
+        out: Headers = []
+        for name, value in request.headers:  # one pass: kept fields, and what we replace
+            if name not in _DROPPED and name[:1] != b":":
+                out.append((name, value))
+            elif name == b"connection":
+                named = {t.strip().lower() for t in value.split(b",")}
             elif name == b"host" or name == b":authority":
                 host = host or value
             elif name == b"x-forwarded-for":
@@ -221,11 +225,8 @@ class ProxyHandler:
                 proto = value
             elif name == b"x-forwarded-host":
                 fhost = value
-        out: Headers = []
-        drop = HOP_BY_HOP | _REPLACED | named
-        for name, value in request.headers:
-            if name not in drop and name[:1] != b":":
-                out.append((name, value))
+        if named:  # fields the client's Connection header names are hop-by-hop too
+            out = [h for h in out if h[0] not in named]
         if host is not None and not self.rewrite_host:
             out.append((b"host", host))
         addr = client.encode("latin-1")
@@ -303,7 +304,7 @@ def client_headers(headers: Headers) -> Headers:
     for name, value in headers:
         if name == b"connection":
             named.update(t.strip().lower() for t in value.split(b","))
-    drop = HOP_BY_HOP | named
+    drop = HOP_BY_HOP | named if named else HOP_BY_HOP
     return [(n, v) for n, v in headers if n not in drop]
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from skitai.ipc.lu import LuMemory
     from skitai.master.monitor import Monitor
     from skitai.master.process import Process
+    from skitai.master.specs import ProcessSpec
 
 
 class Paths(Protocol):
@@ -32,6 +33,7 @@ class Supervisor(Protocol):
 
     config: ServerConfig
     processes: list[Process]
+    specs: list[ProcessSpec]
     targets: dict[str, int]
     generation: int
     last_reload: str

@@ -99,10 +99,10 @@ class Composer:
         msg["To"] = ", ".join(self.rcpt)
         msg["Date"] = formatdate(localtime=True)  # RFC 5322 3.6: required
         msg["Message-ID"] = make_msgid(domain=self._domain())
-        for name, value in self.headers:
-            if name.lower() in ("date", "message-id"):  # the caller's own, replacing ours
-                del msg[name]
-            msg[name] = value
+        for field, value in self.headers:
+            if field.lower() in ("date", "message-id"):  # the caller's own, replacing ours
+                del msg[field]
+            msg[field] = value
         texts = self.contents or [("", "plain", "utf-8")]
         plain = [c for c in texts if c[1] == "plain"]
         html = [c for c in texts if c[1] != "plain"]
