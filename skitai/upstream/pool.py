@@ -132,11 +132,16 @@ class AliasPool:
         idle = state.idle
         while idle:
             conn = idle.pop()
-            if conn.closed or now - conn.last_used >= self.keep_alive:
+            if conn.closed or now - conn.last_used >= self.keep_alive or \
+                    conn.transport is None or conn.transport.is_closing():
                 conn.close()
                 continue
             head, _ = _head(method, state.member, path, headers, None, None)
-            response = conn.start(method, head)
+            try:
+                response = conn.start(method, head)
+            except UpstreamError:  # closed under us: try the next one
+                conn.close()
+                continue
             state.outstanding += 1
             state.served += 1
             response._arm(self.timeout if timeout is None else timeout)
@@ -216,7 +221,8 @@ class AliasPool:
         idle = state.idle
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.last_used < self.keep_alive:
+            if not conn.closed and now - conn.last_used < self.keep_alive and \
+                    conn.transport is not None and not conn.transport.is_closing():
                 return conn
             conn.close()
         member = state.member
