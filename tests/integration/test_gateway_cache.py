@@ -26,7 +26,9 @@ def member(tmp_path: Path) -> Iterator[ServerProcess]:
 @pytest.fixture
 def gateway(tmp_path: Path, member: ServerProcess) -> Iterator[ServerProcess]:
     cache = tmp_path / "cache"
-    gw = start_gateway(tmp_path, [f"127.0.0.1:{member.port}"],
+    # A generous member timeout: 50 waiting requests on a loaded machine must not turn the
+    # one fill into a 504 (then each would fetch on its own).
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{member.port}"], timeout=60,
                        extra=f"skitai.enable_cachefs(memmax='8M', diskmax='64M', path={str(cache)!r})")
     yield gw
     gw.stop()
