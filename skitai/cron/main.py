@@ -34,8 +34,10 @@ from skitai.config import conffile, parse
 from skitai.config.daemons import CronJob
 from skitai.config.model import ServerConfig
 from skitai.cron import runner, schedule
-from skitai.errors import ConfigError, ExitCode
+from skitai.errors import ConfigError, ExitCode, ProtocolError
+from skitai.ipc import control as codec
 from skitai.ipc.context import ChildContext
+from skitai.proctitle import set_title
 
 CRON_KEYS = frozenset({"log-path", "var-path", "verbose", "process-display-name", "timezone",
                        "timeout", "catch-up", "kill-grace"})
@@ -213,28 +215,21 @@ async def _serve(cron: Cron, *, ready: Callable[[], None] | None = None,
     if channel is not None:
         channel.setblocking(False)
 
+        decoder = codec.Decoder()
+
         def on_channel() -> None:
             try:
-                data = channel.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:  # the master is gone: stop rather than run orphaned
+                # The master sends cron nothing it acts on; only its end matters.
+                gone = codec.read_frames(channel, decoder) is None
+            except ProtocolError:
+                gone = True
+            if gone:  # the master is gone: stop rather than run orphaned
                 loop.remove_reader(channel.fileno())
                 cron.log.warning("lost the master: stopping")
                 cron.stop()
 
         loop.add_reader(channel.fileno(), on_channel)
     return await cron.serve(ready)
-
-
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)
 
 
 # --- under the master -------------------------------------------------------------------------
@@ -247,7 +242,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         signal.set_wakeup_fd(-1)
     except ValueError:
         pass
-    _set_title(ctx.title or f"skitai({config.name}): cron")
+    set_title(ctx.title or f"skitai({config.name}): cron")
     cron = for_config(config)
     if cron is None:
         return ExitCode.BOOT_ERROR

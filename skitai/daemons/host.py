@@ -29,6 +29,7 @@ from skitai.daemons.context import DaemonContext
 from skitai.errors import ExitCode
 from skitai.ipc import control as codec
 from skitai.ipc.context import ChildContext
+from skitai.proctitle import set_title
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
@@ -153,7 +154,7 @@ def standalone(command: str, spec: DaemonSpec, config: Any, *, pid_path: str,
     by pid file (what ``skitai smtpda`` and ``skitai cron`` do, and any ``[daemon:NAME]``)."""
     from skitai.ipc import daemon, service
     def runner(ready: int | None) -> int:
-        _set_title(title or f"skitai-{spec.name}")
+        set_title(title or f"skitai-{spec.name}")
         ctx = ChildContext(role=spec.name, title=title or "")
         return run_spec(spec, config, ctx, on_ready=lambda: daemon.report_ready(
             ready, f"ok {spec.name}: started (pid {os.getpid()})"))
@@ -163,10 +164,3 @@ def standalone(command: str, spec: DaemonSpec, config: Any, *, pid_path: str,
                            workdir=workdir or os.path.dirname(pid_path), stdio_path=stdio_path,
                            stop_timeout=max(spec.stop_timeout, 1.0))
 
-
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)

@@ -32,8 +32,8 @@ class Supervisor(Protocol):
     """What a status report reads of the master (``arbiter.Arbiter``)."""
 
     config: ServerConfig
-    processes: list[Process]
     specs: list[ProcessSpec]
+    processes: list[Process]
     targets: dict[str, int]
     generation: int
     last_reload: str

@@ -22,9 +22,11 @@ from skitai.config import conffile
 
 # The [smtpda] reader lives with the config: the builder and the web worker use it too.
 from skitai.config.daemons import SmtpdaConfig, config_from_conf, spool_dir
+from skitai.config.model import ServerConfig
 from skitai.errors import ConfigError, ExitCode
 from skitai.ipc import service
 from skitai.ipc.context import ChildContext
+from skitai.proctitle import set_title
 from skitai.smtpda import agent, spool
 
 ENV_PASSWORD = "SKITAI_SMTP_PASSWORD"
@@ -71,24 +73,16 @@ def serve(cfg: SmtpdaConfig, spool_path: str, on_ready: Callable[[], None] | Non
     return 0
 
 
-def run(config: object, ctx: ChildContext) -> int:
+def run(config: ServerConfig, ctx: ChildContext) -> int:
     """Entry under the master: ``skitai.smtpda.main:run(config, ctx)``."""
     try:
-        cfg = with_env_password(config.smtpda or SmtpdaConfig())  # type: ignore[attr-defined]
-        path = spool_dir(cfg, config.varpath)  # type: ignore[attr-defined]
-        _title(ctx.title or f"skitai({config.name}): smtpda")  # type: ignore[attr-defined]
+        cfg = with_env_password(config.smtpda or SmtpdaConfig())
+        path = spool_dir(cfg, config.varpath)
+        set_title(ctx.title or f"skitai({config.name}): smtpda")
     except Exception as exc:  # noqa: BLE001
         print(f"smtpda: boot failed: {exc}", file=sys.stderr)
         return int(ExitCode.BOOT_ERROR)
     return serve(cfg, path)
-
-
-def _title(title: str) -> None:
-    try:
-        import setproctitle
-        setproctitle.setproctitle(title)
-    except ImportError:
-        pass
 
 
 def _command() -> Any:

@@ -72,3 +72,10 @@ def set_auth_handler(handler: Any) -> None:
     from skitai.gateway import auth
 
     auth.set_auth_handler(handler)
+
+
+def off_broadcast(event: str, func: Any) -> None:
+    """Undo ``on_broadcast(event)(func)`` (an app being unmounted)."""
+    from skitai.was import process
+
+    process.remove_handler(event, func)

@@ -39,13 +39,21 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
-                 executor: ThreadPool | None) -> routing.Router:
+                 executor: ThreadPool | None, *, generation: int = 0,
+                 mounted: list[Any] | None = None) -> routing.Router:
+    """The mount table; apps with lifecycle hooks (``apps.Mountable``: Saddle) are
+    mounted and appended to ``mounted`` (``apps.umount`` at the worker's end)."""
+    import skitai.was
     from skitai.worker import static
 
     router = routing.Router()
     base = environ_mod.base_environ(multithread=executor is not None,
                                     multiprocess=config.workers > 1,
                                     file_wrapper=wsgi.FileWrapper)
+    base["skitai.was"] = skitai.was
+    if executor is None:
+        base["skitai.awaitable"] = True  # inline: an app may return an awaitable (Saddle's async views)
+    hosts: dict[str | None, dict[str, Any]] = {}
     for spec in config.mounts:
         table = router.table_for(spec.host)
         if spec.kind == "static":
@@ -54,6 +62,10 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
                 mount_point="" if spec.point == "/" else spec.point))
         elif spec.kind == "app":
             app = apps.load(spec)
+            if apps.mount(app, spec, {"was": skitai.was, "loop": loop, "threads": config.threads,
+                                      "apps": hosts.setdefault(spec.host, {}),
+                                      "remount": generation > 0}) and mounted is not None:
+                mounted.append(app)
             pref = spec.pref
             debug = bool(getattr(pref, "debug", False)) or config.debug
             limit = getattr(pref, "max_client_body_size", None) if pref else None
@@ -80,8 +92,9 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     executor = ThreadPool(config.threads, loop) if config.threads else None
     _configure_mail(config)
     _configure_spooler(config)
+    mounted: list[Any] = []
     try:
-        router = build_router(config, loop, executor)
+        router = build_router(config, loop, executor, generation=ctx.generation, mounted=mounted)
     except BaseException:  # noqa: BLE001 - any import failure of user code
         log.exception("worker #%d: cannot load the mounted apps", ctx.slot)
         logs.close()
@@ -118,6 +131,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         gc.freeze()
         loop.run_until_complete(server.serve())
     finally:
+        apps.umount(mounted)
         if executor is not None:
             executor.shutdown()
         loop.run_until_complete(loop.shutdown_asyncgens())

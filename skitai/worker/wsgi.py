@@ -289,14 +289,22 @@ class WsgiHandler:
         return environ
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
-    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Coroutine[Any, Any, None] | None:
+    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool,
+             ex: _Exchange | None = None, awaited: Any = None) -> Coroutine[Any, Any, None] | None:
         """Call the app.  Inline, returns a coroutine when the response turned out too
-        large (or is a file) to send without waiting for the client: it owns the rest."""
-        ex = _Exchange(self, stream, threaded)
+        large (or is a file) to send without waiting for the client: it owns the rest.
+        Inline, an app may also return an awaitable (``skitai.awaitable`` in the environ:
+        a Saddle ``async def`` view): its result is the iterable, run again through here
+        as ``awaited``."""
+        if ex is None:
+            ex = _Exchange(self, stream, threaded)
         result: Iterable[bytes] | None = None
         handed_off = False
         try:
-            result = self.app(environ, ex.start_response)
+            result = self.app(environ, ex.start_response) if awaited is None else awaited
+            if not threaded and hasattr(result, "__await__"):
+                handed_off = True
+                return self._await_app(stream, ex, result, environ)
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
@@ -345,6 +353,17 @@ class WsgiHandler:
             if not handed_off and type(result) is not list:
                 _close(result)
         return None
+
+    async def _await_app(self, stream: Stream, ex: _Exchange, awaitable: Any,
+                         environ: dict[str, Any]) -> None:
+        try:
+            result = await awaitable
+        except Exception:  # noqa: BLE001 - any app failure becomes a 500
+            self._fail(stream, ex, _describe(environ), traceback.format_exc())
+            return
+        rest = self._run(stream, environ, False, ex, result)
+        if rest is not None:
+            await rest
 
     async def _stream_rest(self, stream: Stream, ex: _Exchange, result: Iterable[bytes],
                            chunks: Any, environ: dict[str, Any]) -> None:
