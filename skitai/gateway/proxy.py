@@ -102,14 +102,19 @@ class ProxyHandler:
             return self.forward(stream, headers)
         return self._admit_and_forward(stream)
 
-    async def _admit_and_forward(self, stream: Stream) -> None:
+    async def _admitted(self, stream: Stream) -> bool:
+        """The gateway's admission (source, token, role, rate); a refusal is answered."""
         gate = self.gate
-        if gate is not None:
-            refusal = await gate.admit(stream, self.pool.alias)
-            if refusal is not None:
-                if not stream.closed:
-                    _refuse(stream, refusal)
-                return
+        if gate is None:
+            return True
+        refusal = await gate.admit(stream, self.pool.alias)
+        if refusal is not None and not stream.closed:
+            _refuse(stream, refusal)
+        return refusal is None
+
+    async def _admit_and_forward(self, stream: Stream) -> None:
+        if not await self._admitted(stream):
+            return
         if ws_proto.is_upgrade(stream.request) and hasattr(stream.sink, "switch_protocol"):
             await self._websocket(stream)
             return
@@ -123,14 +128,8 @@ class ProxyHandler:
 
     async def websocket(self, stream: Stream) -> None:
         """An HTTP/2 extended CONNECT for a WebSocket (``handler.WebSocketTunnel``)."""
-        gate = self.gate
-        if gate is not None:
-            refusal = await gate.admit(stream, self.pool.alias)
-            if refusal is not None:
-                if not stream.closed:
-                    _refuse(stream, refusal)
-                return
-        await self._websocket(stream)
+        if await self._admitted(stream):
+            await self._websocket(stream)
 
     async def _websocket(self, stream: Stream) -> None:
         from skitai.gateway import wsproxy
