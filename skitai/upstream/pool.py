@@ -4,7 +4,8 @@ fail-over and health checks, and the request API the gateway and ``was`` call.
 ``await pool.request(method, path, headers, body, timeout)`` returns an
 ``UpstreamResponse`` with the whole body; ``await pool.open(...)`` returns a
 ``ResponseStream`` once the head arrived, for a caller that streams the body (the reverse
-proxy), which must call ``pool.release(response)`` at the end.
+proxy), which must call ``pool.release(response)`` at the end.  ``member=i`` sends to that
+member only (``was.get.map``); ``start_idle`` is the reverse proxy's fast path.
 
 Every request is framed here, whatever the caller was given: ``Content-Length`` for a
 body of known size, else ``Transfer-Encoding: chunked``, and the caller's framing
