@@ -17,6 +17,8 @@ from skitai.config.model import CriticalPoint, MountSpec
 from skitai.config.pref import Pref
 from skitai.errors import ConfigError
 
+DJANGO_SETUP_ENV = "SKITAI_DJANGO_SETUP"  # read by skitai.worker.apps
+
 _draft = builder_mod.Builder()
 
 
@@ -161,6 +163,24 @@ def mount_django(point: str, wsgi_path: str, pref: Pref | None = None, host: str
     mount(point, wsgi_path, "application", pref, host=host, path=path, _depth=2)
 
 
+def use_django_models(settings_path: str) -> None:
+    """Use a Django project's models in apps (the seed's ``use_django_models``): the
+    project root goes on ``sys.path``, ``DJANGO_SETTINGS_MODULE`` names the settings, and
+    each worker calls ``django.setup()`` before it imports the mounted apps (so an app may
+    import its models at the top).  The master itself never imports Django."""
+    settings = abspath(settings_path)
+    if not os.path.isfile(settings):
+        raise ConfigError(f"use_django_models: no settings file {settings}",
+                          source=_caller(1))
+    package_dir = os.path.dirname(settings)
+    root = os.path.dirname(package_dir)
+    module = f"{os.path.basename(package_dir)}.{os.path.splitext(os.path.basename(settings))[0]}"
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    os.environ["DJANGO_SETTINGS_MODULE"] = module
+    os.environ[DJANGO_SETUP_ENV] = "1"
+
+
 # --- server settings -------------------------------------------------------------------
 
 
@@ -182,6 +202,11 @@ set_network_timeout = set_request_timeout
 
 def set_backend_keep_alive(timeout: float = 10) -> None:
     _set("set_backend_keep_alive", 1, backend_keep_alive=timeout)
+
+
+def set_max_rcache(objmax: int = 300) -> None:
+    """How many ``was`` results each worker keeps cached (``result.cache(ttl)``; LRU)."""
+    _set("set_max_rcache", 1, max_rcache=objmax)
 
 
 def set_backend_timeout(timeout: float = 30) -> None:
@@ -207,6 +232,18 @@ def set_max_worker_rss(size: int | str) -> None:
 
 def set_max_client_body_size(size: int | str) -> None:
     _set("set_max_client_body_size", 1, max_client_body_size=size)
+
+
+def set_request_limits(request_line: int | None = None, header_fields: int | None = None,
+                       header_field_size: int | None = None,
+                       header_bytes: int | None = None) -> None:
+    """HTTP/1.1 request head limits (None keeps the default): the request line (414),
+    the number of header fields and the bytes of one field (431), the whole head (431)."""
+    given = {"request_line": request_line, "header_fields": header_fields,
+             "header_field_size": header_field_size, "header_bytes": header_bytes}
+    for arg, value in given.items():
+        if value is not None:
+            _draft.set("max_" + arg, value, _call("set_request_limits", 1, **{arg: value}))
 
 
 def set_max_age(path: str, max_age: int) -> None:

@@ -53,10 +53,10 @@ class Builder:
         self.lu_keys: list[str] = []
         self.crons: list[CronJob] = []
         self.smtpda: SmtpdaConfig | None = None
-        self.aliases: list[aliases.Alias] = []
         # enable_daemon() calls as given: (name, entry or command, options, source); built
         # at freeze, over the [daemon:NAME] section of the same name.
         self.daemons: dict[str, tuple[Any, dict[str, Any], str]] = {}
+        self.aliases: list[aliases.Alias] = []
 
     # --- app.py side ------------------------------------------------------------
     def set(self, name: str, value: Any, source: str) -> None:
@@ -109,9 +109,9 @@ class Builder:
                     daemons.config_from_conf(conf, base=default),
                     **{f.name: getattr(self.smtpda, f.name) for f in dataclasses.fields(default)
                        if getattr(self.smtpda, f.name) != getattr(default, f.name)})
+        values["daemons"] = tuple(_daemons(self, conf, values))
         filed = aliases.from_conf(conf, os.environ if env is None else env) if conf else []
         values["aliases"] = aliases.merge(self.aliases, filed)
-        values["daemons"] = tuple(_daemons(self, conf, values))
         config = model.ServerConfig(**values)
         _validate(config)
         return config

@@ -110,12 +110,23 @@ class ServerConfig:
                                      parse=parse.seconds, conf="request-timeout")
     backend_keep_alive: float = setting(10.0, doc="Idle seconds before backend connections are renewed.",
                                         parse=parse.seconds)
-    max_request_line: int = setting(8190, doc="Longest request line (414 beyond).",
-                                    parse=parse.positive_int)
-    max_header_bytes: int = setting(65536, doc="Largest request head (431 beyond).",
-                                    parse=parse.positive_int)
+    # set_request_limits(); gunicorn's defaults (limit_request_line, _fields, _field_size).
+    max_request_line: int = setting(4094, doc="Longest request line in bytes (414 beyond).",
+                                    parse=parse.positive_int, conf="max-request-line")
+    max_header_fields: int = setting(100, doc="Most header fields in a request head, and in "
+                                     "its trailers (431 beyond).", parse=parse.positive_int,
+                                     conf="max-header-fields")
+    max_header_field_size: int = setting(8190, doc="Largest header field, name and value "
+                                         "bytes (431 beyond).", parse=parse.positive_int,
+                                         conf="max-header-field-size")
+    max_header_bytes: int = setting(65536, doc="Largest request head in bytes (431 beyond).",
+                                    parse=parse.positive_int, conf="max-header-bytes")
     max_client_body_size: int = setting(64 << 20, doc="Default request body limit (413 beyond).",
                                         parse=parse.size, conf="max-client-body-size")
+    client_body_buffer_size: int = setting(
+        64 * 1024, doc="Request body bytes kept in memory before the rest waits in a "
+        "temporary file (the body arrives whole before the app runs, unless its mount sets "
+        "pref.stream_request_body).", parse=parse.size, conf="client-body-buffer-size")
     max_connections: int = setting(10000, doc="Open connections per worker.",
                                    parse=parse.positive_int)
     # --- mounts and static files ----------------------------------------------------
@@ -147,6 +158,10 @@ class ServerConfig:
                                              parse=parse.positive_int)
     h2_push: bool = setting(True, doc="Server push for hint_promise() on HTTP/2 "
                             "(when the client allows it).", parse=parse.boolean)
+
+    # --- was (skitai.was) -------------------------------------------------------------
+    max_rcache: int = setting(300, doc="set_max_rcache(): cached was results per worker (LRU).",
+                              parse=parse.non_negative_int, conf="max-rcache")
 
     # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
     aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")

@@ -316,8 +316,6 @@ class Arbiter:
                 self.stop(graceful=True)
         elif op == "recycle":
             self.recycle(proc, str(message.get("reason") or "the worker asked"))
-        elif op == "upstream":  # a worker's reverse-proxy member loads, for status
-            self.upstream_loads[proc.pid or 0] = message.get("loads") or {}
         elif op == "status":  # a daemon's status line (ctx.status) or its program's pid
             if "info" in message:
                 proc.info = message["info"]
@@ -331,6 +329,8 @@ class Arbiter:
 
             inner = message.get("message")
             self._command(inner if isinstance(inner, dict) else {}, answer)
+        elif op == "upstream":  # a worker's reverse-proxy member loads, for status
+            self.upstream_loads[proc.pid or 0] = message.get("loads") or {}
         else:
             log.warning("%s sent an unknown message %r", proc.name, op)
 

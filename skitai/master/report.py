@@ -124,6 +124,10 @@ def format_status(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _info(info: Any) -> str:
+    if isinstance(info, dict):
+        return " ".join(f"{k}={v}" for k, v in info.items())
+    return str(info or "")
 def _members(rows: list[dict[str, Any]]) -> list[str]:
     """The reverse proxy's members as each worker sees them (weight, in flight, served)."""
     header = ("ALIAS", "WORKER", "MEMBER", "WEIGHT", "OUTSTANDING", "SERVED", "FAILURES",
@@ -140,12 +144,6 @@ def _members(rows: list[dict[str, Any]]) -> list[str]:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return ["", *("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip()
                   for row in table)]
-
-
-def _info(info: Any) -> str:
-    if isinstance(info, dict):
-        return " ".join(f"{k}={v}" for k, v in info.items())
-    return str(info or "")
 
 
 def _duration(seconds: float) -> str:
