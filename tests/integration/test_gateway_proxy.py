@@ -130,7 +130,9 @@ def test_weights_are_respected(tmp_path: Path, members) -> None:
 
 def test_a_member_killed_under_load_fails_no_get(tmp_path: Path, members) -> None:
     a, b = members
-    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+    # A generous member timeout: the point is fail-over, and a loaded machine may make the
+    # surviving member slow (a 504 would be a timeout, not a lost GET).
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"], timeout=60)
     failures: list[object] = []
     done = 0
     try:
