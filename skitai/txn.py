@@ -58,7 +58,7 @@ class Txn:
     """The ids of one request, and the ids of the backend calls it makes."""
 
     __slots__ = ("gtxid", "ltxid", "trace_id", "parent_span", "flags", "tracestate", "_calls",
-                 "_gtxid_bytes")
+                 "_gtxid_bytes", "minted")
 
     def __init__(self, gtxid: str, ltxid: int = EDGE_LTXID, trace_id: str | None = None,
                  parent_span: str | None = None, flags: str = "01",
@@ -71,6 +71,7 @@ class Txn:
         self.tracestate = tracestate
         self._calls = 0
         self._gtxid_bytes = b""
+        self.minted = False  # the global id was made here (no incoming ids)
 
     @property
     def traceparent(self) -> str | None:
@@ -84,7 +85,10 @@ class Txn:
         self._calls += 1
         ltxid = self.ltxid + 1000 + self._calls
         if self.trace_id is None:
-            self.trace_id = _trace_id_for(self.gtxid)
+            # Ours (an edge request): a random trace id, as W3C asks; one that came with
+            # only X-Gtxn-Id: derived from it, so every hop of it agrees.
+            self.trace_id = f"{_random.getrandbits(128) or 1:032x}" if self.minted \
+                else _trace_id_for(self.gtxid)
             self.parent_span = None
         if not self._gtxid_bytes:
             self._gtxid_bytes = self.gtxid.encode("ascii")
@@ -132,6 +136,10 @@ def from_headers(headers: Iterable[tuple[bytes, bytes]], channel: int | None = N
             traceparent = value
         elif name == TRACESTATE:
             tracestate = value
+    if gtxid is None and traceparent is None:  # the usual edge request
+        txn = Txn(new_gtxid(channel, request))
+        txn.minted = True
+        return txn
     return make(gtxid, ltxid, traceparent, tracestate, channel, request)
 
 

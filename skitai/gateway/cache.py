@@ -26,9 +26,7 @@ eighth of the larger bound is never stored.
 from __future__ import annotations
 
 import asyncio
-import calendar
 import collections
-import email.utils
 import hashlib
 import json
 import logging
@@ -37,6 +35,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from typing import Final
+
+from skitai.upstream.cachecontrol import directives, header, lifetime
 
 log = logging.getLogger("skitai.gateway")
 
@@ -75,51 +75,6 @@ class Entry:
         return out
 
 
-def directives(headers: Headers) -> dict[str, str]:
-    """``Cache-Control`` of a header list as {directive: argument}."""
-    out: dict[str, str] = {}
-    for name, value in headers:
-        if name == b"cache-control":
-            for part in value.decode("latin-1").split(","):
-                key, _, arg = part.strip().partition("=")
-                if key:
-                    out[key.lower()] = arg.strip().strip('"')
-    return out
-
-
-def _header(headers: Headers, name: bytes) -> bytes | None:
-    for n, v in headers:
-        if n == name:
-            return v
-    return None
-
-
-def _http_date(value: bytes | None) -> float | None:
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_tz(value.decode("latin-1"))
-    except (TypeError, ValueError):
-        return None
-    if parsed is None:
-        return None
-    return float(calendar.timegm(parsed[:9])) - float(parsed[9] or 0)
-
-
-def lifetime(headers: Headers, cc: dict[str, str]) -> float:
-    for key in ("s-maxage", "max-age"):
-        if key in cc:
-            try:
-                return max(0.0, float(int(cc[key])))
-            except ValueError:
-                return 0.0
-    expires = _http_date(_header(headers, b"expires"))
-    if expires is not None:
-        date = _http_date(_header(headers, b"date")) or time.time()
-        return max(0.0, expires - date)
-    return 0.0
-
-
 class HttpCache:
     def __init__(self, memmax: int, diskmax: int, path: str | None) -> None:
         self.memmax = memmax
@@ -141,7 +96,7 @@ class HttpCache:
 
     def lookup(self, key: str, request_headers: Headers) -> Entry | None:
         for entry in self._entries(key):
-            if all(_header(request_headers, name) == value for name, value in entry.vary):
+            if all(header(request_headers, name) == value for name, value in entry.vary):
                 return entry
         return None
 
@@ -164,10 +119,10 @@ class HttpCache:
         cc = directives(headers)
         if "no-store" in cc or "private" in cc or "no-store" in directives(request_headers):
             return None
-        vary = _header(headers, b"vary")
+        vary = header(headers, b"vary")
         if vary is not None and b"*" in vary:
             return None
-        if _header(request_headers, b"authorization") is not None and not (
+        if header(request_headers, b"authorization") is not None and not (
                 "public" in cc or "s-maxage" in cc):
             return None
         if lifetime(headers, cc) <= 0 and not any(
@@ -180,8 +135,8 @@ class HttpCache:
         cc = self.storable(status, request_headers, headers, len(body))
         if cc is None:
             return None
-        names = _header(headers, b"vary") or b""
-        vary = tuple((n.strip().lower(), _header(request_headers, n.strip().lower()))
+        names = header(headers, b"vary") or b""
+        vary = tuple((n.strip().lower(), header(request_headers, n.strip().lower()))
                      for n in names.split(b",") if n.strip())
         entry = Entry(status, reason, list(headers), body, time.time(), lifetime(headers, cc),
                       vary, must_revalidate="no-cache" in cc)

@@ -57,6 +57,7 @@ _REPLACED: Final = frozenset({b"x-gtxn-id", b"x-ltxn-id", b"traceparent", b"trac
                               b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
                               b"x-real-ip", b"forwarded", b"via", b"host", b"content-length",
                               b"expect"})
+_DROPPED: Final = HOP_BY_HOP | _REPLACED
 
 
 class TrustedProxies:
@@ -101,14 +102,19 @@ class ProxyHandler:
             return self.forward(stream, headers)
         return self._admit_and_forward(stream)
 
-    async def _admit_and_forward(self, stream: Stream) -> None:
+    async def _admitted(self, stream: Stream) -> bool:
+        """The gateway's admission (source, token, role, rate); a refusal is answered."""
         gate = self.gate
-        if gate is not None:
-            refusal = await gate.admit(stream, self.pool.alias)
-            if refusal is not None:
-                if not stream.closed:
-                    _refuse(stream, refusal)
-                return
+        if gate is None:
+            return True
+        refusal = await gate.admit(stream, self.pool.alias)
+        if refusal is not None and not stream.closed:
+            _refuse(stream, refusal)
+        return refusal is None
+
+    async def _admit_and_forward(self, stream: Stream) -> None:
+        if not await self._admitted(stream):
+            return
         if ws_proto.is_upgrade(stream.request) and hasattr(stream.sink, "switch_protocol"):
             await self._websocket(stream)
             return
@@ -122,14 +128,8 @@ class ProxyHandler:
 
     async def websocket(self, stream: Stream) -> None:
         """An HTTP/2 extended CONNECT for a WebSocket (``handler.WebSocketTunnel``)."""
-        gate = self.gate
-        if gate is not None:
-            refusal = await gate.admit(stream, self.pool.alias)
-            if refusal is not None:
-                if not stream.closed:
-                    _refuse(stream, refusal)
-                return
-        await self._websocket(stream)
+        if await self._admitted(stream):
+            await self._websocket(stream)
 
     async def _websocket(self, stream: Stream) -> None:
         from skitai.gateway import wsproxy
@@ -208,11 +208,14 @@ class ProxyHandler:
         request = stream.request
         client = stream.client[0] if stream.client else ""
         trusted = client in self.trusted
-        named: set[bytes] = set()
+        named: set[bytes] | None = None
         host = xff = proto = fhost = None
-        for name, value in request.headers:
-            if name == b"connection":
-                named.update(t.strip().lower() for t in value.split(b","))
+        out: Headers = []
+        for name, value in request.headers:  # one pass: kept fields, and what we replace
+            if name not in _DROPPED and name[:1] != b":":
+                out.append((name, value))
+            elif name == b"connection":
+                named = {t.strip().lower() for t in value.split(b",")}
             elif name == b"host" or name == b":authority":
                 host = host or value
             elif name == b"x-forwarded-for":
@@ -221,11 +224,8 @@ class ProxyHandler:
                 proto = value
             elif name == b"x-forwarded-host":
                 fhost = value
-        out: Headers = []
-        drop = HOP_BY_HOP | _REPLACED | named
-        for name, value in request.headers:
-            if name not in drop and name[:1] != b":":
-                out.append((name, value))
+        if named:  # fields the client's Connection header names are hop-by-hop too
+            out = [h for h in out if h[0] not in named]
         if host is not None and not self.rewrite_host:
             out.append((b"host", host))
         addr = client.encode("latin-1")
@@ -303,7 +303,7 @@ def client_headers(headers: Headers) -> Headers:
     for name, value in headers:
         if name == b"connection":
             named.update(t.strip().lower() for t in value.split(b","))
-    drop = HOP_BY_HOP | named
+    drop = HOP_BY_HOP | named if named else HOP_BY_HOP
     return [(n, v) for n, v in headers if n not in drop]
 
 

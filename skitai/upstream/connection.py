@@ -166,6 +166,12 @@ class ResponseStream:
     """The member's answer to one request: ``await head()``, then ``await read()`` until
     ``b""``.  httptools calls the ``on_*`` methods."""
 
+    __slots__ = ("conn", "member", "status", "reason", "headers", "trailers", "upgraded", "tail",
+                 "received", "_parser", "_head_only", "_in_head", "_head_bytes", "_head_ready",
+                 "_chunks", "_buffered", "_paused", "_done", "_reusable", "_eof_delimited",
+                 "_error", "_waiter", "sender", "deadline", "timeout", "listener",
+                 "__weakref__")
+
     def __init__(self, conn: UpstreamConnection, method: bytes) -> None:
         self.conn = conn
         self.member = conn.member

@@ -4,7 +4,8 @@ fail-over and health checks, and the request API the gateway and ``was`` call.
 ``await pool.request(method, path, headers, body, timeout)`` returns an
 ``UpstreamResponse`` with the whole body; ``await pool.open(...)`` returns a
 ``ResponseStream`` once the head arrived, for a caller that streams the body (the reverse
-proxy), which must call ``pool.release(response)`` at the end.
+proxy), which must call ``pool.release(response)`` at the end.  ``member=i`` sends to that
+member only (``was.get.map``); ``start_idle`` is the reverse proxy's fast path.
 
 Every request is framed here, whatever the caller was given: ``Content-Length`` for a
 body of known size, else ``Transfer-Encoding: chunked``, and the caller's framing
@@ -97,10 +98,13 @@ class AliasPool:
     # --- the request API ------------------------------------------------------------------
     async def request(self, method: str | bytes, path: str | bytes, headers: Headers | None = None,
                       body: bytes | None = None, timeout: float | None = None,
-                      *, limit: int | None = 64 << 20) -> UpstreamResponse:
-        """One call, buffered: the member's whole answer (``limit`` bytes at most)."""
+                      *, limit: int | None = 64 << 20, member: int | None = None
+                      ) -> UpstreamResponse:
+        """One call, buffered: the member's whole answer (``limit`` bytes at most).
+        ``member``: that member only (an index into the alias's members; no fail-over),
+        as a call to every member (``was.get.map``) wants."""
         response, state = await self._open(_bytes(method), _bytes(path), headers or [], body,
-                                           timeout, None)
+                                           timeout, None, member=member)
         try:
             data = await response.body(limit, self.timeout if timeout is None else timeout)
         except BaseException:
@@ -112,12 +116,14 @@ class AliasPool:
 
     async def open(self, method: bytes, path: bytes, headers: Headers, body: Body = None,
                    timeout: float | None = None, *, length: int | None = None,
-                   idempotent: bool | None = None, upgrade: bytes = b"") -> ResponseStream:
+                   idempotent: bool | None = None, upgrade: bytes = b"",
+                   member: int | None = None) -> ResponseStream:
         """Send a request and return once the member's head arrived; read the body with
         ``await response.read()`` and then call ``release(response)``.  ``body`` may be an
-        async iterable (streamed with backpressure: chunked unless ``length`` is given)."""
+        async iterable (streamed with backpressure: chunked unless ``length`` is given).
+        ``member``: that member only (no balancing, no fail-over)."""
         response, _ = await self._open(method, path, headers, body, timeout, length, idempotent,
-                                       upgrade)
+                                       upgrade, member=member)
         return response
 
     def start_idle(self, method: bytes, path: bytes, headers: Headers,
@@ -132,11 +138,16 @@ class AliasPool:
         idle = state.idle
         while idle:
             conn = idle.pop()
-            if conn.closed or now - conn.last_used >= self.keep_alive:
+            if conn.closed or now - conn.last_used >= self.keep_alive or \
+                    conn.transport is None or conn.transport.is_closing():
                 conn.close()
                 continue
             head, _ = _head(method, state.member, path, headers, None, None)
-            response = conn.start(method, head)
+            try:
+                response = conn.start(method, head)
+            except UpstreamError:  # closed under us: try the next one
+                conn.close()
+                continue
             state.outstanding += 1
             state.served += 1
             response._arm(self.timeout if timeout is None else timeout)
@@ -152,16 +163,22 @@ class AliasPool:
     # --- the attempt loop -----------------------------------------------------------------------
     async def _open(self, method: bytes, path: bytes, headers: Headers, body: Body,
                     timeout: float | None, length: int | None,
-                    idempotent: bool | None = None,
-                    upgrade: bytes = b"") -> tuple[ResponseStream, MemberState]:
+                    idempotent: bool | None = None, upgrade: bytes = b"",
+                    member: int | None = None) -> tuple[ResponseStream, MemberState]:
         timeout = self.timeout if timeout is None else timeout
+        states = self.balancer.states
+        if member is not None and not 0 <= member < len(states):
+            raise UpstreamError(f"@{self.name} has no member #{member}", sent=False)
         replayable = body is None or isinstance(body, bytes)
         retry_sent = (method in IDEMPOTENT if idempotent is None else idempotent) and replayable
         tried: set[int] = set()
         last: UpstreamError | None = None
         deadline = self.loop.time() + timeout
         while True:
-            state = self.balancer.pick(tried)
+            if member is None:
+                state = self.balancer.pick(tried)
+            else:  # one given member: tried once
+                state = states[member] if member not in tried else None
             if state is None:
                 raise last or UpstreamError("no member to try", sent=False)
             tried.add(state.index)
@@ -216,7 +233,8 @@ class AliasPool:
         idle = state.idle
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.last_used < self.keep_alive:
+            if not conn.closed and now - conn.last_used < self.keep_alive and \
+                    conn.transport is not None and not conn.transport.is_closing():
                 return conn
             conn.close()
         member = state.member

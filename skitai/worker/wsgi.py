@@ -288,7 +288,7 @@ class WsgiHandler:
         if self.body_limits is not None:
             body.check = self.body_limits.checker(stream.request)
         if self.executor is not None:
-            if self.stream_request_body:
+            if self.stream_request_body or _is_grpc(stream):
                 environ = self.environ_for(stream, InputStream(stream, self.body_timeout))
                 self.executor.submit(self._run, stream, environ, True)
             else:
@@ -659,6 +659,15 @@ class _EmptyInput(io.BytesIO):
 
 _EMPTY_INPUT = _EmptyInput()
 _ASYNC_BODIES: set[asyncio.Task[None]] = set()
+
+
+def _is_grpc(stream: Stream) -> bool:
+    """gRPC bodies are message streams (a bidirectional call answers each message before
+    the next arrives): never buffered whole, as nginx's grpc_pass does not buffer them."""
+    for name, value in stream.request.headers:
+        if name == b"content-type":
+            return value.startswith(b"application/grpc")
+    return False
 
 
 def _no_head() -> None:

@@ -130,7 +130,9 @@ def test_weights_are_respected(tmp_path: Path, members) -> None:
 
 def test_a_member_killed_under_load_fails_no_get(tmp_path: Path, members) -> None:
     a, b = members
-    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+    # A generous member timeout: the point is fail-over, and a loaded machine may make the
+    # surviving member slow (a 504 would be a timeout, not a lost GET).
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"], timeout=60)
     failures: list[object] = []
     done = 0
     try:
@@ -412,3 +414,18 @@ def test_a_malformed_member_response_is_a_502(tmp_path: Path, answer: bytes) -> 
     finally:
         gw.stop()
         srv.close()
+
+
+def test_forwarded_headers_from_a_trusted_proxy_are_kept(tmp_path: Path, members) -> None:
+    a, _ = members
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}"],
+                       extra='skitai.set_trusted_proxies("127.0.0.0/8")')
+    try:
+        seen = json.loads(get(gw, "/members/", headers={
+            "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "api.example.com"})[2])
+        h = seen["headers"]
+        assert h["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+        assert h["x-forwarded-proto"] == "https" and h["x-forwarded-host"] == "api.example.com"
+    finally:
+        gw.stop()

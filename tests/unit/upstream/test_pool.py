@@ -352,3 +352,21 @@ def test_a_long_upload_is_not_a_slow_member() -> None:
         pool.close()
         m.stop()
     run(main())
+
+
+def test_a_request_to_one_given_member() -> None:
+    async def main() -> None:
+        a = await Member(ok(b"a")).start()
+        b = await Member(ok(b"b")).start()
+        dead = free_port()
+        pool = pool_for(a.port, b.port, dead)
+        assert [(await pool.request("GET", "/", member=i)).body for i in (0, 1, 1, 0)] == [
+            b"a", b"b", b"b", b"a"]
+        with pytest.raises(UpstreamError, match="cannot connect"):  # no fail-over
+            await pool.request("GET", "/", member=2)
+        with pytest.raises(UpstreamError, match="no member #3"):
+            await pool.request("GET", "/", member=3)
+        pool.close()
+        a.stop()
+        b.stop()
+    run(main())
