@@ -232,11 +232,13 @@ def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3,
     _draft.set("critical_point", point if point.interval > 0 else None, where)
 
 
-def addlu(*keys: str) -> None:
-    for key in keys:
-        if not isinstance(key, str) or not key:
-            raise ConfigError(f"{_call('addlu', 1, key=key)}: keys are non-empty strings")
-        _draft.lu_keys.append(key)
+def addlu(*keys: str | list[str] | tuple[str, ...]) -> None:
+    """``addlu("a", "b")``; the seed's ``lukeys(["a", "b"])`` list form is the same call."""
+    for given in keys:
+        for key in given if isinstance(given, (list, tuple)) else (given,):
+            if not isinstance(key, str) or not key:
+                raise ConfigError(f"{_call('addlu', 1, key=key)}: keys are non-empty strings")
+            _draft.lu_keys.append(key)
 
 
 deflu = trackers = lukeys = addlu

@@ -24,3 +24,9 @@ DB_POSTGRESQL: Final = "postgresql"
 DB_SQLITE3: Final = "sqlite3"
 DB_REDIS: Final = "redis"
 DB_MONGODB: Final = "mongodb"
+# The seed's short spellings (``skitai.PGSQL`` in its load-balancing example).
+PGSQL: Final = DB_PGSQL
+POSTGRESQL: Final = DB_POSTGRESQL
+SQLITE3: Final = DB_SQLITE3
+REDIS: Final = DB_REDIS
+MONGODB: Final = DB_MONGODB
