@@ -18,7 +18,6 @@ from types import ModuleType
 
 from skitai.config.pref import Pref
 
-
 # Packages whose bootstrap is running: a mount it makes of a sibling file (the seed's
 # pattern) must not start the same bootstrap again.
 _running: set[str] = set()
