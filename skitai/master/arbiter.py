@@ -110,9 +110,10 @@ class Arbiter:
         try:
             self._setup()
         except HaltServer as exc:
+            self.exit_status = exc.exit_status  # the last log line says what the process exits with
             self._report_failure(exc.reason)
             self._cleanup()
-            return exc.exit_status
+            return self.exit_status
         try:
             self._loop()
         except HaltServer as exc:
