@@ -50,6 +50,13 @@ def token_digest(authorization: str | None) -> str:
     return "sha256:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:8]
 
 
+# Status logged for a request whose connection ended before a full response: 499 when the
+# client closed it (nginx's code), 444 when the server did (a fast stop, the graceful
+# timeout, an abort): the log never blames the client for the server's close.
+CLIENT_CLOSED = 499
+SERVER_CLOSED = 444
+
+
 def basic_user(authorization: str | None) -> str | None:
     """The user name of a ``Basic`` Authorization header (never the password), as nginx's
     ``$remote_user``; None for any other scheme or a header that does not decode."""

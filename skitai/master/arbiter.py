@@ -184,6 +184,9 @@ class Arbiter:
         for signum in data:
             if signum == signal.SIGCHLD:
                 continue  # reaping runs after every wakeup anyway
+            if signum == signal.SIGINT:
+                self.interrupt()
+                continue
             message = commands.SIGNAL_COMMANDS.get(signum)
             if message is not None:
                 log.info("got %s", signal.Signals(signum).name)
@@ -616,6 +619,22 @@ class Arbiter:
         proc.successor = new
         self.processes.append(new)
         self._spawn(new)
+
+    def interrupt(self) -> None:
+        """Ctrl-C (SIGINT): the first stops gracefully, a second one at once.  Said on the
+        console, where whoever pressed it is looking."""
+        if self.stopping:
+            log.info("got SIGINT again: fast stop")
+            if self.stopping != "fast":
+                print("skitai: second Ctrl-C: stopping now (in-flight requests are cut)",
+                      file=sys.stderr, flush=True)
+            self.stop(graceful=False)
+            return
+        log.info("got SIGINT: graceful stop")
+        print(f"skitai: Ctrl-C: stopping gracefully (in-flight requests may take up to "
+              f"{self.config.graceful_timeout:g}s); press Ctrl-C again to stop at once",
+              file=sys.stderr, flush=True)
+        self.stop(graceful=True)
 
     def stop(self, graceful: bool = True) -> None:
         if self.stopping == "fast" or (self.stopping and graceful):

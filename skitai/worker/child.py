@@ -12,7 +12,8 @@ and returns ``sup.exit_code`` when ``server.serve()`` ends.
 message: the master waits for it before it retires an older generation), starts the
 1/s heartbeat (the master aborts a worker whose beat stops for ``worker_timeout``),
 reads the channel (broadcasts relayed by the master, ``reopen``), and installs the
-loop's signal handlers: TERM graceful stop, INT/QUIT fast stop, USR1 reopen logs.
+loop's signal handlers: TERM graceful stop, QUIT fast stop, USR1 reopen logs, INT ignored
+(the master answers Ctrl-C for the whole group).
 
 ``on_request`` runs at every request start on the loop thread: it writes the request
 into the cell (so a worker stuck in that request is named in the master's log) and
@@ -69,7 +70,10 @@ class Supervision:
     def attach(self, loop: asyncio.AbstractEventLoop, server: Any) -> None:
         self.loop, self.server = loop, server
         loop.add_signal_handler(signal.SIGTERM, self._stop, True)
-        loop.add_signal_handler(signal.SIGINT, self._stop, False)
+        # Ctrl-C reaches every process of the terminal's group: the master turns it into
+        # a graceful stop (TERM here), a second one into a fast stop (QUIT here).  Acting
+        # on it here as well would cut the in-flight requests the first Ctrl-C lets finish.
+        loop.add_signal_handler(signal.SIGINT, _ignore)
         loop.add_signal_handler(signal.SIGQUIT, self._stop, False)
         loop.add_signal_handler(signal.SIGUSR1, server.reopen_logs)
         channel = self.ctx.channel
@@ -197,3 +201,7 @@ class Supervision:
     def close(self) -> None:
         if self._beat is not None:
             self._beat.cancel()
+
+
+def _ignore() -> None:
+    """SIGINT in a supervised worker: the master decides (see ``attach``)."""

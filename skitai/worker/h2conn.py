@@ -43,6 +43,7 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any, Final, Protocol
 
+from skitai import log as logmod
 from skitai.worker import events
 from skitai.worker.environ import EnvironCache
 from skitai.worker.protocols.http2 import ErrorCodes, Http2Adapter
@@ -202,10 +203,11 @@ class H2Connection(asyncio.Protocol):
         return False  # an HTTP/2 peer that half-closes is gone
 
     def connection_lost(self, exc: Exception | None) -> None:
+        by_server = self.closed  # close() or abort() ran first: not the client's doing
         self.closed = True
         self.server.connections.discard(self)  # type: ignore[arg-type]
         for sink in list(self.streams.values()):
-            self._gone(sink)
+            self._gone(sink, by_server)
         self.streams.clear()
         for tunnel in list(self.tunnels.values()):
             tunnel.closed()
@@ -308,7 +310,7 @@ class H2Connection(asyncio.Protocol):
             log.info("HTTP/2 connection error from %s: %s", self.client, event.reason)
         # The adapter queued GOAWAY; data_received writes it and closes.
 
-    def _gone(self, sink: _Sink) -> None:
+    def _gone(self, sink: _Sink, by_server: bool = False) -> None:
         stream = sink.stream
         if sink.waiter is not None and not sink.waiter.done():
             sink.waiter.set_exception(ClientDisconnected("stream reset"))
@@ -318,7 +320,8 @@ class H2Connection(asyncio.Protocol):
             stream.client_gone()
             if sink.task is not None and not sink.task.done():
                 sink.task.cancel()
-            self._log(sink, stream.status or 499)
+            self._log(sink, stream.status or (logmod.SERVER_CLOSED if by_server
+                                              else logmod.CLIENT_CLOSED))
 
     def _task_done(self, sink: _Sink, task: asyncio.Task[None]) -> None:
         stream = sink.stream

@@ -483,6 +483,7 @@ class Connection(asyncio.Protocol):
         return self.current is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        by_server = self._closed  # close() or abort() ran first: not the client's doing
         self._closed = True
         self.server.connections.discard(self)
         self._drop_more()
@@ -491,7 +492,8 @@ class Connection(asyncio.Protocol):
             stream.client_gone()
             if self.task is not None and not self.task.done():
                 self.task.cancel()
-            self.server.log_access(stream, stream.status or 499)
+            gone = logmod.SERVER_CLOSED if by_server else logmod.CLIENT_CLOSED
+            self.server.log_access(stream, stream.status or gone)
         self.current = None
         self._queue.clear()
         waiter = self._drain_waiter

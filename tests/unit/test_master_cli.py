@@ -112,7 +112,7 @@ def test_signals_map_onto_the_same_commands() -> None:
 
     master = FakeMaster()
     replies: list[dict[str, Any]] = []
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU,
+    for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU,
                 signal.SIGUSR1):
         commands.dispatch(master, dict(commands.SIGNAL_COMMANDS[sig]), replies.append)
     assert master.calls == [("stop", True), ("stop", False), ("reload", None),
