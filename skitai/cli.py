@@ -157,6 +157,7 @@ def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any]
     logs = logmod.Logs(config.logpath, config.verbose)
     arbiter: Arbiter | None = None
     report = "skitai: stopped before it was ready"
+    child_log = _child_log(config, paths, daemon=ready_fd is not None)
     try:
         arbiter = Arbiter(config, paths=paths, ready_fd=ready_fd, pidfile_fd=lock.fileno(),
                           specs=specs)
@@ -170,7 +171,47 @@ def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any]
         # A daemon that did not come up tells the waiting ``start`` why only now, after
         # the lock is released: when ``start`` returns 1, ``status`` already says stopped.
         if arbiter is None or arbiter.ready_fd is not None:
-            daemon.report_ready(ready_fd, (arbiter.ready_report if arbiter else "") or report)
+            report = (arbiter.ready_report if arbiter else "") or report
+            daemon.report_ready(ready_fd, _with_traceback(report, child_log))
+
+
+def _child_log(config: Any, paths: Any, daemon: bool) -> tuple[str, int] | None:
+    """The file a failing child's traceback will land in, and its size now (what was
+    there before this start is not this start's error)."""
+    from skitai.master import paths as paths_mod
+
+    path = paths_mod.child_log(config, paths, daemon)
+    if path is None:
+        return None
+    try:
+        return path, os.path.getsize(path)
+    except OSError:
+        return path, 0
+
+
+def _with_traceback(report: str, child_log: tuple[str, int] | None, frames: int = 3) -> str:
+    """A daemon that failed to start: its reason, the tail of the last traceback it
+    logged, and where the whole log is (``start`` has no log above to point at)."""
+    if child_log is None or report.startswith("ok"):
+        return report
+    path, offset = child_log
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            f.seek(offset)
+            text = f.read()
+    except OSError:
+        return report
+    start = text.rfind("Traceback (most recent call last):")
+    tail: list[str] = []
+    if start >= 0:
+        body = text[start:].splitlines()
+        end = next((i for i in range(1, len(body)) if body[i] and not body[i][0].isspace()),
+                   len(body) - 1)
+        starts = [i for i in range(1, end) if body[i].startswith("  File ")]
+        tail = body[starts[-frames] if len(starts) >= frames else 1:end + 1]
+    shown = "".join(f"\n  {line}" for line in tail)
+    where = "" if path in report else f"\nskitai: the whole log is {path}"
+    return f"{report}{shown}{where}"
 
 
 def start(config: Any, paths: Any) -> int:

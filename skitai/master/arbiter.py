@@ -41,6 +41,7 @@ from skitai.ipc import daemon as daemon_mod
 from skitai.ipc.context import ChildContext
 from skitai.ipc.lu import LuMemory
 from skitai.master import commands, fork, listeners, monitor
+from skitai.master import paths as paths_mod
 from skitai.master.control import ControlServer
 from skitai.master.paths import Paths
 from skitai.master.process import MAX_CRASHES, MIN_UPTIME, Input, Process, State, describe_exit
@@ -385,7 +386,7 @@ class Arbiter:
         if boot_error and not self.served and proc.generation == 0 and not proc.ever_ready:
             self._fire(proc, Input.FAIL)
             raise HaltServer(f"{proc.name} could not start ({reason}): "
-                             f"{_boot_hint(code)}; stopping the server", code)
+                             f"{self._boot_hint(code)}; stopping the server", code)
         died_young = proc.state == State.STARTING or uptime < MIN_UPTIME
         if died_young or boot_error:
             proc.crashes += 1
@@ -406,6 +407,13 @@ class Arbiter:
         proc.restarts += 1
         log.warning("%s exited (%s) after %.0fs; restarting", who, reason, uptime)
         proc.next_spawn = now
+
+    def _boot_hint(self, code: int) -> str:
+        where = paths_mod.child_log(self.config, self.paths, daemon=self.ready_fd is not None)
+        where = where or "the log above"
+        if code == ExitCode.APP_LOAD_ERROR:
+            return f"an app failed to import or mount (its traceback is in {where})"
+        return f"it could not boot (see {where})"
 
     def _drain_channel(self, proc: Process) -> None:
         """Messages a child sent just before it exited (a last broadcast) still count."""
@@ -773,10 +781,3 @@ def _kill(pid: int, sig: int) -> None:
 
 def _clock() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _boot_hint(code: int) -> str:
-    if code == ExitCode.APP_LOAD_ERROR:
-        return "an app failed to import or mount (its traceback is in the log above)"
-    return "it could not boot (see the log above)"
-

@@ -43,6 +43,16 @@ def var_dir(config: ServerConfig) -> str:
     return os.path.join(os.path.expanduser("~"), ".local", "state", "skitai", f"{safe}-{digest}")
 
 
+def child_log(config: ServerConfig, paths: Paths | None, daemon: bool) -> str | None:
+    """The file where a child's traceback lands: ``server.log`` under ``logpath``, else a
+    daemon's output file; None when it goes to the console."""
+    if config.logpath:
+        return os.path.join(os.path.abspath(os.path.expanduser(config.logpath)), "server.log")
+    if daemon and paths is not None:
+        return paths.stdio
+    return None
+
+
 def for_config(config: ServerConfig) -> Paths:
     var = var_dir(config)
     control = os.path.join(var, "control.sock")

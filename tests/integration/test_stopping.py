@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 APP = """
 import skitai
@@ -134,3 +139,35 @@ def test_quit_stops_at_once_and_the_log_does_not_blame_the_client(serve, tmp_pat
     slow.join(30)
     lines = _request_lines(tmp_path, "/sleep?100")
     assert lines and lines[0].split(" ")[8] == "444", lines
+
+
+def _daemon(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "app.py").write_text(textwrap.dedent(source))
+    env = {**os.environ, "SKITAI_PORT": "0", "SKITAI_VARPATH": str(tmp_path / "var"),
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent.parent)}
+    return subprocess.run([sys.executable, str(tmp_path / "app.py"), *args], cwd=tmp_path,
+                          env=env, text=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("logpath", [False, True])
+def test_d_with_an_app_that_fails_to_import_shows_the_traceback_tail_and_the_log(
+        tmp_path: Path, logpath: bool) -> None:
+    (tmp_path / "broken.py").write_text("import no_such_module_for_skitai\napp = None\n")
+    run_args = f"logpath={str(tmp_path / 'logs')!r}" if logpath else ""
+    source = f"""
+        import skitai
+        skitai.mount("/", "broken.py")
+        skitai.run(workers=1, {run_args})
+    """
+    started = _daemon(tmp_path, source, "-d")
+    try:
+        assert started.returncode == 1, started
+        err = started.stderr
+        assert "log above" not in err
+        assert "ModuleNotFoundError: No module named 'no_such_module_for_skitai'" in err
+        assert 'broken.py", line 1' in err
+        log = tmp_path / "logs" / "server.log" if logpath else tmp_path / "var" / "stderr.log"
+        assert str(log) in err
+        assert "no_such_module_for_skitai" in log.read_text()
+    finally:
+        assert _daemon(tmp_path, source, "status").returncode == 3
