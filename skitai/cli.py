@@ -10,6 +10,8 @@
 ``python app.py scale N``         run N web workers
 ``-v``                            log to the console too; ``-f FILE``: config file
                                   (default ``~/.skitai.conf`` when it exists)
+``--name NAME``                   name the instance (its state folder and process titles);
+                                  default: one instance per app file and listen address
 
 ``skitai start|stop|restart|reload|status|scale [APP.py] [-f CONF] [--json]`` runs the
 same commands for an app file (``./app.py`` by default), and ``skitai smtpda ...`` /
@@ -32,7 +34,7 @@ from typing import Any, NoReturn
 from skitai.errors import ConfigError
 
 USAGE = ("usage: python app.py [start|-d | stop|-s | restart|-r | reload | status | scale N] "
-         "[-v] [-f CONFIG] [--json]")
+         "[-v] [-f CONFIG] [--name NAME] [--json]")
 COMMAND_ALIASES = {"-d": "start", "start": "start", "-s": "stop", "stop": "stop",
                    "-r": "restart", "restart": "restart", "reload": "reload",
                    "status": "status", "scale": "scale"}
@@ -46,6 +48,7 @@ class AppArgs:
     conf: str | None = None
     json: bool = False
     workers: int | None = None
+    name: str | None = None
     extra: list[str] = field(default_factory=list)
 
 
@@ -63,6 +66,8 @@ def parse_app_args(argv: list[str]) -> AppArgs:
                 raise ValueError(f"{token} needs a file name")
         elif token.startswith("--config="):
             args.conf = token.split("=", 1)[1]
+        elif token == "--name" or token.startswith("--name="):
+            args.name = _instance_name(token, it)
         elif token == "--json":
             args.json = True
         elif token in COMMAND_ALIASES:
@@ -132,8 +137,18 @@ def _freeze(builder: Any, args: AppArgs) -> Any:
         conf = conffile.read(args.conf)
     elif os.path.isfile(conffile.default_path()):
         conf = conffile.read(conffile.default_path())
-    overrides = {"verbose": True} if args.verbose else None
+    overrides: dict[str, Any] = {"verbose": True} if args.verbose else {}
+    if args.name:
+        overrides["instance"] = args.name
     return builder.freeze(conf=conf, overrides=overrides)
+
+
+def _instance_name(token: str, rest: Any) -> str:
+    """``--name NAME`` / ``--name=NAME``: an instance name (a state folder's name)."""
+    name = token.split("=", 1)[1] if "=" in token else next(rest, None)
+    if not name or name.startswith("-") or "/" in name or name in (".", ".."):
+        raise ValueError("--name needs a name (letters, digits, '.', '_', '-')")
+    return str(name)
 
 
 def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any] | None = None) -> int:
@@ -344,8 +359,12 @@ def build_cli() -> Any:
         @click.argument("app", required=False, metavar="[APP.py]")
         @click.option("-f", "--config", "conf", metavar="CONF", help="Config file (default ~/.skitai.conf).")
         @click.option("-v", "--verbose", is_flag=True, help="Also log to the console.")
-        def command(app: str | None, conf: str | None, verbose: bool, **kw: Any) -> None:
+        @click.option("--name", "instance", metavar="NAME",
+                      help="The instance (default: one per app file and listen address).")
+        def command(app: str | None, conf: str | None, verbose: bool, instance: str | None,
+                    **kw: Any) -> None:
             extra = ["--json"] if kw.get("as_json") else []
+            extra += ["--name", instance] if instance else []
             _exec_app(app, name, conf, verbose, extra)
 
         if with_json:

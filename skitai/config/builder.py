@@ -84,7 +84,9 @@ class Builder:
         values.update(_from_env(os.environ if env is None else env))
         for name, value in (overrides or {}).items():
             values[name] = convert(name, value, f"command line --{name.replace('_', '-')}")
-        if "name" not in values and self.default_name:
+        if values.get("instance"):  # --name / SKITAI_NAME: the instance and its titles
+            values["name"] = values["instance"]
+        elif "name" not in values and self.default_name:
             values["name"] = self.default_name
         values["mounts"] = tuple(self.mounts)
         values["max_ages"] = tuple(self.max_ages)
