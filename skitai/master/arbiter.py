@@ -83,6 +83,7 @@ class Arbiter:
         self.targets: dict[str, int] = {s.name: s.count for s in self.specs}
         self.generation = 0
         self.reloading: Reload | None = None
+        self.reload_again = False  # a worker asked for a reload during one (request_reload)
         self.last_reload = ""
         self.stopping: str | None = None  # None | "graceful" | "fast"
         self.stop_deadline = 0.0
@@ -297,7 +298,7 @@ class Arbiter:
             cmd = message.get("cmd")
             log.info("%s (pid %s) asks the master to %s", proc.name, proc.pid, cmd)
             if cmd == "reload":
-                self.reload()
+                self.request_reload()
             elif cmd == "stop":
                 self.stop(graceful=True)
         elif op == "recycle":
@@ -550,6 +551,7 @@ class Arbiter:
             self.notifier.ready("reload failed: " + why)
             for waiter in r.waiters:
                 waiter({"ok": False, "error": "reload failed: " + why})
+            self._reload_again()
             return
         if all(p.state == State.RUNNING for p in r.news):
             self.last_reload = f"ok at {_clock()}: generation {r.generation}"
@@ -561,6 +563,7 @@ class Arbiter:
             self.notifier.ready(self._status_line())
             for waiter in r.waiters:
                 waiter({"ok": True, "generation": r.generation})
+            self._reload_again()
 
     def _check_served(self) -> None:
         if self.served:
@@ -610,6 +613,19 @@ class Arbiter:
             news.append(new)
         deadline = time.monotonic() + max(60.0, 2 * self.config.worker_timeout)
         self.reloading = Reload(self.generation, news, olds, deadline, [reply])
+
+    def request_reload(self) -> None:
+        """A reload a worker asks for (``was.restart()``, the reloader).  One asked during a
+        reload runs after it: it may be about code the new generation imported too early."""
+        if self.reloading is not None:
+            self.reload_again = True
+            return
+        self.reload()
+
+    def _reload_again(self) -> None:
+        if self.reload_again and not self.stopping:
+            self.reload_again = False
+            self.reload()
 
     def recycle(self, proc: Process, reason: str) -> None:
         """Replace one worker gracefully: successor first, then drain the old one."""

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,7 +20,7 @@ from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
-from skitai.worker import apps, h2conn, routing, tls, websocket_h2, wsgi
+from skitai.worker import apps, h2conn, reloader, routing, tls, websocket_h2, wsgi
 from skitai.worker import environ as environ_mod
 from skitai.worker.server import Server
 
@@ -35,7 +36,9 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
-                 executor: ThreadPoolExecutor | None) -> routing.Router:
+                 executor: ThreadPoolExecutor | None,
+                 reloading: list[str] | None = None) -> routing.Router:
+    """``reloading`` collects the mounted files whose app wants ``use_reloader``."""
     from skitai.worker import static
 
     router = routing.Router()
@@ -51,6 +54,9 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
         elif spec.kind == "app":
             app = apps.load(spec)
             pref = spec.pref
+            watched = reloader.watched_file(spec.target, app, pref)
+            if watched and reloading is not None:
+                reloading.append(watched)
             debug = bool(getattr(pref, "debug", False)) or config.debug
             handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
                                        body_timeout=config.request_timeout)
@@ -67,8 +73,10 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     asyncio.set_event_loop(loop)
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="wsgi") if config.threads else None
     _configure_mail(config)
+    reloading: list[str] = []
+    imported_at = time.time()
     try:
-        router = build_router(config, loop, executor)
+        router = build_router(config, loop, executor, reloading)
     except BaseException:  # noqa: BLE001 - any import failure of user code
         log.exception("worker #%d: cannot load the mounted apps", ctx.slot)
         logs.close()
@@ -84,6 +92,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     h2conn.install(server)
     websocket_h2.install()  # WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
     supervision: Any = None
+    watcher: reloader.Reloader | None = None
     try:
         try:
             loop.run_until_complete(_start_listeners(server, config, ctx, ssl_context))
@@ -96,6 +105,11 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
             supervision = child.Supervision(config, ctx)
             supervision.attach(loop, server)
             server.on_request = supervision.on_request
+            if reloading and ctx.slot == 0:
+                watcher = reloader.Reloader(
+                    reloading, imported_at, stopping=lambda: server.stopping,
+                    request=lambda: supervision.send({"op": "request", "cmd": "reload"}))
+                watcher.start(loop)
         else:
             _own_signals(loop, server)
         log.info("worker #%d serving (pid %d)", ctx.slot, os.getpid())
@@ -105,6 +119,8 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         gc.freeze()
         loop.run_until_complete(server.serve())
     finally:
+        if watcher is not None:
+            loop.run_until_complete(watcher.stop())
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
         loop.run_until_complete(loop.shutdown_asyncgens())
