@@ -54,7 +54,7 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
         elif spec.kind == "app":
             app = apps.load(spec)
             pref = spec.pref
-            watched = reloader.watched_file(spec.target, app, pref)
+            watched = reloader.watched_file(spec, app)
             if watched and reloading is not None:
                 reloading.append(watched)
             debug = bool(getattr(pref, "debug", False)) or config.debug

@@ -24,6 +24,8 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from skitai.config.model import MountSpec
+
 log = logging.getLogger("skitai.server")
 
 # Folders the seed watched beside the app (its Saddle "package", "contrib", "decorative").
@@ -31,12 +33,20 @@ SEED_PACKAGES = ("package", "contrib", "decorative")
 DEBOUNCE_MS = 800
 
 
-def watched_file(target: str, app: Any, pref: Any) -> str | None:
-    """The mounted file to watch when this mount asks for reloading, else None."""
+def watched_file(spec: MountSpec, app: Any) -> str | None:
+    """The mounted file to watch when this mount asks for reloading, else None.  An app
+    object app.py built itself is inherited from the master, which a reload does not
+    re-run: watching its file would reload nothing new (that takes a restart)."""
     wanted = getattr(app, "use_reloader", None)
     if wanted is None:
-        wanted = getattr(pref, "use_reloader", False)
-    return target if target and wanted else None
+        wanted = getattr(spec.pref, "use_reloader", False)
+    if not wanted or not spec.target:
+        return None
+    if spec.obj is not None:
+        log.info("reloader: the app mounted on %s is built by %s itself; a change there "
+                 "needs a restart, not a reload", spec.point, os.path.basename(spec.target))
+        return None
+    return spec.target
 
 
 def roots(files: Iterable[str]) -> tuple[list[str], list[str]]:
