@@ -46,12 +46,18 @@ def run(module: ModuleType, pref: Pref) -> None:
 def _import_package(directory: str, init: str) -> ModuleType:
     stem = re.sub(r"\W", "_", os.path.basename(directory)) or "app"
     name = f"skitai_boot_{stem}_{hashlib.sha1(directory.encode()).hexdigest()[:8]}"
+    return import_private(name, init, package_dir=directory)
+
+
+def import_private(name: str, path: str, package_dir: str | None = None) -> ModuleType:
+    """Import the file ``path`` as the module ``name``, once (then ``sys.modules`` has
+    it); as a package (relative imports work) when ``package_dir`` is given."""
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, init,
-                                                  submodule_search_locations=[directory])
+    search = [package_dir] if package_dir else None
+    spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=search)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {init}")
+        raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

@@ -34,6 +34,8 @@ class Pref:
     """Preferences applied to a mounted app: every attribute is set on the app, and
     ``config`` entries are merged into ``app.config`` when the app has one."""
 
+    config: AttrDict
+
     def __init__(self, **attrs: Any) -> None:
         object.__setattr__(self, "config", AttrDict())
         for name, value in attrs.items():

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import os
 import sys
 from types import ModuleType
 from typing import Any
 
+from skitai.config import bootstrap
 from skitai.config.model import MountSpec
 from skitai.config.pref import Pref
 
@@ -60,20 +60,7 @@ def _import_file(path: str, mount: str) -> ModuleType:
     ``if __name__ == "__main__":`` block does not run again), one per mount point."""
     stem = os.path.splitext(os.path.basename(path))[0]
     key = f"{path}\0{mount}".encode()
-    name = f"skitai_app_{stem}_{hashlib.sha1(key).hexdigest()[:8]}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise AppLoadError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    return bootstrap.import_private(f"skitai_app_{stem}_{hashlib.sha1(key).hexdigest()[:8]}", path)
 
 
 def apply_pref(app: Any, pref: Pref) -> None:
