@@ -11,9 +11,10 @@ the old ones drain.  A broken edit fails the new generation; the master logs why
 old workers keep serving, and worker #0 keeps watching for the fix.
 
 Only one worker watches, and it starts watching only once it serves; so that a change
-made while it was starting (after it imported the apps) is not missed, it first compares
-the files' times with the moment it imported them.  The master queues one more reload
-when a request arrives during a reload.
+made while it was starting (after it imported the apps, before the watcher was in place)
+is not missed, once the watcher runs it compares the files' times with the moment the
+apps were imported.  The master queues one more reload when a request arrives during a
+reload.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ log = logging.getLogger("skitai.server")
 # Folders the seed watched beside the app (its Saddle "package", "contrib", "decorative").
 SEED_PACKAGES = ("package", "contrib", "decorative")
 DEBOUNCE_MS = 800
+# How long the watcher thread waits before it reports "nothing yet": its first report is
+# when the catch-up check runs (the watcher is in place by then).
+FIRST_LOOK_MS = 500
 
 
 def watched_file(spec: MountSpec, app: Any) -> str | None:
@@ -104,9 +108,6 @@ class Reloader:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         log.info("reloader: watching %s", ", ".join(self.flat + self.deep))
-        late = changed_since(self.flat, self.deep, self.since)
-        if late:
-            self._changed(late)
         self.tasks = [loop.create_task(self._watch(self.flat, recursive=False))]
         if self.deep:
             self.tasks.append(loop.create_task(self._watch(self.deep, recursive=True)))
@@ -122,10 +123,18 @@ class Reloader:
         def source(change: watchfiles.Change, path: str) -> bool:
             return is_source(path) and "__pycache__" not in path
 
+        late = True  # the first report: look for changes made before the watcher ran
         try:
-            async for changes in watchfiles.awatch(*folders, watch_filter=source,
-                                                   recursive=recursive, debounce=DEBOUNCE_MS):
-                self._changed(sorted(path for _change, path in changes))
+            async for changes in watchfiles.awatch(
+                    *folders, watch_filter=source, recursive=recursive, debounce=DEBOUNCE_MS,
+                    rust_timeout=FIRST_LOOK_MS, yield_on_timeout=True):
+                paths = {path for _change, path in changes}
+                if late:
+                    late = False
+                    paths.update(changed_since(folders if not recursive else [],
+                                               folders if recursive else [], self.since))
+                if paths:
+                    self._changed(sorted(paths))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a watcher failure must not stop the worker

@@ -29,13 +29,16 @@ def _get(server) -> str:
         return f"error: {exc}"
 
 
-def _wait_for(server, body: str, timeout: float = 90.0) -> None:
+def _wait_for(server, body: str, mark: int, timeout: float = 90.0) -> None:
+    """Until a reload logged after ``mark`` is complete (the new generation serves and
+    the old one drains: no old worker answers any more) and ``body`` is the answer."""
     deadline = time.monotonic() + timeout
     seen = ""
     while time.monotonic() < deadline:
-        seen = _get(server)
-        if seen == body:
-            return
+        if "serves; draining the previous one" in server.output[mark:]:
+            seen = _get(server)
+            if seen == body:
+                return
         time.sleep(0.2)
     raise AssertionError(f"still {seen!r}, not {body!r}:\n{server.output}")
 
@@ -65,8 +68,9 @@ def test_an_edit_reloads_and_a_broken_edit_keeps_the_old_workers(serve, tmp_path
         skitai.run(workers=2)
     """)
     assert _get(server) == "v1 a"
+    mark = len(server.output)
     _write(svc, SVC.format(version="v22", extra=""))
-    _wait_for(server, "v22 a")
+    _wait_for(server, "v22 a", mark)
     # A broken edit: the new generation cannot import it; the old one keeps serving.
     mark = len(server.output)
     _write(svc, SVC.format(version="v333", extra="def broken(:\n"))
@@ -77,10 +81,12 @@ def test_an_edit_reloads_and_a_broken_edit_keeps_the_old_workers(serve, tmp_path
     assert "SyntaxError" in server.output[mark:]
     assert _get(server) == "v22 a"
     # The fix reloads again; so does an edit in the seed's package folder.
+    mark = len(server.output)
     _write(svc, SVC.format(version="v4444", extra=""))
-    _wait_for(server, "v4444 a")
+    _wait_for(server, "v4444 a", mark)
+    mark = len(server.output)
     _write(tmp_path / "package" / "helper.py", 'WORD = "bb"\n')
-    _wait_for(server, "v4444 bb")
+    _wait_for(server, "v4444 bb", mark)
 
 
 def test_app_use_reloader_set_in_the_app_itself(serve, tmp_path: Path) -> None:
@@ -92,8 +98,9 @@ def test_app_use_reloader_set_in_the_app_itself(serve, tmp_path: Path) -> None:
         skitai.run(workers=1)
     """)
     assert _get(server) == "v1 a"
+    mark = len(server.output)
     _write(svc, SVC.format(version="v22", extra="") + "app.use_reloader = True\n")
-    _wait_for(server, "v22 a")
+    _wait_for(server, "v22 a", mark)
 
 
 def test_without_use_reloader_an_edit_changes_nothing(serve, tmp_path: Path) -> None:
