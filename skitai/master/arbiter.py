@@ -323,8 +323,11 @@ class Arbiter:
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
-            self._close_channel(proc)
-            return
+            # The child closed its end (it is exiting).  What it sent before is still to be
+            # read, to EOF, by _on_channel or _drain_channel, which close the channel: a
+            # failed write must not close it under them (that stopped the master).
+            proc.outbuf.clear()
+            sent = 0
         del proc.outbuf[:sent]
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if proc.outbuf else 0)
         with contextlib.suppress(KeyError, ValueError):
@@ -417,18 +420,28 @@ class Arbiter:
         return f"it could not boot (see {where})"
 
     def _drain_channel(self, proc: Process) -> None:
-        """Messages a child sent just before it exited (a last broadcast) still count."""
-        if proc.channel is None:
+        """Messages a child sent just before it exited (a last broadcast) still count.
+        They are relayed only once its channel is read to the end and closed: a relay
+        reaches every live web worker, this dead one too, and that failed send closed the
+        channel under this loop (an AttributeError that stopped the master, and reset
+        the control connections it had not answered yet)."""
+        channel = proc.channel
+        if channel is None:
             return
+        messages: list[dict[str, Any]] = []
         with contextlib.suppress(OSError):
             while True:
-                data = proc.channel.recv(65536)
+                data = channel.recv(65536)
                 if not data:
                     break
-                with contextlib.suppress(Exception):
-                    for message in proc.decoder.feed(data):
-                        if message.get("op") == "broadcast":
-                            self._on_message(proc, message)
+                try:
+                    messages.extend(proc.decoder.feed(data))
+                except Exception:  # noqa: BLE001 - a broken last frame: keep what came before
+                    break
+        self._close_channel(proc)
+        for message in messages:
+            if message.get("op") == "broadcast":
+                self._on_message(proc, message)
 
     def _fire(self, proc: Process, event: Input) -> None:
         try:
