@@ -59,13 +59,14 @@ def skitai_conn(loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def
     from skitai import log as logmod
     from skitai.config.model import MountSpec, ServerConfig
     from skitai.worker import main as wmain
-    from skitai.worker.server import Connection, Server
+    from skitai.worker.connections.http1 import Http1Connection
+    from skitai.worker.server import Server
 
     cfg = ServerConfig(threads=0, mounts=[MountSpec("/", "app", "", obj=app)], log_off=["/"])
     router = wmain.build_router(cfg, loop, None)
     server = Server(cfg, router, logmod.Logs(None, False), loop=loop)
-    from skitai.worker import h2conn
-    h2conn.install(server)
+    from skitai.worker.connections import http2
+    http2.install(server)
     # Supervised, as every worker under the master is: the per-request write of the
     # request into the worker's shared-memory cell (no channel: nothing is sent).
     from skitai.ipc.context import ChildContext
@@ -75,7 +76,7 @@ def skitai_conn(loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def
     sup = child.Supervision(cfg, ChildContext("worker", lu=LuMemory(2), cell=0))
     sup.server = server
     server.on_request = sup.on_request
-    conn = Connection(server)
+    conn = Http1Connection(server)
     t = FakeTransport()
     conn.connection_made(t)
     return conn, t

@@ -2,6 +2,10 @@
 
     python bench/server_instr.py skitai|uvicorn [N]
 
+Environment: BENCH_PATH (default /; e.g. /static/64k.bin with BENCH_STATIC_DIR set),
+SKITAI_THREADS (default 0), BENCH_ROOT (the skitai tree to run, default this one:
+point it at another checkout to compare before and after).
+
 Starts the server under ``valgrind --tool=callgrind --trace-children=yes`` twice, sends
 N and then 3N keep-alive GET / requests over one connection (after a warm-up of 200),
 stops it, and prints (instructions(3N) - instructions(N)) / 2N for the process that
@@ -25,15 +29,18 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHARED = os.environ.get("BENCH_SHARED", os.path.join(ROOT, "..", "shared", "bench"))
-REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+PATH = os.environ.get("BENCH_PATH", "/").encode()
+REQUEST = b"GET " + PATH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+TREE = os.environ.get("BENCH_ROOT", ROOT)
 
 
 def command(who: str, port: int, var: str) -> list[str]:
     py = sys.executable
     if who == "skitai":
-        os.environ.update(SKITAI_PORT=str(port), SKITAI_WORKERS="1", SKITAI_THREADS="0",
-                          SKITAI_VARPATH=var, BENCH_SHARED=SHARED, PYTHONPATH=ROOT)
-        return [py, os.path.join(HERE, "skitai_hello.py")]
+        os.environ.update(SKITAI_PORT=str(port), SKITAI_WORKERS="1",
+                          SKITAI_THREADS=os.environ.get("SKITAI_THREADS", "0"),
+                          SKITAI_VARPATH=var, BENCH_SHARED=SHARED, PYTHONPATH=TREE)
+        return [py, os.path.join(TREE, "bench", "skitai_hello.py")]
     if who == "uvicorn":
         return [py, "-m", "uvicorn", "--http", "httptools", "--loop", "uvloop",
                 "--no-access-log", "--port", str(port), "--app-dir", SHARED, "hello_asgi:app"]
@@ -45,11 +52,16 @@ def load(port: int, n: int) -> None:
         for _ in range(n):
             sock.sendall(REQUEST)
             got = b""
-            while not got.endswith(b"Hello, World!"):
-                chunk = sock.recv(65536)
+            while True:  # one whole response: its head, then Content-Length bytes
+                chunk = sock.recv(262144)
                 if not chunk:
                     raise ConnectionError("server closed")
                 got += chunk
+                head, sep, body = got.partition(b"\r\n\r\n")
+                if sep:
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+                    if len(body) >= length:
+                        break
 
 
 def free_port() -> int:

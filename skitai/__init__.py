@@ -12,8 +12,11 @@ from skitai.api import (
     addlu,
     cron,
     deflu,
+    enable_daemon,
     enable_forward,
+    enable_metrics,
     enable_smtpda,
+    enable_spooler,
     enable_ssl,
     getswd,
     joinpath,
@@ -34,6 +37,7 @@ from skitai.api import (
     set_request_timeout,
     set_worker_critical_point,
     set_worker_timeout,
+    task,
     trackers,
 )
 from skitai.errors import ConfigError
@@ -73,6 +77,7 @@ __all__ = [
     "set_graceful_timeout", "set_keep_alive", "set_max_age", "set_max_client_body_size",
     "set_max_requests", "set_max_worker_rss", "set_network_timeout", "set_request_timeout",
     "set_worker_critical_point", "set_worker_timeout", "trackers", "was",
+    "enable_daemon", "enable_spooler", "enable_metrics", "task",
     "DB_MONGODB", "DB_PGSQL", "DB_POSTGRESQL", "DB_REDIS", "DB_SQLITE3", "PROTO_HTTP",
     "PROTO_HTTPS", "PROTO_WS", "PROTO_WSS", "WS_EVT_CLOSE", "WS_EVT_INIT", "WS_EVT_NONE",
     "WS_EVT_OPEN", "WS_GROUPCHAT", "WS_MSG_JSON", "WS_MSG_XMLRPC", "WS_SIMPLE", "WS_THREADSAFE",

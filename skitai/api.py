@@ -10,12 +10,11 @@ import dataclasses
 import os
 import sys
 import types
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from skitai.config import bootstrap as bootstrap_mod
 from skitai.config import builder as builder_mod
-from skitai.config.daemons import CronJob, SmtpdaConfig
+from skitai.config.daemons import SmtpdaConfig
 from skitai.config.model import CriticalPoint, MountSpec
 from skitai.config.pref import Pref
 from skitai.errors import ConfigError
@@ -129,7 +128,7 @@ def _bootstrap(target: str, pref: Pref | None, syspath: str | None) -> Pref | No
 
 def _resolve(point: str, obj: Any, app_name: str, pref: Pref | None, host: str | None,
              syspath: str | None, where: str) -> MountSpec:
-    common = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
+    common: dict[str, Any] = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
     if isinstance(obj, str):
         if obj.startswith("@"):
             raise ConfigError(f"{where}: reverse-proxy mounts of aliases are not available yet")
@@ -280,15 +279,9 @@ deflu = trackers = lukeys = addlu
 
 def cron(spec: str, command: str, *, _depth: int = 1, **options: Any) -> None:
     where = _call("cron", _depth, spec=spec, command=command)
-    try:
-        from skitai.cron import schedule
-    except ImportError:
-        schedule = None  # type: ignore[assignment]
-    parse_job: Callable[..., CronJob] | None = getattr(schedule, "parse_job", None)
-    if parse_job is not None:
-        job = parse_job(spec, command, source=where, **options)
-    else:
-        job = CronJob(spec=spec, command=command, source=where, **options)
+    from skitai.cron import schedule  # croniter: only for an app.py that uses cron
+
+    job = schedule.parse_job(spec, command, source=where, **options)
     _open(where).crons.append(job)
 
 
@@ -303,6 +296,51 @@ def enable_smtpda(server: str = "127.0.0.1:25", user: str | None = None,
             raise ConfigError(f"{where}: {name} must be a whole number >= 0")
     _open(where).smtpda = SmtpdaConfig(server=server, user=user, password=password,
                                        ssl=bool(ssl), max_retry=max_retry, keep_days=keep_days)
+
+
+def enable_daemon(name: str, entry_or_command: str | list[str] | tuple[str, ...] | None = None,
+                  **options: Any) -> None:
+    """Run a service daemon under the master: ``"package.module:main"`` (called with a
+    ``skitai.daemons.DaemonContext``), a command (``["sleep", "3600"]``), or, given only
+    a name, a built-in or an installed package's ``skitai.daemons`` entry point.
+    Options: count, restart (always | on-failure | never), startsecs, startretries,
+    after, stop_signal, stop_timeout, env, cwd, stdout_log, stderr_log, log_max_bytes,
+    log_backups, max_rss, max_cpu, heartbeat; any other keyword is the daemon's own
+    configuration (``ctx.config``).  A ``[daemon:NAME]`` section of the config file
+    supplies what this call leaves out."""
+    from skitai.config import daemonspec as daemon_mod
+
+    where = _call("enable_daemon", 1, daemon=name, entry_or_command=entry_or_command)
+    # Checked now, so a mistake is reported at this line (the section may still add keys).
+    if entry_or_command is not None or daemon_mod.installed(name) is not None:
+        daemon_mod.build(name, entry_or_command, options, where, daemon_mod.installed)
+    _open(where).daemons[name] = (entry_or_command, dict(options), where)
+
+
+def enable_spooler(count: int = 2, **options: Any) -> None:
+    """The task spooler: ``count`` runners execute what ``@skitai.task`` functions and
+    ``was.spool(func, *args)`` queue (options: retries, timeout, backoff, durable, ...;
+    see ``skitai.spooler.daemon``)."""
+    where = _call("enable_spooler", 1, count=count)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"{where}: count must be a whole number >= 1")
+    _open(where).daemons["spooler"] = (None, {"count": count, **options}, where)
+
+
+def enable_metrics(port: int = 9100, address: str = "127.0.0.1", **options: Any) -> None:
+    """A Prometheus exporter (``prometheus_client``) of what the master's shared memory
+    holds, on its own port, bound to 127.0.0.1 unless ``address`` says otherwise."""
+    where = _call("enable_metrics", 1, port=port, address=address)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"{where}: port must be 1..65535")
+    _open(where).daemons["metrics"] = (None, {"port": port, "address": address, **options}, where)
+
+
+def task(func: Any = None, *, retries: int | None = None, timeout: float | None = None) -> Any:
+    """``@skitai.task``: calling the decorated function queues it for the spooler."""
+    from skitai.spooler import queue
+
+    return queue.task(func, retries=retries, timeout=timeout)
 
 
 # --- running ------------------------------------------------------------------------------------

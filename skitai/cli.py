@@ -1,4 +1,5 @@
-"""The command lines: ``python app.py [COMMAND]`` (``run_app``) and ``skitai`` (``main``).
+"""The command lines, all on click: ``python app.py [COMMAND]`` (``run_app``) and ``skitai``
+(``main``); ``skitai smtpda`` and ``skitai cron`` are click commands of their own modules.
 
 ``python app.py``                 run in the foreground (Ctrl-C stops gracefully)
 ``python app.py start`` | ``-d``  run as a daemon (double fork; the pid file is held
@@ -6,16 +7,19 @@
 ``python app.py stop`` | ``-s``   graceful stop (in-flight requests finish)
 ``python app.py restart`` | ``-r``  stop, then start (new config, new code)
 ``python app.py reload``          rolling reload of the web workers (HUP)
-``python app.py status [--json]`` one line per process; exit 0 running, 3 stopped
+``python app.py status [--json]`` one line per process; exit 0 running, 1 a daemon is
+                                  FATAL, 3 stopped
 ``python app.py scale N``         run N web workers
-``-v``                            log to the console too; ``-f FILE``: config file
-                                  (default ``~/.skitai.conf`` when it exists)
+``python app.py daemon NAME start|stop|restart|status``  one service daemon
+``-v``                            log to the console too; ``-f/--config FILE``: config
+                                  file (default ``~/.skitai.conf`` when it exists)
 ``--name NAME``                   name the instance (its state folder and process titles);
                                   default: one instance per app file and listen address
 
-``skitai start|stop|restart|reload|status|scale [APP.py] [-f CONF] [--json]`` runs the
-same commands for an app file (``./app.py`` by default), and ``skitai smtpda ...`` /
-``skitai cron ...`` the standalone daemons.
+``skitai start|stop|restart|reload|status|scale [APP.py] [-f FILE] [--json]`` runs the
+same commands for an app file (``./app.py`` by default); ``skitai daemon NAME ACTION``
+reaches a running master's daemon, or runs one standalone with ``-f FILE``;
+``skitai smtpda ...`` / ``skitai cron ...`` are the standalone smtpda and cron.
 
 Exit codes (LSB init style): 0 done/running, 1 failed, 2 usage or config error,
 3 not running.
@@ -33,11 +37,28 @@ from typing import Any, NoReturn
 
 from skitai.errors import ConfigError
 
-USAGE = ("usage: python app.py [start|-d | stop|-s | restart|-r | reload | status | scale N] "
-         "[-v] [-f CONFIG] [--name NAME] [--json]")
-COMMAND_ALIASES = {"-d": "start", "start": "start", "-s": "stop", "stop": "stop",
-                   "-r": "restart", "restart": "restart", "reload": "reload",
-                   "status": "status", "scale": "scale"}
+USAGE = ("usage: python app.py [start|-d | stop|-s | restart|-r | reload | status | scale N | "
+         "daemon NAME start|stop|restart|status] [-v] [-f FILE] [--name NAME] [--json]")
+APP_HELP = """Run this app under the skitai master, or control the one that runs.
+
+\b
+Commands (none: run in the foreground; Ctrl-C stops gracefully):
+  start, -d       run as a daemon (the pid file is locked in the var dir)
+  stop, -s        graceful stop (in-flight requests finish)
+  restart, -r     stop, then start (new config, new code)
+  reload          rolling reload of the web workers (HUP)
+  status          one line per process (--json: the master's full answer);
+                  exit 0 running, 1 a daemon is FATAL, 3 stopped
+  scale N         run N web workers
+  daemon NAME start|stop|restart|status
+                  one service daemon of the running master
+
+\b
+Exit codes: 0 done/running, 1 failed, 2 usage or config error, 3 not running.
+"""
+COMMANDS = ("start", "stop", "restart", "reload", "status", "scale", "daemon")
+SHORT = {"start_flag": "start", "stop_flag": "stop", "restart_flag": "restart"}
+DAEMON_ACTIONS = ("start", "stop", "restart", "status")
 NOT_RUNNING = 3
 
 
@@ -48,42 +69,85 @@ class AppArgs:
     conf: str | None = None
     json: bool = False
     workers: int | None = None
+    daemon: str | None = None
+    action: str | None = None
     name: str | None = None
     extra: list[str] = field(default_factory=list)
 
 
+def _app_command() -> Any:
+    import click
+
+    @click.command(name="python app.py", help=APP_HELP, add_help_option=False,
+                   context_settings={"max_content_width": 100})
+    @click.argument("words", nargs=-1, metavar="[COMMAND [ARGS]]")
+    @click.option("-d", "start_flag", is_flag=True, help="Same as start.")
+    @click.option("-s", "stop_flag", is_flag=True, help="Same as stop.")
+    @click.option("-r", "restart_flag", is_flag=True, help="Same as restart.")
+    @click.option("-f", "--config", "conf", metavar="FILE",
+                  help="Config file (default ~/.skitai.conf when it exists).")
+    @click.option("-v", "--verbose", is_flag=True, help="Also log to the console.")
+    @click.option("--json", "as_json", is_flag=True, help="status: print JSON.")
+    @click.option("--name", "instance", metavar="NAME",
+                  help="The instance (default: one per app file and listen address).")
+    @click.option("-h", "--help", "show_help", is_flag=True, help="Show this text and exit.")
+    def command(**kw: Any) -> dict[str, Any]:
+        return kw
+
+    return command
+
+
+def app_help() -> str:
+    import click
+
+    cmd = _app_command()
+    with click.Context(cmd, info_name="python app.py") as ctx:
+        return str(cmd.get_help(ctx))
+
+
 def parse_app_args(argv: list[str]) -> AppArgs:
-    """Raises ``ValueError`` with a message for the user."""
-    args = AppArgs()
-    it = iter(argv)
-    seen_command = False
-    for token in it:
-        if token in ("-v", "--verbose"):
-            args.verbose = True
-        elif token in ("-f", "--config"):
-            args.conf = next(it, None)
-            if not args.conf:
-                raise ValueError(f"{token} needs a file name")
-        elif token.startswith("--config="):
-            args.conf = token.split("=", 1)[1]
-        elif token == "--name" or token.startswith("--name="):
-            args.name = _instance_name(token, it)
-        elif token == "--json":
-            args.json = True
-        elif token in COMMAND_ALIASES:
-            if seen_command:
-                raise ValueError(f"one command at a time (got {args.command!r} and {token!r})")
-            seen_command = True
-            args.command = COMMAND_ALIASES[token]
-            if args.command == "scale":
-                value = next(it, None)
-                if value is None or not value.isdigit() or int(value) < 1:
-                    raise ValueError("scale needs a number of workers >= 1")
-                args.workers = int(value)
-        elif token in ("-h", "--help"):
-            args.command = "help"
-        else:
-            raise ValueError(f"unknown argument {token!r}")
+    """Parsed by click; raises ``ValueError`` with a message for the user."""
+    import click
+
+    try:
+        with _app_command().make_context("python app.py", list(argv)) as ctx:
+            kw: dict[str, Any] = dict(ctx.params)
+    except click.NoSuchOption as exc:
+        raise ValueError(f"unknown argument {exc.option_name!r}") from None
+    except click.BadOptionUsage as exc:
+        raise ValueError(f"{exc.option_name} needs a file name" if exc.option_name in
+                         ("-f", "--config") else exc.format_message()) from None
+    except click.ClickException as exc:
+        raise ValueError(exc.format_message()) from None
+    args = AppArgs(verbose=kw["verbose"], conf=kw["conf"], json=kw["as_json"])
+    if kw["instance"] is not None:
+        args.name = _instance_name(kw["instance"])
+    if kw["show_help"]:
+        args.command = "help"
+        return args
+    chosen = [SHORT[k] for k in SHORT if kw[k]]
+    words = list(kw["words"])
+    if words:
+        if words[0] not in COMMANDS:
+            raise ValueError(f"unknown argument {words[0]!r}")
+        chosen.append(words.pop(0))
+    if len(chosen) > 1:
+        raise ValueError(f"one command at a time (got {chosen[0]!r} and {chosen[1]!r})")
+    if chosen:
+        args.command = chosen[0]
+    if args.command == "scale":
+        value = words.pop(0) if words else None
+        if value is None or not value.isdigit() or int(value) < 1:
+            raise ValueError("scale needs a number of workers >= 1")
+        args.workers = int(value)
+    elif args.command == "daemon":
+        if len(words) < 2 or words[1] not in DAEMON_ACTIONS:
+            raise ValueError(f"daemon needs a name and one of {'|'.join(DAEMON_ACTIONS)}")
+        args.daemon, args.action = words.pop(0), words.pop(0)
+    if words and words[0] in COMMANDS:
+        raise ValueError(f"one command at a time (got {args.command!r} and {words[0]!r})")
+    if words:
+        raise ValueError(f"unknown argument {words[0]!r}")
     return args
 
 
@@ -100,7 +164,7 @@ def app_main(builder: Any, argv: list[str]) -> int:
         print(f"skitai: {exc}\n{USAGE}", file=sys.stderr)
         return 2
     if args.command == "help":
-        print(__doc__.split("\n\n", 1)[1].split("\n\n``skitai")[0])
+        print(app_help())
         return 0
     try:
         config = _freeze(builder, args)
@@ -125,6 +189,8 @@ def app_main(builder: Any, argv: list[str]) -> int:
         return _ask(config, paths, {"op": "reload"}, timeout=max(120.0, 3 * config.worker_timeout))
     if args.command == "scale":
         return _ask(config, paths, {"op": "scale", "workers": args.workers}, timeout=30.0)
+    if args.command == "daemon" and args.daemon and args.action:
+        return daemon(config, paths, args.daemon, args.action, as_json=args.json)
     print(USAGE, file=sys.stderr)
     return 2
 
@@ -140,12 +206,13 @@ def _freeze(builder: Any, args: AppArgs) -> Any:
     overrides: dict[str, Any] = {"verbose": True} if args.verbose else {}
     if args.name:
         overrides["instance"] = args.name
-    return builder.freeze(conf=conf, overrides=overrides)
+    from skitai.cron import schedule
+
+    return builder.freeze(conf=conf, overrides=overrides, crontab=schedule.crontab_jobs)
 
 
-def _instance_name(token: str, rest: Any) -> str:
-    """``--name NAME`` / ``--name=NAME``: an instance name (a state folder's name)."""
-    name = token.split("=", 1)[1] if "=" in token else next(rest, None)
+def _instance_name(name: str) -> str:
+    """``--name NAME``: an instance name (a state folder's name)."""
     if not name or name.startswith("-") or "/" in name or name in (".", ".."):
         raise ValueError("--name needs a name (letters, digits, '.', '_', '-')")
     return str(name)
@@ -295,7 +362,46 @@ def status(config: Any, paths: Any, *, as_json: bool = False) -> int:
             print(f"skitai({config.name}): running (pid {pid}), but {exc}")
         return 0
     print(json.dumps(data, indent=2) if as_json else report.format_status(data))
+    fatal = data.get("master", {}).get("fatal") or []
+    if fatal:  # supervisorctl's habit: a daemon that gave up is not "all running"
+        print(f"skitai({config.name}): FATAL: {', '.join(fatal)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def daemon(config: Any, paths: Any, name: str, action: str, *, as_json: bool = False) -> int:
+    """``daemon NAME start|stop|restart|status`` against the running master."""
+    from skitai.ipc import pidfile
+    from skitai.master import control
+
+    if action != "status":
+        return _ask(config, paths, {"op": "daemon", "name": name, "action": action}, timeout=30.0)
+    if pidfile.running_pid(paths.pidfile) is None:
+        print(f"skitai({config.name}): not running", file=sys.stderr)
+        return NOT_RUNNING
+    try:
+        data = control.call(paths.control, {"op": "status"}, timeout=10.0)
+    except control.ControlError as exc:
+        print(f"skitai({config.name}): {exc}", file=sys.stderr)
+        return 1
+    rows = [r for r in data.get("processes", []) if r.get("role") == name and r.get("kind") != "web"]
+    if not rows:
+        print(f"skitai({config.name}): no daemon {name!r}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            last = "" if row["pid"] else row.get("last_exit") or ""
+            print(status_line(name, row["state"], row["pid"], last))
+    states = {r["state"] for r in rows}
+    return 0 if states <= {"RUNNING", "STARTING"} else 1 if "FATAL" in states else NOT_RUNNING
+
+
+def status_line(name: str, state: str, pid: int | None, detail: str = "") -> str:
+    from skitai.ipc import service
+
+    return service.status_line(name, state, pid, detail)
 
 
 def _ask(config: Any, paths: Any, message: dict[str, Any], timeout: float) -> int:
@@ -315,7 +421,8 @@ def _ask(config: Any, paths: Any, message: dict[str, Any], timeout: float) -> in
         return 1
     detail = answer.get("message") or (f"generation {answer['generation']} serves"
                                        if "generation" in answer else "done")
-    print(f"skitai({config.name}): {message['op']}: {detail}")
+    print(f"skitai({config.name}): {detail}" if message["op"] == "daemon"
+          else f"skitai({config.name}): {message['op']}: {detail}")
     return 0
 
 
@@ -357,7 +464,7 @@ def build_cli() -> Any:
 
     def app_command(name: str, doc: str, with_json: bool = False) -> None:
         @click.argument("app", required=False, metavar="[APP.py]")
-        @click.option("-f", "--config", "conf", metavar="CONF", help="Config file (default ~/.skitai.conf).")
+        @click.option("-f", "--config", "conf", metavar="FILE", help="Config file (default ~/.skitai.conf).")
         @click.option("-v", "--verbose", is_flag=True, help="Also log to the console.")
         @click.option("--name", "instance", metavar="NAME",
                       help="The instance (default: one per app file and listen address).")
@@ -379,7 +486,7 @@ def build_cli() -> Any:
 
     @cli.command("scale", help="Run N web workers: skitai scale N [APP.py].")
     @click.argument("args", nargs=-1, metavar="N [APP.py]")
-    @click.option("-f", "--config", "conf", metavar="CONF", help="Config file.")
+    @click.option("-f", "--config", "conf", metavar="FILE", help="Config file.")
     def scale_command(args: tuple[str, ...], conf: str | None) -> None:
         numbers = [a for a in args if a.isdigit()]
         files = [a for a in args if not a.isdigit()]
@@ -390,7 +497,7 @@ def build_cli() -> Any:
     passthrough = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
     @cli.command("smtpda", context_settings=passthrough,
-                 help="The mail delivery daemon: skitai smtpda [-f CONF] start|stop|restart|status.")
+                 help="The mail delivery daemon: skitai smtpda [-f FILE] start|stop|restart|status.")
     @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
     def smtpda_command(argv: tuple[str, ...]) -> None:
         from skitai.smtpda import main as smtpda_main
@@ -398,12 +505,32 @@ def build_cli() -> Any:
         sys.exit(smtpda_main.cli_main(list(argv)))
 
     @cli.command("cron", context_settings=passthrough,
-                 help="The cron daemon: skitai cron [-f CONF] start|stop|restart|status.")
+                 help="The cron daemon: skitai cron [-f FILE] start|stop|restart|status.")
     @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
     def cron_command(argv: tuple[str, ...]) -> None:
         from skitai.cron import main as cron_main
 
         sys.exit(cron_main.cli_main(list(argv)))
+
+    @cli.command("daemon", help="One service daemon: skitai daemon NAME start|stop|restart|status "
+                 "[APP.py] [-f FILE].  With APP.py (or ./app.py and no -f): the daemon of that "
+                 "running master.  With -f FILE: standalone, from [daemon:NAME] (smtpda, cron: "
+                 "their own sections), behind a pid file; 'foreground' runs it here.")
+    @click.argument("name")
+    @click.argument("action", type=click.Choice(["start", "stop", "restart", "status", "foreground"]))
+    @click.argument("app", required=False, metavar="[APP.py]")
+    @click.option("-f", "--config", "conf", metavar="FILE", help="Config file.")
+    @click.option("-v", "--verbose", is_flag=True, help="Also log to the console.")
+    @click.option("--json", "as_json", is_flag=True, help="status: print JSON (under a master).")
+    def daemon_command(name: str, action: str, app: str | None, conf: str | None, verbose: bool,
+                       as_json: bool) -> None:
+        if app or (not conf and os.path.isfile("app.py")):
+            if action == "foreground":
+                raise click.UsageError("foreground runs a daemon standalone: give -f FILE")
+            _exec_app(app, "daemon", conf, verbose, [name, action, *(["--json"] if as_json else [])])
+        from skitai.daemons import standalone
+
+        sys.exit(standalone.control(name, action, conf, verbose))
 
     return cli
 

@@ -186,6 +186,19 @@ Sink = LineFile | ConsoleFile | Tee
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
 
+def reopen_handler(handler: logging.Handler) -> None:
+    """Reopen a ``FileHandler``'s file (after logrotate moved it); others are left alone."""
+    if not isinstance(handler, logging.FileHandler):
+        return
+    handler.acquire()
+    try:
+        if handler.stream:
+            handler.stream.close()
+        handler.stream = handler._open()
+    finally:
+        handler.release()
+
+
 class Logs:
     """The three logs of a process: ``server`` and ``app`` through ``logging``, and
     ``request`` written directly (it is on the hot path: no handler chain)."""
@@ -228,14 +241,7 @@ class Logs:
         """USR1: reopen every file (after logrotate moved them)."""
         self.request.reopen()
         for h in self._handlers:
-            if isinstance(h, logging.FileHandler):
-                h.acquire()
-                try:
-                    if h.stream:
-                        h.stream.close()
-                    h.stream = h._open()
-                finally:
-                    h.release()
+            reopen_handler(h)
 
     def close(self) -> None:
         self.request.close()

@@ -1,5 +1,6 @@
-"""The Skitai demo: a static site, a plain WSGI page, a JSON endpoint and, when Flask is
-installed, a Flask app under /flask.  Run it:  python examples/demo/app.py
+"""The Skitai demo: a static site, a plain WSGI page, a JSON endpoint, a Saddle app under
+/saddle (examples/saddle) and, when Flask is installed, a Flask app under /flask.
+Run it:  python examples/demo/app.py
 """
 
 import json
@@ -37,6 +38,8 @@ if __name__ == "__main__":
     skitai.mount("/", "static")
     skitai.mount("/hello", hello)
     skitai.mount("/api", api)
+    skitai.mount("/saddle", "../saddle/app.py", "app")  # a Saddle app: templates and an API
+    skitai.mount("/saddle/static", "../saddle/static")
     try:
         from flaskapp import app as flask_app  # noqa: F401  (only when Flask is installed)
     except ImportError:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from skitai.config import conffile, daemons, model
+from skitai.config import conffile, daemons, daemonspec, model
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.errors import ConfigError
 
@@ -53,6 +53,9 @@ class Builder:
         self.lu_keys: list[str] = []
         self.crons: list[CronJob] = []
         self.smtpda: SmtpdaConfig | None = None
+        # enable_daemon() calls as given: (name, entry or command, options, source); built
+        # at freeze, over the [daemon:NAME] section of the same name.
+        self.daemons: dict[str, tuple[Any, dict[str, Any], str]] = {}
         # The name when no source gives one (app.py's folder/stem), and whether run() has
         # frozen the draft (see skitai.api._open).
         self.default_name: str | None = None
@@ -75,7 +78,11 @@ class Builder:
         conf: conffile.ConfFile | None = None,
         env: Mapping[str, str] | None = None,
         overrides: Mapping[str, Any] | None = None,
+        crontab: Callable[[conffile.ConfFile], Iterable[CronJob]] | None = None,
     ) -> model.ServerConfig:
+        """The frozen config.  ``crontab`` parses the config file's ``[:crontab]`` into
+        jobs (``cron.schedule.crontab_jobs``, passed in by the caller: the cron layer sits
+        above this one); without it that section is left to a standalone ``skitai cron``."""
         values: dict[str, Any] = {}
         if conf is not None:
             values.update(_from_conf(conf))
@@ -94,12 +101,10 @@ class Builder:
         values["lu_keys"] = tuple(dict.fromkeys(self.lu_keys))
         if self.crons or "crons" not in values:
             values["crons"] = tuple(values.get("crons", ())) + tuple(self.crons)
-        if conf is not None and conf.raw.get("crontab"):
+        if crontab is not None and conf is not None and conf.raw.get("crontab"):
             # [:crontab] jobs run under the master too (after the app's skitai.cron() ones);
             # parsed here so a bad line stops the start with its file:line.
-            from skitai.cron import schedule
-
-            values["crons"] = tuple(values["crons"]) + tuple(schedule.crontab_jobs(conf))
+            values["crons"] = tuple(values["crons"]) + tuple(crontab(conf))
         if self.smtpda is not None:
             values["smtpda"] = self.smtpda
             if conf is not None and (conf.section("smtpda") or conf.get("common", "var-path")):
@@ -111,6 +116,7 @@ class Builder:
                     daemons.config_from_conf(conf, base=default),
                     **{f.name: getattr(self.smtpda, f.name) for f in dataclasses.fields(default)
                        if getattr(self.smtpda, f.name) != getattr(default, f.name)})
+        values["daemons"] = tuple(_daemons(self, conf, values))
         config = model.ServerConfig(**values)
         _validate(config)
         return config
@@ -132,6 +138,49 @@ def _from_conf(conf: conffile.ConfFile) -> dict[str, Any]:
             continue  # "log-path =" means "not set", as in the README's example
         values[name] = convert(name, entry.value, f"{conf.where(entry)}: [common] {entry.key}")
     return values
+
+
+def _daemons(builder: Builder, conf: conffile.ConfFile | None,
+             values: Mapping[str, Any]) -> list[daemonspec.DaemonSpec]:
+    """Every daemon, one model: ``[daemon:NAME]`` sections, ``enable_daemon()`` calls over
+    them (app.py wins key by key), then smtpda and cron when their features are on and
+    not declared already; in start order (``after=``)."""
+    sections: dict[str, dict[str, Any]] = {}
+    where: dict[str, str] = {}
+    if conf is not None:
+        for title, entries in conf.sections.items():
+            kind, sep, name = title.partition(":")
+            if sep and kind.strip() == "daemon":
+                name = name.strip()
+                sections[name] = {e.key: e.value for e in entries.values()}
+                first = min((e.line for e in entries.values()), default=0)
+                where[name] = f"{conf.path}:{first} [daemon:{name}]"
+    def build(name: str, target: Any, options: dict[str, Any], source: str) -> daemonspec.DaemonSpec:
+        try:
+            return daemonspec.build(name, target, options, source, daemonspec.installed)
+        except ConfigError as exc:  # a bad key of a section: name its own line
+            entry = conf.get(f"daemon:{name}", exc.key) if conf is not None and exc.key else None
+            if entry is None or name not in where or source != where[name]:
+                raise
+            line = f"{conf.path}:{entry.line} [daemon:{name}]" if conf is not None else source
+            raise ConfigError(str(exc).replace(source, line, 1), key=exc.key) from None
+
+    specs: dict[str, daemonspec.DaemonSpec] = {}
+    for name, options in sections.items():
+        if name not in builder.daemons:
+            specs[name] = build(name, None, options, where[name])
+    for name, (target, options, source) in builder.daemons.items():
+        merged = dict(sections.get(name, {}))
+        if target is not None:  # app.py's entry or command replaces the section's
+            merged.pop("entry", None)
+            merged.pop("command", None)
+        merged.update({k.replace("_", "-"): v for k, v in options.items()})
+        specs[name] = build(name, target, merged, source)
+    implied = (("smtpda", values.get("smtpda") is not None), ("cron", bool(values.get("crons"))))
+    for name, wanted in implied:
+        if wanted and name not in specs:
+            specs[name] = build(name, None, {}, f"enable_{name}")
+    return daemonspec.order(list(specs.values()))
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

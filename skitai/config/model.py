@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from skitai.config import parse
 from skitai.config.daemons import CronJob, SmtpdaConfig
+from skitai.config.daemonspec import DaemonSpec
 from skitai.config.fields import setting
 from skitai.config.pref import Pref
 
@@ -128,6 +129,8 @@ class ServerConfig:
     lu_keys: tuple[str, ...] = setting((), doc="Keys declared with skitai.addlu().")
     smtpda: SmtpdaConfig | None = setting(None, doc="enable_smtpda() / [smtpda].")
     crons: tuple[CronJob, ...] = setting((), doc="skitai.cron() and [:crontab] entries.")
+    daemons: tuple[DaemonSpec, ...] = setting((), doc="Service daemons in start order: "
+                                               "enable_daemon(), [daemon:NAME], enable_smtpda(), cron.")
     conf_file: str | None = setting(None, doc="The config file that was read, if any.")
     # --- TLS and HTTP/2 (enable_ssl, enable_forward) ---------------------------------
     ssl_cert: str | None = setting(None, doc="enable_ssl(): certificate chain file (PEM); "

@@ -34,7 +34,7 @@ class Pref:
     """Preferences applied to a mounted app: every attribute is set on the app, and
     ``config`` entries are merged into ``app.config`` when the app has one."""
 
-    config: AttrDict
+    config: AttrDict  # set first, by __init__
 
     def __init__(self, **attrs: Any) -> None:
         object.__setattr__(self, "config", AttrDict())

@@ -16,7 +16,6 @@ default 60; see ``schedule``), ``kill-grace`` (seconds between SIGTERM and SIGKI
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import logging
@@ -29,14 +28,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from skitai.config import conffile, parse
 from skitai.config.daemons import CronJob
 from skitai.config.model import ServerConfig
 from skitai.cron import runner, schedule
-from skitai.errors import ConfigError, ExitCode
-from skitai.ipc import daemon, service
+from skitai.errors import ConfigError, ExitCode, ProtocolError
+from skitai.ipc import control as codec
 from skitai.ipc.context import ChildContext
+from skitai.proctitle import set_title
 
 CRON_KEYS = frozenset({"log-path", "var-path", "verbose", "process-display-name", "timezone",
                        "timeout", "catch-up", "kill-grace"})
@@ -138,7 +139,8 @@ class Cron:
         self.clock = clock
         self.schedules = build_schedules(self.jobs, settings.timezone)
         self.runner = runner.Runner(log, cwd=settings.cwd, timeout=settings.timeout,
-                                    kill_grace=settings.kill_grace, on_finish=on_finish)
+                                    kill_grace=settings.kill_grace, on_finish=on_finish,
+                                    lock_dir=os.path.join(settings.var_path, "locks"))
         self._stopping: asyncio.Event | None = None
 
     def stop(self) -> None:
@@ -213,28 +215,21 @@ async def _serve(cron: Cron, *, ready: Callable[[], None] | None = None,
     if channel is not None:
         channel.setblocking(False)
 
+        decoder = codec.Decoder()
+
         def on_channel() -> None:
             try:
-                data = channel.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:  # the master is gone: stop rather than run orphaned
+                # The master sends cron nothing it acts on; only its end matters.
+                gone = codec.read_frames(channel, decoder) is None
+            except ProtocolError:
+                gone = True
+            if gone:  # the master is gone: stop rather than run orphaned
                 loop.remove_reader(channel.fileno())
                 cron.log.warning("lost the master: stopping")
                 cron.stop()
 
         loop.add_reader(channel.fileno(), on_channel)
     return await cron.serve(ready)
-
-
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)
 
 
 # --- under the master -------------------------------------------------------------------------
@@ -247,7 +242,16 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         signal.set_wakeup_fd(-1)
     except ValueError:
         pass
-    _set_title(ctx.title or f"skitai({config.name}): cron")
+    set_title(ctx.title or f"skitai({config.name}): cron")
+    cron = for_config(config)
+    if cron is None:
+        return ExitCode.BOOT_ERROR
+    return asyncio.run(_serve(cron, channel=ctx.channel))
+
+
+def for_config(config: ServerConfig) -> Cron | None:
+    """The cron service of a master's config (``config.crons``, ``[cron]`` of its file);
+    None after printing why it cannot run (a boot error)."""
     base = Settings(log_path=config.logpath, verbose=config.verbose,
                     cwd=os.path.abspath(config.swd))
     try:
@@ -255,66 +259,78 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         settings = read_settings(conf, base)
         if config.logpath:
             settings = dataclasses.replace(settings, log_path=config.logpath)
-        cron = Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
+        return Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
     except ConfigError as exc:
         print(f"skitai cron: {exc}", file=sys.stderr)
-        return ExitCode.BOOT_ERROR
-    return asyncio.run(_serve(cron, channel=ctx.channel))
+        return None
 
 
 # --- standalone -------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="skitai cron", description="The skitai cron daemon.")
-    p.add_argument("command", nargs="?", choices=("start", "stop", "restart", "status"),
-                   help="without one: run in the foreground")
-    p.add_argument("-f", "--config", help="config file with [cron] and [:crontab] "
-                   "(default ~/.skitai.conf when it exists)")
-    p.add_argument("-d", action="store_true", help="start as a daemon (same as 'start')")
-    p.add_argument("-v", "--verbose", action="store_true", default=None,
-                   help="also log to the console")
-    p.add_argument("--log-path", help="directory of cron.log")
-    p.add_argument("--var-path", help="directory of cron.pid")
-    return p
+def _command() -> Any:
+    import click
+
+    @click.command("cron", help="The skitai cron daemon: run [:crontab].  Without a command: "
+                   "run in the foreground.")
+    @click.argument("command", required=False,
+                    type=click.Choice(["start", "stop", "restart", "status"]))
+    @click.option("-f", "--config", "conf", metavar="FILE",
+                  help="Config file with [cron] and [:crontab] (default ~/.skitai.conf when "
+                       "it exists).")
+    @click.option("-d", "daemonize", is_flag=True, help="Same as start.")
+    @click.option("-v", "--verbose", is_flag=True, default=None, help="Also log to the console.")
+    @click.option("--log-path", help="Directory of cron.log.")
+    @click.option("--var-path", help="Directory of cron.pid.")
+    def command(**kw: Any) -> int:
+        return _control(**kw)
+
+    return command
 
 
 def cli_main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    command = args.command or ("start" if args.d else "foreground")
+    from skitai.daemons import standalone
+
+    return standalone.run_click(_command(), argv, "skitai cron")
+
+
+def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bool | None,
+             log_path: str | None, var_path: str | None) -> int:
+    action = command or ("start" if daemonize else "foreground")
     try:
-        path = args.config or (conffile.default_path()
-                               if os.path.exists(conffile.default_path()) else None)
-        conf = conffile.read(path) if path else None
-        settings = read_settings(conf, log_path=args.log_path and _path(args.log_path),
-                                 var_path=args.var_path and _path(args.var_path),
-                                 verbose=args.verbose)
+        path = conf or (conffile.default_path()
+                        if os.path.exists(conffile.default_path()) else None)
+        cfile = conffile.read(path) if path else None
+        settings = read_settings(cfile, log_path=log_path and _path(log_path),
+                                 var_path=var_path and _path(var_path), verbose=verbose)
         jobs: list[CronJob] = []
-        if conf is not None and command in ("start", "restart", "foreground"):
+        if cfile is not None and action in ("start", "restart", "foreground"):
             # (stop and status must work even after a bad edit of [:crontab])
-            jobs = schedule.crontab_jobs(conf)
+            jobs = schedule.crontab_jobs(cfile)
             build_schedules(jobs, settings.timezone)
     except ConfigError as exc:
-        print(f"skitai cron: {exc}", file=sys.stderr)
+        print(f"cron: {exc}", file=sys.stderr)
         return 2
-    daemonized = command in ("start", "restart")
+    daemonized = action in ("start", "restart")
     if daemonized and not settings.log_path:
         settings = dataclasses.replace(settings, log_path=settings.var_path)
     stdio = os.path.join(settings.log_path, "cron.log") if daemonized and settings.log_path \
         else os.devnull
 
-    def serve(ready_fd: int | None) -> int:
-        _set_title(settings.title)
-        # Daemonized, stderr is cron.log itself: a console handler would double every line.
-        log = setup_logging(settings.log_path, settings.verbose and not daemonized)
-        cron = Cron(jobs, settings, log)
-        return asyncio.run(_serve(cron, ready=lambda: daemon.report_ready(ready_fd)))
-
     if daemonized and settings.log_path:
         os.makedirs(settings.log_path, exist_ok=True)  # before the fork, for stdio_path
-    return service.control(command, name="skitai cron",
-                           pid_path=os.path.join(settings.var_path, "cron.pid"), run=serve,
-                           workdir=settings.cwd, stdio_path=stdio)
+    # One code path for every standalone daemon: the host runs skitai.cron.daemon:main with
+    # these settings (command line over [cron] over [common]) as its section.
+    from skitai.config import daemonspec as daemon_mod
+    from skitai.daemons import host
+
+    # Daemonized, stderr is cron.log itself: a console handler would double every line.
+    own = dataclasses.replace(settings, verbose=bool(settings.verbose and not daemonized))
+    spec = daemon_mod.build("cron", None, {"settings": dataclasses.asdict(own)},
+                            path or "command line", daemon_mod.installed)
+    config = ServerConfig(name="cron", crons=tuple(jobs), daemons=(spec,))
+    return host.standalone(action, spec, config, title=settings.title, workdir=settings.cwd,
+                           pid_path=os.path.join(settings.var_path, "cron.pid"), stdio_path=stdio)
 
 
 def main() -> None:

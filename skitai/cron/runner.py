@@ -15,6 +15,10 @@ Theory
   run is logged as timed out.
 * One run per job at a time: a job still running when its next slot comes is skipped,
   and the skip is logged.  ``stop()`` kills every running job's group.
+* Across processes too: with a ``lock_dir``, a run holds an exclusive ``flock`` on
+  ``<lock_dir>/<hash of spec and command>.lock`` for its whole length, so the cron under
+  a master and a standalone ``skitai cron -f`` reading the same file never run one job
+  twice at once (the lock dies with its holder: no stale lock after a crash).
 * Output is read in chunks and split into lines here (``StreamReader.readline`` raises on
   a line longer than its limit); each line is logged as ``[name] out: ...``.
 """
@@ -22,12 +26,15 @@ Theory
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import logging
 import os
 import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import psutil
 
@@ -53,6 +60,11 @@ class _Run:
     job: CronJob
     task: asyncio.Task[RunResult]
     pid: int | None = None
+    lock: int | None = None  # the flock'd descriptor, closed when the run ends
+
+
+def lock_name(job: CronJob) -> str:
+    return hashlib.sha1(f"{job.spec}\0{job.command}".encode()).hexdigest()[:20] + ".lock"
 
 
 class Runner:
@@ -65,7 +77,9 @@ class Runner:
         timeout: float | None = None,
         kill_grace: float = 5.0,
         on_finish: Callable[[RunResult], None] | None = None,
+        lock_dir: str | None = None,
     ) -> None:
+        self.lock_dir = lock_dir
         self.log = log
         self.cwd = cwd
         self.env = dict(os.environ if env is None else env)
@@ -87,12 +101,35 @@ class Runner:
                              current.pid, reason or "due now",
                              extra={"job": job.name, "pid": current.pid})
             return False
-        run = _Run(job, asyncio.get_running_loop().create_task(self._run(key, job, reason)))
+        lock = self._lock(job)
+        if lock == -1:
+            self.log.warning("[%s] running in another cron process (lock %s): skipped the run %s",
+                             job.name, lock_name(job), reason or "due now",
+                             extra={"job": job.name})
+            return False
+        run = _Run(job, asyncio.get_running_loop().create_task(self._run(key, job, reason)),
+                   lock=lock)
         self._running[key] = run
         run.task.add_done_callback(lambda _t: self._forget(key, run))
         return True
 
+    def _lock(self, job: CronJob) -> int | None:
+        """The job's cross-process lock: a descriptor, None without a lock_dir, -1 if held."""
+        if self.lock_dir is None:
+            return None
+        os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(self.lock_dir, lock_name(job)), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return -1
+        return fd
+
     def _forget(self, key: str, run: _Run) -> None:
+        if run.lock is not None:
+            os.close(run.lock)
+            run.lock = None
         # Also covers a task cancelled before it ever ran (its body never pops the key).
         if self._running.get(key) is run:
             del self._running[key]
@@ -152,7 +189,7 @@ class Runner:
             for file, label in zip(files, ("out", "err"), strict=True):
                 stream = asyncio.StreamReader()
                 transport, _ = await loop.connect_read_pipe(
-                    lambda s=stream: asyncio.StreamReaderProtocol(s), file)
+                    partial(asyncio.StreamReaderProtocol, stream), file)
                 transports.append(transport)
                 pumps.append(asyncio.create_task(self._pump(name, stream, label)))
             try:
@@ -179,8 +216,8 @@ class Runner:
         finally:
             for pump in pumps:
                 pump.cancel()
-            for transport in transports:
-                transport.close()
+            for pipe in transports:
+                pipe.close()
             for file in files[len(transports):]:
                 file.close()
         duration = time.monotonic() - started

@@ -23,6 +23,7 @@ Vocabulary (the ``op`` of each message):
 from __future__ import annotations
 
 import json
+import socket
 import struct
 from typing import Any, Final
 
@@ -82,6 +83,22 @@ class Decoder:
     def pending(self) -> int:
         """Bytes of an incomplete frame still waiting for the rest."""
         return len(self._buf)
+
+
+def read_frames(sock: socket.socket, decoder: Decoder) -> list[Message] | None:
+    """Read what the non-blocking ``sock`` holds and decode it: the whole messages (none
+    when nothing was ready or a frame is still partial), or None once the peer is gone
+    (EOF or a socket error).  A bad frame raises ``ProtocolError``.  Every end of a
+    channel (master, control socket, worker, daemon) reads through this."""
+    try:
+        data = sock.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return []
+    except OSError:
+        return None
+    if not data:
+        return None
+    return decoder.feed(data)
 
 
 def _decode_body(body: bytes, decoder: Decoder) -> Message:

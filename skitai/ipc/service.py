@@ -70,12 +70,23 @@ def _run_locked(pid_path: str, run: Runner, ready: int | None) -> int:
         lock.release()
 
 
+def status_line(name: str, state: str, pid: int | None = None, detail: str = "") -> str:
+    """The one status line of every daemon, standalone or under a master:
+    ``NAME: state (pid N)``, and what its last exit was when it is not running."""
+    text = f"{name}: {state.lower()}"
+    if pid:
+        text += f" (pid {pid})"
+    if detail:
+        text += f", last {detail}"
+    return text
+
+
 def status(name: str, pid_path: str) -> int:
     pid = pidfile.running_pid(pid_path)
     if pid is None:
-        print(f"{name}: stopped")
+        print(status_line(name, "stopped"))
         return 3
-    print(f"{name}: running (pid {pid})")
+    print(status_line(name, "running", pid))
     return 0
 
 

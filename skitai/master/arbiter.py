@@ -18,7 +18,7 @@ server ever became ready stops the master with that code and the child's reason 
 crash loop).  Later, the same exit is a crash with backoff, then FATAL.
 
 This module is imported by the CLI and by every test of the master; it must not import
-asyncio, threading users or the web stack (``tests/unit/test_master_imports.py``).
+asyncio, threading users or the web stack (``tests/unit/master/test_imports.py``).
 """
 
 from __future__ import annotations
@@ -34,19 +34,29 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode, HaltServer, InvalidTransition
 from skitai.ipc import control as codec
 from skitai.ipc import daemon as daemon_mod
 from skitai.ipc.context import ChildContext
 from skitai.ipc.lu import LuMemory
-from skitai.master import commands, fork, listeners, monitor
+from skitai.master import commands, fork, listeners, monitor, report
 from skitai.master import paths as paths_mod
 from skitai.master.control import ControlServer
 from skitai.master.paths import Paths
-from skitai.master.process import MAX_CRASHES, MIN_UPTIME, Input, Process, State, describe_exit
-from skitai.master.specs import ProcessSpec, build_specs
+from skitai.master.process import (
+    BACKOFF_FIRST,
+    MAX_CRASHES,
+    MIN_UPTIME,
+    Input,
+    Process,
+    State,
+    describe_exit,
+)
+from skitai.master.specs import DAEMON_ENTRY, ProcessSpec, build_specs
 from skitai.master.systemd import Notifier
+from skitai.proctitle import set_title
 
 log = logging.getLogger("skitai.master")
 
@@ -96,6 +106,10 @@ class Arbiter:
         self.adopted = False
         self.notifier = Notifier()
         self.monitor = monitor.Monitor(config.critical_point, config.max_worker_rss)
+        # One monitor per daemon with ceilings of its own (max_rss, max_cpu).
+        self.daemon_monitors = {s.name: monitor.Monitor(s.critical_point, s.max_rss)
+                                for s in self.specs if not s.web and (s.max_rss or s.critical_point)}
+        self.stop_wave: int | None = None  # stopping: the stop_rank being stopped now
         self.selector: selectors.BaseSelector | None = None
         self.control: ControlServer | None = None
         self.lu: LuMemory | None = None
@@ -108,7 +122,7 @@ class Arbiter:
     # --- set up and run ---------------------------------------------------------------------
     def run(self) -> int:
         """Run until stopped; the exit status (0, or the reason a halt gave)."""
-        fork.set_title(f"skitai({self.config.name}): master")
+        set_title(f"skitai({self.config.name}): master")
         try:
             self._setup()
         except HaltServer as exc:
@@ -159,7 +173,16 @@ class Arbiter:
             for slot in range(spec.count):
                 proc = Process(spec=spec, slot=slot, generation=self.generation)
                 self.processes.append(proc)
-                self._spawn(proc)
+                if self._deps_ready(spec):  # else _tick starts it once they run
+                    self._spawn(proc)
+
+    def _deps_ready(self, spec: ProcessSpec) -> bool:
+        """``after=``: every process of the named daemons RUNNING (or given up on)."""
+        if not spec.after:
+            return True
+        settled = (State.RUNNING, State.FATAL)
+        return all(p.state in settled or p.done or p.paused
+                   for p in self.processes if p.spec.name in spec.after and p.wanted)
 
     def _loop(self) -> None:
         assert self.selector is not None
@@ -266,18 +289,12 @@ class Arbiter:
         if not mask & selectors.EVENT_READ:
             return
         try:
-            data = proc.channel.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close_channel(proc)
-            return
-        try:
-            messages = proc.decoder.feed(data)
+            messages = codec.read_frames(proc.channel, proc.decoder)
         except Exception as exc:  # noqa: BLE001 - a broken child must not break the master
             log.warning("%s (pid %s) sent a bad frame: %s; closing its channel", proc.name, proc.pid, exc)
+            self._close_channel(proc)
+            return
+        if messages is None:
             self._close_channel(proc)
             return
         for message in messages:
@@ -292,7 +309,7 @@ class Arbiter:
                                   "args": message.get("args", []),
                                   "kwargs": message.get("kwargs", {})})
             for other in self.processes:
-                if other.spec.web and other.live:
+                if other.live and (other.spec.web or other.spec.entry == DAEMON_ENTRY):
                     self._send(other, frame)
         elif op == "request":
             cmd = message.get("cmd")
@@ -303,6 +320,19 @@ class Arbiter:
                 self.stop(graceful=True)
         elif op == "recycle":
             self.recycle(proc, str(message.get("reason") or "the worker asked"))
+        elif op == "status":  # a daemon's status line (ctx.status) or its program's pid
+            if "info" in message:
+                proc.info = message["info"]
+            if isinstance(message.get("pid"), int):
+                proc.program_pid = message["pid"]
+        elif op == "control":  # a daemon asks the master a command (ctx.ask)
+            rid = message.get("id")
+
+            def answer(reply: dict[str, Any], p: Process = proc) -> None:
+                self._send(p, codec.encode({"op": "reply", "id": rid, "answer": reply}))
+
+            inner = message.get("message")
+            self._command(inner if isinstance(inner, dict) else {}, answer)
         else:
             log.warning("%s sent an unknown message %r", proc.name, op)
 
@@ -374,17 +404,22 @@ class Arbiter:
         self._close_channel(proc)
         self.lu.release(proc.cell)
         self.monitor.forget(proc.pid or 0)
-        proc.pid, proc.cell, proc.last_exit = None, -1, reason
+        if proc.spec.name in self.daemon_monitors:
+            self.daemon_monitors[proc.spec.name].forget(proc.program_pid or proc.pid or 0)
+        proc.pid, proc.cell, proc.last_exit, proc.program_pid = None, -1, reason, None
         if proc.state == State.STOPPING or not proc.wanted or self.stopping:
             log.info("%s stopped (%s)", who, reason)
             if proc.state in (State.STARTING, State.RUNNING):
                 self._fire(proc, Input.STOP)
             if proc.state == State.STOPPING:
                 self._fire(proc, Input.EXIT)
-            if proc.wanted and not self.stopping:  # retired with keep=True: a restart
+            if proc.wanted and not self.stopping and not proc.paused:  # keep=True: a restart
                 proc.restarts += 1
                 proc.next_spawn = now
             self._forget(proc)
+            return
+        if not proc.spec.web:
+            self._daemon_exited(proc, code, reason, uptime, who, now)
             return
         boot_error = code in BOOT_BOUNDARY
         if boot_error and not self.served and proc.generation == 0 and not proc.ever_ready:
@@ -418,6 +453,37 @@ class Arbiter:
         if code == ExitCode.APP_LOAD_ERROR:
             return f"an app failed to import or mount (its traceback is in {where})"
         return f"it could not boot (see {where})"
+
+    def _daemon_exited(self, proc: Process, code: int, reason: str, uptime: float, who: str,
+                       now: float) -> None:
+        """supervisord's rules: an exit before ``startsecs`` is a failed start (BACKOFF,
+        FATAL after ``startretries`` of them in a row); a later exit follows ``restart``."""
+        if proc.state == State.STARTING:
+            proc.crashes += 1
+            if proc.crashes > proc.spec.startretries:
+                self._fire(proc, Input.FAIL)
+                log.error("%s could not start %d times in a row (%s): giving up (FATAL)",
+                          who, proc.crashes, reason)
+                return
+            self._fire(proc, Input.CRASH)
+            proc.next_spawn = now + proc.backoff_delay()
+            proc.restarts += 1
+            log.warning("%s exited (%s) %.1fs after its start; restarting in %.1fs (retry %d "
+                        "of %d)", who, reason, uptime, proc.backoff_delay(), proc.crashes,
+                        proc.spec.startretries)
+            return
+        proc.crashes = 0
+        policy = proc.spec.restart
+        if policy == "never" or (policy == "on-failure" and code == 0):
+            self._fire(proc, Input.EXIT)
+            proc.done = True
+            log.info("%s exited (%s); restart = %s: not restarted", who, reason, policy)
+            return
+        young = uptime < MIN_UPTIME
+        self._fire(proc, Input.CRASH if young else Input.EXIT)
+        proc.restarts += 1
+        proc.next_spawn = now + (BACKOFF_FIRST if young else 0.0)
+        log.warning("%s exited (%s) after %.1fs; restarting", who, reason, uptime)
 
     def _drain_channel(self, proc: Process) -> None:
         """Messages a child sent just before it exited (a last broadcast) still count.
@@ -462,6 +528,14 @@ class Arbiter:
     # --- time-driven work --------------------------------------------------------------------
     def _tick(self, now: float) -> None:
         if self.stopping:
+            self._next_stop_wave()
+            for proc in self.processes:
+                if (proc.pid is not None and proc.state == State.STOPPING and proc.stop_deadline
+                        and now >= proc.stop_deadline):
+                    log.warning("%s (pid %d) did not stop within its stop timeout: SIGKILL",
+                                proc.name, proc.pid)
+                    _kill(proc.pid, signal.SIGKILL)
+                    proc.stop_deadline = now + 5.0
             if now >= self.stop_deadline:
                 for proc in self.processes:
                     if proc.pid is not None:
@@ -472,7 +546,9 @@ class Arbiter:
         assert self.lu is not None
         for proc in list(self.processes):
             if proc.pid is None:
-                if proc.wanted and proc.state in (State.EXITED, State.BACKOFF) and now >= proc.next_spawn:
+                if (proc.wanted and not proc.paused and not proc.done
+                        and proc.state in (State.EXITED, State.BACKOFF) and now >= proc.next_spawn
+                        and self._deps_ready(proc.spec)):
                     self._spawn(proc)
                 continue
             if proc.state == State.STOPPING:
@@ -485,6 +561,8 @@ class Arbiter:
             if not proc.spec.web:
                 if proc.state == State.STARTING and proc.uptime(now) >= proc.spec.startsecs:
                     self._ready(proc)
+                elif proc.spec.heartbeat and proc.state == State.RUNNING:
+                    self._check_heartbeat(proc, now)
             else:
                 self._check_heartbeat(proc, now)
             if proc.state == State.RUNNING and proc.crashes and proc.uptime(now) >= MIN_UPTIME:
@@ -503,7 +581,7 @@ class Arbiter:
             limit = max(60.0, self.config.worker_timeout)
             silent = now - proc.started_at
         else:
-            limit = self.config.worker_timeout
+            limit = proc.spec.heartbeat if not proc.spec.web else self.config.worker_timeout
             silent = now - max(cell.beat, proc.ready_at)
         if silent <= limit:
             return
@@ -512,8 +590,8 @@ class Arbiter:
             running = (f"; it was running {text!r} for {now - since:.1f}s" if text and since
                        else "; it was not running a request")
             what = "did not become ready" if proc.state == State.STARTING else "is silent"
-            log.error("%s (pid %d) %s for %.1fs (worker_timeout %gs): SIGABRT%s", proc.name,
-                      proc.pid, what, silent, limit, running)
+            log.error("%s (pid %d) %s for %.1fs (%s %gs): SIGABRT%s", proc.name, proc.pid, what,
+                      silent, "worker_timeout" if proc.spec.web else "heartbeat", limit, running)
             proc.abort_sent = now
             _kill(proc.pid, signal.SIGABRT)
         elif now - proc.abort_sent >= ABORT_GRACE:
@@ -524,12 +602,17 @@ class Arbiter:
     def _check_resources(self, now: float) -> None:
         running = {p.pid: p for p in self.processes
                    if p.spec.web and p.state == State.RUNNING and p.pid and p.wanted and p.successor is None}
-        if not running:
-            return
         for pid, reason in self.monitor.check(list(running), now):
             proc = running.get(pid)
             if proc is not None:
                 self.recycle(proc, reason)
+        for name, mon in self.daemon_monitors.items():
+            # An external command is watched itself, not its host.
+            watched = {(p.program_pid or p.pid): p for p in self.processes
+                       if p.spec.name == name and p.state == State.RUNNING and p.pid}
+            for pid, reason in mon.check([k for k in watched if k], now):
+                if pid in watched:
+                    self.recycle(watched[pid], reason)
 
     def _check_successors(self) -> None:
         pending = self.reloading.olds if self.reloading is not None else []
@@ -684,9 +767,34 @@ class Arbiter:
                 waiter({"ok": False, "error": "the server is stopping"})
             self.reloading = None
         timeout = self.config.graceful_timeout + 2.0 if graceful else FAST_STOP_TIMEOUT
+        if graceful:  # waves: each may take its own stop timeout
+            timeout += sum(max((s.stop_timeout for s in self.specs if s.stop_rank == r), default=0)
+                           for r in {s.stop_rank for s in self.specs if not s.web})
         self.stop_deadline = time.monotonic() + timeout
+        if not graceful:
+            for proc in list(self.processes):
+                self._retire(proc, graceful=False)
+            return
+        self.stop_wave = max((s.stop_rank for s in self.specs), default=0) + 1
+        self._next_stop_wave()
+
+    def _next_stop_wave(self) -> None:
+        """Stop in reverse start order: web workers first, then each ``after=`` rank down
+        to the daemons that waited for none, each wave once the one before has exited."""
+        if self.stop_wave is None:
+            return
+        if any(p.pid is not None and p.spec.stop_rank >= self.stop_wave for p in self.processes):
+            return
+        ranks = [r for r in {p.spec.stop_rank for p in self.processes} if r < self.stop_wave]
+        if not ranks:
+            self.stop_wave = None
+            for proc in list(self.processes):
+                self._retire(proc, graceful=True)
+            return
+        self.stop_wave = max(ranks)
         for proc in list(self.processes):
-            self._retire(proc, graceful=graceful)
+            if proc.spec.stop_rank == self.stop_wave:
+                self._retire(proc, graceful=True)
 
     def scale(self, *, workers: int | None = None, delta: int = 0) -> tuple[bool, str, int]:
         spec = next((s for s in self.specs if s.web), None)
@@ -716,16 +824,42 @@ class Arbiter:
         log.info("scaled web workers from %d to %d", current, target)
         return True, f"workers: {current} -> {target}", target
 
+    def daemon(self, name: str, action: str) -> tuple[bool, str]:
+        """``skitai daemon NAME start|stop|restart``: the processes of one daemon."""
+        procs = [p for p in self.processes if p.spec.name == name and not p.spec.web and p.wanted]
+        if not procs:
+            known = ", ".join(s.name for s in self.specs if not s.web) or "none"
+            return False, f"no daemon {name!r} (daemons: {known})"
+        if self.stopping:
+            return False, "the server is stopping"
+        for proc in procs:
+            if action == "stop":
+                proc.paused = True
+                if proc.pid is not None:
+                    self._retire(proc, graceful=True, keep=True)
+                elif proc.state == State.BACKOFF:
+                    self._fire(proc, Input.STOP)
+            elif action in ("start", "restart"):
+                proc.paused = proc.done = False
+                proc.crashes = 0
+                proc.next_spawn = 0.0
+                if proc.pid is not None and action == "restart":
+                    self._retire(proc, graceful=True, keep=True)
+                elif proc.state == State.FATAL:  # FATAL is final: a fresh process takes its place
+                    fresh = Process(spec=proc.spec, slot=proc.slot, generation=proc.generation,
+                                    restarts=proc.restarts, last_exit=proc.last_exit)
+                    self.processes[self.processes.index(proc)] = fresh
+                    self._spawn(fresh)
+                elif proc.pid is None and proc.state in (State.EXITED, State.BACKOFF):
+                    self._spawn(proc)
+            else:
+                return False, f"unknown action {action!r} (start, stop, restart)"
+        log.info("daemon %s: %s (%d process%s)", name, action, len(procs), "es" if len(procs) > 1 else "")
+        return True, f"{name}: {action} requested"
+
     def reopen(self) -> None:
         for handler in logging.getLogger("skitai").handlers:
-            if isinstance(handler, logging.FileHandler):
-                handler.acquire()
-                try:
-                    if handler.stream:
-                        handler.stream.close()
-                    handler.stream = handler._open()
-                finally:
-                    handler.release()
+            logmod.reopen_handler(handler)
         frame = codec.encode({"op": "reopen"})
         for proc in self.processes:
             if proc.live:
@@ -733,8 +867,6 @@ class Arbiter:
         log.info("log files reopened")
 
     def status(self) -> dict[str, Any]:
-        from skitai.master import report
-
         return report.status(self)
 
     def _status_line(self) -> str:
@@ -752,6 +884,12 @@ class Arbiter:
             return
         if proc.state in (State.STARTING, State.RUNNING):
             self._fire(proc, Input.STOP)
+        if not proc.spec.web:  # a daemon: its own stop signal and timeout
+            grace = proc.spec.stop_timeout if graceful else min(proc.spec.stop_timeout,
+                                                                 FAST_STOP_TIMEOUT)
+            proc.stop_deadline = time.monotonic() + grace
+            _kill(proc.pid, proc.spec.signal)
+            return
         grace = self.config.graceful_timeout + 2.0 if graceful else FAST_STOP_TIMEOUT
         proc.stop_deadline = time.monotonic() + grace
         _kill(proc.pid, signal.SIGTERM if graceful else signal.SIGQUIT)

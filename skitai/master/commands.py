@@ -7,6 +7,7 @@ signals and ``was.restart()``/``was.shutdown()`` all arrive here.
                         time and fast the second (``Arbiter.interrupt``)
     scale workers|delta TTIN (+1) / TTOU (-1) / ``skitai scale N``
     reopen              USR1: reopen log files, here and in every child
+    daemon name action  start | stop | restart one daemon (``skitai daemon NAME ...``)
 
 Each command gets the arbiter, the message and a ``reply`` callable; it answers once,
 possibly later (``reload`` answers when the new generation serves or has failed).
@@ -27,6 +28,7 @@ class Master(Protocol):
     def stop(self, graceful: bool = True) -> None: ...
     def scale(self, *, workers: int | None = None, delta: int = 0) -> tuple[bool, str, int]: ...
     def reopen(self) -> None: ...
+    def daemon(self, name: str, action: str) -> tuple[bool, str]: ...
 
 
 def status(master: Master, message: dict[str, Any], reply: Reply) -> None:
@@ -60,12 +62,22 @@ def reopen(master: Master, message: dict[str, Any], reply: Reply) -> None:
     reply({"ok": True})
 
 
+def daemon(master: Master, message: dict[str, Any], reply: Reply) -> None:
+    name, action = message.get("name"), message.get("action")
+    if not isinstance(name, str) or not isinstance(action, str):
+        reply({"ok": False, "error": "daemon needs a name and an action"})
+        return
+    ok, text = master.daemon(name, action)
+    reply({"ok": ok, **({"message": text} if ok else {"error": text})})
+
+
 COMMANDS: Final[dict[str, Callable[[Master, dict[str, Any], Reply], None]]] = {
     "status": status,
     "reload": reload,
     "stop": stop,
     "scale": scale,
     "reopen": reopen,
+    "daemon": daemon,
 }
 
 # Signals are commands too: the handler only enqueues the number, the loop maps it here.

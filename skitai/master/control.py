@@ -98,18 +98,12 @@ class _Conn:
 
     def _read(self) -> None:
         try:
-            data = self.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close()
-            return
-        try:
-            messages = self.decoder.feed(data)
+            messages = codec.read_frames(self.sock, self.decoder)
         except ProtocolError as exc:
             self.reply({"ok": False, "error": str(exc)})
+            self._close()
+            return
+        if messages is None:
             self._close()
             return
         for message in messages:

@@ -26,6 +26,7 @@ from typing import Any
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
 from skitai.master.specs import split_entry
+from skitai.proctitle import set_title
 
 # The master's signals.  In a child: stop signals back to their defaults (the entry
 # installs its own), the master-only ones ignored (a terminal hangup or a stray
@@ -102,13 +103,3 @@ def _term_with_parent(master: int) -> None:
         return
     if os.getppid() != master:  # the master died before the prctl: nobody would tell us
         os.kill(os.getpid(), signal.SIGTERM)
-
-
-def set_title(title: str) -> None:
-    if not title:
-        return
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)

@@ -68,8 +68,10 @@ class Monitor:
                 rss = self.usage(pid).rss
                 if rss > self.max_rss:
                     out.append((pid, f"RSS {rss >> 20} MiB over the {self.max_rss >> 20} MiB ceiling"))
-        seen: set[int] = set()
-        return [(p, r) for p, r in out if not (p in seen or seen.add(p))]
+        first: dict[int, str] = {}  # one reason per pid, the first found
+        for pid, reason in out:
+            first.setdefault(pid, reason)
+        return list(first.items())
 
     def _check_cpu(self, pids: list[int]) -> list[tuple[int, str]]:
         assert self.critical is not None

@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from skitai.errors import ExitCode, InvalidTransition
 from skitai.ipc import control as codec
@@ -95,8 +95,8 @@ def describe_exit(status: int) -> str:
             name = str(sig)
         return f"killed by {name}"
     code = os.waitstatus_to_exitcode(status)
-    name = EXIT_NAMES.get(code)
-    return f"exit {code} ({name})" if name and code else f"exit {code}"
+    known = EXIT_NAMES.get(code)
+    return f"exit {code} ({known})" if known and code else f"exit {code}"
 
 
 @dataclass(eq=False)
@@ -125,6 +125,12 @@ class Process:
     # A process whose replacement is on its way (reload, recycle); retired when it is ready.
     successor: Process | None = None
     ever_ready: bool = False
+    # Daemons: stopped by ``skitai daemon NAME stop`` (kept, shown, not respawned), or
+    # done by its restart policy (exited cleanly under on-failure, or restart = never).
+    paused: bool = False
+    done: bool = False
+    info: Any = ""  # the last status line the child sent (ctx.status)
+    program_pid: int | None = None  # an external command's pid (the host's child)
     history: list[tuple[float, State]] = field(default_factory=list)
 
     @property
@@ -151,7 +157,7 @@ class Process:
         del self.history[:-20]
 
     def backoff_delay(self) -> float:
-        return min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** max(0, self.crashes - 1)))
+        return min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** max(0, self.crashes - 1))
 
     def uptime(self, now: float | None = None) -> float:
         if self.pid is None or not self.started_at:

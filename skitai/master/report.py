@@ -9,27 +9,61 @@ restarts, last exit reason (the original printed ``running [pid]`` and nothing e
 from __future__ import annotations
 
 import os
+import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from skitai.master import listeners
 
 if TYPE_CHECKING:
-    from skitai.master.arbiter import Arbiter
+    from skitai.config.model import ServerConfig
+    from skitai.ipc.lu import LuMemory
+    from skitai.master.monitor import Monitor
+    from skitai.master.process import Process
+    from skitai.master.specs import ProcessSpec
 
 
-def status(arb: Arbiter) -> dict[str, Any]:
+class Paths(Protocol):
+    @property
+    def var(self) -> str: ...
+
+
+class Supervisor(Protocol):
+    """What a status report reads of the master (``arbiter.Arbiter``)."""
+
+    config: ServerConfig
+    specs: list[ProcessSpec]
+    processes: list[Process]
+    targets: dict[str, int]
+    generation: int
+    last_reload: str
+    stopping: str | None
+    served: bool
+    started: float
+    listeners: list[socket.socket]
+    monitor: Monitor
+    lu: LuMemory | None
+
+    @property
+    def reloading(self) -> object: ...
+    @property
+    def paths(self) -> Paths | None: ...
+
+
+def status(arb: Supervisor) -> dict[str, Any]:
     now = time.monotonic()
     rows = []
-    for proc in sorted(arb.processes, key=lambda p: (not p.spec.web, p.spec.name, p.slot, p.generation)):
+    order = {spec.name: i for i, spec in enumerate(arb.specs)}  # web workers, then start order
+    for proc in sorted(arb.processes, key=lambda p: (order.get(p.spec.name, len(order)), p.spec.name,
+                                                     p.slot, p.generation)):
         cell = arb.lu.cell(proc.cell) if arb.lu is not None and proc.cell >= 0 else None
         usage = arb.monitor.usage(proc.pid) if proc.pid else None
         request = cell.request()[0] if cell is not None else ""
         rows.append({
             "role": proc.spec.role,
-            "slot": proc.slot if proc.spec.web else None,
+            "slot": proc.slot if proc.spec.web or proc.spec.count > 1 else None,
             "pid": proc.pid,
-            "state": proc.state.value,
+            "state": ("STOPPED" if proc.paused and not proc.live else proc.state.value),
             "generation": proc.generation,
             "uptime": round(proc.uptime(now), 1),
             "cpu": round(usage.cpu_seconds, 2) if usage else 0.0,
@@ -39,6 +73,8 @@ def status(arb: Arbiter) -> dict[str, Any]:
             "restarts": proc.restarts,
             "last_exit": proc.last_exit,
             "request": request,
+            "info": proc.info,
+            "kind": "web" if proc.spec.web else "daemon",
         })
     state = "stopping" if arb.stopping else "reloading" if arb.reloading else (
         "running" if arb.served else "starting")
@@ -53,6 +89,7 @@ def status(arb: Arbiter) -> dict[str, Any]:
             "listeners": listeners.urls(arb.listeners, arb.config),
             "last_reload": arb.last_reload,
             "var": arb.paths.var if arb.paths is not None else None,
+            "fatal": sorted({p.spec.name for p in arb.processes if p.state.value == "FATAL"}),
         },
         "processes": rows,
     }
@@ -67,19 +104,28 @@ def format_status(data: dict[str, Any]) -> str:
     ]
     if m.get("last_reload"):
         lines.append(f"last reload: {m['last_reload']}")
-    header = ("ROLE", "SLOT", "PID", "STATE", "GEN", "UPTIME", "CPU", "RSS", "REQUESTS",
-              "RESTARTS", "LAST EXIT")
+    header: tuple[str, ...] = ("ROLE", "SLOT", "PID", "STATE", "GEN", "UPTIME", "CPU", "RSS",
+                               "REQUESTS", "RESTARTS", "LAST EXIT")
+    with_info = any(r.get("info") for r in data.get("processes", []))
+    if with_info:  # the daemons' own status lines (ctx.status): queue depths
+        header += ("INFO",)
     table = [header]
     for r in data.get("processes", []):
         table.append((
             r["role"], "-" if r["slot"] is None else str(r["slot"]), str(r["pid"] or "-"),
             r["state"], str(r["generation"]), _duration(r["uptime"]), f"{r['cpu']:.1f}s",
             _size(r["rss"]), str(r["requests"]), str(r["restarts"]), r["last_exit"] or "-",
-        ))
+        ) + ((_info(r.get("info")),) if with_info else ()))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     return "\n".join(lines)
+
+
+def _info(info: Any) -> str:
+    if isinstance(info, dict):
+        return " ".join(f"{k}={v}" for k, v in info.items())
+    return str(info or "")
 
 
 def _duration(seconds: float) -> str:
@@ -96,8 +142,9 @@ def _duration(seconds: float) -> str:
 def _size(n: int) -> str:
     if not n:
         return "-"
+    size = float(n)
     for unit in ("B", "K", "M", "G"):
-        if n < 1024 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return str(size)

@@ -2,24 +2,26 @@
 
 A spec names its entry by dotted path (``package.module:function``); the master imports
 it only in the child, after fork, so the master itself never loads the web stack, the
-mail agent or a user app.  Peer daemons plug in here: a new daemon is one more spec.
+mail agent or a user app.  Every service daemon (``config.daemons``, in start order) is
+one more spec run by the one daemon host; the master knows none of them by name.
 """
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from typing import Final
 
-from skitai.config.model import ServerConfig
+from skitai.config.model import CriticalPoint, ServerConfig
 
 WORKER_ENTRY: Final = "skitai.worker.main:run"
-SMTPDA_ENTRY: Final = "skitai.smtpda.main:run"
-CRON_ENTRY: Final = "skitai.cron.main:run"
+# Runs any DaemonSpec: a Python entry with its DaemonContext, or an external command.
+DAEMON_ENTRY: Final = "skitai.daemons.host:run"
 
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    name: str  # "worker", "smtpda", "cron": the title suffix and the status role
+    name: str  # "worker" or the daemon's name: the title suffix and the status role
     role: str
     entry: str  # "package.module:function", called as function(config, ctx) -> int
     count: int = 1
@@ -28,22 +30,47 @@ class ProcessSpec:
     # they have stayed up for ``startsecs``.
     web: bool = False
     startsecs: float = 1.0
+    # Daemons only (supervisord's names): restart always | on-failure | never; failed
+    # starts in a row before FATAL; daemons that must be RUNNING before this one starts;
+    # stop signal and seconds before SIGKILL; resource ceilings; heartbeat watch.
+    restart: str = "always"
+    startretries: int = 3
+    after: tuple[str, ...] = ()
+    stop_signal: str = "TERM"
+    stop_timeout: float = 10.0
+    max_rss: int = 0
+    critical_point: CriticalPoint | None = None
+    heartbeat: float = 0.0
+    stop_rank: int = 0  # higher ranks stop first (reverse start order)
 
     def title(self, config_name: str, slot: int) -> str:
-        if self.web:
+        if self.web or self.count > 1:
             return f"skitai({config_name}): {self.name} #{slot}"
         return f"skitai({config_name}): {self.name}"
 
+    @property
+    def signal(self) -> int:
+        return int(getattr(signal, "SIG" + self.stop_signal, signal.SIGTERM))
+
 
 def build_specs(config: ServerConfig, *, worker_entry: str = WORKER_ENTRY,
-                smtpda_entry: str = SMTPDA_ENTRY, cron_entry: str = CRON_ENTRY) -> list[ProcessSpec]:
-    """The specs a config asks for: web workers always, smtpda and cron when configured.
+                daemon_entry: str = DAEMON_ENTRY) -> list[ProcessSpec]:
+    """The specs a config asks for: web workers, then every daemon in start order.
     Entries can be swapped (tests run fixture children through the same machinery)."""
-    specs = [ProcessSpec("worker", "worker", worker_entry, count=config.workers, web=True)]
-    if config.smtpda is not None:
-        specs.append(ProcessSpec("smtpda", "smtpda", smtpda_entry))
-    if config.crons:
-        specs.append(ProcessSpec("cron", "cron", cron_entry))
+    from skitai.config import daemonspec
+
+    ranks = daemonspec.rank(list(config.daemons))
+    top = max(ranks.values(), default=0) + 1
+    specs = [ProcessSpec("worker", "worker", worker_entry, count=config.workers, web=True,
+                         stop_rank=top)]
+    for d in config.daemons:
+        cpu = (CriticalPoint(d.max_cpu, d.cpu_samples, d.cpu_interval)
+               if d.max_cpu > 0 and d.cpu_interval > 0 else None)
+        specs.append(ProcessSpec(
+            d.name, d.name, daemon_entry, count=d.count, startsecs=d.startsecs,
+            restart=d.restart, startretries=d.startretries, after=d.after,
+            stop_signal=d.stop_signal, stop_timeout=d.stop_timeout, max_rss=d.max_rss,
+            critical_point=cpu, heartbeat=d.heartbeat, stop_rank=ranks.get(d.name, 0)))
     return specs
 
 

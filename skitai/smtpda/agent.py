@@ -48,8 +48,11 @@ def classify(exc: BaseException) -> Outcome:
 class Agent:
     def __init__(self, config: SmtpdaConfig, sp: spool.Spool, *, concurrency: int = 8,
                  poll: float = 0.5, backoff_base: float = 30.0, backoff_cap: float = 3600.0,
-                 timeout: float = 30.0, tls_context: Any = None) -> None:
+                 timeout: float = 30.0, tls_context: Any = None,
+                 owner: Any = spool.ANY_OWNER) -> None:
         self.config = config
+        # Whose messages this agent delivers (see skitai.smtpda.message.owner_of).
+        self.owner = owner
         self.spool = sp
         self.concurrency = concurrency
         self.poll = poll
@@ -102,7 +105,7 @@ class Agent:
     async def run_once(self) -> int:
         """Deliver every message due now (bounded concurrency); returns how many were tried."""
         sem = asyncio.Semaphore(self.concurrency)
-        ids = self.spool.due(limit=10_000)
+        ids = self.spool.due(limit=10_000, owner=self.owner)
 
         async def one(mid: str) -> None:
             async with sem:

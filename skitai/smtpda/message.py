@@ -11,23 +11,38 @@ own configured server and the message does not name another.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 from email.message import EmailMessage
-from email.utils import getaddresses, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any
 
 from skitai.smtpda import spool
 
 ENV_SPOOL = "SKITAI_SMTPDA_SPOOL"
-_configured: dict[str, Any] = {"spool": None, "default_server": None}
+_configured: dict[str, Any] = {"spool": None, "default_server": None, "owner": None}
 
 
-def configure(spool_dir: str, default_server: str | None = None) -> None:
-    """Called once at boot by a process that will spool mail (a web worker)."""
+def configure(spool_dir: str, default_server: str | None = None, owner: str | None = None) -> None:
+    """Called once at boot by a process that will spool mail (a web worker).  ``owner``:
+    the tag of the configuration whose own smtpda delivers these messages (None: a
+    standalone daemon on this spool delivers them)."""
     _configured["spool"] = spool_dir
     _configured["default_server"] = default_server
+    _configured["owner"] = owner
     os.environ[ENV_SPOOL] = spool_dir
+
+
+def owner_of(config: Any) -> str:
+    """Whose mail it is: one tag per configuration that runs its own smtpda (app file or
+    name, and the server it delivers to).  Two apps sharing a spool (both without a
+    varpath) each deliver only their own messages, through their own server and
+    credentials; untagged messages are a standalone daemon's."""
+    smtpda = getattr(config, "smtpda", None)
+    origin = getattr(config, "script", None) or getattr(config, "name", "")
+    key = f"{origin}|{getattr(config, 'name', '')}|{smtpda.server if smtpda else ''}"
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
 def default_spool_dir() -> str:
@@ -82,9 +97,12 @@ class Composer:
         msg["Subject"] = self.subject
         msg["From"] = self.snd
         msg["To"] = ", ".join(self.rcpt)
+        msg["Date"] = formatdate(localtime=True)  # RFC 5322 3.6: required
         msg["Message-ID"] = make_msgid(domain=self._domain())
-        for name, value in self.headers:
-            msg[name] = value
+        for field, value in self.headers:
+            if field.lower() in ("date", "message-id"):  # the caller's own, replacing ours
+                del msg[field]
+            msg[field] = value
         texts = self.contents or [("", "plain", "utf-8")]
         plain = [c for c in texts if c[1] == "plain"]
         html = [c for c in texts if c[1] != "plain"]
@@ -133,9 +151,11 @@ class Composer:
             if default is not None and smtp["server"] == default:
                 smtp = None  # the daemon's own server: keep no credentials in the spool
         sp = spool.Spool(spool_dir or default_spool_dir())
+        # A message spooled elsewhere than the configured spool is nobody's in particular.
+        owner = _configured["owner"] if spool_dir is None else None
         sp.enqueue(mail_from, rcpt_to, msg.as_string(), message_id=str(msg["Message-ID"]),
-                   smtp=smtp)
+                   smtp=smtp, owner=owner)
         return str(msg["Message-ID"])
 
 
-__all__ = ["Composer", "configure", "default_spool_dir"]
+__all__ = ["Composer", "configure", "default_spool_dir", "owner_of"]

@@ -5,6 +5,7 @@ same thing whether or not a submodule such as ``skitai.was.process`` was importe
 live in their own modules, imported lazily so ``import skitai`` stays cheap:
 
 - ``was.email(subject, snd, rcpt)``          -> ``skitai.smtpda.message`` (spools mail)
+- ``was.spool(func, *args, **kwargs)``         -> ``skitai.spooler.queue`` (queues a task)
 - ``was.setlu/getlu/broadcast/on_broadcast``  -> ``skitai.was.process`` (shared memory and
   the master's relay); ``was.restart()``/``was.shutdown()`` ask the master.
 """
@@ -18,6 +19,14 @@ def email(subject: str, snd: str, rcpt: str | list[str]) -> Any:
     from skitai.smtpda import message
 
     return message.Composer(subject, snd, rcpt)
+
+
+def spool(func: Any, *args: Any, **kwargs: Any) -> str:
+    """Queue ``func(*args, **kwargs)`` for the spooler (a module-level function, JSON
+    arguments); returns the task id."""
+    from skitai.spooler import queue
+
+    return queue.submit(func, args, kwargs)
 
 
 def setlu(key: str, *args: Any, **kwargs: Any) -> None:
@@ -55,3 +64,10 @@ def shutdown() -> None:
     from skitai.was import process
 
     process.request_master("stop")
+
+
+def off_broadcast(event: str, func: Any) -> None:
+    """Undo ``on_broadcast(event)(func)`` (an app being unmounted)."""
+    from skitai.was import process
+
+    process.remove_handler(event, func)

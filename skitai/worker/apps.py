@@ -12,14 +12,30 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import os
 import sys
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from skitai.config import bootstrap
 from skitai.config.model import MountSpec
 from skitai.config.pref import Pref
+
+
+@runtime_checkable
+class Mountable(Protocol):
+    """An app that takes part in the engine's lifecycle (Saddle does; the engine never
+    imports Saddle): ``skitai_mount(context)`` once per worker after import,
+    ``skitai_umount()`` when the worker stops.  The context keys: ``was`` (the engine's
+    ``skitai.was``), ``point``, ``host``, ``name`` (the file's stem: ``was.apps[name]``),
+    ``apps`` (a dict shared by the apps of one host), ``loop`` (the worker's event loop),
+    ``threads`` and ``remount`` (True in a worker of a reloaded generation)."""
+
+    def skitai_mount(self, context: Mapping[str, Any]) -> None: ...
+
+    def skitai_umount(self) -> None: ...
 
 
 class AppLoadError(Exception):
@@ -78,3 +94,24 @@ def apply_pref(app: Any, pref: Pref) -> None:
                 pass
         elif hasattr(config, "update"):
             config.update(pref.config)
+
+
+def mount(app: Any, spec: MountSpec, context: dict[str, Any]) -> bool:
+    """Give a ``Mountable`` app its mount context; False for a plain WSGI app."""
+    if not isinstance(app, Mountable):
+        return False
+    stem = os.path.splitext(os.path.basename(spec.target))[0] if spec.target else ""
+    name = stem or (spec.module or "").rsplit(".", 1)[-1]
+    app.skitai_mount({**context, "point": spec.point, "host": spec.host,
+                      **({"name": name} if name else {})})
+    return True
+
+
+def umount(mounted: list[Any]) -> None:
+    """The apps' ``skitai_umount()`` in reverse mount order; one failing stops no other."""
+    for app in reversed(mounted):
+        try:
+            app.skitai_umount()
+        except Exception:  # noqa: BLE001 - the worker is stopping: log and go on
+            logging.getLogger("skitai.app").exception("umount of %r failed", app)
+    mounted.clear()

@@ -172,22 +172,16 @@ class Supervision:
         channel = self.ctx.channel
         assert channel is not None and self.loop is not None
         try:
-            data = channel.recv(65536)
-        except (BlockingIOError, InterruptedError):
+            messages = codec.read_frames(channel, self._decoder)
+        except ProtocolError as exc:
+            log.error("worker #%d: bad frame from the master: %s", self.ctx.slot, exc)
+            self.loop.remove_reader(channel.fileno())
             return
-        except OSError:
-            data = b""
-        if not data:
+        if messages is None:
             # The master is gone: an orphaned worker stops rather than serve unsupervised.
             self.loop.remove_reader(channel.fileno())
             log.warning("worker #%d lost its master; stopping", self.ctx.slot)
             self.server.stop(True)
-            return
-        try:
-            messages = self._decoder.feed(data)
-        except ProtocolError as exc:
-            log.error("worker #%d: bad frame from the master: %s", self.ctx.slot, exc)
-            self.loop.remove_reader(channel.fileno())
             return
         for message in messages:
             op = message.get("op")

@@ -29,7 +29,7 @@ def start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> as
     otherwise a future (a Task, or a done future carrying the exception it raised at
     once) for the caller's done-callback."""
     if _EAGER:
-        task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+        task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]  # eager_start is new in 3.12 (_EAGER guards it); 3.11's typeshed lacks it
         if task.done() and not task.cancelled() and task.exception() is None:
             return None
         return task

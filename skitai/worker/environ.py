@@ -9,6 +9,7 @@ other (gunicorn does the same).
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import IO, Any
 
@@ -65,7 +66,7 @@ def build_environ(
     scheme: str,
     client: tuple[str, int] | None,
     server: tuple[str, int] | None,
-    body: IO[bytes],
+    body: IO[bytes] | io.RawIOBase,
     base: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     cache: EnvironCache | None = None,

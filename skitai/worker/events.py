@@ -88,3 +88,7 @@ class Data(Event):
 @dataclass(frozen=True, slots=True)
 class EndData(Event):
     trailers: Headers = field(default_factory=list)
+
+
+# What a handler sends through its stream (``StreamSink.stream_send``).
+Outbound = InformationalResponse | Response | Data | EndData

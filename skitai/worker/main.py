@@ -12,16 +12,20 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from skitai import log as logmod
 from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
-from skitai.worker import apps, h2conn, reloader, routing, tls, websocket_h2, wsgi
+from skitai.proctitle import set_title
+from skitai.worker import apps, forward, reloader, routing, tls, wsgi
 from skitai.worker import environ as environ_mod
+from skitai.worker.connections import http2, websocket_h2
+from skitai.worker.connections.http1 import Http1Connection
+from skitai.worker.pool import ThreadPool
 from skitai.worker.server import Server
 
 log = logging.getLogger("skitai.server")
@@ -36,15 +40,24 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
-                 executor: ThreadPoolExecutor | None,
+                 executor: ThreadPool | None, *, generation: int = 0,
+                 mounted: list[Any] | None = None,
                  reloading: list[str] | None = None) -> routing.Router:
-    """``reloading`` collects the mounted files whose app wants ``use_reloader``."""
+    """The mount table; apps with lifecycle hooks (``apps.Mountable``: Saddle) are
+    mounted and appended to ``mounted`` (``apps.umount`` at the worker's end);
+    ``reloading`` collects the mounted files whose app wants ``use_reloader`` (Saddle
+    watches its own)."""
+    import skitai.was
     from skitai.worker import static
 
     router = routing.Router()
     base = environ_mod.base_environ(multithread=executor is not None,
                                     multiprocess=config.workers > 1,
                                     file_wrapper=wsgi.FileWrapper)
+    base["skitai.was"] = skitai.was
+    if executor is None:
+        base["skitai.awaitable"] = True  # inline: an app may return an awaitable (Saddle's async views)
+    hosts: dict[str | None, dict[str, Any]] = {}
     for spec in config.mounts:
         table = router.table_for(spec.host)
         if spec.kind == "static":
@@ -53,30 +66,39 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
                 mount_point="" if spec.point == "/" else spec.point))
         elif spec.kind == "app":
             app = apps.load(spec)
+            if apps.mount(app, spec, {"was": skitai.was, "loop": loop, "threads": config.threads,
+                                      "apps": hosts.setdefault(spec.host, {}),
+                                      "remount": generation > 0}):
+                if mounted is not None:
+                    mounted.append(app)
+            elif reloading is not None:
+                watched = reloader.watched_file(spec, app)
+                if watched:
+                    reloading.append(watched)
             pref = spec.pref
-            watched = reloader.watched_file(spec, app)
-            if watched and reloading is not None:
-                reloading.append(watched)
             debug = bool(getattr(pref, "debug", False)) or config.debug
-            handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
-                                       body_timeout=config.request_timeout)
             limit = getattr(pref, "max_client_body_size", None) if pref else None
-            handler.body_limit = int(limit) if limit else config.max_client_body_size  # type: ignore[attr-defined]
+            handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
+                                       body_timeout=config.request_timeout,
+                                       body_limit=int(limit) if limit else config.max_client_body_size)
             table.add(spec.point, app=handler)
     return router
 
 
 def run(config: ServerConfig, ctx: ChildContext) -> int:
-    _set_title(f"skitai({config.name}): worker #{ctx.slot}")
+    set_title(f"skitai({config.name}): worker #{ctx.slot}")
     logs = logmod.Logs(config.logpath, config.verbose)
     loop = new_loop()
     asyncio.set_event_loop(loop)
-    executor = ThreadPoolExecutor(config.threads, thread_name_prefix="wsgi") if config.threads else None
+    executor = ThreadPool(config.threads, loop) if config.threads else None
     _configure_mail(config)
+    _configure_spooler(config)
+    mounted: list[Any] = []
     reloading: list[str] = []
     imported_at = time.time()
     try:
-        router = build_router(config, loop, executor, reloading)
+        router = build_router(config, loop, executor, generation=ctx.generation, mounted=mounted,
+                              reloading=reloading)
     except BaseException:  # noqa: BLE001 - any import failure of user code
         log.exception("worker #%d: cannot load the mounted apps", ctx.slot)
         logs.close()
@@ -89,7 +111,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         return ExitCode.BOOT_ERROR
     server = Server(config, router, logs, loop=loop, worker_label=f"W{ctx.slot}",
                     scheme="https" if ssl_context is not None else "http")
-    h2conn.install(server)
+    http2.install(server)
     websocket_h2.install()  # WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
     supervision: Any = None
     watcher: reloader.Reloader | None = None
@@ -121,8 +143,9 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     finally:
         if watcher is not None:
             loop.run_until_complete(watcher.stop())
+        apps.umount(mounted)
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown()
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         log.info("worker #%d stopped", ctx.slot)
@@ -131,30 +154,26 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
 
 
 async def _start_listeners(server: Server, config: ServerConfig, ctx: ChildContext,
-                           ssl_context: Any) -> None:
+                           ssl_context: ssl.SSLContext | None) -> None:
     """The main listeners (TLS when enable_ssl), and the enable_forward port; the master
     binds them all (``master/listeners.bind``), the forward one is told apart by its port."""
-    forward = config.forward_port
+    forward_port = config.forward_port
     main, fwd = [], None
     for sock in ctx.listeners:
         name = sock.getsockname()
-        if forward and sock.family != socket.AF_UNIX and name[1] == forward:
+        if forward_port and sock.family != socket.AF_UNIX and name[1] == forward_port:
             fwd = sock
         else:
             main.append(sock)
-    if ssl_context is None:
-        await server.start(main)
-    else:
-        for sock in main:
-            await server.listen(sock, lambda: h2conn.TlsConnection(server), ssl_context)
-        await server.start([])
-    if forward and fwd is None:
+    # HTTP/1.1 first on every listener; ALPN h2 (TLS), the h2c preface or an Upgrade
+    # hand the transport to another connection class (connections/).
+    await server.start(main, lambda: Http1Connection(server), ssl_context)
+    if forward_port and fwd is None:
         # Adopted sockets (systemd) without one on the forward port: say so, serve the rest.
-        log.warning("enable_forward(%d): no listener on that port was passed in", forward)
-    elif forward:
-        server.forward_names = tls.forward_names(config)  # type: ignore[attr-defined]
-        server.forward_to = config.forward_to  # type: ignore[attr-defined]
-        await server.listen(fwd, lambda: tls.ForwardConnection(server))
+        log.warning("enable_forward(%d): no listener on that port was passed in", forward_port)
+    elif fwd is not None:
+        redirect = forward.forward_router(config)
+        await server.listen(fwd, lambda: Http1Connection(server, redirect))
 
 
 def _own_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:
@@ -167,6 +186,14 @@ def _own_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:
 
 def _interrupt(server: Server) -> None:
     server.stop(not server.stopping)
+
+
+def _configure_spooler(config: ServerConfig) -> None:
+    """Point ``was.spool()`` / ``@skitai.task`` at the spool the spooler daemon reads."""
+    if any(d.name == "spooler" for d in config.daemons):
+        from skitai.spooler import queue
+
+        queue.configure(queue.spool_dir(config), queue.durable(config))
 
 
 def _configure_mail(config: ServerConfig) -> None:
@@ -189,14 +216,6 @@ def _configure_mail(config: ServerConfig) -> None:
                         config.conf_file, exc)
     if config.smtpda is not None:  # our own smtpda child: <varpath>/smtpda by default
         message.configure(spool_dir(cfg or config.smtpda, config.varpath),
-                          config.smtpda.server)
+                          config.smtpda.server, owner=message.owner_of(config))
     else:  # a standalone daemon's spool, which knows nothing of this app's varpath
         message.configure(spool_dir(cfg or SmtpdaConfig()), None)
-
-
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)

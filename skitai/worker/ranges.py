@@ -54,7 +54,7 @@ def parse_http_date(value: bytes | str) -> int | None:
         return None
     offset = parsed[9] or 0  # asctime carries no zone: it is GMT by definition
     try:
-        return calendar.timegm(parsed[:6] + (0, 0, 0)) - offset  # type: ignore[arg-type]
+        return calendar.timegm(parsed[:6] + (0, 0, 0)) - offset
     except (OverflowError, ValueError):
         return None
 

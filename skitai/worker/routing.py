@@ -14,15 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
+
+if TYPE_CHECKING:
+    from skitai.worker.handler import Handler
+    from skitai.worker.static import StaticDirectory
 
 
 @dataclass
 class Route:
     point: str  # "/" or "/sub" (no trailing slash)
-    statics: list[Any] = field(default_factory=list)  # StaticDirectory objects, in mount order
-    app: Any = None  # a Handler, or None
+    statics: list[StaticDirectory] = field(default_factory=list)  # in mount order
+    app: Handler | None = None
     body_limit: int = 0  # the app's max_client_body_size (0: the server's)
 
 
@@ -37,13 +41,14 @@ class Table:
         self._ordered: list[tuple[bytes, Route]] = []
         self._on_change = on_change
 
-    def add(self, point: str, *, static: Any = None, app: Any = None) -> None:
+    def add(self, point: str, *, static: StaticDirectory | None = None,
+            app: Handler | None = None) -> None:
         route = self.routes.setdefault(point, Route(point))
         if static is not None:
             route.statics.append(static)
         if app is not None:
             route.app = app
-            route.body_limit = int(getattr(app, "body_limit", 0) or 0)
+            route.body_limit = app.body_limit
         if self._on_change is not None:
             self._on_change()
         # Longest first, so the first whole-segment prefix found is the longest one.
@@ -110,10 +115,10 @@ class Router:
             self.wildcards.append((key, table))
             self.wildcards.sort(key=lambda item: len(item[0]), reverse=True)
             return table
-        table = self.exact.get(key)
-        if table is None:
-            table = self.exact[key] = Table(self._cache.clear)
-        return table
+        found = self.exact.get(key)
+        if found is None:
+            found = self.exact[key] = Table(self._cache.clear)
+        return found
 
     def select(self, host: bytes | None) -> Table:
         if host and (self.exact or self.wildcards):

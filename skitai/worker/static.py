@@ -42,10 +42,9 @@ import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
-from typing import IO
 
-from skitai.worker import ranges
+from skitai.worker import errorpage, ranges
+from skitai.worker.filecache import CachedFile, FileCache
 from skitai.worker.routing import split_target
 from skitai.worker.stream import Stream
 
@@ -109,6 +108,8 @@ def _decode(raw: bytes) -> bytes:
 class StaticDirectory:
     """One mounted directory (a ``Handler``; routing also calls ``resolve``/``serve``)."""
 
+    body_limit = 0  # a GET or HEAD: the server's limit
+
     def __init__(self, root: str, *, max_ages: Sequence[tuple[str, int]] = (),
                  index_files: Sequence[str] = ("index.html",), mount_point: str = "") -> None:
         self.root = os.path.realpath(root)
@@ -119,6 +120,7 @@ class StaticDirectory:
         # "/jsx/a.js" (the original matched by dirname and leaked rules to siblings).
         rules = [(p.rstrip("/").encode("utf-8"), int(s)) for p, s in max_ages]
         self.max_ages = sorted(rules, key=lambda rule: len(rule[0]), reverse=True)
+        self.files = FileCache()
 
     # --- URL -> file ------------------------------------------------------------------
     def resolve(self, stream: Stream) -> Resolved | Refusal | None:
@@ -208,6 +210,15 @@ class StaticDirectory:
                         (b"expires", ranges.format_http_date(now + seconds))]
         return []
 
+    def _full_head(self, resolved: Resolved, info: os.stat_result) -> list[tuple[bytes, bytes]]:
+        """The head of a 200 with the whole file."""
+        return [(b"etag", ranges.make_etag(info.st_size, info.st_mtime_ns, info.st_ino)),
+                (b"last-modified", ranges.format_http_date(int(info.st_mtime))),
+                *self.cache_headers(resolved.url_path, time.time()),
+                (b"accept-ranges", b"bytes"), (b"x-content-type-options", b"nosniff"),
+                (b"content-type", content_type(resolved.path)),
+                (b"content-length", b"%d" % info.st_size)]
+
     # --- sending --------------------------------------------------------------------------
     async def __call__(self, stream: Stream) -> None:
         found = self.resolve(stream)
@@ -229,37 +240,42 @@ class StaticDirectory:
             location = resolved.redirect + (b"?" + query if query else b"")
             await send_status(stream, 301, [(b"location", location)])
             return
-        try:
-            # O_NONBLOCK: should the file have become a fifo since resolve(), open()
-            # must not hang the loop waiting for a writer; fstat below then refuses it.
-            fd = os.open(resolved.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
+        file = self.files.acquire(resolved.path)  # one stat when it is open already
+        if file is None:
             await send_status(stream, 404)
             return
-        file = _OpenFile(fd)  # (no FileIO: it would fstat the file a second time)
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                await send_status(stream, 404)
-                return
-            await self._send_file(stream, resolved, file, info, method == b"HEAD")  # type: ignore[arg-type]
+            await self._send_file(stream, resolved, file, method == b"HEAD")
         finally:
-            os.close(fd)
+            self.files.release(file)
 
-    async def _send_file(self, stream: Stream, resolved: Resolved, file: IO[bytes],
-                         info: os.stat_result, head_only: bool) -> None:
+    async def _send_file(self, stream: Stream, resolved: Resolved, file: CachedFile,
+                         head_only: bool) -> None:
         headers = stream.request.headers
+        info = file.info
         size = info.st_size
-        mtime = int(info.st_mtime)
-        etag = ranges.make_etag(size, info.st_mtime_ns, info.st_ino)
-        validators = [(b"etag", etag), (b"last-modified", ranges.format_http_date(mtime))]
-        validators += self.cache_headers(resolved.url_path, time.time())
         # Most requests carry no condition and no Range: one scan decides.
         conditional = False
         for name, _ in headers:
             if name in _CONDITIONAL:
                 conditional = True
                 break
+        if not conditional:
+            # The whole file: its head is built once per file version (and URL path).
+            head = file.heads.get(resolved.url_path)
+            if head is None:
+                head = self._full_head(resolved, info)
+                if not any(name == b"expires" for name, _ in head):  # (Expires moves on)
+                    file.heads[resolved.url_path] = head
+            stream.send_head(200, head)
+            if not head_only:
+                await stream.send_file(file, 0, size)
+            stream.end()
+            return
+        mtime = int(info.st_mtime)
+        etag = ranges.make_etag(size, info.st_mtime_ns, info.st_ino)
+        validators = [(b"etag", etag), (b"last-modified", ranges.format_http_date(mtime))]
+        validators += self.cache_headers(resolved.url_path, time.time())
         verdict = ranges.evaluate_preconditions(stream.request.method, headers, etag, mtime) \
             if conditional else None
         if verdict == 304:
@@ -307,27 +323,11 @@ class StaticDirectory:
         stream.end()
 
 
-class _OpenFile:
-    """What ``Stream.send_file`` needs of an open file: its descriptor (the bytes go
-    out with sendfile or pread)."""
-
-    __slots__ = ("_fd",)
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-
-    def fileno(self) -> int:
-        return self._fd
-
-
 async def send_status(stream: Stream, status: int,
                       extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    """A small HTML page for an error or a redirect."""
-    phrase = HTTPStatus(status).phrase
-    body = f"<h1>{status} {phrase}</h1>\n".encode()
-    headers = list(extra or []) + [(b"content-type", b"text/html; charset=utf-8"),
-                                   (b"content-length", b"%d" % len(body))]
-    stream.send_head(status, headers)
+    """The small HTML page (``errorpage``) for an error or a redirect."""
+    headers, body = errorpage.page(status)
+    stream.send_head(status, list(extra or []) + headers)
     if stream.request.method != b"HEAD":
         await stream.send_data(body)
     stream.end()

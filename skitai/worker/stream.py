@@ -1,7 +1,7 @@
 """One request/response exchange, independent of the protocol that carried it.
 
 Theory.  A protocol adapter (HTTP/1.1 now, HTTP/2 later) turns bytes into events; the
-connection in ``server.py`` creates a ``Stream`` per ``events.Request`` and pushes the
+connection (``connections/``) creates a ``Stream`` per ``events.Request`` and pushes the
 request body into it.  Handlers (WSGI, static files, gateway) see only ``Stream``:
 
 - request side: ``request`` (the event), ``script_name``/``path_info`` (set by routing),
@@ -19,26 +19,43 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from skitai.worker import events
 
 if TYPE_CHECKING:
     from skitai.worker.environ import EnvironCache
     from skitai.worker.events import Headers
+    from skitai.worker.websocket_app import Accepted
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
 
-class StreamSink(Protocol):
-    """What a stream needs from its connection (``server.Connection`` implements it)."""
+class FileLike(Protocol):
+    """What a file body needs of an open file: its descriptor (sendfile or pread)."""
 
-    def stream_send(self, event: events.Event) -> None: ...
+    def fileno(self) -> int: ...
+
+
+class StreamSink(Protocol):
+    """What a stream and its handler need from the connection that carries it: every
+    connection class (``connections/``) implements it, for HTTP/2 per stream."""
+
+    def stream_send(self, event: events.Outbound) -> None: ...
+    def stream_respond(self, stream_id: int, status: int, headers: Headers, reason: bytes,
+                       body: bytes) -> None:
+        """A whole small response (head, body, end) in one go."""
     async def stream_drain(self, stream_id: int) -> None: ...
-    async def stream_sendfile(self, stream_id: int, file: IO[bytes], offset: int, count: int) -> None: ...
+    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int, count: int) -> None: ...
+    def stream_abort(self, stream_id: int) -> None:
+        """The response cannot be completed: reset the stream (HTTP/2) or the connection."""
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
+    def accept_websocket(self, stream: Stream, accepted: Accepted) -> bool:
+        """A WebSocket its app accepted takes the connection (HTTP/2: the stream) over:
+        the handshake head goes out and the transport is switched.  False, with nothing
+        sent, while the server stops (no new long-lived connection)."""
 
 
 class ClientDisconnected(ConnectionError):
@@ -220,6 +237,7 @@ class _NoBody:
 
 
 NO_BODY = _NoBody()
+NO_LINKS: list[tuple[bytes, bytes]] = []  # shared and never appended to: hint_promise replaces it
 
 
 class Stream:
@@ -227,7 +245,8 @@ class Stream:
 
     __slots__ = ("stream_id", "request", "sink", "body", "scheme", "client", "server",
                  "script_name", "path_info", "query", "headers_sent", "ended", "status",
-                 "sent_bytes", "closed", "started", "first_byte", "extra", "environ_extra",
+                 "sent_bytes", "closed", "started", "first_byte", "user", "link_headers",
+                 "environ_extra",
                  "environ_cache")
 
     def __init__(
@@ -259,8 +278,10 @@ class Stream:
         self.closed = False  # the client went away
         self.started = started  # loop.time() when the head was parsed
         self.first_byte = 0.0  # loop.time() when the response head went out
-        self.extra: dict[str, object] = {}  # for the access log (user, ...)
-        # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``server.dispatch``.
+        self.user: str | None = None  # for the access log (the authenticated user)
+        # ``Link: <uri>; rel=preload`` fields added by ``skitai.hint_promise``
+        self.link_headers: list[tuple[bytes, bytes]] = NO_LINKS
+        # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``dispatch.set_hint_promise``.
         self.environ_extra: dict[str, object] | None = None
         self.environ_cache = environ_cache  # the connection's (environ.EnvironCache)
 
@@ -282,16 +303,10 @@ class Stream:
             if self.headers_sent:
                 raise RuntimeError("response head already sent")
             self._check_open()  # raises
-        whole = getattr(self.sink, "stream_respond", None)
-        if whole is None:
-            self.send_head(status, headers, reason)
-            self.send_data_nowait(body)
-            self.end()
-            return
         self.headers_sent = self.ended = True
         self.status = status
         self.sent_bytes += len(body)
-        whole(self.stream_id, status, headers, reason, body)
+        self.sink.stream_respond(self.stream_id, status, headers, reason, body)
 
     def send_informational(self, status: int, headers: Headers | None = None) -> None:
         self._check_open()
@@ -312,7 +327,7 @@ class Stream:
             self.sent_bytes += len(data)
             self.sink.stream_send(events.Data(self.stream_id, data))
 
-    async def send_file(self, file: IO[bytes], offset: int, count: int) -> None:
+    async def send_file(self, file: FileLike, offset: int, count: int) -> None:
         """Send ``count`` bytes of ``file`` from ``offset`` (sendfile where the transport allows)."""
         if count:
             self._check_open()
@@ -336,9 +351,3 @@ class Stream:
         """Called by the connection when the peer went away or reset the stream."""
         self.closed = True
         self.body.abort(ClientDisconnected("client disconnected"))
-
-
-class Handler(Protocol):
-    """What every mounted thing (WSGI app, static directory, gateway route) implements."""
-
-    async def __call__(self, stream: Stream) -> None: ...

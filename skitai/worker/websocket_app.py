@@ -1,7 +1,7 @@
 """The README's WebSocket contract for any WSGI app ("HTML5 Websocket").
 
 Theory.  An ``Upgrade: websocket`` request routed to an app mount is handed here by
-``server.dispatch`` (``start()``), before any HTTP response; over HTTP/2 an RFC 8441
+``dispatch.dispatch`` (``start()``), before any HTTP response; over HTTP/2 an RFC 8441
 extended CONNECT arrives the same way through ``websocket_h2.take``:
 
 1. *INIT.*  The app is called like for a GET, with ``environ['websocket.event'] =
@@ -9,7 +9,7 @@ extended CONNECT arrives the same way through ``websocket_h2.take``:
    varnames)``.  If it does not, its HTTP response is sent as it is (the upgrade is
    declined: a plain app keeps working).  Then the handshake is checked (400/426 on a bad
    one) and a 101 (HTTP/2: 200) goes out; the connection is switched to a
-   ``WebSocketSession`` (``websocket_session.py``) with the bytes already read past the
+   ``WebSocketSession`` (``connections/websocket.py``) with the bytes already read past the
    request head.  ``Upgrade``/``Connection`` are removed from the app's environ: they are
    hop-by-hop, and Werkzeug answers 400 to them on routes not declared ``websocket=True``.
 2. *OPEN*, each *message*, and *CLOSE* call the app again with the same environ (a copy
@@ -55,7 +55,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 from urllib.parse import quote, quote_plus
 
 from skitai.constants import (
@@ -66,14 +66,50 @@ from skitai.constants import (
     WS_SIMPLE,
     WS_THREADSAFE,
 )
+from skitai.worker import errorpage
+from skitai.worker.pool import ThreadPool
 from skitai.worker.protocols import websocket as wsproto_adapter
-from skitai.worker.wsgi import _convert_headers
+from skitai.worker.wsgi import WsgiHandler, _convert_headers
 
 if TYPE_CHECKING:
     from skitai.worker.stream import Stream
-    from skitai.worker.websocket_session import WebSocketSession
 
 log = logging.getLogger("skitai.app")
+
+
+class Session(Protocol):
+    """What this module asks of an open WebSocket (``connections/websocket.py``)."""
+
+    client_id: int
+    room: str | None
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def ended(self) -> bool: ...
+    @property
+    def websocket(self) -> WebSocket: ...
+    def room_members(self) -> dict[int, Any]: ...
+    def send_from_app(self, message: Any, client_id: int | None) -> bool: ...
+    def close_threadsafe(self, code: int, reason: str) -> None: ...
+    def send_now(self, payload: str | bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A WebSocket its app accepted (INIT): the handshake answer and what the session
+    needs.  The connection (``StreamSink.accept_websocket``) sends the head and switches."""
+
+    status: int  # 101 over HTTP/1.1, 200 on an HTTP/2 extended CONNECT
+    headers: list[tuple[bytes, bytes]]
+    app: Callable[..., Any]
+    executor: ThreadPool | None
+    environ: dict[str, Any]
+    client_id: int
+    config: WsConfig
+    max_message_size: int
+    extensions: list[Any]
+    registry: Registry
+    debug: bool
 
 
 RELAY_EVENT = "skitai:websocket"
@@ -136,7 +172,7 @@ class WsConfig:
 class WebSocket:
     """``environ['websocket']``: one per connection (so ``id()`` of it is a stable key)."""
 
-    def __init__(self, session: WebSocketSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
         self.client_id = session.client_id
 
@@ -259,20 +295,20 @@ class Registry:
     """This worker's WebSocket sessions, by client id and by room; the relay endpoint."""
 
     def __init__(self) -> None:
-        self.clients: dict[int, WebSocketSession] = {}
-        self.rooms: dict[str, dict[int, WebSocketSession]] = {}
+        self.clients: dict[int, Session] = {}
+        self.rooms: dict[str, dict[int, Session]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._hooked_pid = 0
         self._lock = threading.Lock()
 
-    def add(self, session: WebSocketSession) -> None:
+    def add(self, session: Session) -> None:
         self.loop = session.loop
         self._hook()
         self.clients[session.client_id] = session
         if session.room is not None:
             self.rooms.setdefault(session.room, {})[session.client_id] = session
 
-    def remove(self, session: WebSocketSession) -> None:
+    def remove(self, session: Session) -> None:
         self.clients.pop(session.client_id, None)
         if session.room is not None:
             members = self.rooms.get(session.room)
@@ -327,16 +363,15 @@ class Registry:
 registry = Registry()
 
 
-# --- the upgrade (on the loop, called by server.Connection) ------------------------------------------
-def wants(route_app: Any) -> bool:
-    """Is the mount a WSGI app (``wsgi.WsgiHandler``) that can be asked to take a WebSocket?"""
-    return route_app is not None and hasattr(route_app, "app") and hasattr(route_app, "base")
+# --- the upgrade (on the loop, called by dispatch) -------------------------------------------------
+def wants(route_app: object) -> TypeGuard[WsgiHandler]:
+    """Is the mount a WSGI app that can be asked to take a WebSocket?"""
+    return isinstance(route_app, WsgiHandler)
 
 
-def start(stream: Stream, handler: Any) -> None:
-    """Ask the app (INIT); then switch the connection to a WebSocket, or answer over HTTP.
-    ``stream.sink`` (the connection) provides ``switch_protocol`` and ``decline_upgrade``."""
-    conn = stream.sink
+def start(stream: Stream, handler: WsgiHandler) -> None:
+    """Ask the app (INIT); then switch the connection to a WebSocket, or answer over HTTP
+    (``stream.sink.accept_websocket`` does the switch)."""
     environ = handler.environ_for(stream, io.BytesIO(b""))
     # Upgrade and Connection are hop-by-hop and the server handles them.  Werkzeug would
     # also answer 400 (WebsocketMismatch) to them on any route not declared websocket=True,
@@ -349,23 +384,23 @@ def start(stream: Stream, handler: Any) -> None:
     environ["websocket.client"] = client_id
     environ["websocket.message"] = ""
     pristine = dict(environ)  # the app (Werkzeug) stores its objects in the one it gets
-    loop = handler.loop
 
     def done(reply: Reply) -> None:
-        _init_done(conn, stream, handler, environ, pristine, client_id, reply)
+        _init_done(stream, handler, environ, pristine, client_id, reply)
 
-    if handler.executor is None:
+    executor = handler.executor
+    if executor is None:
         done(call_app(handler.app, environ))
         return
 
     def in_thread() -> None:
         reply = call_app(handler.app, environ)
-        loop.call_soon_threadsafe(done, reply)
+        executor.complete(done, reply)
 
-    handler.executor.submit(in_thread)
+    executor.submit(in_thread)
 
 
-def _init_done(conn: Any, stream: Stream, handler: Any, environ: dict[str, Any],
+def _init_done(stream: Stream, handler: WsgiHandler, environ: dict[str, Any],
                pristine: dict[str, Any], client_id: int, reply: Reply) -> None:
     if stream.closed:
         return
@@ -373,62 +408,47 @@ def _init_done(conn: Any, stream: Stream, handler: Any, environ: dict[str, Any],
     if reply.error is not None:
         log.error("app error in websocket INIT of %s\n%s", stream.request.target.decode("latin-1"),
                   reply.error.rstrip())
-        _respond(conn, stream, 500, b"<h1>500 Internal Server Error</h1>")
+        _respond(stream, 500)
         return
     if raw is None:
         # Not a WebSocket endpoint: the app's own answer goes out over HTTP.
-        conn.decline_upgrade()
         if reply.status:
             headers = [h for h in reply.headers or [] if h[0] != b"content-length"]
             headers.append((b"content-length", str(len(reply.body)).encode()))
             _send(stream, reply.status, headers, reply.body, reply.reason)
         else:
-            _respond(conn, stream, 400, b"<h1>400 Bad Request</h1><p>This resource does not "
-                     b"accept WebSocket connections.</p>")
-        return
-    if getattr(conn.server, "stopping", False):
-        # A graceful stop is under way: no new long-lived connection (the client retries).
-        _respond(conn, stream, 503, b"<h1>503 Service Unavailable</h1>")
+            _respond(stream, 400, "This resource does not accept WebSocket connections.")
         return
     try:
         config = WsConfig.parse(raw)
     except WebSocketConfigError as exc:
         log.error("%s: %s", stream.request.target.decode("latin-1"), exc)
-        _respond(conn, stream, 500, b"<h1>500 Internal Server Error</h1>")
+        _respond(stream, 500)
         return
-    limit = int(getattr(handler, "body_limit", 0) or wsproto_adapter.DEFAULT_MAX_MESSAGE)
+    limit = handler.body_limit or wsproto_adapter.DEFAULT_MAX_MESSAGE
     try:
         headers, extensions = wsproto_adapter.accept(stream.request, max_message_size=limit)
     except wsproto_adapter.HandshakeError as exc:
         log.info("bad websocket handshake from %s: %s", stream.client, exc.reason)
-        _respond(conn, stream, exc.status, f"<h1>{exc.status}</h1><p>{exc.reason}</p>".encode(),
-                 exc.headers)
+        _respond(stream, exc.status, exc.reason, exc.headers)
         return
-    from skitai.worker.websocket_session import WebSocketSession
-
-    session = WebSocketSession(
-        app=handler.app, loop=handler.loop, executor=handler.executor,
+    accepted = Accepted(
+        # 101 Switching Protocols over HTTP/1.1; 200 on an HTTP/2 extended CONNECT (RFC 8441).
+        status=200 if stream.request.http_version == b"2" else 101, headers=headers,
+        app=handler.app, executor=handler.executor,
         environ={**pristine, "websocket.config": raw},
         client_id=client_id, config=config, max_message_size=limit, extensions=extensions,
-        registry=registry, debug=bool(getattr(handler, "debug", False)),
+        registry=registry, debug=handler.debug,
     )
-    # 101 Switching Protocols over HTTP/1.1; 200 on an HTTP/2 extended CONNECT (RFC 8441).
-    try:
-        stream.send_head(200 if stream.request.http_version == b"2" else 101, headers)
-    except Exception:  # noqa: BLE001 - the connection cannot switch (a bug, or it is gone)
-        log.exception("cannot switch %s to a WebSocket", stream.request.target)
-        conn.stream_abort(stream.stream_id)
-        return
-    conn.switch_protocol(lambda transport, trailing: session.attach_transport(
-        transport, trailing, conn.server))
+    if not stream.sink.accept_websocket(stream, accepted):
+        # A graceful stop is under way: no new long-lived connection (the client retries).
+        _respond(stream, 503)
 
 
-def _respond(conn: Any, stream: Stream, status: int, body: bytes,
+def _respond(stream: Stream, status: int, detail: str = "",
              extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    conn.decline_upgrade()
-    headers = [(b"content-type", b"text/html; charset=utf-8"),
-               (b"content-length", str(len(body)).encode()), *(extra or [])]
-    _send(stream, status, headers, body)
+    headers, body = errorpage.page(status, detail)
+    _send(stream, status, headers + (extra or []), body)
 
 
 def _send(stream: Stream, status: int, headers: list[tuple[bytes, bytes]], body: bytes,

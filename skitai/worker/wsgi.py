@@ -1,9 +1,9 @@
 """Running a WSGI app (PEP 3333) for a ``Stream``.
 
-``threads > 0``: the app runs in the worker's ``ThreadPoolExecutor``; ``wsgi.input``
+``threads > 0``: the app runs in the worker's thread pool (``pool.py``); ``wsgi.input``
 reads the body as it arrives (blocking that thread, with backpressure on the socket).
 A response of at most ``COLLECT_LIMIT`` bytes is collected in the thread and handed to
-the loop in ONE ``call_soon_threadsafe`` (head, body and end together, with an exact
+the loop in ONE completion (``ThreadPool.complete``) (head, body and end together, with an exact
 Content-Length); a larger one is streamed, the thread waiting for the transport to
 drain after each piece.
 
@@ -27,11 +27,12 @@ import logging
 import os
 import tempfile
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import Executor
+from collections.abc import Callable, Coroutine, Iterable
 from typing import IO, Any
 
 from skitai.worker import environ as environ_mod
+from skitai.worker import errorpage
+from skitai.worker.pool import ThreadPool
 from skitai.worker.stream import NO_BODY, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
@@ -177,7 +178,7 @@ def _convert_headers(status: str, headers: list[tuple[str, str]]) -> tuple[int, 
     cache = _HEADER_CACHE
     for header in headers:
         try:
-            converted = cache.get(header)  # type: ignore[call-overload]
+            converted = cache.get(header)
         except TypeError:  # unhashable (a list pair): no caching
             converted = None
         if converted is None:
@@ -214,12 +215,14 @@ class WsgiHandler:
         app: WsgiApp,
         *,
         loop: asyncio.AbstractEventLoop,
-        executor: Executor | None,
+        executor: ThreadPool | None,
         base: dict[str, Any],
         debug: bool = False,
         body_timeout: float | None = None,
+        body_limit: int = 0,
     ) -> None:
         self.app = app
+        self.body_limit = body_limit  # the mount's max_client_body_size (0: the server's)
         self.loop = loop
         self.executor = executor
         self.base = base
@@ -242,7 +245,7 @@ class WsgiHandler:
             self._last_head = (status, list(headers), code, reason, tuple(out), has_length)
         return code, reason, out, has_length
 
-    def __call__(self, stream: Stream) -> Awaitable[None] | None:
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         body = stream.body
         if self.executor is not None:
             # No body: the shared empty input, not a reader with its own lock per request.
@@ -267,7 +270,7 @@ class WsgiHandler:
         if rest is not None:
             await rest
 
-    def environ_for(self, stream: Stream, body: IO[bytes]) -> dict[str, Any]:
+    def environ_for(self, stream: Stream, body: IO[bytes] | io.RawIOBase) -> dict[str, Any]:
         return environ_mod.build_environ(
             stream.request,
             script_name=stream.script_name,
@@ -283,14 +286,22 @@ class WsgiHandler:
         )
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
-    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool) -> Awaitable[None] | None:
+    def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool,
+             ex: _Exchange | None = None, awaited: Any = None) -> Coroutine[Any, Any, None] | None:
         """Call the app.  Inline, returns a coroutine when the response turned out too
-        large (or is a file) to send without waiting for the client: it owns the rest."""
-        ex = _Exchange(self, stream, threaded)
+        large (or is a file) to send without waiting for the client: it owns the rest.
+        Inline, an app may also return an awaitable (``skitai.awaitable`` in the environ:
+        a Saddle ``async def`` view): its result is the iterable, run again through here
+        as ``awaited``."""
+        if ex is None:
+            ex = _Exchange(self, stream, threaded)
         result: Iterable[bytes] | None = None
         handed_off = False
         try:
-            result = self.app(environ, ex.start_response)
+            result = self.app(environ, ex.start_response) if awaited is None else awaited
+            if not threaded and hasattr(result, "__await__"):
+                handed_off = True
+                return self._await_app(stream, ex, result, environ)
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
@@ -320,24 +331,36 @@ class WsgiHandler:
                     break
             if ex.headers is None:
                 raise AssertionError("the app returned without calling start_response()")
-            if threaded:
-                self.loop.call_soon_threadsafe(self._complete, stream, ex)
+            pool = self.executor
+            if threaded and pool is not None:
+                pool.complete(self._complete, stream, ex)
             else:
                 self._complete(stream, ex)
         except ClientDisconnected:
             pass
         except BaseException as exc:  # noqa: BLE001 - any app failure becomes a 500
-            if not threaded:
+            pool = self.executor
+            if not threaded or pool is None:
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
                     raise
                 self._fail(stream, ex, _describe(environ), traceback.format_exc())
             else:
-                self.loop.call_soon_threadsafe(self._fail, stream, ex, _describe(environ),
-                                               traceback.format_exc())
+                pool.complete(self._fail, stream, ex, _describe(environ), traceback.format_exc())
         finally:
             if not handed_off and type(result) is not list:
                 _close(result)
         return None
+
+    async def _await_app(self, stream: Stream, ex: _Exchange, awaitable: Any,
+                         environ: dict[str, Any]) -> None:
+        try:
+            result = await awaitable
+        except Exception:  # noqa: BLE001 - any app failure becomes a 500
+            self._fail(stream, ex, _describe(environ), traceback.format_exc())
+            return
+        rest = self._run(stream, environ, False, ex, result)
+        if rest is not None:
+            await rest
 
     async def _stream_rest(self, stream: Stream, ex: _Exchange, result: Iterable[bytes],
                            chunks: Any, environ: dict[str, Any]) -> None:
@@ -368,7 +391,7 @@ class WsgiHandler:
             _close(result)
 
     def _file_wrapper_task(self, stream: Stream, ex: _Exchange,
-                           wrapper: FileWrapper) -> Awaitable[None] | None:
+                           wrapper: FileWrapper) -> Coroutine[Any, Any, None] | None:
         found = _file_span(ex, wrapper)
         if found is None:
             return None
@@ -424,6 +447,12 @@ class WsgiHandler:
 
     # --- on the loop -----------------------------------------------------------------------
     def _complete(self, stream: Stream, ex: _Exchange) -> None:
+        try:
+            self._complete_response(stream, ex)
+        except ClientDisconnected:
+            pass  # the peer went away while the app ran: a normal event, logged as 499
+
+    def _complete_response(self, stream: Stream, ex: _Exchange) -> None:
         if stream.closed:
             return
         if not ex.head_sent:
@@ -442,16 +471,14 @@ class WsgiHandler:
         log.error("app error in %s\n%s", what, tb.rstrip())
         if stream.closed:
             return
-        if ex.head_sent or stream.headers_sent:  # (a failure while sending the response)
-            stream.sink.stream_abort(stream.stream_id)  # type: ignore[attr-defined]
-            return
-        body = b"<h1>500 Internal Server Error</h1>"
-        if self.debug:
-            body += b"<pre>" + _html_escape(tb).encode("utf-8", "replace") + b"</pre>"
-        stream.send_head(500, [(b"content-type", b"text/html; charset=utf-8"),
-                               (b"content-length", str(len(body)).encode())])
-        stream.send_data_nowait(body)
-        stream.end()
+        try:
+            if ex.head_sent or stream.headers_sent:  # (a failure while sending the response)
+                stream.sink.stream_abort(stream.stream_id)
+                return
+            headers, body = errorpage.page(500, traceback=tb if self.debug else "")
+            stream.respond(500, headers, body)
+        except ClientDisconnected:
+            pass  # the peer went away meanwhile: nothing to tell it
 
 
 class _EmptyInput(io.BytesIO):
@@ -483,8 +510,8 @@ def _check_chunk(ex: _Exchange, chunk: Any) -> None:
 def _file_span(ex: _Exchange, wrapper: FileWrapper) -> tuple[int, int] | None:
     """(offset, count) of a real file behind ``wsgi.file_wrapper`` (sets the length)."""
     try:
-        fd = wrapper.filelike.fileno()  # type: ignore[attr-defined]
-        offset = wrapper.filelike.tell()  # type: ignore[attr-defined]
+        fd = wrapper.filelike.fileno()
+        offset = wrapper.filelike.tell()
         size = os.fstat(fd).st_size
     except (AttributeError, OSError, io.UnsupportedOperation):
         return None
@@ -512,7 +539,3 @@ def _close(result: Any) -> None:
 
 def _describe(environ: dict[str, Any]) -> str:
     return f"{environ.get('REQUEST_METHOD')} {environ.get('RAW_URI')}"
-
-
-def _html_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -403,3 +403,22 @@ def test_stalled_body_and_idle_connection_time_out(tmp_path: Path) -> None:
         c.close()
     finally:
         srv.stop()
+
+
+def test_peer_gone_mid_request_is_a_normal_event(server: ServerProcess) -> None:
+    """A client that sends GOAWAY (then goes) while the app still runs on the pool: the
+    responses find the connection closed, which is no error (no traceback in the log),
+    and the worker serves the next client."""
+    c = client(server)
+    for _ in range(3):
+        c.request("/slow?0.5")
+    c.conn.close_connection()  # GOAWAY(NO_ERROR): the peer is done
+    c.flush()
+    time.sleep(1.5)  # the app's responses complete while the connection is closing
+    c.sock.close()
+    again = client(server)
+    assert again.get("/echo/after").status == 200
+    again.close()
+    out = server.output
+    assert "Exception in callback" not in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]

@@ -149,23 +149,33 @@ def test_h2load_over_tls_has_no_failures(tls_server: ServerProcess) -> None:
     assert "3000 succeeded, 0 failed, 0 errored, 0 timeout" in out, out
 
 
-def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
-    cert, key = make_cert(tmp_path, "fwd")
+def _connect(port: int) -> socket.socket:
+    """A connection to a listener that may still be starting (retried for 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _forward_server(tmp_path: Path, name: str) -> tuple[ServerProcess, int]:
+    """The TLS app with enable_forward(<free port>, 8443): (server, forward port)."""
+    cert, key = make_cert(tmp_path, name)
     fport = free_port()
     srv = start_app(tmp_path, prepare(tmp_path), env={
         "TEST_CERT": str(cert), "TEST_KEY": str(key), "TEST_FORWARD": str(fport),
         "TEST_FORWARD_TO": "8443", "SKITAI_VARPATH": str(tmp_path / "var")})
+    return srv, fport
+
+
+def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
+    srv, fport = _forward_server(tmp_path, "fwd")
     try:
         def ask(host: bytes, method: bytes = b"GET", target: bytes = b"/a/b?c=1") -> tuple[bytes, str | None]:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    sock = socket.create_connection(("127.0.0.1", fport), timeout=10)
-                    break
-                except ConnectionRefusedError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            sock = _connect(fport)
             sock.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: " + host
                          + b"\r\nContent-Length: 0\r\n\r\n")
             reader = Reader(sock)
@@ -188,6 +198,50 @@ def test_forward_redirects_to_configured_hosts_only(tmp_path: Path) -> None:
         assert status.startswith(b"HTTP/1.1 308")
         # an absolute-form target cannot steer it either
         assert ask(b"www.example.com", target=b"http://evil.com/x")[1] == "https://www.example.com:8443/"
+    finally:
+        srv.stop()
+
+
+
+
+def test_forward_redirects_every_protocol(tmp_path: Path) -> None:
+    """The forward port serves nothing but the redirect, whatever the client speaks:
+    h2c prior knowledge, ``Upgrade: h2c`` and a WebSocket upgrade get it too (the app
+    behind the HTTPS port is never reached over clear text)."""
+    srv, fport = _forward_server(tmp_path, "fwd3")
+    try:
+        _connect(fport).close()  # the forward listener is up
+        # h2c prior knowledge: HTTP/2 from the first byte
+        client = H2Client.connect("127.0.0.1", fport)
+        reply = client.get("/echo/plain?x=1", authority="www.example.com")
+        assert reply.status == 301, reply
+        assert reply.header(b"location") == b"https://www.example.com:8443/echo/plain?x=1"
+        sid = client.request("/echo/body", method="POST", body=b"abc", authority="evil.com")
+        client.wait(lambda: client.replies[sid].ended)
+        assert client.replies[sid].status == 308
+        assert client.replies[sid].header(b"location") == b"https://www.example.com:8443/echo/body"
+        client.sock.close()
+        # Upgrade: h2c, then the upgrade request is stream 1
+        up = H2Client.connect("127.0.0.1", fport, upgrade=True)
+        up.sock.sendall(b"GET /echo/up HTTP/1.1\r\nHost: www.example.com\r\n"
+                        b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                        b"HTTP2-Settings: " + up.upgrade_settings + b"\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += up.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        up.flush()
+        up.wait(lambda: up.replies[1].ended)
+        assert up.replies[1].status == 301
+        assert up.replies[1].header(b"location") == b"https://www.example.com:8443/echo/up"
+        up.close()
+        # a WebSocket upgrade is a request like any other: redirected, never switched
+        with socket.create_connection(("127.0.0.1", fport), timeout=10) as sock:
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: www.example.com\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         b"Sec-WebSocket-Version: 13\r\n\r\n")
+            status = Reader(sock).line()
+            assert status.startswith(b"HTTP/1.1 301"), status
     finally:
         srv.stop()
 
@@ -237,7 +291,7 @@ def test_certificate_reloaded_on_hup(tmp_path: Path) -> None:
 ])
 def test_redirect_host_never_follows_an_unknown_host(host: bytes | None, names: tuple[str, ...],
                                                      expected: str) -> None:
-    from skitai.worker.tls import redirect_host
+    from skitai.worker.forward import redirect_host
 
     assert redirect_host(host, names, "10.0.0.1") == expected
 

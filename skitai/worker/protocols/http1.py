@@ -51,7 +51,7 @@ HTTP/1.1 (RFC 9110 7.8 lets a server ignore Upgrade): httptools would make llhtt
 the body, so we parse it with a fresh parser primed with a stand-in head.
 
 *HTTP/2.*  A connection that opens with the HTTP/2 preface gets a 400 ``RemoteError``
-and ``h2_preface`` is set (server.py looks at the first bytes itself and hands h2c to h2conn).
+and ``h2_preface`` is set (the HTTP/1.1 connection looks at the first bytes itself and hands h2c to connections/http2.py).
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ class DefaultHeaders:
 
 
 _NO_DEFAULTS: Final = DefaultHeaders()
+_NO_TRAILERS: Final[events.Headers] = []  # never appended to
 
 
 class _Reject(Exception):  # noqa: N818 - internal: carries a violation out of a callback
@@ -127,7 +128,7 @@ class _Reject(Exception):  # noqa: N818 - internal: carries a violation out of a
 # If events.py ever gains a field, the generic constructors are used instead.
 
 _new = object.__new__
-_set_sid = events.Event.stream_id.__set__  # type: ignore[attr-defined]
+_set_sid = events.Event.stream_id.__set__  # type: ignore[attr-defined, misc]  # the slot's descriptor: mypy sees only the instance attribute
 
 
 def _fields(cls: type) -> tuple[str, ...]:
@@ -145,8 +146,8 @@ if _FAST:
     _rq_setters = tuple(getattr(_Request, name).__set__ for name in _REQUEST_FIELDS[1:])
     (_set_method, _set_target, _set_headers, _set_version, _set_cl, _set_chunked,
      _set_expect, _set_ka) = _rq_setters
-    _set_data = events.Body.data.__set__  # type: ignore[attr-defined]
-    _set_trailers = events.EndBody.trailers.__set__  # type: ignore[attr-defined]
+    _set_data = events.Body.data.__set__  # type: ignore[attr-defined, misc]  # the slot's descriptor (see _set_sid)
+    _set_trailers = events.EndBody.trailers.__set__  # type: ignore[attr-defined, misc]  # the slot's descriptor
 
     def _request(sid: int, method: bytes, target: bytes, headers: events.Headers,
                  version: bytes, cl: int | None, chunked: bool, expect: bool,
@@ -161,24 +162,24 @@ if _FAST:
         _set_chunked(r, chunked)
         _set_expect(r, expect)
         _set_ka(r, keep_alive)
-        return r  # type: ignore[no-any-return]
+        return r
 
     def _body(sid: int, data: bytes) -> events.Body:
         b = _new(events.Body)
         _set_sid(b, sid)
         _set_data(b, data)
-        return b  # type: ignore[no-any-return]
+        return b
 
     def _end_body(sid: int, trailers: events.Headers) -> events.EndBody:
         e = _new(events.EndBody)
         _set_sid(e, sid)
         _set_trailers(e, trailers)
-        return e  # type: ignore[no-any-return]
+        return e
 
 else:  # pragma: no cover - only if events.py changes shape
-    _request = events.Request  # type: ignore[assignment]
-    _body = events.Body  # type: ignore[assignment]
-    _end_body = events.EndBody  # type: ignore[assignment]
+    _request = events.Request  # type: ignore[assignment]  # the generic constructors, same arguments
+    _body = events.Body  # type: ignore[assignment]  # the generic constructors, same arguments
+    _end_body = events.EndBody  # type: ignore[assignment]  # the generic constructors, same arguments
 
 
 class _BodyOnly:
@@ -282,6 +283,14 @@ class Http1Adapter:
         self._upgrade_sid = 0
         return self.feed(b"") if self._blocked else []
 
+    def send_error(self, status: int, headers: events.Headers, body: bytes) -> bytes:
+        """The whole response to a request that could not be parsed (no Request event
+        exists to answer): ``connection: close``, and nothing is parsed after it."""
+        self._must_close = True
+        self._stopped = self._blocked = True
+        return b"".join((_status_line(status, b""), _field_block(headers),
+                         b"connection: close\r\n", self._defaults.both, b"\r\n", body))
+
     def feed(self, data: bytes) -> list[events.Event]:
         """Parse what can be parsed; see the module docstring."""
         if self._blocked:
@@ -293,7 +302,8 @@ class Http1Adapter:
             # an upgrade was declined: the kept bytes come first
             self._blocked = False
             data, self._trailing = self._trailing + data, b""
-        self._out = out = []
+        out: list[events.Event] = []
+        self._out = out
         if self._in_head:
             self._mid = False
             total = self._head_bytes + len(data)
@@ -338,13 +348,13 @@ class Http1Adapter:
                    else "no request is waiting for a response"))
         kind = type(event)
         if kind is events.Data:
-            return self._data(event.data)  # type: ignore[union-attr]
+            return self._data(event.data)  # type: ignore[union-attr]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
         if kind is events.Response:
-            return self._head(pending[0], event)  # type: ignore[arg-type]
+            return self._head(pending[0], event)  # type: ignore[arg-type]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
         if kind is events.EndData:
-            return self._end(event.trailers)  # type: ignore[union-attr]
+            return self._end(event.trailers)  # type: ignore[union-attr]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
         if kind is events.InformationalResponse:
-            return self._informational(pending[0], event)  # type: ignore[arg-type]
+            return self._informational(pending[0], event)  # type: ignore[arg-type]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
         raise LocalProtocolError(f"cannot send {kind.__name__} over HTTP/1.1")
 
     def send_whole(self, stream_id: int, status: int, headers: events.Headers, reason: bytes,
@@ -366,7 +376,7 @@ class Http1Adapter:
             pending.popleft()
             return head + body
         data = self._data(body) if body else b""
-        return head + data + self._end(())
+        return head + data + self._end(_NO_TRAILERS)
 
     # --- parsing, off the common path ------------------------------------------------------
     def _parse(self, data: bytes) -> None:
@@ -410,11 +420,12 @@ class Http1Adapter:
 
     def _restart_for_body(self, rest: bytes) -> None:
         """Parse the body llhttp skipped with a fresh parser, primed with a stand-in head."""
-        cl, chunked = self._body_skipped  # type: ignore[misc]
+        cl, chunked = self._body_skipped  # type: ignore[misc]  # set whenever a body was skipped, which the caller checked
         self._body_skipped = None
         proxy = _BodyOnly(self)
         self._parser = httptools.HttpRequestParser(proxy)
-        framing = b"transfer-encoding: chunked" if chunked else b"content-length: %d" % cl
+        framing = b"transfer-encoding: chunked" if chunked or cl is None \
+            else b"content-length: %d" % cl
         self._parser.feed_data(b"POST / HTTP/1.1\r\nhost: x\r\n" + framing + b"\r\n\r\n")
         proxy.priming = False
         self._parse(rest)

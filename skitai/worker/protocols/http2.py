@@ -48,7 +48,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import h2.config
 import h2.connection
@@ -96,7 +96,7 @@ class _Quiet:
 
 
 if not hpack.hpack.log.isEnabledFor(10):
-    hpack.hpack.log = _Quiet()  # type: ignore[assignment]
+    hpack.hpack.log = _Quiet()  # type: ignore[assignment]  # hpack's module logger, swapped for a quiet stand-in
 
 
 _GONE_KEPT = 256  # reset streams remembered (see Http2Adapter._gone)
@@ -361,6 +361,7 @@ class Http2Adapter:
                               getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR), send=False)
         out: list[events.Event] = []
         refused: set[int] = set()
+        ev: Any  # h2's events; the type identity checks below pick each one's class
         for ev in received:
             kind = type(ev)
             if refused and getattr(ev, "stream_id", 0) in refused:
@@ -474,17 +475,17 @@ class Http2Adapter:
         sid = event.stream_id
         try:
             if kind is events.Data:
-                self._data(sid, event.data)  # type: ignore[attr-defined]
+                self._data(sid, event.data)  # type: ignore[attr-defined]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
             elif kind is events.Response:
-                self._head(sid, event)  # type: ignore[arg-type]
+                self._head(sid, event)  # type: ignore[arg-type]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
             elif kind is events.EndData:
-                self._end(sid, event.trailers)  # type: ignore[attr-defined]
+                self._end(sid, event.trailers)  # type: ignore[attr-defined]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
             elif kind is events.InformationalResponse:
-                status = event.status  # type: ignore[attr-defined]
+                status = event.status  # type: ignore[attr-defined]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
                 if not 100 <= status < 200 or status == 101:
                     raise LocalProtocolError(f"not an informational status: {status!r}")
                 self._conn.send_headers(sid, [(b":status", _STATUS[status]),
-                                              *self._fields(event.headers)])  # type: ignore[attr-defined]
+                                              *self._fields(event.headers)])  # type: ignore[attr-defined]  # narrowed by the `kind is ...` test above (a saved type(): mypy does not follow it)
             else:
                 raise LocalProtocolError(f"cannot send {kind.__name__} on HTTP/2")
         except (h2.exceptions.StreamClosedError, h2.exceptions.StreamIDTooLowError):

@@ -1,0 +1,1 @@
+"""The Prometheus exporter daemon (``skitai.enable_metrics(port)``)."""

@@ -1,0 +1,28 @@
+"""The seam between the worker's connections and what is mounted on it.
+
+A ``Handler`` serves one ``Stream`` (``stream.py``): the WSGI adapter (``wsgi.py``), a
+static directory (``static.py``), the forward listener's redirect (``forward.py``), and the
+reverse proxy and Saddle to come.  ``routing.Route`` holds handlers; ``dispatch.py`` picks
+one and calls it.  A handler returns an awaitable when it has more to do on the loop (the
+dispatcher runs it as a task and answers 500 if it fails), or None when it is done or has
+handed the request elsewhere (a WSGI app submitted to the thread pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from skitai.worker.stream import Stream
+
+
+class Handler(Protocol):
+    """What every mounted thing implements."""
+
+    @property
+    def body_limit(self) -> int:
+        """The largest request body it accepts (0: the server's ``max_client_body_size``)."""
+        ...
+
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None: ...
