@@ -69,6 +69,21 @@ class Supervision:
     # --- setup ------------------------------------------------------------------------------
     def attach(self, loop: asyncio.AbstractEventLoop, server: Any) -> None:
         self.loop, self.server = loop, server
+        channel = self.ctx.channel
+        if channel is not None:
+            channel.setblocking(False)
+            loop.add_reader(channel.fileno(), self._on_readable)
+        was_process.configure(lu=self.ctx.lu, send=self.send_threadsafe, loop=loop)
+        # The signal handlers and "ready" wait until the loop runs: uvloop drops a signal
+        # that arrives between two run_until_complete() calls, and the master's TERM may
+        # follow "ready" at once (a Ctrl-C just after the start was lost, and the worker
+        # was killed at the end of the graceful timeout).  Until then the defaults hold:
+        # TERM ends a worker that is not ready yet.
+        loop.call_soon(self._start)
+
+    def _start(self) -> None:
+        loop, server = self.loop, self.server
+        assert loop is not None
         loop.add_signal_handler(signal.SIGTERM, self._stop, True)
         # Ctrl-C reaches every process of the terminal's group: the master turns it into
         # a graceful stop (TERM here), a second one into a fast stop (QUIT here).  Acting
@@ -76,11 +91,6 @@ class Supervision:
         loop.add_signal_handler(signal.SIGINT, _ignore)
         loop.add_signal_handler(signal.SIGQUIT, self._stop, False)
         loop.add_signal_handler(signal.SIGUSR1, server.reopen_logs)
-        channel = self.ctx.channel
-        if channel is not None:
-            channel.setblocking(False)
-            loop.add_reader(channel.fileno(), self._on_readable)
-        was_process.configure(lu=self.ctx.lu, send=self.send_threadsafe, loop=loop)
         if self.cell is not None:
             self.cell.heartbeat()
             self.cell.ready = True
