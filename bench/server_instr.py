@@ -1,6 +1,6 @@
 """Instructions per request of a real server process, counted by callgrind.
 
-    python bench/server_instr.py skitai|uvicorn [N]
+    python bench/server_instr.py skitai|uvicorn [N] [--h2]
 
 Environment: BENCH_PATH (default /; e.g. /static/64k.bin with BENCH_STATIC_DIR set),
 SKITAI_THREADS (default 0), BENCH_ROOT (the skitai tree to run, default this one:
@@ -11,7 +11,8 @@ N and then 3N keep-alive GET / requests over one connection (after a warm-up of 
 stops it, and prints (instructions(3N) - instructions(N)) / 2N for the process that
 served them.  User-space instructions only (callgrind does not see the kernel), and the
 same on a busy machine as on an idle one: the numbers to compare two servers' own cost
-per request, where wall-clock benchmarks drown in noise.
+per request, where wall-clock benchmarks drown in noise.  ``--h2``: the requests go over
+one h2c connection with 10 streams at a time (h2load), GET / on the same app.
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ def command(who: str, port: int, var: str) -> list[str]:
     raise SystemExit(f"unknown server {who!r}")
 
 
-def load(port: int, n: int) -> None:
+def load(port: int, n: int, h2: bool | None = None) -> None:
+    if H2 if h2 is None else h2:
+        # one h2c connection, 10 streams at a time (h2load runs outside valgrind)
+        subprocess.run(["h2load", "-n", str(n), "-c", "1", "-m", "10",
+                        f"http://127.0.0.1:{port}/"], check=True, stdout=subprocess.DEVNULL)
+        return
     with socket.create_connection(("127.0.0.1", port)) as sock:
         for _ in range(n):
             sock.sendall(REQUEST)
@@ -82,7 +88,7 @@ def count(who: str, n: int) -> int:
         deadline = time.monotonic() + 180
         while True:
             try:
-                load(port, 1)
+                load(port, 1, h2=False)  # up? (h2load says 0 even when it cannot connect)
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -103,12 +109,17 @@ def count(who: str, n: int) -> int:
     return best
 
 
+H2 = "--h2" in sys.argv
+
+
 def main() -> None:
-    who = sys.argv[1] if len(sys.argv) > 1 else "skitai"
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+    args = [a for a in sys.argv[1:] if a != "--h2"]
+    who = args[0] if args else "skitai"
+    n = int(args[1]) if len(args) > 1 else 2000
     a = count(who, n)
     b = count(who, 3 * n)
-    print(f"{who}: {(b - a) // (2 * n)} instructions/request (real server, callgrind)")
+    how = "h2c, h2load -c1 -m10" if H2 else "HTTP/1.1 keep-alive"
+    print(f"{who}: {(b - a) // (2 * n)} instructions/request ({how}; real server, callgrind)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from skitai.config.model import CriticalPoint, MountSpec
 from skitai.config.pref import Pref
 from skitai.errors import ConfigError
 
+DJANGO_SETUP_ENV = "SKITAI_DJANGO_SETUP"  # read by skitai.worker.apps
+
 _draft = builder_mod.Builder()
 
 
@@ -71,9 +73,9 @@ def _caller(depth: int) -> str:
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
-def _call(name: str, depth: int, **args: Any) -> str:
+def _call(call: str, depth: int, **args: Any) -> str:
     shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    return f"{_caller(depth + 1)}: skitai.{name}({shown})"
+    return f"{_caller(depth + 1)}: skitai.{call}({shown})"
 
 
 # --- mounting ---------------------------------------------------------------------------
@@ -131,7 +133,9 @@ def _resolve(point: str, obj: Any, app_name: str, pref: Pref | None, host: str |
     common: dict[str, Any] = {"point": point, "app_name": app_name, "pref": pref, "host": host, "path": syspath}
     if isinstance(obj, str):
         if obj.startswith("@"):
-            raise ConfigError(f"{where}: reverse-proxy mounts of aliases are not available yet")
+            # A load-balanced reverse proxy to the alias's members (checked at freeze,
+            # since a [@name] section of the config file may declare it).
+            return MountSpec(kind="alias", target=obj, **common)
         target = abspath(obj)
         if os.path.isdir(target) and not os.path.isfile(target + ".py"):
             return MountSpec(kind="static", target=target, **common)
@@ -189,6 +193,24 @@ def mount_django(point: str, wsgi_path: str, pref: Pref | None = None, host: str
     mount(point, wsgi_path, "application", pref, host=host, path=path, _depth=2)
 
 
+def use_django_models(settings_path: str) -> None:
+    """Use a Django project's models in apps (the seed's ``use_django_models``): the
+    project root goes on ``sys.path``, ``DJANGO_SETTINGS_MODULE`` names the settings, and
+    each worker calls ``django.setup()`` before it imports the mounted apps (so an app may
+    import its models at the top).  The master itself never imports Django."""
+    settings = abspath(settings_path)
+    if not os.path.isfile(settings):
+        raise ConfigError(f"use_django_models: no settings file {settings}",
+                          source=_caller(1))
+    package_dir = os.path.dirname(settings)
+    root = os.path.dirname(package_dir)
+    module = f"{os.path.basename(package_dir)}.{os.path.splitext(os.path.basename(settings))[0]}"
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    os.environ["DJANGO_SETTINGS_MODULE"] = module
+    os.environ[DJANGO_SETUP_ENV] = "1"
+
+
 # --- server settings -------------------------------------------------------------------
 
 
@@ -213,6 +235,16 @@ def set_backend_keep_alive(timeout: float = 10) -> None:
     _set("set_backend_keep_alive", 1, backend_keep_alive=timeout)
 
 
+def set_max_rcache(objmax: int = 300) -> None:
+    """How many ``was`` results each worker keeps cached (``result.cache(ttl)``; LRU)."""
+    _set("set_max_rcache", 1, max_rcache=objmax)
+
+
+def set_backend_timeout(timeout: float = 30) -> None:
+    """Seconds a backend member may take to answer a proxied or ``was`` call (504 after)."""
+    _set("set_backend_timeout", 1, backend_timeout=timeout)
+
+
 def set_graceful_timeout(timeout: float = 30) -> None:
     _set("set_graceful_timeout", 1, graceful_timeout=timeout)
 
@@ -231,6 +263,18 @@ def set_max_worker_rss(size: int | str) -> None:
 
 def set_max_client_body_size(size: int | str) -> None:
     _set("set_max_client_body_size", 1, max_client_body_size=size)
+
+
+def set_request_limits(request_line: int | None = None, header_fields: int | None = None,
+                       header_field_size: int | None = None,
+                       header_bytes: int | None = None) -> None:
+    """HTTP/1.1 request head limits (None keeps the default): the request line (414),
+    the number of header fields and the bytes of one field (431), the whole head (431)."""
+    given = {"request_line": request_line, "header_fields": header_fields,
+             "header_field_size": header_field_size, "header_bytes": header_bytes}
+    for arg, value in given.items():
+        if value is not None:
+            _draft.set("max_" + arg, value, _call("set_request_limits", 1, **{arg: value}))
 
 
 def set_max_age(path: str, max_age: int) -> None:
@@ -272,6 +316,115 @@ def addlu(*keys: str | list[str] | tuple[str, ...]) -> None:
 
 
 deflu = trackers = lukeys = addlu
+
+
+# --- backends (README "Adding Backend Server Alias") ----------------------------------------
+
+
+def alias(name: str, type: str, servers: str | list[str] | tuple[str, ...], role: str = "",
+          source: str = "", ssl: bool = False) -> None:
+    """Name a group of backend members: ``skitai.alias("@members", skitai.PROTO_HTTP,
+    ["10.0.0.2:5001 1", "10.0.0.3:5001 3"])``; mount it (``skitai.mount("/m", "@members")``)
+    or call it from ``was``.  Bad member strings fail here, naming the call and member."""
+    from skitai.config import aliases
+
+    where = _call("alias", 1, name=name, type=type)
+    _draft.aliases.append(aliases.make(name, type, servers, role, source, ssl, where=where))
+
+
+def set_trusted_proxies(*networks: str) -> None:
+    """Clients (load balancers in front of skitai) whose ``X-Forwarded-For/-Proto/-Host``
+    the reverse proxy keeps and extends; everyone else's are replaced."""
+    import ipaddress
+
+    where = _call("set_trusted_proxies", 1, networks=networks)
+    out = []
+    for net in networks:
+        try:
+            out.append(str(ipaddress.ip_network(str(net).strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{where}: {net!r} is not a network like '10.0.0.0/8'") from None
+    _draft.set("trusted_proxies", tuple(out), where)
+
+
+# --- API gateway (README "Enabling API Gateway Server") ------------------------------------
+
+
+def enable_gateway(enable_auth: bool = True, secure_key: str | bytes | None = None,
+                   realm: str = "API Gateway", *, auth_handler: Any = None,
+                   algorithms: str | list[str] | None = None, public_key: str | None = None,
+                   jwks: str | None = None, audience: str | None = None,
+                   issuer: str | None = None, leeway: float = 30,
+                   require: str | list[str] | tuple[str, ...] = ()) -> None:
+    """Authenticate requests to the alias mounts with bearer tokens: JWTs verified with
+    ``secure_key`` (HS256; ``algorithms`` pins others) or ``public_key``/``jwks`` (RS256,
+    ES256...), opaque tokens through the auth handler (``handle_token``/``handle_claim``,
+    given here or with ``wac.handler.set_auth_handler``).  ``secure_key`` may be
+    ``"${ENV_NAME}"``.  ``enable_auth=False``: no authentication (``source=`` still holds)."""
+    from skitai.config import gateway
+
+    where = _call("enable_gateway", 1, enable_auth=enable_auth, realm=realm)
+    _draft.set("gateway", gateway.make_gateway(
+        enable_auth, secure_key, realm, where=where, algorithms=algorithms,
+        public_key=abspath(public_key) if public_key and not public_key.lstrip().startswith("-")
+        else public_key, jwks=jwks, audience=audience, issuer=issuer, leeway=leeway,
+        require=require, auth_handler=auth_handler), where)
+
+
+def set_rate_limit(requests: float, per: float = 1.0, burst: int | None = None,
+                   key: str = "user") -> None:
+    """At most ``requests`` per ``per`` seconds (``burst`` at once) per user (``key="user"``:
+    the authenticated user, else the client address) or per address, on the alias mounts,
+    counted across all workers; beyond it a 429 with Retry-After."""
+    from skitai.config import gateway
+    from skitai.ipc import buckets
+
+    where = _call("set_rate_limit", 1, requests=requests, per=per, burst=burst, key=key)
+    limit = gateway.make_rate_limit(requests, per, burst, key, where=where)
+    _draft.set("rate_limit", limit, where)
+    # The shared table is made here, in the process that runs app.py and forks the
+    # workers (a runtime object, so not in the config): every worker inherits it.
+    buckets.shared(limit.slots)
+
+
+def enable_proxy(unsecure_https: bool = False, *, clients: Any = None, hosts: Any = None,
+                 ports: Any = None) -> None:
+    """A forward HTTP proxy on the main listener: absolute-form requests
+    (``GET http://host/path``) and ``CONNECT host:443`` tunnels.  Only ``clients``
+    (networks; default: loopback only) may use it, only to ``hosts`` (names,
+    ``.domain`` suffixes; default: any) on ``ports`` (default 80 and 443): never an
+    open proxy.  ``unsecure_https``: https:// targets without certificate checks."""
+    from skitai.config import gateway
+
+    where = _call("enable_proxy", 1, unsecure_https=unsecure_https, clients=clients,
+                  hosts=hosts, ports=ports)
+    _draft.set("forward_proxy", gateway.make_proxy(unsecure_https, clients, hosts, ports,
+                                                   where=where), where)
+
+
+def enable_cachefs(memmax: int | str = 0, diskmax: int | str = 0,
+                   path: str | None = None) -> None:
+    """Cache proxied responses by their HTTP headers (Cache-Control, Expires, Vary,
+    ETag/Last-Modified revalidation).  ``memmax``: bytes kept in each worker's memory;
+    ``diskmax``: bytes kept on disk under ``path`` (default ``<varpath>/cachefs``),
+    shared by the workers.  Sizes are bytes, or text like ``"10M"`` (the original took
+    megabytes while its README wrote bytes)."""
+    from skitai.config import gateway, parse
+
+    where = _call("enable_cachefs", 1, memmax=memmax, diskmax=diskmax, path=path)
+    try:
+        mem, disk = parse.size(memmax), parse.size(diskmax)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if path is not None and (not isinstance(path, str) or not path):
+        raise ConfigError(f"{where}: path is a directory")
+    _draft.set("cachefs", gateway.CacheConfig(mem, disk, abspath(path) if path else None), where)
+
+
+def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
+    """Idle seconds of the forward proxy's connections to destinations (``channel``) and
+    of its tunnels (``tunnel``: CONNECT, and WebSockets through the reverse proxy)."""
+    _set("set_proxy_keep_alive", 1, proxy_keep_alive=channel, proxy_tunnel_timeout=tunnel)
 
 
 # --- peer daemons ---------------------------------------------------------------------------

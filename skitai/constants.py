@@ -21,11 +21,11 @@ PROTO_WS: Final = "ws"
 PROTO_WSS: Final = "wss"
 DB_PGSQL: Final = "postgresql"
 DB_POSTGRESQL: Final = "postgresql"
+PGSQL: Final = "postgresql"
 DB_SQLITE3: Final = "sqlite3"
 DB_REDIS: Final = "redis"
 DB_MONGODB: Final = "mongodb"
 # The seed's short spellings (``skitai.PGSQL`` in its load-balancing example).
-PGSQL: Final = DB_PGSQL
 POSTGRESQL: Final = DB_POSTGRESQL
 SQLITE3: Final = DB_SQLITE3
 REDIS: Final = DB_REDIS

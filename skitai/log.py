@@ -92,11 +92,13 @@ class AccessRecord:
     connections: int
     handle_ms: float
     send_ms: float
+    # A proxied request: "member/NNms" (the member that answered and its time).
+    upstream: str | None = None
 
 
 def format_access(r: AccessRecord) -> str:
     t = time.localtime(r.when)
-    return (
+    line = (
         f"{t.tm_year:04d}.{t.tm_mon:02d}.{t.tm_mday:02d} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} "
         f"{bare(r.client)} {bare(r.host)} {bare(r.method)} {bare(r.uri)} {r.version} "
@@ -106,6 +108,9 @@ def format_access(r: AccessRecord) -> str:
         f"{quote(r.user_agent)} {bare(r.forwarded_for)} {r.worker} {r.connections} "
         f"{r.handle_ms:.0f} {r.send_ms:.0f}"
     )
+    if r.upstream is not None:
+        line += f" upstream={bare(r.upstream)}"
+    return line
 
 
 class LogOff:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from skitai.config import conffile, daemons, daemonspec, model
+from skitai.config import aliases, conffile, daemons, daemonspec, model
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.errors import ConfigError
 
@@ -56,6 +56,7 @@ class Builder:
         # enable_daemon() calls as given: (name, entry or command, options, source); built
         # at freeze, over the [daemon:NAME] section of the same name.
         self.daemons: dict[str, tuple[Any, dict[str, Any], str]] = {}
+        self.aliases: list[aliases.Alias] = []
         # The name when no source gives one (app.py's folder/stem), and whether run() has
         # frozen the draft (see skitai.api._open).
         self.default_name: str | None = None
@@ -117,6 +118,8 @@ class Builder:
                     **{f.name: getattr(self.smtpda, f.name) for f in dataclasses.fields(default)
                        if getattr(self.smtpda, f.name) != getattr(default, f.name)})
         values["daemons"] = tuple(_daemons(self, conf, values))
+        filed = aliases.from_conf(conf, os.environ if env is None else env) if conf else []
+        values["aliases"] = aliases.merge(self.aliases, filed)
         config = model.ServerConfig(**values)
         _validate(config)
         return config
@@ -198,3 +201,12 @@ def _validate(config: model.ServerConfig) -> None:
         if key in seen and m.kind != "static":
             raise ConfigError(f"two apps are mounted on {m.point!r} (host {m.host or 'default'})")
         seen.add(key)
+        if m.kind == "alias":
+            found = aliases.find(config.aliases, m.target)
+            if found is None:
+                known = ", ".join("@" + a.name for a in config.aliases) or "none"
+                raise ConfigError(f"mount({m.point!r}, {m.target!r}): no such alias "
+                                  f"(declared: {known})")
+            if not found.is_http:
+                raise ConfigError(f"mount({m.point!r}, {m.target!r}): a {found.type} alias "
+                                  "cannot be proxied; mount http/https/ws/wss aliases")

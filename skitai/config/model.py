@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from skitai.config import parse
+from skitai.config.aliases import Alias
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.daemonspec import DaemonSpec
 from skitai.config.fields import setting
+from skitai.config.gateway import CacheConfig, GatewayConfig, ProxyConfig, RateLimit
 from skitai.config.pref import Pref
 
 MountKind = Literal["static", "app", "alias"]
@@ -112,12 +114,23 @@ class ServerConfig:
                                      parse=parse.seconds, conf="request-timeout")
     backend_keep_alive: float = setting(10.0, doc="Idle seconds before backend connections are renewed.",
                                         parse=parse.seconds)
-    max_request_line: int = setting(8190, doc="Longest request line (414 beyond).",
-                                    parse=parse.positive_int)
-    max_header_bytes: int = setting(65536, doc="Largest request head (431 beyond).",
-                                    parse=parse.positive_int)
+    # set_request_limits(); gunicorn's defaults (limit_request_line, _fields, _field_size).
+    max_request_line: int = setting(4094, doc="Longest request line in bytes (414 beyond).",
+                                    parse=parse.positive_int, conf="max-request-line")
+    max_header_fields: int = setting(100, doc="Most header fields in a request head, and in "
+                                     "its trailers (431 beyond).", parse=parse.positive_int,
+                                     conf="max-header-fields")
+    max_header_field_size: int = setting(8190, doc="Largest header field, name and value "
+                                         "bytes (431 beyond).", parse=parse.positive_int,
+                                         conf="max-header-field-size")
+    max_header_bytes: int = setting(65536, doc="Largest request head in bytes (431 beyond).",
+                                    parse=parse.positive_int, conf="max-header-bytes")
     max_client_body_size: int = setting(64 << 20, doc="Default request body limit (413 beyond).",
                                         parse=parse.size, conf="max-client-body-size")
+    client_body_buffer_size: int = setting(
+        64 * 1024, doc="Request body bytes kept in memory before the rest waits in a "
+        "temporary file (the body arrives whole before the app runs, unless its mount sets "
+        "pref.stream_request_body).", parse=parse.size, conf="client-body-buffer-size")
     max_connections: int = setting(10000, doc="Open connections per worker.",
                                    parse=parse.positive_int)
     # --- mounts and static files ----------------------------------------------------
@@ -149,6 +162,32 @@ class ServerConfig:
                                              parse=parse.positive_int)
     h2_push: bool = setting(True, doc="Server push for hint_promise() on HTTP/2 "
                             "(when the client allows it).", parse=parse.boolean)
+
+    # --- was (skitai.was) -------------------------------------------------------------
+    max_rcache: int = setting(300, doc="set_max_rcache(): cached was results per worker (LRU).",
+                              parse=parse.non_negative_int, conf="max-rcache")
+
+    # --- backends, reverse proxy, gateway (skitai.alias, mount("/x", "@alias")) --------
+    aliases: tuple[Alias, ...] = setting((), doc="skitai.alias() and [@name] sections.")
+    gateway: GatewayConfig | None = setting(None, doc="enable_gateway(): authentication of "
+                                            "the alias mounts.")
+    rate_limit: RateLimit | None = setting(None, doc="set_rate_limit(): per user or address, "
+                                           "on the alias mounts.")
+    forward_proxy: ProxyConfig | None = setting(None, doc="enable_proxy(): a forward HTTP "
+                                                "proxy (absolute-form and CONNECT).")
+    cachefs: CacheConfig | None = setting(None, doc="enable_cachefs(): the HTTP cache of "
+                                          "proxied responses.")
+    proxy_keep_alive: float = setting(60.0, doc="set_proxy_keep_alive(channel): idle seconds "
+                                      "of the forward proxy's connections to destinations.",
+                                      parse=parse.seconds)
+    proxy_tunnel_timeout: float = setting(600.0, doc="set_proxy_keep_alive(tunnel): idle "
+                                          "seconds of a CONNECT (or WebSocket) tunnel.",
+                                          parse=parse.seconds)
+    trusted_proxies: tuple[str, ...] = setting((), doc="set_trusted_proxies(): networks whose "
+                                               "X-Forwarded-* headers are believed.")
+    backend_timeout: float = setting(30.0, doc="Seconds a member may take to answer (head, "
+                                     "then between body bytes) before a 504.",
+                                     parse=parse.seconds, conf="backend-timeout")
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)

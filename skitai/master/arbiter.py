@@ -113,6 +113,8 @@ class Arbiter:
         self.selector: selectors.BaseSelector | None = None
         self.control: ControlServer | None = None
         self.lu: LuMemory | None = None
+        # pid -> {"@alias": [member loads]} reported by workers (skitai.upstream).
+        self.upstream_loads: dict[int, dict[str, Any]] = {}
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._max_requests = config.max_requests
@@ -333,6 +335,8 @@ class Arbiter:
 
             inner = message.get("message")
             self._command(inner if isinstance(inner, dict) else {}, answer)
+        elif op == "upstream":  # a worker's reverse-proxy member loads, for status
+            self.upstream_loads[proc.pid or 0] = message.get("loads") or {}
         else:
             log.warning("%s sent an unknown message %r", proc.name, op)
 

@@ -75,6 +75,7 @@ def status(arb: Supervisor) -> dict[str, Any]:
             "request": request,
             "info": proc.info,
             "kind": "web" if proc.spec.web else "daemon",
+            "upstream": getattr(arb, "upstream_loads", {}).get(proc.pid) if proc.live else None,
         })
     state = "stopping" if arb.stopping else "reloading" if arb.reloading else (
         "running" if arb.served else "starting")
@@ -119,6 +120,7 @@ def format_status(data: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    lines += _members(data.get("processes", []))
     return "\n".join(lines)
 
 
@@ -126,6 +128,22 @@ def _info(info: Any) -> str:
     if isinstance(info, dict):
         return " ".join(f"{k}={v}" for k, v in info.items())
     return str(info or "")
+def _members(rows: list[dict[str, Any]]) -> list[str]:
+    """The reverse proxy's members as each worker sees them (weight, in flight, served)."""
+    header = ("ALIAS", "WORKER", "MEMBER", "WEIGHT", "OUTSTANDING", "SERVED", "FAILURES",
+              "IDLE", "STATE")
+    table = [header]
+    for r in rows:
+        for alias, members in sorted((r.get("upstream") or {}).items()):
+            for m in members:
+                table.append((alias, f"#{r['slot']}", str(m.get("member")), str(m.get("weight")),
+                              str(m.get("outstanding")), str(m.get("served")),
+                              str(m.get("failures")), str(m.get("idle")), str(m.get("state"))))
+    if len(table) == 1:
+        return []
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return ["", *("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip()
+                  for row in table)]
 
 
 def _duration(seconds: float) -> str:

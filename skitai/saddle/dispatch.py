@@ -342,6 +342,11 @@ def _body(app: Saddle, was: Was, resp: Response) -> Iterable[bytes]:
         if wrapper is not None:
             return wrapper(content, 65536)  # type: ignore[no-any-return]
         return _FileIter(content)
+    if hasattr(content, "__aiter__"):
+        # An async body (was.promise): the engine sends it from its loop; iterating it
+        # here would hold this thread until the backend calls come back.
+        _default_type(resp, _HTML)
+        return content  # type: ignore[no-any-return]
     if isinstance(content, Iterable):
         _default_type(resp, _HTML)
         return _Encoded(iter(content), content)

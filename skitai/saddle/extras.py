@@ -6,7 +6,18 @@ their attributes.  Per-request parts attach through ``skitai.saddle.extensions``
 
 from __future__ import annotations
 
+from skitai.saddle import gates, promises, wasparts, websocket, withdjango
+from skitai.saddle.helpers import AppHelpers
 
-class Extras:
+# The per-request parts register once, when Saddle is imported.
+wasparts.install()
+gates.install()
+websocket.install()
+withdjango.install()
+promises.install()
+
+
+class Extras(AppHelpers):
     def init_extras(self) -> None:
-        """Set part 2's app attributes (``session_timeout``, ``authenticate``...)."""
+        """Set part 2's app attributes (``session_timeout``, ``authenticate``...): the
+        class defaults in ``AppHelpers`` apply until an app sets its own."""

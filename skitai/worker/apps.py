@@ -43,6 +43,7 @@ class AppLoadError(Exception):
 
 
 def load(spec: MountSpec) -> Any:
+    _setup_django()
     if spec.path and spec.path not in sys.path:
         sys.path.insert(0, spec.path)
     if spec.obj is not None:
@@ -61,6 +62,14 @@ def load(spec: MountSpec) -> Any:
     if not callable(app):
         raise AppLoadError(f"mount {spec.point}: {spec.app_name!r} in {spec.target} is not callable")
     return app
+
+
+def _setup_django() -> None:
+    """``skitai.use_django_models()``: Django's app registry is ready before any app
+    (which may import its models at the top) is imported."""
+    if os.environ.get("SKITAI_DJANGO_SETUP") == "1":
+        if not importlib.import_module("django.apps").apps.ready:
+            importlib.import_module("django").setup()
 
 
 def _attr(module: ModuleType, spec: MountSpec) -> Any:

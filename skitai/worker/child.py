@@ -67,6 +67,8 @@ class Supervision:
         self._recycling = False
 
     # --- setup ------------------------------------------------------------------------------
+    _upstream: Any = None  # the member loads last sent to the master
+
     def attach(self, loop: asyncio.AbstractEventLoop, server: Any) -> None:
         self.loop, self.server = loop, server
         channel = self.ctx.channel
@@ -113,8 +115,21 @@ class Supervision:
             if text != self._shown:
                 cell.set_request(text, self._since or None)
                 self._shown = text
+        self._report_upstream()
         assert self.loop is not None
         self._beat = self.loop.call_later(BEAT_EVERY, self._heartbeat)
+
+    def _report_upstream(self) -> None:
+        """The reverse proxy's member loads, for ``skitai status`` (only when they change)."""
+        from skitai.upstream import registry
+
+        try:
+            loads = registry.current().loads()
+        except RuntimeError:
+            return
+        if loads and loads != self._upstream:
+            self._upstream = loads
+            self.send({"op": "upstream", "loads": loads})
 
     def on_request(self, method: bytes, target: bytes) -> None:
         self.requests = requests = self.requests + 1

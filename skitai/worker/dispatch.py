@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from skitai.worker import eager, events, websocket_app
 from skitai.worker.static import Refusal
-from skitai.worker.stream import NO_LINKS, ClientDisconnected, Stream
+from skitai.worker.stream import NO_LINKS, BodyRefused, ClientDisconnected, Stream
 
 if TYPE_CHECKING:
     from skitai.worker.handler import Handler
@@ -96,6 +96,17 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
     ``websocket``: the connection saw a WebSocket upgrade request (an app may take it).
     """
     request = stream.request
+    forward = router.forward_proxy
+    if forward is not None and forward.wants(request.target, request.method):
+        # enable_proxy(): absolute-form and CONNECT requests (skitai.gateway.forward)
+        site.count_request(request)
+        try:
+            proxied = forward(stream)
+        except Exception:  # noqa: BLE001 - a proxy bug must not kill the connection loop
+            log.exception("forward proxy failed for %s", request.target)
+            respond(stream, 500)
+            return site.body_limit, None
+        return site.body_limit, (eager.start(site.loop, proxied) if proxied is not None else None)
     route = route_stream(site, router, stream)
     if route is None:
         respond(stream, 404)
@@ -104,8 +115,6 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
     if request.content_length is not None and request.content_length > limit:
         respond(stream, 413)
         return limit, None
-    if request.expect_continue:
-        stream.send_informational(100)
     handler = pick_handler(route, stream, respond)
     if handler is None:
         return limit, None
@@ -117,10 +126,16 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
     try:
         result = handler(stream)
         task = eager.start(site.loop, result) if result is not None else None
+    except BodyRefused as exc:  # the declared body breaks the handler's own limits
+        respond(stream, exc.status)
+        return limit, None
     except Exception:  # noqa: BLE001 - a handler bug must not kill the connection loop
         log.exception("handler failed for %s", request.target)
         respond(stream, 500)
         return limit, None
+    if request.expect_continue and not stream.headers_sent and not stream.closed:
+        # Only now: the handler has accepted the declared body (its limits passed).
+        stream.send_informational(100)
     return limit, task
 
 

@@ -11,7 +11,7 @@ handed the request elsewhere (a WSGI app submitted to the thread pool).
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from skitai.worker.stream import Stream
@@ -26,3 +26,12 @@ class Handler(Protocol):
         ...
 
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None: ...
+
+
+@runtime_checkable
+class WebSocketTunnel(Protocol):
+    """A handler that carries a WebSocket itself (the reverse proxy): an HTTP/2 extended
+    CONNECT for it is handed to ``websocket(stream)`` (the stream's request reads as the
+    GET of RFC 8441 4) instead of the WSGI WebSocket contract."""
+
+    def websocket(self, stream: Stream) -> Coroutine[Any, Any, None]: ...

@@ -21,6 +21,7 @@ from skitai.config.model import ServerConfig
 from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
 from skitai.proctitle import set_title
+from skitai.was import runtime as was_runtime
 from skitai.worker import apps, forward, reloader, routing, tls, wsgi
 from skitai.worker import environ as environ_mod
 from skitai.worker.connections import http2, websocket_h2
@@ -80,8 +81,18 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
             limit = getattr(pref, "max_client_body_size", None) if pref else None
             handler = wsgi.WsgiHandler(app, loop=loop, executor=executor, base=base, debug=debug,
                                        body_timeout=config.request_timeout,
-                                       body_limit=int(limit) if limit else config.max_client_body_size)
+                                       body_limit=int(limit) if limit else config.max_client_body_size,
+                                       body_buffer_size=config.client_body_buffer_size)
+            handler.apply_pref(pref)
             table.add(spec.point, app=handler)
+        elif spec.kind == "alias":  # a load-balanced reverse proxy (skitai.gateway)
+            from skitai.gateway import mounts
+
+            table.add(spec.point, app=mounts.proxy_handler(config, spec, loop))
+    if config.forward_proxy is not None:
+        from skitai.gateway import forward
+
+        router.forward_proxy = forward.ForwardProxy(config, loop)
     return router
 
 
@@ -94,6 +105,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     _configure_mail(config)
     _configure_spooler(config)
     mounted: list[Any] = []
+    was_runtime.start(config, loop)  # was.* calls run on this loop
     reloading: list[str] = []
     imported_at = time.time()
     try:
@@ -146,6 +158,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         apps.umount(mounted)
         if executor is not None:
             executor.shutdown()
+        loop.run_until_complete(was_runtime.stop())
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         log.info("worker #%d stopped", ctx.slot)

@@ -12,14 +12,15 @@ Matching uses the percent-decoded path (what SCRIPT_NAME + PATH_INFO will hold).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 if TYPE_CHECKING:
     from skitai.worker.handler import Handler
     from skitai.worker.static import StaticDirectory
+    from skitai.worker.stream import Stream
 
 
 @dataclass
@@ -74,6 +75,14 @@ _CACHE_TARGET = 256
 _CACHE_ENTRIES = 1024
 
 
+class ForwardProxy(Protocol):
+    """``skitai.gateway.forward.ForwardProxy``: takes the requests a forward proxy serves."""
+
+    def wants(self, target: bytes, method: bytes) -> bool: ...
+
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None: ...
+
+
 class Router:
     def __init__(self) -> None:
         # (Host or None, target) -> what ``resolve`` returns.  Keep-alive clients ask for
@@ -83,6 +92,8 @@ class Router:
         self.exact: dict[bytes, Table] = {}
         self.wildcards: list[tuple[bytes, Table]] = []  # (".example.com", table), longest first
         self.virtual_hosts = False  # a table for a host exists: the Host header matters
+        # enable_proxy(): absolute-form and CONNECT requests go here, before any mount.
+        self.forward_proxy: ForwardProxy | None = None
 
     def resolve(self, host: bytes | None, target: bytes) -> Resolved | None:
         """(route, SCRIPT_NAME, PATH_INFO, raw query) of a request target, or None when

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -200,6 +199,7 @@ class Server:
                 xff = value
         now = self.loop.time()
         first = stream.first_byte or now
+        txn = stream.txn()
         record = logmod.AccessRecord(
             when=time.time(),
             client=stream.client[0] if stream.client else "-",
@@ -210,8 +210,8 @@ class Server:
             request_bytes=stream.body.received,
             status=status,
             response_bytes=stream.sent_bytes,
-            gtxid=f"{os.getpid():x}-{id(stream.sink) & 0xFFFF:x}-{stream.stream_id}",
-            ltxid="1000",
+            gtxid=txn.gtxid,
+            ltxid=str(txn.ltxid),
             user=stream.user,
             authorization=_text(auth),
             referer=_text(ref),
@@ -221,6 +221,7 @@ class Server:
             connections=len(self.connections),
             handle_ms=(first - stream.started) * 1000,
             send_ms=(now - first) * 1000,
+            upstream=stream.upstream,
         )
         self.logs.request.write(logmod.format_access(record))
 

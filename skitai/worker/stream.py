@@ -12,15 +12,28 @@ request body into it.  Handlers (WSGI, static files, gateway) see only ``Stream`
 
 Backpressure inbound: the body buffer asks the connection to pause reading above
 ``HIGH_WATER`` bytes and to resume once the consumer drained it below ``LOW_WATER``.
+
+Buffered bodies: a handler that wants the whole body before it starts (the WSGI handler
+does, unless its mount streams) calls ``BodyBuffer.collect``: from then on the body is
+kept in memory up to a threshold and in an unnamed temporary file past it (nginx's
+``client_body_buffer_size``), without backpressure, and a callback runs on the loop once
+the body is complete or aborted.  A slow client then holds only its connection, never a
+pool thread.  ``BodyBuffer.check`` (set by the handler) sees every chunk before it is
+kept and may refuse the body with ``BodyRefused`` (a size limit): the connection
+answers its status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import io
+import tempfile
 import threading
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Protocol
 
+from skitai import txn as txn_mod
 from skitai.worker import events
 
 if TYPE_CHECKING:
@@ -62,6 +75,59 @@ class ClientDisconnected(ConnectionError):
     """The client went away before the response was complete."""
 
 
+class BodyRefused(Exception):  # noqa: N818 - a refusal with its status, not a failure
+    """The request body breaks a limit of its handler: answer ``status`` (413) and close."""
+
+    def __init__(self, reason: str, status: int = 413) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class BodyTimeout(TimeoutError):
+    """The client stalled while a thread waited for its request body (answered 408)."""
+
+
+class _Spool:
+    """A whole request body: in memory up to ``memory`` bytes, then in an unnamed
+    temporary file (written on the loop thread, as nginx writes its client body files)."""
+
+    __slots__ = ("_chunks", "_size", "_memory", "_file")
+
+    def __init__(self, memory: int) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._memory = memory
+        self._file: IO[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        file = self._file
+        if file is not None:
+            file.write(data)
+            return
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > self._memory:
+            file = self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            file.write(b"".join(self._chunks))
+            self._chunks = []
+
+    def result(self) -> IO[bytes]:
+        """The body as a file positioned at its start."""
+        file = self._file
+        if file is None:
+            chunks = self._chunks
+            return io.BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        file.flush()
+        file.seek(0)
+        return file
+
+    def close(self) -> None:
+        self._chunks = []
+        if self._file is not None:
+            self._file.close()
+
+
 class _NoLock:
     """Stands in for the Condition while only the loop thread touches a body."""
 
@@ -96,7 +162,7 @@ class BodyBuffer:
     """
 
     __slots__ = ("_chunks", "_size", "_done", "_error", "_cond", "_waiter", "_sink", "_paused",
-                 "_loop", "received")
+                 "_loop", "received", "check", "_spool", "_settled")
 
     def __init__(self, sink: StreamSink, loop: asyncio.AbstractEventLoop) -> None:
         self._chunks: collections.deque[bytes] = collections.deque()
@@ -111,6 +177,46 @@ class BodyBuffer:
         self._paused = False
         self._loop = loop
         self.received = 0  # bytes fed so far (for the access log and size limits)
+        # Sees each chunk before it is kept; raises BodyRefused (a handler's limits).
+        self.check: Callable[[bytes], None] | None = None
+        self._spool: _Spool | None = None  # collect(): the whole body is kept here
+        self._settled: Callable[[], None] | None = None  # collect()'s callback
+
+    def collect(self, memory: int, settled: Callable[[], None]) -> None:
+        """Keep the whole body (memory up to ``memory`` bytes, then a temporary file) and
+        call ``settled()`` on the loop once it is complete or aborted (``complete`` tells
+        which).  No backpressure from here on: the connection reads as fast as the
+        client sends, within the body limits.  Loop thread only, no reader yet."""
+        spool = self._spool = _Spool(memory)
+        for chunk in self._chunks:
+            spool.write(chunk)
+        self._chunks.clear()
+        self._size = 0
+        if self._paused:
+            self._paused = False
+            self._sink.resume_reading()
+        if self._done:
+            settled()
+        else:
+            self._settled = settled
+
+    def spooled(self) -> IO[bytes]:
+        """After collect() settled with the body complete: the body, as a file."""
+        assert self._spool is not None
+        return self._spool.result()
+
+    def release(self) -> None:
+        """The collected body is no longer needed: free its memory or file."""
+        spool = self._spool
+        if spool is not None:
+            self._spool = None
+            spool.close()
+
+    def _settle(self) -> None:
+        settled = self._settled
+        if settled is not None:
+            self._settled = None
+            settled()
 
     def enable_threads(self) -> None:
         """Called on the loop thread before a worker thread may read this body."""
@@ -119,6 +225,13 @@ class BodyBuffer:
 
     # --- producer side (loop thread) -------------------------------------------
     def feed(self, data: bytes) -> None:
+        if self.check is not None:
+            self.check(data)  # may raise BodyRefused: nothing of this chunk is kept
+        spool = self._spool
+        if spool is not None:
+            spool.write(data)
+            self.received += len(data)
+            return
         with self._cond:
             self._chunks.append(data)
             self._size += len(data)
@@ -136,6 +249,7 @@ class BodyBuffer:
             self._done = True
             self._cond.notify_all()
         self._wake()
+        self._settle()
 
     def abort(self, exc: BaseException) -> None:
         with self._cond:
@@ -144,6 +258,9 @@ class BodyBuffer:
                 self._done = True
             self._cond.notify_all()
         self._wake()
+        if self._settled is not None:  # still collecting: nobody will read the spool
+            self.release()
+            self._settle()
 
     @property
     def complete(self) -> bool:
@@ -199,7 +316,7 @@ class BodyBuffer:
                 if chunk is not None:
                     break
                 if not self._cond.wait(timeout):
-                    raise TimeoutError("timed out reading the request body")
+                    raise BodyTimeout("timed out reading the request body")
             resume = self._maybe_resume()
         if resume:
             self._loop.call_soon_threadsafe(self._sink.resume_reading)
@@ -235,6 +352,9 @@ class _NoBody:
     def read_blocking(self, limit: int = -1, timeout: float | None = None) -> bytes:
         return b""
 
+    def release(self) -> None:
+        pass
+
 
 NO_BODY = _NoBody()
 NO_LINKS: list[tuple[bytes, bytes]] = []  # shared and never appended to: hint_promise replaces it
@@ -247,7 +367,7 @@ class Stream:
                  "script_name", "path_info", "query", "headers_sent", "ended", "status",
                  "sent_bytes", "closed", "started", "first_byte", "user", "link_headers",
                  "environ_extra",
-                 "environ_cache")
+                 "environ_cache", "txn_ids", "upstream")
 
     def __init__(
         self,
@@ -279,6 +399,8 @@ class Stream:
         self.started = started  # loop.time() when the head was parsed
         self.first_byte = 0.0  # loop.time() when the response head went out
         self.user: str | None = None  # for the access log (the authenticated user)
+        self.txn_ids: txn_mod.Txn | None = None  # see txn()
+        self.upstream: str | None = None  # a proxied request: "member/NNms" for the log
         # ``Link: <uri>; rel=preload`` fields added by ``skitai.hint_promise``
         self.link_headers: list[tuple[bytes, bytes]] = NO_LINKS
         # Per-stream WSGI environ keys (``skitai.hint_promise``), set by ``dispatch.set_hint_promise``.
@@ -287,6 +409,14 @@ class Stream:
 
     async def receive(self, limit: int = -1) -> bytes:
         return await self.body.receive(limit)
+
+    def txn(self) -> txn_mod.Txn:
+        """The request's transaction ids, made on first use (environ, gateway, log)."""
+        found = self.txn_ids
+        if found is None:
+            found = self.txn_ids = txn_mod.from_headers(self.request.headers,
+                                                        id(self.sink) & 0xFFFF, self.stream_id)
+        return found
 
     def send_head(self, status: int, headers: Headers, reason: bytes = b"") -> None:
         if self.headers_sent:

@@ -1,22 +1,28 @@
 """Running a WSGI app (PEP 3333) for a ``Stream``.
 
-``threads > 0``: the app runs in the worker's thread pool (``pool.py``); ``wsgi.input``
-reads the body as it arrives (blocking that thread, with backpressure on the socket).
+``threads > 0``: the app runs in the worker's thread pool (``pool.py``) once its request
+body has arrived whole (``BodyBuffer.collect``: memory up to ``body_buffer_size``, then
+a temporary file), so a client that trickles its body holds no thread.  A mount with
+``pref.stream_request_body = True`` gets the app called at once instead, ``wsgi.input``
+reading the body as it arrives (blocking that thread, with backpressure on the socket);
+a client that stalls then gets 408 (``BodyTimeout``) when no response has started.
 A response of at most ``COLLECT_LIMIT`` bytes is collected in the thread and handed to
 the loop in ONE completion (``ThreadPool.complete``) (head, body and end together, with an exact
 Content-Length); a larger one is streamed, the thread waiting for the transport to
 drain after each piece.
 
-``threads == 0``: the app runs inline on the event loop.  It cannot block on the socket,
-so the body is read completely first, spilling to a temporary file above
-``SPOOL_MEMORY`` bytes (never all of a large body in memory).  A response is collected
-the same way; once it passes ``COLLECT_LIMIT`` the rest of the iterable is driven by a
+``threads == 0``: the app runs inline on the event loop, also once the body is whole.
+A buffered chunked body gets its ``CONTENT_LENGTH``.  A response is collected the same way; once it passes ``COLLECT_LIMIT`` the rest of the iterable is driven by a
 task that waits for the transport to drain after each piece, so a slow (or vanished)
 client never makes the loop buffer a whole large body.
 
 Either way the iterable's ``close()`` is always called, also when the client went away
 mid-response, and an exception before the head gives a 500 (the traceback goes to the
 app log, and into the body only with ``debug``).
+
+A ``str`` body (or ``str`` items, or a ``str`` passed to ``write()``) is encoded UTF-8,
+with one warning per app: Skitai 0.26 accepted them and its README's first example
+returns one.  A bare ``bytes`` result is one chunk, not a sequence of ints.
 """
 
 from __future__ import annotations
@@ -25,20 +31,21 @@ import asyncio
 import io
 import logging
 import os
-import tempfile
 import traceback
 from collections.abc import Callable, Coroutine, Iterable
+from functools import partial
 from typing import IO, Any
 
+from skitai.was import context as was_context
 from skitai.worker import environ as environ_mod
-from skitai.worker import errorpage
+from skitai.worker import errorpage, uploads
 from skitai.worker.pool import ThreadPool
-from skitai.worker.stream import NO_BODY, ClientDisconnected, Stream
+from skitai.worker.stream import NO_BODY, BodyBuffer, BodyTimeout, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
 
 COLLECT_LIMIT = 256 * 1024
-SPOOL_MEMORY = 1 << 20
+BODY_BUFFER_SIZE = 64 * 1024  # a request body past this waits in a temporary file
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -124,13 +131,23 @@ class InputStream(io.RawIOBase):
         return line
 
 
+def trailers_of(environ: dict[str, Any]) -> list[tuple[bytes, bytes]] | None:
+    """``environ["skitai.trailers"]``: (name, value) pairs an app adds before its body
+    ends (gRPC's ``grpc-status``), sent as the trailer block (HTTP/2 HEADERS frame; HTTP/1.1
+    chunked when the client said ``TE: trailers``)."""
+    pairs = environ.get("skitai.trailers")
+    if not pairs:
+        return None
+    return [(str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in pairs]
+
+
 class _Exchange:
     """The state of one app call: what start_response said and what is queued.  Its
     ``start_response`` and ``write`` are what the app gets (bound methods: no closures
     to make per request)."""
 
     __slots__ = ("status", "reason", "headers", "head_sent", "chunks", "size", "has_length",
-                 "handler", "stream", "threaded")
+                 "handler", "stream", "threaded", "trailers")
 
     def __init__(self, handler: WsgiHandler, stream: Stream, threaded: bool) -> None:
         self.status = 0
@@ -143,6 +160,7 @@ class _Exchange:
         self.handler = handler
         self.stream = stream
         self.threaded = threaded
+        self.trailers: list[tuple[bytes, bytes]] | None = None
 
     def start_response(self, status: str, headers: list[tuple[str, str]],
                        exc_info: Any = None) -> Callable[[bytes], None]:
@@ -161,8 +179,8 @@ class _Exchange:
     def write(self, data: bytes) -> None:
         if self.headers is None:
             raise AssertionError("write() before start_response()")
-        if not isinstance(data, bytes | bytearray):
-            raise TypeError(f"WSGI body must be bytes, got {type(data).__name__}")
+        if type(data) is not bytes:
+            data = self.handler.body_bytes(data)
         if data:
             self.chunks.append(bytes(data))
             self.size += len(data)
@@ -220,16 +238,28 @@ class WsgiHandler:
         debug: bool = False,
         body_timeout: float | None = None,
         body_limit: int = 0,
+        body_buffer_size: int = BODY_BUFFER_SIZE,
     ) -> None:
         self.app = app
-        self.body_limit = body_limit  # the mount's max_client_body_size (0: the server's)
         self.loop = loop
         self.executor = executor
         self.base = base
         self.debug = debug
         self.body_timeout = body_timeout
+        self.body_buffer_size = body_buffer_size
+        self.stream_request_body = False  # pref.stream_request_body: no buffering
+        self.body_limits: uploads.BodyLimits | None = None  # pref.config's finer limits
+        self.body_limit = body_limit  # the mount's max_client_body_size (0: the server's)
+        self._warned_str = False
         # (status, headers as given, then what _convert_headers made of them)
         self._last_head: tuple[Any, list[Any], int, bytes, tuple[tuple[bytes, bytes], ...], bool] | None = None
+
+    def apply_pref(self, pref: Any) -> None:
+        """The mount's ``pref``: ``stream_request_body`` and the seed's
+        ``pref.config.max_post_body_size`` / ``max_multipart_body_size`` /
+        ``max_upload_file_size`` (``uploads.from_pref``)."""
+        self.stream_request_body = bool(getattr(pref, "stream_request_body", False))
+        self.body_limits = uploads.from_pref(pref) if pref is not None else None
 
     def convert_head(self, status: str, headers: list[tuple[str, str]]
                      ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bool]:
@@ -246,32 +276,65 @@ class WsgiHandler:
         return code, reason, out, has_length
 
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
+        """Raises ``BodyRefused`` when the declared body breaks the app's limits."""
         body = stream.body
+        if not isinstance(body, BodyBuffer):  # NO_BODY
+            # No body (the common GET): the shared empty input, no spool, no task.
+            environ = self.environ_for(stream, _EMPTY_INPUT)
+            if self.executor is not None:
+                self.executor.submit(self._run, stream, environ, True)
+                return None
+            return self._run(stream, environ, False)
+        if self.body_limits is not None:
+            body.check = self.body_limits.checker(stream.request)
         if self.executor is not None:
-            # No body: the shared empty input, not a reader with its own lock per request.
-            environ = self.environ_for(stream, _EMPTY_INPUT if body is NO_BODY
-                                       else InputStream(stream, self.body_timeout))
-            self.executor.submit(self._run, stream, environ, True)
+            if self.stream_request_body:
+                environ = self.environ_for(stream, InputStream(stream, self.body_timeout))
+                self.executor.submit(self._run, stream, environ, True)
+            else:
+                body.collect(self.body_buffer_size,
+                             partial(self._body_arrived, stream, body, self.executor))
             return None
-        if body is NO_BODY or (body.complete and body.received == 0):
-            # No body (the common GET): call the app now, no spool, no task.
-            return self._run(stream, self.environ_for(stream, _EMPTY_INPUT), False)
-        return self._inline_with_body(stream)
+        return self._inline_with_body(stream, body)
 
-    async def _inline_with_body(self, stream: Stream) -> None:
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
-        while True:
-            chunk = await stream.receive()
-            if not chunk:
-                break
-            spool.write(chunk)
-        spool.seek(0)
-        rest = self._run(stream, self.environ_for(stream, spool), False)
+    def _body_arrived(self, stream: Stream, body: BodyBuffer, pool: ThreadPool) -> None:
+        """The whole body is kept (or the request failed: the connection answers)."""
+        if body.complete and not stream.closed:
+            pool.submit(self._run, stream, self._buffered_environ(stream, body), True)
+
+    async def _inline_with_body(self, stream: Stream, body: BodyBuffer) -> None:
+        arrived: asyncio.Future[None] = self.loop.create_future()
+        body.collect(self.body_buffer_size, partial(arrived.set_result, None))
+        await arrived
+        if not body.complete or stream.closed:
+            return
+        rest = self._run(stream, self._buffered_environ(stream, body), False)
         if rest is not None:
             await rest
 
+    def _buffered_environ(self, stream: Stream, body: BodyBuffer) -> dict[str, Any]:
+        environ = self.environ_for(stream, body.spooled())
+        if stream.request.chunked:
+            # The length is known now: apps that read CONTENT_LENGTH bytes (Django) get
+            # a chunked upload too.
+            environ["CONTENT_LENGTH"] = str(body.received)
+        return environ
+
+    def body_bytes(self, chunk: Any) -> bytes:
+        """A body chunk that is not ``bytes``: a bytes-like one is copied; a ``str`` is
+        encoded UTF-8 (as Skitai 0.26 did), with one warning per app."""
+        if isinstance(chunk, bytes | bytearray | memoryview):
+            return bytes(chunk)
+        if isinstance(chunk, str):
+            if not self._warned_str:
+                self._warned_str = True
+                log.warning("%s returned a str body: encoded as UTF-8 (WSGI apps should "
+                            "return bytes)", _app_name(self.app))
+            return chunk.encode("utf-8")
+        raise TypeError(f"WSGI body must be bytes, got {type(chunk).__name__}")
+
     def environ_for(self, stream: Stream, body: IO[bytes] | io.RawIOBase) -> dict[str, Any]:
-        return environ_mod.build_environ(
+        environ = environ_mod.build_environ(
             stream.request,
             script_name=stream.script_name,
             path_info=stream.path_info,
@@ -284,6 +347,9 @@ class WsgiHandler:
             extra=stream.environ_extra,
             cache=stream.environ_cache,
         )
+        # README "API Transaction ID": the app reads its ids (skitai.gtxid, skitai.ltxid).
+        environ.update(stream.txn().environ())
+        return environ
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
     def _run(self, stream: Stream, environ: dict[str, Any], threaded: bool,
@@ -295,13 +361,23 @@ class WsgiHandler:
         as ``awaited``."""
         if ex is None:
             ex = _Exchange(self, stream, threaded)
-        result: Iterable[bytes] | None = None
+        result: Any = None  # what a user app returns: a str or bytes is taken too
         handed_off = False
+        token = was_context.bind(environ)  # `from skitai import was` knows this request
         try:
             result = self.app(environ, ex.start_response) if awaited is None else awaited
             if not threaded and hasattr(result, "__await__"):
                 handed_off = True
                 return self._await_app(stream, ex, result, environ)
+            if "REMOTE_USER" in environ:  # an app's authentication names the user in the log
+                stream.user = str(environ["REMOTE_USER"])
+            if hasattr(result, "__aiter__"):
+                # An async body (was.promise(...)): the loop drives it, the thread is free.
+                handed_off = True
+                return self._async_body(stream, ex, result, environ, threaded)
+            kind = type(result)
+            if kind is not list and (kind is str or kind is bytes):
+                result = [result]  # one chunk, not a sequence of characters
             if isinstance(result, FileWrapper) and ex.headers is not None:
                 if threaded:
                     if self._send_file_wrapper(stream, ex, result):
@@ -312,25 +388,31 @@ class WsgiHandler:
                         handed_off = True
                         return rest
             chunks = iter(result)
+            # environ["skitai.unbuffered"]: each piece goes out as the app yields it (a
+            # gRPC stream, a feed), instead of being collected up to COLLECT_LIMIT.
+            unbuffered = environ.get("skitai.unbuffered") is True
             for chunk in chunks:
                 if threaded:
                     ex.write(chunk)
+                    if unbuffered and ex.chunks:
+                        self._flush(stream, ex, True)
                 elif chunk:
                     # Inline: collect without flushing; past the limit, a task goes on.
+                    if ex.headers is None:
+                        _no_head()  # raises
                     if type(chunk) is not bytes:
-                        _check_chunk(ex, chunk)
-                        chunk = bytes(chunk)
-                    elif ex.headers is None:
-                        _check_chunk(ex, chunk)  # raises
+                        chunk = self.body_bytes(chunk)
                     ex.chunks.append(chunk)
                     ex.size += len(chunk)
-                    if ex.size > COLLECT_LIMIT:
+                    if ex.size > COLLECT_LIMIT or unbuffered:
                         handed_off = True
                         return self._stream_rest(stream, ex, result, chunks, environ)
                 if stream.closed:
                     break
             if ex.headers is None:
                 raise AssertionError("the app returned without calling start_response()")
+            if "skitai.trailers" in environ:
+                ex.trailers = trailers_of(environ)
             pool = self.executor
             if threaded and pool is not None:
                 pool.complete(self._complete, stream, ex)
@@ -339,28 +421,92 @@ class WsgiHandler:
         except ClientDisconnected:
             pass
         except BaseException as exc:  # noqa: BLE001 - any app failure becomes a 500
+            # A client that stalled while the app read its body: 408, not the app's fault.
+            status = 408 if isinstance(exc, BodyTimeout) else 500
             pool = self.executor
             if not threaded or pool is None:
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
                     raise
-                self._fail(stream, ex, _describe(environ), traceback.format_exc())
+                self._fail(stream, ex, _describe(environ), traceback.format_exc(), status)
             else:
-                pool.complete(self._fail, stream, ex, _describe(environ), traceback.format_exc())
+                pool.complete(self._fail, stream, ex, _describe(environ), traceback.format_exc(),
+                              status)
         finally:
-            if not handed_off and type(result) is not list:
-                _close(result)
+            was_context.reset(token)
+            if not handed_off:
+                if type(result) is not list:
+                    _close(result)
+                if stream.body is not NO_BODY:
+                    stream.body.release()
         return None
 
     async def _await_app(self, stream: Stream, ex: _Exchange, awaitable: Any,
                          environ: dict[str, Any]) -> None:
+        # The view runs later than _run's bind: `was` must know this request while it does.
+        token = was_context.bind(environ)
         try:
             result = await awaitable
         except Exception:  # noqa: BLE001 - any app failure becomes a 500
             self._fail(stream, ex, _describe(environ), traceback.format_exc())
             return
+        finally:
+            was_context.reset(token)
         rest = self._run(stream, environ, False, ex, result)
         if rest is not None:
             await rest
+
+    def _async_body(self, stream: Stream, ex: _Exchange, result: Any, environ: dict[str, Any],
+                    threaded: bool) -> Coroutine[Any, Any, None] | None:
+        """An app returned an async iterable: send what it yields from the loop.  Without
+        start_response it answers ``200 text/html`` (what Saddle's promise did)."""
+        if ex.headers is None:
+            ex.start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        if threaded:
+            self.loop.call_soon_threadsafe(self._drive_async, stream, ex, result, environ)
+            return None
+        return self._stream_async(stream, ex, result, environ)
+
+    def _drive_async(self, stream: Stream, ex: _Exchange, result: Any,
+                     environ: dict[str, Any]) -> None:
+        task = self.loop.create_task(self._stream_async(stream, ex, result, environ))
+        _ASYNC_BODIES.add(task)  # held until done (the loop keeps only a weak reference)
+        task.add_done_callback(_ASYNC_BODIES.discard)
+
+    async def _stream_async(self, stream: Stream, ex: _Exchange, result: Any,
+                            environ: dict[str, Any]) -> None:
+        """Collect what an async body yields (one response with a length); past
+        ``COLLECT_LIMIT``, send as it comes."""
+        try:
+            async for chunk in result:
+                if ex.headers is None:
+                    _no_head()  # raises
+                if type(chunk) is not bytes:
+                    chunk = self.body_bytes(chunk)
+                if stream.closed:
+                    break
+                if not chunk:
+                    continue
+                if ex.head_sent:
+                    await stream.send_data(chunk)
+                    continue
+                ex.chunks.append(chunk)
+                ex.size += len(chunk)
+                if ex.size > COLLECT_LIMIT:
+                    ex.head_sent = True
+                    stream.send_head(ex.status, ex.headers or [], ex.reason)
+                    pending, ex.chunks = ex.chunks, []
+                    for c in pending:
+                        await stream.send_data(c)
+            self._complete(stream, ex)
+        except ClientDisconnected:
+            pass
+        except Exception:  # noqa: BLE001 - an app failure: a 500, or an aborted stream
+            self._fail(stream, ex, _describe(environ), traceback.format_exc())
+        finally:
+            stream.body.release()
+            aclose = getattr(result, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _stream_rest(self, stream: Stream, ex: _Exchange, result: Iterable[bytes],
                            chunks: Any, environ: dict[str, Any]) -> None:
@@ -373,22 +519,24 @@ class WsgiHandler:
             for c in pending:
                 await stream.send_data(c)
             for chunk in chunks:
-                _check_chunk(ex, chunk)
+                if type(chunk) is not bytes:
+                    chunk = self.body_bytes(chunk)
                 # write() calls made while iterating arrive in ex.chunks: keep the order.
                 queued, ex.chunks = ex.chunks, []
                 for c in queued:
                     await stream.send_data(c)
                 if chunk:
-                    await stream.send_data(bytes(chunk))
+                    await stream.send_data(chunk)
             for c in ex.chunks:
                 await stream.send_data(c)
-            stream.end()
+            stream.end(trailers_of(environ))
         except ClientDisconnected:
             pass
         except Exception:  # noqa: BLE001 - an app failure after the head: abort the stream
             self._fail(stream, ex, _describe(environ), traceback.format_exc())
         finally:
             _close(result)
+            stream.body.release()
 
     def _file_wrapper_task(self, stream: Stream, ex: _Exchange,
                            wrapper: FileWrapper) -> Coroutine[Any, Any, None] | None:
@@ -406,6 +554,7 @@ class WsgiHandler:
             pass
         finally:
             _close(wrapper)
+            stream.body.release()
 
     def _flush(self, stream: Stream, ex: _Exchange, threaded: bool) -> None:
         """Send what is queued now (large or streamed bodies); wait for the transport."""
@@ -455,7 +604,7 @@ class WsgiHandler:
     def _complete_response(self, stream: Stream, ex: _Exchange) -> None:
         if stream.closed:
             return
-        if not ex.head_sent:
+        if not ex.head_sent and not ex.trailers:
             headers = ex.headers or []
             if not ex.has_length:
                 headers.append((b"content-length", str(ex.size).encode()))
@@ -463,20 +612,31 @@ class WsgiHandler:
             stream.respond(ex.status, headers,
                            chunks[0] if len(chunks) == 1 else b"".join(chunks), ex.reason)
             return
+        if not ex.head_sent:  # trailers follow: the head, the body, then the trailer block
+            ex.head_sent = True
+            stream.send_head(ex.status, ex.headers or [], ex.reason)
         for c in ex.chunks:
             stream.send_data_nowait(c)
-        stream.end()
+        stream.end(ex.trailers)
 
-    def _fail(self, stream: Stream, ex: _Exchange, what: str, tb: str) -> None:
-        log.error("app error in %s\n%s", what, tb.rstrip())
+    def _fail(self, stream: Stream, ex: _Exchange, what: str, tb: str,
+              status: int = 500) -> None:
+        """``status`` 408: the client stalled while the app read its body (BodyTimeout)."""
+        if status == 408:
+            log.info("request body timed out in %s", what)
+        else:
+            log.error("app error in %s\n%s", what, tb.rstrip())
         if stream.closed:
             return
         try:
             if ex.head_sent or stream.headers_sent:  # (a failure while sending the response)
                 stream.sink.stream_abort(stream.stream_id)
                 return
-            headers, body = errorpage.page(500, traceback=tb if self.debug else "")
-            stream.respond(500, headers, body)
+            headers, body = errorpage.page(status, traceback=tb if self.debug and status == 500
+                                           else "")
+            if status == 408:
+                headers.append((b"connection", b"close"))
+            stream.respond(status, headers, body)
         except ClientDisconnected:
             pass  # the peer went away meanwhile: nothing to tell it
 
@@ -498,13 +658,17 @@ class _EmptyInput(io.BytesIO):
 
 
 _EMPTY_INPUT = _EmptyInput()
+_ASYNC_BODIES: set[asyncio.Task[None]] = set()
 
 
-def _check_chunk(ex: _Exchange, chunk: Any) -> None:
-    if ex.headers is None:
-        raise AssertionError("the app yielded body data before calling start_response()")
-    if not isinstance(chunk, bytes | bytearray):
-        raise TypeError(f"WSGI body must be bytes, got {type(chunk).__name__}")
+def _no_head() -> None:
+    raise AssertionError("the app yielded body data before calling start_response()")
+
+
+def _app_name(app: Any) -> str:
+    module = getattr(app, "__module__", None) or type(app).__module__
+    name = getattr(app, "__qualname__", None) or type(app).__qualname__
+    return f"{module}.{name}"
 
 
 def _file_span(ex: _Exchange, wrapper: FileWrapper) -> tuple[int, int] | None:

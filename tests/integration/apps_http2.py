@@ -51,6 +51,9 @@ def _pattern(size):
 
 
 skitai.mount("/", app)
+streaming = skitai.pref()
+streaming.stream_request_body = True  # the app runs before its body has arrived
+skitai.mount("/streaming", app, pref=streaming)
 skitai.mount("/static", "static")
 if os.environ.get("TEST_CERT"):
     skitai.enable_ssl(os.environ["TEST_CERT"], os.environ["TEST_KEY"], os.environ.get("TEST_PASS"))

@@ -41,7 +41,7 @@ from skitai.worker.connections.websocket import open_session
 from skitai.worker.dispatch import dispatch, set_hint_promise
 from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.protocols.http1 import H2_PREFACE, Http1Adapter
-from skitai.worker.stream import ClientDisconnected, Stream
+from skitai.worker.stream import BodyRefused, ClientDisconnected, Stream
 
 if TYPE_CHECKING:
     from skitai.worker.routing import Router
@@ -65,6 +65,8 @@ class Http1Connection(SendfileConnection):
         cfg = server.config
         self.adapter = Http1Adapter(max_request_line=cfg.max_request_line,
                                     max_header_bytes=cfg.max_header_bytes,
+                                    max_field_size=cfg.max_header_field_size,
+                                    max_fields=cfg.max_header_fields,
                                     defaults=server.default_headers)
         self.current: Stream | None = None
         self.task: asyncio.Future[None] | None = None
@@ -165,7 +167,10 @@ class Http1Connection(SendfileConnection):
             if body.received + len(event.data) > self._limit:
                 self._abort_stream(stream, 413, "request body too large")
                 return
-            body.feed(event.data)
+            try:
+                body.feed(event.data)
+            except BodyRefused as exc:
+                self._abort_stream(stream, exc.status, exc.reason)
         elif type(event) is events.EndBody:
             stream.body.finish()
         elif type(event) is events.RemoteError:
@@ -454,4 +459,7 @@ class Http1Connection(SendfileConnection):
         stalled_body = not stream.body.complete and not self._read_paused
         if (stalled_body or self._write_paused) and idle > cfg.request_timeout:
             log.info("request timeout for %s", stream.request.target)
-            self.abort()
+            if stalled_body and not stream.headers_sent and not self._write_paused:
+                self._abort_stream(stream, 408, "request body timed out")
+            else:
+                self.abort()

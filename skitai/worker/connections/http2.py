@@ -57,7 +57,7 @@ from skitai.worker.connections.sendfile import send_file_in_chunks
 from skitai.worker.dispatch import dispatch, hint_promise, response_headers, set_hint_promise
 from skitai.worker.environ import EnvironCache
 from skitai.worker.protocols.http2 import ErrorCodes, Http2Adapter
-from skitai.worker.stream import ClientDisconnected, FileLike, Stream
+from skitai.worker.stream import BodyRefused, ClientDisconnected, FileLike, Stream
 
 if TYPE_CHECKING:
     from skitai.worker.routing import Router
@@ -102,11 +102,7 @@ class _Sink:
 
     def stream_respond(self, stream_id: int, status: int, headers: events.Headers,
                        reason: bytes, body: bytes) -> None:
-        conn = self.conn
-        conn.stream_send(self, events.Response(stream_id, status, headers, reason))
-        if body:
-            conn.stream_send(self, events.Data(stream_id, body))
-        conn.stream_send(self, events.EndData(stream_id))
+        self.conn.stream_respond(self, status, headers, body)
 
     async def stream_drain(self, stream_id: int) -> None:
         await self.conn.stream_drain(self)
@@ -280,7 +276,10 @@ class H2Connection(BaseConnection):
         if body.received + len(event.data) > sink.limit:
             self._refuse_body(sink, 413, "request body too large")
             return
-        body.feed(event.data)
+        try:
+            body.feed(event.data)
+        except BodyRefused as exc:
+            self._refuse_body(sink, exc.status, exc.reason)
 
     def _on_end(self, event: events.EndBody) -> None:
         sink = self.streams.get(event.stream_id)
@@ -321,9 +320,11 @@ class H2Connection(BaseConnection):
 
     def _task_done(self, sink: _Sink, task: asyncio.Future[None]) -> None:
         stream = sink.stream
-        if task.cancelled() or stream is None or stream.closed:
+        if task.cancelled():
             return
-        exc = task.exception()
+        exc = task.exception()  # read even when stale: no "never retrieved" warning
+        if stream is None or stream.closed:
+            return
         if exc is not None and not isinstance(exc, ClientDisconnected):
             log.error("handler error for %s", stream.request.target, exc_info=exc)
             if not stream.headers_sent:
@@ -360,6 +361,19 @@ class H2Connection(BaseConnection):
         if type(event) is events.EndData:
             self._wake(self.adapter.take_writable())
             self._ended(sink)
+
+    def stream_respond(self, sink: _Sink, status: int, headers: events.Headers,
+                       body: bytes) -> None:
+        """A whole small response (``Stream.respond``): one adapter call."""
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+        stream = sink.stream
+        if stream is not None:
+            headers = response_headers(self.server, stream, headers)
+        adapter = self.adapter
+        self.write(adapter.send_whole(sink.stream_id, status, headers, body))
+        self._wake(adapter.take_writable())
+        self._ended(sink)
 
     async def stream_drain(self, sink: _Sink) -> None:
         if not self.closed:
@@ -529,7 +543,10 @@ class H2Connection(BaseConnection):
                 if stream is not None and not stream.body.complete \
                         and not self.adapter.is_held(sink.stream_id):
                     log.info("request timeout for %s", stream.request.target)
-                    self.reset_stream(sink.stream_id, ErrorCodes.CANCEL)
+                    if stream.headers_sent:
+                        self.reset_stream(sink.stream_id, ErrorCodes.CANCEL)
+                    else:
+                        self._refuse_body(sink, 408, "request body timed out")
 
 
 # --- protocol switches (installed on the Server by install()) ----------------------------------

@@ -21,11 +21,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from skitai.worker import errorpage, events, websocket_app
+from skitai.worker import eager, errorpage, events, websocket_app
 from skitai.worker.connections import http2
 from skitai.worker.connections.http2 import H2Connection
 from skitai.worker.connections.websocket import open_session
 from skitai.worker.dispatch import response_headers, route_stream
+from skitai.worker.handler import WebSocketTunnel
 from skitai.worker.protocols.http2 import ErrorCodes
 from skitai.worker.stream import FileLike, Stream
 
@@ -49,10 +50,20 @@ def take(conn: H2Connection, request: events.Request) -> None:
     sink.stream = stream
     route = route_stream(conn.server, conn.router, stream)
     app = route.app if route is not None else None
+    if isinstance(app, WebSocketTunnel):  # the reverse proxy: a tunnel to a member
+        task = eager.start(conn.loop, app.websocket(stream))
+        if task is not None:
+            task.add_done_callback(_log_failure)
+        return
     if not websocket_app.wants(app):
         sink.respond(404)
         return
     websocket_app.start(stream, app)
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("WebSocket tunnel failed", exc_info=task.exception())
 
 
 class _TunnelSink:

@@ -12,15 +12,24 @@ values, bare CR and bare LF line endings (we keep that strictness: a bare-LF req
 400), bad tokens in methods and names, ``chunked`` not last.  We add what llhttp allows:
 a missing or repeated Host on HTTP/1.1 and a Host value that cannot be a host, TE on
 HTTP/1.0, transfer codings other than ``chunked`` (501), HTTP versions other than 1.0 and
-1.1 (505), and the size limits.  What llhttp lets through and we keep: more than one
-space between the parts of the request line, a ``#fragment`` in the target (the router
+1.1 (505), a repeated singleton field (``_SINGLETONS``: Content-Type, Authorization,
+Range, the conditionals...), a trailer field that controls framing, routing, auth or
+content (``_NO_TRAILER``, RFC 9110 6.5.1; never merged into the head), the asterisk-form
+target with any method but OPTIONS, and the size limits.  What llhttp lets through and
+we keep: more than one space between the parts of the request line, a ``#fragment`` in the target (the router
 ignores it), and trailing whitespace in values (stripped here).  A method llhttp does not
 know (it parses registered methods only) is a 400, not a 501.  A violation raised inside a callback travels out of
 ``feed_data`` as the ``__context__`` of ``HttpParserCallbackError``; either way it becomes
 ONE ``RemoteError`` after the events parsed before it, and the adapter stops reading for
 good: nothing after a bad request is ever run.
 
-*Limits.*  The request line is checked as the target arrives (llhttp reports a partial
+*Limits* (gunicorn's defaults: a 4094-byte request line, 100 fields of at most 8190
+bytes of name and value each; and a 64 KiB head).  Field size and count are checked once
+the head is complete (the head limit bounds them meanwhile), and the fields are scanned
+only when the head was read in more bytes than one field may hold; trailers the same
+(100 more fields at most), and a trailer section is counted read by read against the
+head limit (``_count_trailer``).  The request line is checked as the target arrives
+(llhttp reports a partial
 target at the end of every chunk, so the check is exact for any split): 414.  The head is
 counted per ``feed()`` chunk while a head is being parsed, so a slowloris head cannot grow
 memory past the limit plus one read.  When a chunk would take the count over
@@ -78,8 +87,29 @@ _UNTIL_CLOSE: Final = 3  # HTTP/1.0 without Content-Length
 _NO_BODY: Final = 4  # HEAD, 101, 204, 304
 
 _VERSIONS: Final = {"1.1": b"1.1", "1.0": b"1.0"}
-# Headers of the request head that need a look (trailers are never looked at).
+# Fields of the request head that need a look.
 _SPECIAL: Final = frozenset((b"host", b"content-length", b"transfer-encoding", b"expect"))
+# Fields that are single by definition (RFC 9110: not list-based) and whose duplicates
+# would change what the request means, or which of two values a proxy in front of us
+# and the app would each pick: a request repeating one is refused (400).  Host and
+# Content-Length have their own checks.  (User-Agent, Referer, From and Date are
+# singletons too, but only describe the request: duplicates of them are let through.)
+_SINGLETONS: Final = frozenset((
+    b"content-type", b"content-range", b"content-location", b"authorization",
+    b"proxy-authorization", b"if-modified-since", b"if-unmodified-since", b"if-range",
+    b"max-forwards", b"range"))
+# Fields a trailer must not carry (RFC 9110 6.5.1): framing, routing, request modifiers,
+# authentication, content metadata.  A chunked request with one of them is refused (400):
+# merged into the head, they could override what was checked there.
+_NO_TRAILER: Final = frozenset((
+    b"host", b"content-length", b"transfer-encoding", b"trailer", b"te", b"connection",
+    b"keep-alive", b"upgrade", b"expect", b"max-forwards", b"cache-control", b"pragma",
+    b"range", b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since",
+    b"if-range", b"authorization", b"proxy-authorization", b"cookie", b"set-cookie",
+    b"content-type", b"content-encoding", b"content-range", b"content-location",
+    b"content-language", b"location", b"forwarded", b"x-forwarded-for", b"x-forwarded-host",
+    b"x-forwarded-proto"))
+_WATCHED: Final = _SPECIAL | _SINGLETONS | _NO_TRAILER
 # RFC 3986 host characters (reg-name, IP literal, port); deleting them must leave nothing.
 _HOST_CHARS: Final = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                       b"-._~!$&'()*+,;=%:[]")
@@ -206,6 +236,12 @@ class _BodyOnly:
     def on_body(self, data: bytes) -> None:
         self.adapter.on_body(data)
 
+    def on_chunk_header(self) -> None:
+        self.adapter.on_chunk_header()
+
+    def on_chunk_complete(self) -> None:
+        self.adapter.on_chunk_complete()
+
     def on_message_complete(self) -> None:
         self.adapter.on_message_complete()
 
@@ -213,10 +249,16 @@ class _BodyOnly:
 class Http1Adapter:
     """One HTTP/1.1 connection, server side.  See the module docstring."""
 
-    def __init__(self, *, max_request_line: int = 8190, max_header_bytes: int = 65536,
+    def __init__(self, *, max_request_line: int = 4094, max_header_bytes: int = 65536,
+                 max_field_size: int = 8190, max_fields: int = 100,
                  defaults: DefaultHeaders = _NO_DEFAULTS) -> None:
         self._defaults = defaults
         self._max_line = max_request_line
+        self._max_field = max_field_size
+        self._max_fields = max_fields
+        self._singles: set[bytes] | None = None  # singleton fields seen in this head
+        self._in_chunk = False  # between a chunk's size line and its end (or the trailers')
+        self._trailer_bytes = 0
         # "GET" + 2 spaces + "HTTP/1.1": a target longer than this may make the line too long.
         self._max_target = max_request_line - 13
         self._max_head = max_header_bytes
@@ -304,6 +346,7 @@ class Http1Adapter:
             data, self._trailing = self._trailing + data, b""
         out: list[events.Event] = []
         self._out = out
+        in_chunk = False
         if self._in_head:
             self._mid = False
             total = self._head_bytes + len(data)
@@ -311,13 +354,26 @@ class Http1Adapter:
                 self._feed_limited(data)
                 return out
             self._head_bytes = total
+        else:
+            in_chunk = self._in_chunk
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._upgraded(data[exc.args[0]:])
         except httptools.HttpParserError as exc:
             self._parse_error(exc)
+        if in_chunk and not out and self._in_chunk:
+            self._count_trailer(len(data))
         return out
+
+    def _count_trailer(self, size: int) -> None:
+        """A whole read between a chunk's size line and its end that made no body: the
+        trailer section (llhttp holds a field until its line ends, so a trailer that
+        never ends would grow without bound).  Counted like a head, from the first
+        read that begins inside it."""
+        self._trailer_bytes += size
+        if self._trailer_bytes > self._max_head:
+            self._fail("trailer section too large", 431)
 
     def eof(self) -> list[events.Event]:
         """The peer will send nothing more."""
@@ -496,17 +552,44 @@ class Http1Adapter:
         name = name.lower()
         value = value.rstrip(b" \t")
         self._headers.append((name, value))
-        if name in _SPECIAL and self._in_head:
-            if name == b"host":
+        if name in _WATCHED:
+            if name == b"host" and self._in_head:
                 self._hosts.append(value)
-            elif name == b"content-length":
-                if self._cl is not None:  # llhttp catches this too
-                    raise _Reject("duplicate Content-Length")
-                self._cl = value
-            elif name == b"transfer-encoding":
-                self._te = value if self._te is None else self._te + b"," + value
             else:
-                self._expect = value
+                self._watched(name, value)
+
+    def _check_fields(self, fields: events.Headers, where: str) -> None:
+        """The field count and size limits, checked once a head (or trailer section) is
+        complete: the head limit already bounds what they could hold meanwhile."""
+        if len(fields) > self._max_fields:
+            raise _Reject(f"more than {self._max_fields} {where} fields", 431)
+        limit = self._max_field
+        for name, value in fields:
+            if len(name) + len(value) > limit:
+                raise _Reject(f"{where} field {name[:64].decode('latin-1')!r} too large "
+                              f"({len(name) + len(value)} > {limit} bytes)", 431)
+
+    def _watched(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            if name in _NO_TRAILER:
+                raise _Reject(f"{name.decode('latin-1')} in a trailer section")
+            return
+        if name in _SINGLETONS:
+            singles = self._singles
+            if singles is None:
+                self._singles = {name}
+            elif name in singles:
+                raise _Reject(f"more than one {name.decode('latin-1')} field")
+            else:
+                singles.add(name)
+        elif name == b"content-length":
+            if self._cl is not None:  # llhttp catches this too
+                raise _Reject("duplicate Content-Length")
+            self._cl = value
+        elif name == b"transfer-encoding":
+            self._te = value if self._te is None else self._te + b"," + value
+        elif name == b"expect":
+            self._expect = value
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -516,6 +599,14 @@ class Http1Adapter:
         headers = self._headers
         if self._uncounted:
             self._check_head_size(headers)
+        if self._head_bytes > self._max_field or len(headers) > self._max_fields \
+                or self._uncounted:
+            # (A head read in fewer bytes than one field may hold has no field too large.)
+            self._check_fields(headers, "header")
+        self._singles = None
+        url = self._url
+        if url[:1] != b"/" and url == b"*" and parser.get_method() != b"OPTIONS":
+            raise _Reject("the asterisk-form target is only for OPTIONS (RFC 9112 3.2.4)")
         hosts = self._hosts
         if hosts:
             if len(hosts) > 1:
@@ -559,10 +650,19 @@ class Http1Adapter:
     def on_body(self, data: bytes) -> None:
         self._out.append(_body(self._sid, data))
 
+    def on_chunk_header(self) -> None:
+        self._in_chunk = True
+
+    def on_chunk_complete(self) -> None:
+        self._in_chunk = False
+        self._trailer_bytes = 0
+
     def on_message_complete(self) -> None:
         if self._body_skipped is not None:
             return  # not complete: _restart_for_body() parses the body
         sid = self._sid
+        if self._headers:
+            self._check_fields(self._headers, "trailer")
         self._out.append(_end_body(sid, self._headers))
         self._headers = []
         self._sid = sid + 1

@@ -46,7 +46,7 @@ from __future__ import annotations
 import collections
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -57,6 +57,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import hpack.hpack
+import hpack.table
 from hyperframe.frame import GoAwayFrame
 
 from skitai.errors import LocalProtocolError
@@ -97,6 +98,114 @@ class _Quiet:
 
 if not hpack.hpack.log.isEnabledFor(10):
     hpack.hpack.log = _Quiet()  # type: ignore[assignment]  # hpack's module logger, swapped for a quiet stand-in
+
+
+# Static-table entries (RFC 7541 appendix A): (name, value) -> index, name -> first index.
+def _static_indexes() -> tuple[dict[tuple[bytes, bytes], int], dict[bytes, int]]:
+    fields: dict[tuple[bytes, bytes], int] = {}
+    names: dict[bytes, int] = {}
+    for index, field in enumerate(hpack.table.HeaderTable.STATIC_TABLE, 1):
+        fields.setdefault(field, index)
+        names.setdefault(field[0], index)
+    return fields, names
+
+
+_STATIC_FIELDS, _STATIC_NAMES = _static_indexes()
+_NEVER_INDEXED: Final = frozenset((b"set-cookie", b"authorization", b"proxy-authorization",
+                                   b"cookie"))
+_FIELD_CACHE_MAX = 4096
+
+
+class _BlockDecoder(hpack.hpack.Decoder):
+    """HPACK decoding that remembers the last header blocks made only of indexed fields.
+
+    Such a block (every representation an index, RFC 7541 6.1) changes nothing in the
+    decoder, and its fields depend only on the dynamic table; a keep-alive client that
+    asks again and again sends the very same bytes (h2load, a browser polling an API).
+    Its decoded fields are kept until a block of any other kind is decoded (which may
+    change the table: everything kept is dropped), so a kept answer is always what
+    decoding would give.  h2 still validates every field of every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kept: dict[bytes, list[Any]] = {}
+
+    def decode(self, data: bytes, raw: bool = False) -> Any:
+        kept = self._kept
+        known = kept.get(data) if raw else None
+        if known is not None:
+            return list(known)
+        fields = list(super().decode(data, raw))
+        if not raw or not _only_indexed(data):
+            kept.clear()
+        elif len(kept) < 64:
+            kept[bytes(data)] = fields[:]
+        return fields
+
+
+def _only_indexed(block: bytes) -> bool:
+    """Every representation in ``block`` is an indexed field (top bit set; an index of
+    127 or more continues in bytes whose top bit says whether another follows)."""
+    i, n = 0, len(block)
+    while i < n:
+        first = block[i]
+        if not first & 0x80:
+            return False
+        i += 1
+        if first & 0x7F == 0x7F:
+            while i < n and block[i] & 0x80:
+                i += 1
+            i += 1
+    return i == n
+
+
+class _FieldEncoder(hpack.hpack.Encoder):
+    """The response side of HPACK without a dynamic table (as nginx encodes): each field
+    is a static-table index or a literal that is not indexed, so its bytes do not depend
+    on what was sent before and are computed once per distinct field, then reused (the
+    ``:status`` and ``content-type`` of every hello-world response cost a dict lookup).
+    The price is a few bytes more per repeated custom field.  A table size change the
+    peer asked for is still signalled first (RFC 7541 4.2), by the base class's state.
+    Secrets (cookies, credentials) are literals never indexed (RFC 7541 7.1.3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fields: dict[tuple[bytes, bytes], bytes] = {}
+
+    def encode(self, headers: Iterable[Any], huffman: bool = True) -> bytes:
+        block = []
+        if self.header_table.resized:
+            block.append(self._encode_table_size_change())
+            self.header_table.resized = False
+        cache = self._fields
+        for field in headers:
+            encoded = cache.get(field)
+            if encoded is None:
+                encoded = self._field(field)
+            block.append(encoded)
+        return b"".join(block)
+
+    def _field(self, field: tuple[bytes, bytes]) -> bytes:
+        name, value = field[0], field[1]
+        if not isinstance(name, bytes) or not isinstance(value, bytes):
+            name, value = bytes(name, "utf-8"), bytes(value, "utf-8")
+        index = _STATIC_FIELDS.get((name, value))
+        if index is not None:
+            encoded = self._encode_indexed(index)
+        else:
+            bit = hpack.hpack.INDEX_NEVER if name in _NEVER_INDEXED else hpack.hpack.INDEX_NONE
+            index = _STATIC_NAMES.get(name)
+            if index is not None:
+                encoded = self._encode_indexed_literal(index, value, bit, True)
+            else:
+                encoded = self._encode_literal(name, value, bit, True)
+        if type(field) is tuple and len(field) == 2 and name not in _NEVER_INDEXED \
+                and len(value) <= 256:
+            cache = self._fields
+            if len(cache) >= _FIELD_CACHE_MAX:
+                cache.clear()
+            cache[field] = encoded
+        return encoded
 
 
 _GONE_KEPT = 256  # reset streams remembered (see Http2Adapter._gone)
@@ -244,9 +353,12 @@ class Http2Adapter:
         # Outbound fields are ours (the WSGI layer refused CR/LF, _fields() lower-cases and
         # drops connection-specific ones): h2's per-field re-validation is skipped (speed).
         # Inbound fields keep h2's full validation.
+        # Inbound cookie crumbs (RFC 9113 8.2.3) are not joined here: build_environ joins
+        # repeated Cookie fields with "; " for every protocol (one pass fewer per field).
         config = h2.config.H2Configuration(client_side=False, header_encoding=None,
                                            validate_outbound_headers=False,
-                                           normalize_outbound_headers=False)
+                                           normalize_outbound_headers=False,
+                                           normalize_inbound_headers=False)
         conn = h2.connection.H2Connection(config=config)
         codes = h2.settings.SettingCodes
         settings = {
@@ -259,7 +371,9 @@ class Http2Adapter:
         if enable_connect_protocol:
             settings[codes.ENABLE_CONNECT_PROTOCOL] = 1
         conn.local_settings = h2.settings.Settings(client=False, initial_values=settings)
+        conn.decoder = _BlockDecoder()
         conn.decoder.max_header_list_size = max_header_bytes
+        conn.encoder = _FieldEncoder()
         self._conn = conn
         self._connection_window = max(connection_window, 65535)
         self._max_header_bytes = max_header_bytes
@@ -491,6 +605,32 @@ class Http2Adapter:
         except (h2.exceptions.StreamClosedError, h2.exceptions.StreamIDTooLowError):
             self._forget(sid)  # the peer reset the stream: what we had to say goes nowhere
         return self._conn.data_to_send()
+
+    def send_whole(self, stream_id: int, status: int, headers: events.Headers,
+                   body: bytes) -> bytes:
+        """Response + Data + EndData in one call (the common small response): HEADERS and
+        one DATA frame ending the stream, the frames the three ``send()`` calls make,
+        without the stream's output queue.  Anything else takes those three calls."""
+        conn = self._conn
+        if (body and not self.closed and 200 <= status <= 599 and status != 204
+                and status != 304 and stream_id not in self._out
+                and self._methods.get(stream_id) != b"HEAD"):
+            try:
+                if len(body) <= min(conn.local_flow_control_window(stream_id),
+                                    conn.max_outbound_frame_size):
+                    conn.send_headers(stream_id, [(b":status", _STATUS[status]),
+                                                  *self._fields(headers)])
+                    conn.send_data(stream_id, body, end_stream=True)
+                    self._done(stream_id)
+                    return conn.data_to_send()
+            except (h2.exceptions.StreamClosedError, h2.exceptions.StreamIDTooLowError):
+                self._forget(stream_id)
+                return conn.data_to_send()
+            except h2.exceptions.ProtocolError:
+                pass  # (a stream h2 no longer knows) the plain path says what is wrong
+        return (self.send(events.Response(stream_id, status, headers))
+                + self.send(events.Data(stream_id, body))
+                + self.send(events.EndData(stream_id)))
 
     @staticmethod
     def _fields(headers: events.Headers) -> events.Headers:

@@ -16,7 +16,8 @@ reassembled), ``Ping``/``Pong`` (a pong is queued automatically) and ``Closed``;
 byte to write is collected in ``data_to_send()`` (as h2 does).  Limits and failures:
 
 - a message larger than ``max_message_size`` (counted as it arrives, after inflation, so
-  neither a huge frame nor a deflate bomb is ever buffered whole) closes with 1009;
+  neither a huge frame nor a deflate bomb is ever buffered whole) closes with 1009; so
+  does a frame whose header alone declares more than the message may still hold;
 - text that is not UTF-8 closes with 1007 (wsproto decodes incrementally);
 - any framing violation (an unmasked client frame, a bad opcode, a fragmented control
   frame, RSV bits without an extension...) closes with 1002.
@@ -39,6 +40,7 @@ import binascii
 import enum
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from wsproto import events as wsevents
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -268,7 +270,24 @@ class WebSocketAdapter:
         if self.state is State.FAILED or self.state is State.CLOSED or not data:
             return []
         self._conn.receive_data(data)
-        return self._drain()
+        out = self._drain()
+        if self.state is State.OPEN and self._declared_too_big():
+            out.append(self._fail(TOO_BIG, "message too big"))
+        return out
+
+    def _declared_too_big(self) -> bool:
+        """The frame being received declares more payload than the message may still
+        grow by: fail now, from its header alone, instead of waiting for (and counting)
+        bytes that may never come.  The compressed size of a deflated frame is compared
+        as is (its payload on the wire).  Looks at wsproto's frame decoder (private,
+        checked against wsproto 1.2 and 1.3); without it the count in _drain still
+        applies."""
+        decoder: Any = getattr(getattr(self._conn, "_proto", None), "_frame_decoder", None)
+        header = getattr(decoder, "header", None)
+        if header is None or header.opcode.iscontrol():
+            return False
+        remaining: int = header.payload_len - decoder.payload_consumed
+        return self._size + remaining > self.max_message_size
 
     def eof(self) -> list[events.Event]:
         """The peer closed the TCP connection."""

@@ -128,3 +128,20 @@ def test_import_skitai_stays_cheap() -> None:
             "'uvloop', 'flask'} & set(sys.modules); print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_request_limits_from_app_py_and_the_config_file(tmp_path: Path) -> None:
+    cfg = Builder().freeze(env={})
+    # gunicorn's defaults: limit_request_line, limit_request_fields, limit_request_field_size
+    assert (cfg.max_request_line, cfg.max_header_fields, cfg.max_header_field_size) == \
+        (4094, 100, 8190)
+    skitai.set_request_limits(request_line=2048, header_field_size=4096)
+    cfg = api.draft().freeze(env={})
+    assert (cfg.max_request_line, cfg.max_header_fields, cfg.max_header_field_size,
+            cfg.max_header_bytes) == (2048, 100, 4096, 65536)
+    conf = conffile.parse_text("[common]\nmax-header-fields = 50\nmax-header-bytes = 32768\n",
+                               str(tmp_path / "c.conf"))
+    cfg = Builder().freeze(conf=conf, env={})
+    assert (cfg.max_header_fields, cfg.max_header_bytes) == (50, 32768)
+    with pytest.raises(ConfigError, match=r"set_request_limits\(header_fields=0\)"):
+        skitai.set_request_limits(header_fields=0)

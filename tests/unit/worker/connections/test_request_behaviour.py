@@ -79,7 +79,8 @@ class H1:
         self.site.call(self.transport.abort)  # the peer reset the connection
 
     def timed_out(self, ref: int) -> bool:
-        return self.transport.aborted
+        """408 (no response had started) or, after a response began, an abort."""
+        return self.transport.aborted or self.responses().get(ref, (0, b""))[0] == 408
 
 
 class H2:
@@ -106,8 +107,11 @@ class H2:
         self.peer.send()
 
     def timed_out(self, ref: int) -> bool:
+        """408 (no response had started) or, after a response began, a reset."""
         self.peer.receive()
-        return self.peer.responses.get(ref, {}).get("reset") is not None
+        got = self.peer.responses.get(ref, {})
+        return got.get("reset") is not None or (
+            bool(got.get("headers")) and got["headers"][b":status"] == b"408")
 
 
 class App:

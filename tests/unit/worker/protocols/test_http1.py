@@ -393,7 +393,7 @@ def test_default_head_limit_is_exact(step: int) -> None:
     assert len(ok) == 65536
     too_big = head + b"a" * (fill + 1) + b"\r\n\r\n"
     for data, status in ((ok, None), (too_big, 431)):
-        a = Http1Adapter()
+        a = Http1Adapter(max_field_size=65536)  # one large field: the head limit decides
         got: list[events.Event] = []
         for i in range(0, len(data), step):
             got += a.feed(data[i:i + step])
@@ -414,6 +414,37 @@ def test_slowloris_head_is_cut_at_the_limit() -> None:
             break
         assert fed <= 4096
     assert fed > 4096 and evs[0].status_hint == 431  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("step", [1, 100, 5000])
+def test_an_endless_trailer_is_cut_at_the_head_limit(step: int) -> None:
+    """llhttp keeps a field until its line ends: a trailer that never ends must not grow
+    memory without bound (431 once the trailer section passes max_header_bytes)."""
+    a = Http1Adapter(max_header_bytes=4096)
+    evs = a.feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"3\r\nabc\r\n0\r\nX-Endless: ")
+    assert [type(e) for e in evs] == [Request, Body]
+    fed = 0
+    evs = []
+    while not evs:
+        evs = a.feed(b"a" * step)
+        fed += step
+        assert fed <= 4096 + 2 * step
+    assert evs == [events.RemoteError(1, "trailer section too large", 431)]
+
+
+def test_chunks_split_anywhere_are_not_trailers() -> None:
+    """Reads that fall between a chunk's size line and its data are body, not trailer."""
+    a = Http1Adapter(max_header_bytes=64)
+    a.feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+    got: list[events.Event] = []
+    for _ in range(50):
+        got += a.feed(b"40\r\n")
+        got += a.feed(b"x" * 64)
+        got += a.feed(b"\r\n")
+    got += a.feed(b"0\r\nX-Sum: 1\r\n\r\n")
+    assert not any(type(e) is events.RemoteError for e in got)
+    assert got[-1] == EndBody(1, [(b"x-sum", b"1")])
 
 
 def test_slow_long_target_gets_414() -> None:

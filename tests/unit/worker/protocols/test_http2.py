@@ -463,3 +463,107 @@ def test_body_without_content_length_is_like_chunked() -> None:
     req, body, end = to_server(client, server)
     assert req.content_length is None and req.chunked  # type: ignore[attr-defined]
     assert body == events.Body(1, b"abc") and end == events.EndBody(1)
+
+
+# --- the whole-response fast path and the stateless field encoder ------------------------------
+
+def _responses(whole: bool, status: int, method: bytes, body: bytes,
+               headers: list[tuple[bytes, bytes]]) -> list[object]:
+    client, server = pair()
+    settle(client, server)
+    req = [(b":method", method), *REQ[1:]]
+    out = []
+    for sid in (1, 3, 5):  # the same fields again: cached encodings, same meaning
+        client.send_headers(sid, req, end_stream=True)
+        to_server(client, server)
+        if whole:
+            data = server.send_whole(sid, status, headers, body)
+        else:
+            data = (server.send(events.Response(sid, status, headers))
+                    + server.send(events.Data(sid, body)) + server.send(events.EndData(sid)))
+        for ev in client.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                out.append(("head", ev.stream_id, ev.headers))
+            elif isinstance(ev, h2.events.DataReceived):
+                out.append(("data", ev.stream_id, ev.data))
+            elif isinstance(ev, h2.events.StreamEnded):
+                out.append(("end", ev.stream_id))
+        if len(body) < 16384:  # (a larger one waits for the client's window)
+            assert server.buffered(sid) == 0
+    return out
+
+
+@pytest.mark.parametrize(("status", "method", "body"), [
+    (200, b"GET", b"Hello, World!"), (404, b"GET", b"<h1>404</h1>"), (200, b"HEAD", b"12345"),
+    (204, b"GET", b""), (200, b"GET", b""), (200, b"GET", b"x" * 70000),
+])
+def test_send_whole_gives_what_the_three_sends_give(status: int, method: bytes,
+                                                    body: bytes) -> None:
+    headers = [(b"content-type", b"text/plain"), (b"x-custom", b"v\xe9"),
+               (b"set-cookie", b"s=secret"), (b"content-length", str(len(body)).encode())]
+    whole = _responses(True, status, method, body, headers)
+    assert whole == _responses(False, status, method, body, headers)
+    assert whole[0] == ("head", 1, [(b":status", str(status).encode()), *headers])
+
+
+def test_field_encoder_uses_no_dynamic_table_and_signals_a_table_size_change() -> None:
+    from hpack import Decoder
+
+    from skitai.worker.protocols.http2 import _FieldEncoder
+
+    enc, dec = _FieldEncoder(), Decoder()
+    fields = [(b":status", b"200"), (b"content-type", b"text/html"), (b"x-a", b"b"),
+              (b"cookie", b"c=1")]
+    first = enc.encode(fields)
+    assert enc.encode(fields) == first  # no state: the same bytes every time
+    assert dec.decode(first, raw=True) == fields and len(dec.header_table.dynamic_entries) == 0
+    assert first[:1] == b"\x88"  # :status 200 is static index 8
+    enc.header_table_size = 0  # the peer's SETTINGS_HEADER_TABLE_SIZE
+    block = enc.encode(fields)
+    assert block[:1] == b"\x20"  # a dynamic table size update to 0 comes first
+    assert dec.decode(block, raw=True) == fields
+
+
+def test_cookie_crumbs_arrive_as_fields_and_join_in_the_environ() -> None:
+    from skitai.worker.environ import build_environ
+
+    client, server = pair()
+    client.send_headers(1, REQ + [(b"cookie", b"a=1"), (b"cookie", b"b=2")], end_stream=True)
+    request = next(e for e in to_server(client, server) if isinstance(e, events.Request))
+    assert [v for n, v in request.headers if n == b"cookie"] == [b"a=1", b"b=2"]
+    environ = build_environ(request, script_name="", path_info="/", query=b"", scheme="http",
+                            client=None, server=None, body=None)  # type: ignore[arg-type]
+    assert environ["HTTP_COOKIE"] == "a=1; b=2"
+
+
+def test_block_decoder_gives_what_a_plain_decoder_gives() -> None:
+    """Blocks of indexed fields only are remembered; any other block drops what was kept
+    (it may change the dynamic table, and with it what the same indexes mean)."""
+    import random
+
+    from hpack import Decoder, Encoder
+
+    from skitai.worker.protocols.http2 import _BlockDecoder, _only_indexed
+
+    rng = random.Random(7)
+    enc, plain, ours = Encoder(), Decoder(), _BlockDecoder()
+    enc.header_table_size = 256  # a small table: entries are evicted and indexes move
+    paths = [b"/", b"/a", b"/b", b"/" + b"x" * 40]
+    hits = 0
+    for _ in range(2000):
+        fields = [(b":method", b"GET"), (b":path", rng.choice(paths)),
+                  (b":authority", b"h"), (b"x-n", b"%d" % rng.randrange(6))]
+        block = enc.encode(fields)
+        hits += _only_indexed(block)
+        assert ours.decode(block, raw=True) == plain.decode(block, raw=True) == fields
+    assert hits > 100  # the remembered path was taken
+
+
+@pytest.mark.parametrize(("block", "only"), [
+    (b"\x82\x84\x86", True), (b"\xff\x00", True), (b"\xff\x80\x01\x82", True),
+    (b"\x82\x04\x01/", False), (b"\x20\x82", False), (b"\xff", False), (b"", True),
+])
+def test_only_indexed(block: bytes, only: bool) -> None:
+    from skitai.worker.protocols.http2 import _only_indexed
+
+    assert _only_indexed(block) is only

@@ -210,6 +210,37 @@ def test_oversize_message_closes_1009_before_it_is_whole() -> None:
     assert close_code(a.data_to_send()) == 1009
 
 
+@pytest.mark.parametrize("declared", [1001, 1 << 20, 1 << 62])
+def test_a_frame_declaring_too_much_closes_1009_from_its_header_alone(declared: int) -> None:
+    """No payload byte has arrived: the 64-bit length in the header is enough (a peer
+    that declares 2^62 bytes and then trickles or sends nothing is closed at once)."""
+    a = ws.WebSocketAdapter(max_message_size=1000)
+    length = bytes([0x80 | 126]) + struct.pack("!H", declared) if declared < 65536 \
+        else bytes([0x80 | 127]) + struct.pack("!Q", declared)  # the minimal form
+    evs = a.feed(b"\x82" + length + b"mask")
+    assert [(type(e), e.code) for e in evs] == [(ws.Closed, 1009)]  # type: ignore[attr-defined]
+    assert close_code(a.data_to_send()) == 1009
+    assert a.state is ws.State.FAILED
+    assert a.feed(b"x" * 100) == []
+
+
+def test_a_continuation_declaring_more_than_the_message_may_still_hold_closes_1009() -> None:
+    a = ws.WebSocketAdapter(max_message_size=1000)
+    first = frame(2, b"a" * 600, fin=False)
+    assert a.feed(first) == []
+    head = bytes([0x80, 0x80 | 126]) + struct.pack("!H", 401) + b"mask"
+    evs = a.feed(head)
+    assert [e.code for e in evs] == [1009]  # type: ignore[attr-defined]
+
+
+def test_a_frame_declaring_exactly_the_limit_is_waited_for() -> None:
+    a = ws.WebSocketAdapter(max_message_size=1000)
+    whole = frame(2, b"z" * 1000)
+    assert a.feed(whole[:20]) == []
+    assert a.state is ws.State.OPEN
+    assert a.feed(whole[20:]) == [ws.Message(1, b"z" * 1000)]
+
+
 def test_oversize_across_fragments_closes_1009() -> None:
     a = ws.WebSocketAdapter(max_message_size=100)
     evs = a.feed(frame(1, b"x" * 60, fin=False) + frame(0, b"y" * 60))

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue 13's benchmarks (../shared/bench/compare.py, interleaved rounds, medians):
+#   bash bench/was.sh [rounds] [duration]
+# 1. fan-out view (3 concurrent calls to a 20 ms member), wrk -c8 and -c64:
+#    skitai 2 workers x 4 threads, Flask + was.get  vs  gunicorn gthread 2x4, Flask + requests
+#    (sequential)  vs  uvicorn 2 workers, Starlette + aiohttp asyncio.gather (the ceiling)
+# 2. SELECT 1 per request: skitai Flask + was.postgresql  vs  gunicorn gthread 2x4 Flask +
+#    psycopg pool  vs  uvicorn 2 workers Starlette + asyncpg.
+# (skitai-was-2x16: the same app with 16 threads a worker, to show where the 2x4 limit is:
+#  a Flask view holds its thread while it waits, so 8 threads serve at most 8 requests at once.)
+# Needs: pip install gunicorn 'uvicorn[standard]' aiohttp requests 'psycopg[binary,pool]' starlette
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+rounds=${1:-3}
+duration=${2:-8}
+shared=${BENCH_SHARED:-$(realpath "$root/../../shared/bench")}
+py=${PYTHON:-python3}
+member_port=23100
+varpath16=$(mktemp -d)  # a second instance of the same script needs its own pid file
+export WAS_MEMBER=127.0.0.1:$member_port PYTHONPATH=$root
+$py -m uvicorn --app-dir "$root/bench" was_member:app --port $member_port --workers 2 \
+  --no-access-log --log-level warning &
+member=$!
+trap 'kill $member' EXIT
+for _ in $(seq 100); do  # the member answers before any server is measured
+  $py -c "import socket; socket.create_connection(('127.0.0.1', $member_port), 1)" 2>/dev/null && break
+  sleep 0.2
+done
+servers=(
+  --server "skitai-was-2x4@23101=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 $py $root/bench/was_fanout_skitai.py"
+  --server "gunicorn-gthread-2x4@23102=$py -m gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:{port} --chdir $root/bench was_fanout_wsgi:app"
+  --server "skitai-was-2x16@23104=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=16 SKITAI_VARPATH=$varpath16 $py $root/bench/was_fanout_skitai.py"
+  --server "uvicorn-2-asyncio@23103=$py -m uvicorn --workers 2 --http httptools --loop uvloop --no-access-log --port {port} --app-dir $root/bench was_fanout_asgi:app"
+)
+for c in 8 64; do
+  echo "## fan-out, 3 calls to a 20 ms member, wrk -c$c"
+  $py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections $c \
+    --path /fanout "${servers[@]}"
+done
+echo "## SELECT 1 per request, wrk -c64"
+$py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections 64 \
+  --path /select1 "${servers[@]}"

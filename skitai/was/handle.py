@@ -1,0 +1,247 @@
+"""The handle a ``was`` call returns at once: ``getwait``, ``wait``, ``getswait``,
+``cache``, or ``await`` it.
+
+A call is started when its handle is made (unless the result cache answers it), so
+several handles made before the first wait run concurrently.  The call's coroutine
+never raises: it turns every outcome into a ``Result`` (status 3 done, 2 failed, 1 timed
+out), bounded by the call's own ``timeout``; a wait shorter than that gives up waiting
+(status 1) and cancels the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
+
+from skitai.was import bridge as bridge_mod
+from skitai.was import context
+from skitai.was import rcache as rcache_mod
+from skitai.was.result import DONE, EXCEPTION, TIMEOUT, Results
+from skitai.was.result import Result as Result
+
+log = logging.getLogger("skitai.was")
+DEFAULT_TIMEOUT = 10.0
+GRACE = 0.25
+Runner = Callable[[], Awaitable[Result]]
+
+
+class Call:
+    """One call in flight (or answered from the cache)."""
+
+    def __init__(self, runner: Runner, *, target: str, timeout: float = DEFAULT_TIMEOUT,
+                 cache_key: Any = None, use_cache: rcache_mod.UseCache = True,
+                 meta: dict[str, Any] | None = None, reqid: str | None = None,
+                 cache: rcache_mod.ResultCache | None = None,
+                 ids: tuple[str, int] | None = None) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.meta = meta if meta is not None else {}
+        self.id = reqid
+        self._cache = cache if cache is not None else rcache_mod.get_cache()
+        self._key = cache_key
+        self._result: Result | None = None
+        self._future: concurrent.futures.Future[Result] | None = None
+        self._task: asyncio.Task[Result] | None = None
+        self._bridge: bridge_mod.Bridge | None = None
+        self._callbacks: list[Callable[[Result], Any]] = []
+        hit = self._cache.get(cache_key, use_cache) if cache_key is not None else None
+        if isinstance(hit, Result):
+            self._result = _from_cache(hit, self.meta, reqid)
+            return
+        self._runner = runner
+        if ids is None:  # a call that sends no ids itself (a database): numbered all the same
+            txn = context.txn()
+            ids = (txn.gtxid, txn.next_call()[0])
+        self.ids = ids
+        bridge = self._bridge = bridge_mod.get()
+        if bridge.on_loop():
+            self._task = bridge.task(self._run)
+            self._task.add_done_callback(self._on_task_done)
+        else:
+            self._future = bridge.start(self._run)
+
+    def __repr__(self) -> str:
+        return f"<Call {self.target} {'done' if self.done() else 'pending'}>"
+
+    async def _run(self) -> Result:
+        started = time.time()
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await self._runner()
+        except TimeoutError:
+            result = Result(status=TIMEOUT, target=self.target, error=TimeoutError(
+                f"{self.target}: no answer within {self.timeout:g}s"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed call is a result with status 2
+            result = Result(status=EXCEPTION, error=exc, target=self.target)
+        result.meta = self.meta
+        result.id = self.id
+        result.ltxid = self.ids[1]
+        result.set_cache_key(self._key, self._cache, started)
+        if result.status != DONE:
+            log.warning("%s: %s [%s %s]", self.target, result.error or "failed", *self.ids)
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %s in %.1f ms [%s %s]", self.target, result.status_code,
+                      (time.time() - started) * 1000, *self.ids)
+        self._result = result
+        for callback in self._callbacks:
+            callback(result)
+        return result
+
+    def _on_task_done(self, task: asyncio.Task[Result]) -> None:
+        if task.cancelled() and self._result is None:
+            self._result = Result(status=TIMEOUT, error=TimeoutError("cancelled"),
+                                  target=self.target, meta=self.meta, id=self.id)
+
+    # --- waiting in a thread ------------------------------------------------------------
+    def done(self) -> bool:
+        return self._result is not None
+
+    def getwait(self, timeout: float | None = None, reraise: bool = False) -> Result:
+        """Wait (at most ``timeout`` seconds, default the call's) and return the result;
+        ``reraise=True`` raises ``CallError``/``CallTimeout`` when it did not finish."""
+        result = self._wait(timeout)
+        return result.reraise() if reraise else result
+
+    def wait(self, timeout: float | None = None) -> Result:
+        """Wait and raise if the call failed (README: "If failed, exception will be
+        raised")."""
+        return self._wait(timeout).reraise()
+
+    def getswait(self, timeout: float | None = None, reraise: bool = False) -> Results:
+        """As ``getwait``, as a one-result ``Results`` (so code written for ``.map``
+        works on one call too)."""
+        return Results([self.getwait(timeout, reraise)])
+
+    def _wait(self, timeout: float | None) -> Result:
+        result = self._result
+        if result is not None:
+            return result
+        if self._future is None:
+            raise bridge_mod.WouldBlockLoop(
+                "getwait()/wait() would block the event loop (threads=0 or an async view): "
+                "use 'await', a callback, or was.promise()")
+        # By default a little longer than the call's own timeout, so that the call's
+        # timeout (with its clearer message) ends it first.
+        limit = self.timeout + GRACE if timeout is None else timeout
+        try:
+            result = self._future.result(limit)
+        except concurrent.futures.TimeoutError:
+            self._future.cancel()
+            result = Result(status=TIMEOUT, error=TimeoutError(
+                f"{self.target}: no answer within {limit:g}s"), target=self.target,
+                meta=self.meta, id=self.id, ltxid=self.ids[1])
+        except concurrent.futures.CancelledError as exc:
+            result = Result(status=TIMEOUT, error=TimeoutError(str(exc) or "cancelled"),
+                            target=self.target, meta=self.meta, id=self.id)
+        except Exception as exc:  # noqa: BLE001 - e.g. the loop stopped
+            result = Result(status=EXCEPTION, error=exc, target=self.target, meta=self.meta,
+                            id=self.id)
+        self._result = result
+        return result
+
+    # --- awaiting on a loop ---------------------------------------------------------------
+    def __await__(self) -> Generator[Any, None, Result]:
+        return self._await().__await__()
+
+    async def _await(self) -> Result:
+        if self._result is not None:
+            return self._result
+        if self._task is not None:
+            running = asyncio.get_running_loop()
+            if running is self._task.get_loop():
+                return await asyncio.shield(self._task)
+            return await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(_await_task(self._task), self._task.get_loop()))
+        assert self._future is not None
+        return await asyncio.wrap_future(self._future)
+
+    def then(self, callback: Callable[[Result], Any]) -> Call:
+        """Call ``callback(result)`` on the loop thread when the call finishes (also for
+        a result the cache gave at once: never before the caller's next line)."""
+        if self._result is not None:
+            bridge_mod.get().loop.call_soon_threadsafe(callback, self._result)
+        else:
+            self._callbacks.append(callback)
+        return self
+
+    # --- caching ---------------------------------------------------------------------------
+    def cache(self, timeout: float = 60) -> None:
+        """``result.cache(timeout)`` on this call's result (waiting for it if needed)."""
+        self._wait(None).cache(timeout)
+
+
+async def _await_task(task: asyncio.Task[Result]) -> Result:
+    return await asyncio.shield(task)
+
+
+class MapCall:
+    """``.map``: one call per member; ``getswait`` gathers them."""
+
+    def __init__(self, start: Callable[[], list[Call]], *, target: str, cache_key: Any = None,
+                 use_cache: rcache_mod.UseCache = True,
+                 cache: rcache_mod.ResultCache | None = None) -> None:
+        """``start()`` makes the member calls, unless the cache answers first."""
+        self.target = target
+        self.calls: list[Call] = []
+        self._cache = cache if cache is not None else rcache_mod.get_cache()
+        self._key = cache_key
+        self._results: Results | None = None
+        hit = self._cache.get(cache_key, use_cache) if cache_key is not None else None
+        if isinstance(hit, Results):
+            copy = Results(hit.results)
+            copy.cached = True
+            self._results = copy
+        else:
+            self.calls = start()
+
+    def __repr__(self) -> str:
+        return f"<MapCall {self.target} x{len(self.calls)}>"
+
+    def getswait(self, timeout: float | None = None, reraise: bool = False) -> Results:
+        if self._results is None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            out = []
+            for call in self.calls:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                out.append(call.getwait(left))
+            results = Results(out)
+            results.set_cache_key(self._key, self._cache, min(
+                (r.started for r in out), default=time.time()))
+            self._results = results
+        return self._results.reraise() if reraise else self._results
+
+    getwait = getswait
+
+    def wait(self, timeout: float | None = None) -> Results:
+        return self.getswait(timeout, reraise=True)
+
+    def __await__(self) -> Generator[Any, None, Results]:
+        return self._await().__await__()
+
+    async def _await(self) -> Results:
+        if self._results is None:
+            out = list(await asyncio.gather(*(c._await() for c in self.calls)))
+            results = Results(out)
+            results.set_cache_key(self._key, self._cache, min(
+                (r.started for r in out), default=time.time()))
+            self._results = results
+        return self._results
+
+    def cache(self, timeout: float = 60) -> None:
+        self.getswait().cache(timeout)
+
+
+def _from_cache(hit: Result, meta: dict[str, Any], reqid: str | None) -> Result:
+    """A cached result, as its own object (meta and id are the new call's)."""
+    copy = Result(status=hit.status, status_code=hit.status_code, reason=hit.reason,
+                  headers=hit.headers, content=hit.content, data=hit.data, error=hit.error,
+                  meta=meta, id=reqid, target=hit.target, ltxid=hit.ltxid)
+    copy.cached = True
+    return copy
+

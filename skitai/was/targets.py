@@ -1,0 +1,165 @@
+"""Where a ``was`` call goes: an ``@alias`` (its members) or a server written in the
+call, and which member(s) answer (``.lb`` one by weight and load, ``.map`` all).
+
+Aliases are the ones ``skitai.alias()`` and ``[@name]`` sections declared, parsed once
+by ``skitai.config.aliases``: the worker hands its frozen config's tuple to
+``configure()``; outside a worker (a script) the draft ``app.py`` built so far is used.
+A server written in the call (``was.postgresql("127.0.0.1:5432", "mydb")``) is parsed by
+the same ``aliases.parse_member``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import quote
+
+from skitai.config import aliases as aliases_mod
+from skitai.config.aliases import Member
+from skitai.upstream import balancer as upstream_balancer
+
+T = TypeVar("T")
+
+_configured: tuple[aliases_mod.Alias, ...] | None = None
+# A member that refused a connection is tried last for this long.
+DOWN_FOR = 10.0
+
+
+def configure(aliases: tuple[aliases_mod.Alias, ...] | None) -> None:
+    global _configured
+    _configured = aliases
+
+
+def known_aliases() -> tuple[aliases_mod.Alias, ...]:
+    if _configured is not None:
+        return _configured
+    from skitai import api
+
+    return tuple(api.draft().aliases)
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # the alias type: "http", "postgresql", "redis", ...
+    members: tuple[Member, ...]
+    name: str  # "@alias" or the server as written (never with a password)
+    path: str = ""  # HTTP: what follows the alias or the host ("/api/x?y=1")
+
+
+def find_alias(name: str) -> aliases_mod.Alias:
+    found = aliases_mod.find(known_aliases(), name)
+    if found is None:
+        known = ", ".join("@" + a.name for a in known_aliases()) or "none"
+        raise LookupError(f"no alias {name!r} (declared: {known}); "
+                          "declare it with skitai.alias() before skitai.run()")
+    return found
+
+
+def resolve_db(server: str, kind: str | None, database: str | None = None,
+               user: str | None = None, password: str | None = None) -> Target:
+    """``@alias`` or a server string for a database ``kind`` (None: the alias's own)."""
+    if server.startswith("@"):
+        alias = find_alias(server)
+        if kind is not None and alias.type != kind:
+            raise TypeError(f"alias {server} is {alias.type}, not {kind}")
+        if alias.type in aliases_mod.HTTP_TYPES:
+            raise TypeError(f"alias {server} is {alias.type}: use was.get/post/rpc, not a "
+                            "database call")
+        return Target(alias.type, alias.members, server)
+    if kind is None:
+        raise TypeError("was.backend() takes an '@alias'; name the engine for a server "
+                        "(was.postgresql, was.redis, was.sqlite3, was.mongodb)")
+    text = server
+    if kind != "sqlite3":
+        if database and "/" not in server.rpartition("@")[2]:
+            text = f"{text}/{database}"
+        if user and "@" not in server:
+            creds = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+            text = f"{creds}@{text}"
+    member = aliases_mod.parse_member(text, kind, where=f"was.{kind}({server!r})")
+    return Target(kind, (member,), member.label)
+
+
+def resolve_http(url: str) -> Target:
+    """``@alias/path?query`` or ``http(s)://host[:port]/path``."""
+    if url.startswith("@"):
+        name, slash, rest = url.partition("/")
+        alias = find_alias(name)
+        if alias.type not in aliases_mod.HTTP_TYPES:
+            raise TypeError(f"alias {name} is {alias.type}: use was.backend(), not an HTTP call")
+        return Target(alias.type, alias.members, name, "/" + rest if slash else "/")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in aliases_mod.HTTP_TYPES:
+        raise ValueError(f"expected an http(s):// URL or an @alias, got {url!r}")
+    hostport, slash, path = rest.partition("/")
+    query = ""
+    if "?" in hostport:
+        hostport, _, query = hostport.partition("?")
+        query = "?" + query
+    member = aliases_mod.parse_member(f"{scheme.lower()}://{hostport}", scheme.lower(),
+                                      where=f"was call to {url!r}")
+    return Target(member.type, (member,), f"{scheme}://{hostport}",
+                  ("/" + path if slash else "/") + query)
+
+
+class Balancers:
+    """``.lb`` for database members, on the upstream client's ``Balancer`` (weight and
+    outstanding calls, two random choices): one per member set, on the loop thread.
+    A member that refused a connection is skipped for ``DOWN_FOR`` seconds, then tried
+    again (the HTTP pools have health checks; a database member has none)."""
+
+    def __init__(self) -> None:
+        self._by_members: dict[tuple[Member, ...], upstream_balancer.Balancer] = {}
+
+    def of(self, members: tuple[Member, ...]) -> upstream_balancer.Balancer:
+        found = self._by_members.get(members)
+        if found is None:
+            found = self._by_members[members] = upstream_balancer.Balancer(members)
+        return found
+
+    async def one(self, members: tuple[Member, ...], call: Callable[[Member], Awaitable[T]],
+                  connect_errors: tuple[type[BaseException], ...]) -> T:
+        """``call`` on the member the balancer picks; on a connection failure, another."""
+        balancer = self.of(members)
+        now = time.monotonic()
+        for member_state in balancer.states:
+            if member_state.down and now - member_state.down_since > DOWN_FOR:
+                member_state.down = False
+        tried: set[int] = set()
+        error: BaseException | None = None
+        while (state := balancer.pick(tried)) is not None:
+            tried.add(state.index)
+            state.outstanding += 1
+            try:
+                result = await call(state.member)
+            except connect_errors as exc:
+                state.failures += 1
+                state.down, state.down_since = True, time.monotonic()
+                error = exc
+                continue
+            finally:
+                state.outstanding -= 1
+            state.served += 1
+            state.down = False
+            return result
+        assert error is not None
+        raise error
+
+    def stats(self) -> dict[str, dict[str, object]]:
+        return {s.member.label: s.snapshot() for b in self._by_members.values() for s in b.states}
+
+    def runner(self, members: tuple[Member, ...],
+               make: Callable[[Member], Callable[[], Awaitable[T]]],
+               connect_errors: tuple[type[BaseException], ...] = (OSError,),
+               ) -> Callable[[], Awaitable[T]]:
+        """A call's runner for ``.lb``: ``make(member)()`` on the member picked."""
+        async def run() -> T:
+            async def attempt(member: Member) -> T:
+                return await make(member)()
+            return await self.one(members, attempt, connect_errors)
+        return run
+
+
+balancer = Balancers()

@@ -1,0 +1,3 @@
+"""Two Content-Length fields with different values (RFC 9112 6.3 item 5): 400."""
+
+status = 400

@@ -1,0 +1,181 @@
+"""was database calls against this machine's PostgreSQL and Redis, and SQLite files."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+import skitai
+from skitai import was
+from skitai.was import CallError, result
+from tests.unit.was.services import need_pg, need_redis
+
+PG = "postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def table() -> str:
+    return "was_t_" + uuid.uuid4().hex[:8]
+
+
+def _fill(name: str, table: str) -> None:
+    db = was.backend(name)
+    db.execute(f"CREATE TABLE {table} (name TEXT, n INTEGER)").wait(10)
+    db.execute(f"INSERT INTO {table} VALUES (%s, %s), (%s, %s), (%s, %s)",
+               ("b", 2, "a", 1, "c", 3)).wait(10)
+
+
+def _drop(name: str, table: str) -> None:
+    was.backend(name).execute(f"DROP TABLE IF EXISTS {table}").wait(10)
+
+
+def test_sqlite_and_postgresql_behind_one_alias_give_the_same_rows(tmp_path, table):
+    need_pg()
+    rows = {}
+    for kind, server in ((skitai.DB_SQLITE3, str(tmp_path / "dev.db")), (skitai.DB_PGSQL, PG)):
+        skitai.api.reset()
+        skitai.alias("@db", kind, server)
+        _fill("@db", table)
+        try:
+            res = was.backend("@db").execute(
+                f"SELECT name, n FROM {table} WHERE n >= %s ORDER BY name", (2,)).getwait(10)
+            assert res.status == result.DONE, res.error
+            rows[kind] = res.data
+            assert [r.name for r in res.data] == ["b", "c"]
+        finally:
+            _drop("@db", table)
+    assert rows[skitai.DB_SQLITE3] == rows[skitai.DB_PGSQL] == [{"name": "b", "n": 2},
+                                                                 {"name": "c", "n": 3}]
+
+
+def test_parameters_are_never_text(tmp_path, table):
+    need_pg()
+    skitai.alias("@pg", skitai.DB_PGSQL, PG)
+    skitai.alias("@lite", skitai.DB_SQLITE3, str(tmp_path / "x.db"))
+    evil = "x'); DROP TABLE " + table + "; --"
+    for name in ("@pg", "@lite"):
+        _fill(name, table)
+        try:
+            was.backend(name).execute(f"INSERT INTO {table} VALUES (%(v)s, %(n)s)",
+                                      {"v": evil, "n": 9}).wait(10)
+            rows = was.backend(name).execute(
+                f"SELECT name FROM {table} WHERE n = %s", (9,)).getwait(10).data
+            assert rows == [{"name": evil}]
+        finally:
+            _drop(name, table)
+
+
+def test_seed_spellings_postgresql_excute_and_server_form():
+    need_pg()
+    res = was.postgresql("127.0.0.1:5432", "test", "postgres").excute(
+        "SELECT 1 AS one").getwait(10)
+    assert res.status == 3 and res.status_code == 200 and res.data[0].one == 1
+
+
+def test_query_error_status_2_and_reraise():
+    need_pg()
+    skitai.alias("@pg", skitai.DB_PGSQL, PG)
+    res = was.backend("@pg").execute("SELECT no_such_column").getwait(10)
+    assert res.status == result.EXCEPTION
+    assert "no_such_column" in str(res.error)
+    with pytest.raises(CallError, match="no_such_column"):
+        was.backend("@pg").execute("SELECT no_such_column").getwait(10, reraise=True)
+    with pytest.raises(CallError):
+        was.backend("@pg").execute("SELECT no_such_column").wait(10)
+
+
+def test_timeout_status_1_and_reraise():
+    need_pg()
+    skitai.alias("@pg", skitai.DB_PGSQL, PG)
+    res = was.backend("@pg", timeout=0.3).execute("SELECT pg_sleep(5)").getwait()
+    assert res.status == result.TIMEOUT and isinstance(res.error, TimeoutError)
+    with pytest.raises(TimeoutError):
+        was.backend("@pg").execute("SELECT pg_sleep(5)").getwait(0.3, reraise=True)
+
+
+def test_member_down_gives_status_2_with_a_clear_message():
+    skitai.alias("@gone", skitai.DB_PGSQL, "postgres@127.0.0.1:1/test")
+    res = was.backend("@gone").execute("SELECT 1").getwait(10)
+    assert res.status == result.EXCEPTION
+    assert isinstance(res.error, OSError)
+
+
+def test_calls_started_before_the_first_wait_run_concurrently():
+    need_pg()
+    skitai.alias("@pg", skitai.DB_PGSQL, PG)
+    was.backend("@pg").execute("SELECT 1").wait(10)  # the pool exists
+    started = time.monotonic()
+    calls = [was.backend("@pg").execute("SELECT pg_sleep(1)") for _ in range(3)]
+    assert all(c.getwait(10).status == 3 for c in calls)
+    assert time.monotonic() - started < 2.5  # one second each, in parallel: not three
+
+
+def test_lb_fails_over_and_map_gathers():
+    need_pg()
+    skitai.alias("@pgs", skitai.DB_PGSQL, ["postgres@127.0.0.1:1/test 5", PG + " 1"])
+    for _ in range(3):
+        res = was.postgresql.lb("@pgs").execute("SELECT 2 AS two").getwait(10)
+        assert res.status == 3, res.error
+        assert res.data[0].two == 2
+    skitai.alias("@both", skitai.DB_PGSQL, [PG, "postgres@localhost:5432/test"])
+    results = was.backend.map("@both").execute("SELECT 3 AS three").getswait(10)
+    assert results.status_code == [200, 200]
+    assert [r.data[0].three for r in results] == [3, 3]
+
+
+def test_redis_commands_by_their_redis_py_names():
+    need_redis()
+    skitai.alias("@rd", skitai.DB_REDIS, "127.0.0.1:6379")
+    key = "was-test-" + uuid.uuid4().hex
+    try:
+        assert was.redis("@rd").set(key, "v").wait(5).data is True
+        assert was.redis("@rd").get(key).getwait(5).data == "v"
+        assert was.backend("@rd").exists(key).getwait(5).data == 1
+    finally:
+        was.redis("@rd").delete(key).wait(5)
+    with pytest.raises(AttributeError, match="no command 'nosuchcommand'"):
+        was.redis("@rd").nosuchcommand  # noqa: B018
+
+
+def test_backend_names_what_is_wrong():
+    skitai.alias("@web", skitai.PROTO_HTTP, "127.0.0.1:5000")
+    with pytest.raises(LookupError, match="no alias '@nope'"):
+        was.backend("@nope")
+    with pytest.raises(TypeError, match="is http"):
+        was.backend("@web")
+    with pytest.raises(TypeError, match="takes an '@alias'"):
+        was.backend("127.0.0.1:5432")
+
+
+def test_a_transaction_left_open_does_not_reach_the_next_call(table):
+    need_pg()
+    skitai.alias("@pg1", skitai.DB_PGSQL, PG)
+    was.backend("@pg1").execute(f"CREATE TABLE {table} (n INTEGER)").wait(10)
+    try:
+        # Never committed: rolled back when its connection goes back to the pool.
+        was.backend("@pg1").execute(f"BEGIN; INSERT INTO {table} VALUES (1)").wait(10)
+        for _ in range(20):  # whichever pooled connection answers sees no row
+            res = was.backend("@pg1").execute(f"SELECT count(*) AS n FROM {table}").getwait(10)
+            assert res.data[0].n == 0
+    finally:
+        _drop("@pg1", table)
+
+
+def test_pool_exhausted_is_status_2_with_a_clear_message(monkeypatch):
+    need_pg()
+    from skitai.was import pg
+
+    monkeypatch.setattr(pg, "POOL_MAX", 1)
+    monkeypatch.setattr(pg, "POOL_MIN", 1)
+    monkeypatch.setattr(pg, "POOL_WAIT", 0.3)
+    # A member of its own (a password trust auth ignores), so a new pool of one connection.
+    skitai.alias("@tiny", skitai.DB_PGSQL, "postgres:tiny-pool@127.0.0.1:5432/test")
+    was.backend("@tiny").execute("SELECT 1").wait(10)
+    busy = was.backend("@tiny").execute("SELECT pg_sleep(1.5)")
+    time.sleep(0.2)
+    res = was.backend("@tiny").execute("SELECT 1").getwait(10)
+    assert res.status == result.EXCEPTION
+    assert isinstance(res.error, pg.PoolExhausted) and "connections busy" in str(res.error)
+    assert busy.getwait(10).status == result.DONE

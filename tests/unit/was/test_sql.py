@@ -1,0 +1,60 @@
+import pytest
+
+from skitai.was import sql
+
+
+def test_pyformat_to_numeric_and_qmark():
+    text = "SELECT * FROM t WHERE a = %s AND b = %s"
+    assert sql.to_numeric(text, (1, "x")) == ("SELECT * FROM t WHERE a = $1 AND b = $2", [1, "x"])
+    assert sql.to_qmark(text, [1, "x"]) == ("SELECT * FROM t WHERE a = ? AND b = ?", [1, "x"])
+
+
+def test_named_parameters_one_slot_per_name_or_per_use():
+    text = "SELECT %(a)s, %(b)s, %(a)s"
+    assert sql.to_numeric(text, {"a": 1, "b": 2}) == ("SELECT $1, $2, $1", [1, 2])
+    assert sql.to_qmark(text, {"a": 1, "b": 2}) == ("SELECT ?, ?, ?", [1, 2, 1])
+
+
+def test_placeholders_inside_literals_comments_and_dollar_quotes_stay():
+    text = "SELECT '%s', \"%s\", $$ %s $$, $f$ %s $f$ -- %s\n, %s /* %s */, 'it''s %s'"
+    out, values = sql.to_numeric(text, ("v",))
+    assert values == ["v"]
+    assert out == "SELECT '%s', \"%s\", $$ %s $$, $f$ %s $f$ -- %s\n, $1 /* %s */, 'it''s %s'"
+
+
+def test_percent_escape_and_native_styles_pass_through():
+    assert sql.to_numeric("SELECT 5 %% 2, %s", (1,)) == ("SELECT 5 % 2, $1", [1])
+    assert sql.to_numeric("SELECT $1", (1,)) == ("SELECT $1", [1])
+    assert sql.to_qmark("SELECT :x", {"x": 1}) == ("SELECT :x", {"x": 1})
+    # No parameters: the text is never rewritten (a LIKE '%' pattern stays).
+    assert sql.to_numeric("SELECT 'a%s%%'", None) == ("SELECT 'a%s%%'", [])
+
+
+def test_mismatches_are_clear_errors():
+    with pytest.raises(sql.ParamError, match="2 %s placeholders, 1 parameters|1 parameters"):
+        sql.to_numeric("SELECT %s, %s", (1,))
+    with pytest.raises(sql.ParamError, match="1 %s placeholders, 2 parameters"):
+        sql.to_numeric("SELECT %s", (1, 2))
+    with pytest.raises(sql.ParamError, match="no parameter named 'b'"):
+        sql.to_qmark("SELECT %(b)s", {"a": 1})
+    with pytest.raises(sql.ParamError, match="need a tuple"):
+        sql.to_qmark("SELECT %s", {"a": 1})
+
+
+def test_hostile_value_is_a_parameter_not_text():
+    evil = "x'); DROP TABLE t; --"
+    out, values = sql.to_numeric("INSERT INTO t VALUES (%s)", (evil,))
+    assert out == "INSERT INTO t VALUES ($1)" and values == [evil]
+
+
+def test_script_detection_ignores_literals():
+    assert sql.is_script("CREATE TABLE a (x int); INSERT INTO a VALUES (1);")
+    assert not sql.is_script("SELECT ';' ;")
+    assert not sql.is_script("SELECT 1")
+
+
+def test_row_attribute_and_key_access():
+    row = sql.Row([("name", "a"), ("n", 1)])
+    assert row.name == "a" and row["n"] == 1 and row == {"name": "a", "n": 1}
+    with pytest.raises(AttributeError, match="no column 'nope'"):
+        row.nope  # noqa: B018
