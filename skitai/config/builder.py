@@ -25,7 +25,7 @@ _ENV_KEYS: dict[str, str] = {
     f.metadata["env"]: f.name for f in model.settings() if f.metadata.get("env")
 }
 # [common] keys other modules read (the daemons), accepted here so they are not "unknown".
-_COMMON_EXTRA = {"process-display-name"}
+_COMMON_EXTRA: set[str] = set()
 
 
 def convert(name: str, value: Any, source: str) -> Any:
@@ -57,6 +57,10 @@ class Builder:
         # at freeze, over the [daemon:NAME] section of the same name.
         self.daemons: dict[str, tuple[Any, dict[str, Any], str]] = {}
         self.aliases: list[aliases.Alias] = []
+        # The name when no source gives one (app.py's folder/stem), and whether run() has
+        # frozen the draft (see skitai.api._open).
+        self.default_name: str | None = None
+        self.closed = False
 
     # --- app.py side ------------------------------------------------------------
     def set(self, name: str, value: Any, source: str) -> None:
@@ -88,6 +92,10 @@ class Builder:
         values.update(_from_env(os.environ if env is None else env))
         for name, value in (overrides or {}).items():
             values[name] = convert(name, value, f"command line --{name.replace('_', '-')}")
+        if values.get("instance"):  # --name / SKITAI_NAME: the instance and its titles
+            values["name"] = values["instance"]
+        elif "name" not in values and self.default_name:
+            values["name"] = self.default_name
         values["mounts"] = tuple(self.mounts)
         values["max_ages"] = tuple(self.max_ages)
         values["log_off"] = tuple(self.log_off)

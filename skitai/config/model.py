@@ -63,7 +63,11 @@ class CriticalPoint:
 @dataclass(frozen=True)
 class ServerConfig:
     # --- identity and paths ---------------------------------------------------------
-    name: str = setting("skitai", doc="Display name: process titles read skitai(<name>): master.")
+    name: str = setting("skitai", doc="Display name: process titles read skitai(<name>): master "
+                        "(default: app.py's folder/stem).", conf="process-display-name")
+    instance: str | None = setting(None, doc="An explicit instance name (--name): keys the state "
+                                   "folder instead of app file + listen address, and names the "
+                                   "processes.", env="SKITAI_NAME", cli="--name")
     script: str | None = setting(None, doc="Absolute path of the app.py that built this config.")
     swd: str = setting(".", doc="Skitai working directory (the directory of app.py).")
     logpath: str | None = setting(
