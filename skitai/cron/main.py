@@ -142,6 +142,7 @@ class Cron:
                                     kill_grace=settings.kill_grace, on_finish=on_finish,
                                     lock_dir=os.path.join(settings.var_path, "locks"))
         self._stopping: asyncio.Event | None = None
+        self.once: Any = None  # a cron.once.OnceRunner when the config has a cluster
 
     def stop(self) -> None:
         if self._stopping is not None:
@@ -167,6 +168,9 @@ class Cron:
             for f in fires:
                 job = self.jobs[f.index]
                 late = f" ({f.coalesced} older missed run(s) folded in)" if f.coalesced else ""
+                if job.cluster == "once" and self.once is not None:
+                    self.once.fire(job.name or str(f.index), job, f.slot, f"for {_stamp(f.slot)}{late}")
+                    continue
                 self.runner.start(job.name or str(f.index), job, f"for {_stamp(f.slot)}{late}")
             wake = table.next_wakeup()
             delay = MAX_SLEEP if wake is None else min(max(wake - self.clock(), 0.0), MAX_SLEEP)
@@ -176,6 +180,8 @@ class Cron:
                 pass
         self.log.info("cron stopping: %d job(s) running", len(self.runner.running))
         await self.runner.stop()
+        if self.once is not None:
+            await self.once.stop()
         self.log.info("cron stopped")
         return 0
 
@@ -259,7 +265,16 @@ def for_config(config: ServerConfig) -> Cron | None:
         settings = read_settings(conf, base)
         if config.logpath:
             settings = dataclasses.replace(settings, log_path=config.logpath)
-        return Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
+        cron = Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
+        cluster = getattr(config, "cluster", None)
+        if cluster is not None and any(job.cluster == "once" for job in cron.jobs):
+            from skitai.cluster.lock import OnceLock
+            from skitai.cron.once import OnceRunner, host_id
+
+            cron.once = OnceRunner(cron.runner, OnceLock(cluster, host_id(cluster), cron.log),
+                                   timeout=settings.timeout, kill_grace=settings.kill_grace,
+                                   grace=settings.grace, log=cron.log)
+        return cron
     except ConfigError as exc:
         print(f"skitai cron: {exc}", file=sys.stderr)
         return None

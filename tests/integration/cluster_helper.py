@@ -46,11 +46,12 @@ def cleanup(url: str, name: str) -> None:
 
 def start_hosts(tmp: Path, count: int, *, name: str, url: str = REDIS_URL, setup: str = "",
                 run_args: str = "workers=2") -> list[WebApp]:
+    """Host i has ``HOST_TAG=host<i>`` in its environment (its cron jobs see it)."""
     apps = []
     for i in range(count):
         folder = tmp / f"host{i}"
         folder.mkdir()
-        apps.append(WebApp(folder, run_args=run_args, setup=(
+        apps.append(WebApp(folder, run_args=run_args, env={"HOST_TAG": f"host{i}"}, setup=(
             f'skitai.addlu("k", "other")\n'
             f'skitai.enable_cluster({url!r}, name={name!r})\n{setup}')))
     return apps
@@ -116,3 +117,38 @@ class OwnRedis:
 
 def settle(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def kill_host(app: WebApp) -> None:
+    """kill -9 of a whole host: its master and every child (they may not outlive it)."""
+    import psutil
+
+    try:
+        procs = psutil.Process(app.pid).children(recursive=True) + [psutil.Process(app.pid)]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        with __import__("contextlib").suppress(psutil.NoSuchProcess):
+            p.kill()
+
+
+def fires(path: Path) -> list[tuple[str, float]]:
+    """The lines the once-job wrote: (host tag, start time)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        tag, _, when = line.partition(" ")
+        out.append((tag, float(when)))
+    return sorted(out, key=lambda x: x[1])
+
+
+def assert_one_per_fire(lines: list[tuple[str, float]]) -> None:
+    """Fires are 2 s apart: two runs of one fire would start within a second."""
+    for (tag_a, a), (tag_b, b) in zip(lines, lines[1:], strict=False):
+        assert b - a >= 1.0, f"two runs of one fire: {tag_a} at {a}, {tag_b} at {b}"
+
+
+def claimed_fires(url: str, name: str) -> int:
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    return sum(1 for _ in client.scan_iter(f"skitai:{name}:cron:*:fire:*"))

@@ -75,3 +75,76 @@ def test_status_lists_every_host_with_its_processes(cluster) -> None:
     # Each heartbeat carries its master's process table (workers and the cluster daemon).
     wait_for(lambda: all({"worker", "cluster"} <= {p["role"] for p in r["processes"]}
                          for r in ch.alive_hosts(ch.REDIS_URL, name)), timeout=20)
+
+
+def test_a_once_job_fires_on_one_host_per_fire_and_moves_when_a_host_dies(tmp_path: Path) -> None:
+    ch.require_redis()
+    name = ch.unique_name()
+    log = tmp_path / "fires.txt"
+    setup = (f'skitai.cron("* * * * * */2", "echo $HOST_TAG $(date +%s.%N) >> {log}", '
+             f'cluster="once")\n')
+    apps = ch.start_hosts(tmp_path, 3, name=name, setup=setup, run_args="workers=1")
+    try:
+        ch.wait_joined(ch.REDIS_URL, name, 3)
+        wait_for(lambda: len(ch.fires(log)) >= 6, timeout=60, every=0.5)
+        before = ch.fires(log)
+        ch.assert_one_per_fire(before)
+        # Every fire that ran was claimed once in Redis (3 hosts tried each of them).
+        assert ch.claimed_fires(ch.REDIS_URL, name) >= len(before)
+
+        # kill -9 the host that ran the latest fire: the next fires run elsewhere.
+        victim_tag = before[-1][0]
+        victim = apps[int(victim_tag.removeprefix("host"))]
+        ch.kill_host(victim)
+        t0 = before[-1][1]
+        wait_for(lambda: len([f for f in ch.fires(log) if f[1] > t0 + 1]) >= 3, timeout=60,
+                 every=0.5)
+        after = [f for f in ch.fires(log) if f[1] > t0 + 1.0]
+        assert {tag for tag, _ in after} <= {f"host{i}" for i in range(3)} - {victim_tag}
+        ch.assert_one_per_fire(ch.fires(log))
+    finally:
+        for app in apps:
+            app.stop()
+        ch.cleanup(ch.REDIS_URL, name)
+
+
+def test_redis_stopped_and_restarted_loses_no_setlu_and_runs_no_job_twice(tmp_path: Path) -> None:
+    own = ch.OwnRedis(tmp_path / "redis")
+    own.start()
+    name = ch.unique_name()
+    log = tmp_path / "fires.txt"
+    setup = (f'skitai.cron("* * * * * */2", "echo $HOST_TAG $(date +%s.%N) >> {log}", '
+             f'cluster="once")\n')
+    apps: list = []
+    try:
+        apps = ch.start_hosts(tmp_path, 2, name=name, url=own.url, setup=setup, run_args="workers=1")
+        a, b = apps
+        ch.wait_joined(own.url, name, 2)
+        stamp_k = a.get("/setlu?key=k")[1]["lu"]
+        wait_for(lambda: b.get("/getlu?key=k")[1]["lu"] == stamp_k, timeout=20)
+
+        own.stop()
+        # Redis down: the web keeps serving, setlu is local, once jobs skip.
+        status, body = b.get("/setlu?key=other")
+        assert status == 200
+        stamp_other = body["lu"]
+        assert b.get("/getlu?key=other")[1]["lu"] == stamp_other
+        down_at = ch.fires(log)[-1][1] if ch.fires(log) else 0.0
+        ch.settle(5.0)
+        assert [f for f in ch.fires(log) if f[1] > down_at + 1.0] == [], "a once job ran without Redis"
+        # Each skip is said in the host's log, and the cluster daemon said it works alone.
+        wait_for(lambda: "cluster='once': Redis" in a.output + b.output, timeout=20)
+        assert "this host works alone" in a.output and "this host works alone" in b.output
+
+        own.start()
+        # On reconnect the hosts reconcile: B's write during the outage reaches A.
+        wait_for(lambda: a.get("/getlu?key=other")[1]["lu"] == stamp_other, timeout=60, every=0.3)
+        assert a.get("/getlu?key=k")[1]["lu"] == stamp_k == b.get("/getlu?key=k")[1]["lu"]
+        # And the once job runs again, still once per fire.
+        wait_for(lambda: len([f for f in ch.fires(log) if f[1] > down_at + 5.0]) >= 3, timeout=60,
+                 every=0.5)
+        ch.assert_one_per_fire(ch.fires(log))
+    finally:
+        for app in apps:
+            app.stop()
+        own.stop()
