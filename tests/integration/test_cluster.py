@@ -76,6 +76,26 @@ def test_status_lists_every_host_with_its_processes(cluster) -> None:
     wait_for(lambda: all({"worker", "cluster"} <= {p["role"] for p in r["processes"]}
                          for r in ch.alive_hosts(ch.REDIS_URL, name)), timeout=20)
 
+    done = apps[0].cli("status", "--cluster")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("  UP  ") == 3 and f"cluster {name}" in done.stdout
+    for app in apps:
+        assert f"master pid {app.pid}" in done.stdout
+    # The skitai command says the same (it runs python APP.py status --cluster).
+    import subprocess
+    import sys
+    via = subprocess.run([sys.executable, "-m", "skitai", "status", "--cluster", "--json",
+                          str(apps[1].dir / "app.py")], env={**__import__("os").environ, **apps[1].env},
+                         capture_output=True, text=True, timeout=60)
+    assert via.returncode == 0, via.stderr
+    assert sorted(h["master_pid"] for h in json.loads(via.stdout)["hosts"]) == sorted(pids)
+
+    # kill -9 of a host: once its heartbeat's TTL ran out it is listed as gone (exit 1).
+    ch.kill_host(apps[2])
+    gone = wait_for(lambda: (lambda d: d if d.returncode == 1 else None)(
+        apps[0].cli("status", "--cluster")), timeout=30, every=0.5)
+    assert gone.stdout.count("  UP  ") == 2 and gone.stdout.count("GONE (last seen") == 1
+
 
 def test_a_once_job_fires_on_one_host_per_fire_and_moves_when_a_host_dies(tmp_path: Path) -> None:
     ch.require_redis()
