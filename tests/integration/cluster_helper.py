@@ -19,7 +19,7 @@ import redis
 from skitai.cluster import hosts as hosts_mod
 from tests.conftest import require_services
 from tests.fixtures.master import wait_for
-from tests.fixtures.web import WebApp
+from tests.fixtures.web import WebApp  # noqa: F401 - re-exported for the tests
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -168,3 +168,91 @@ def test_redis_stopped_and_restarted_loses_no_setlu_and_runs_no_job_twice(tmp_pa
         for app in apps:
             app.stop()
         own.stop()
+
+
+CHAT = '''
+import skitai
+
+
+def app(environ, start_response):
+    event = environ.get("websocket.event")
+    ws = environ.get("websocket")
+    cid = environ.get("websocket.client")
+    if event == skitai.WS_EVT_INIT:
+        environ["websocket.config"] = (skitai.WS_GROUPCHAT, 60, ("message",))
+        return None
+    if event in (skitai.WS_EVT_OPEN, skitai.WS_EVT_CLOSE):
+        return None
+    message = environ["websocket.message"]
+    if message == "whoami":
+        return "you are %d" % cid, cid
+    if message.startswith("to "):
+        ws.send("private from %d" % cid, int(message.split()[1]))
+        return None
+    return "%d said %s" % (cid, message)
+'''
+
+
+def test_group_chat_rooms_span_hosts(tmp_path: Path) -> None:
+    import asyncio
+
+    pytest.importorskip("websockets", reason="websockets is in the test extras")
+    from websockets.asyncio.client import connect
+
+    ch.require_redis()
+    name = ch.unique_name()
+    apps = []
+    try:
+        for i in range(3):
+            folder = tmp_path / f"host{i}"
+            folder.mkdir()
+            apps.append(ch.WebApp(folder, run_args="workers=1", webapp=CHAT, setup=(
+                f'skitai.enable_cluster({ch.REDIS_URL!r}, name={name!r})\n')))
+        ch.wait_joined(ch.REDIS_URL, name, 3)
+
+        async def recv_until(ws, pred, timeout=20.0):
+            while True:
+                text = await asyncio.wait_for(ws.recv(), timeout)
+                if pred(text):
+                    return text
+
+        async def go() -> None:
+            members = []
+            for app in apps:
+                for _ in range(2):
+                    members.append(await connect(
+                        f"ws://{app.server.host}:{app.server.port}/chat?room=r", close_timeout=1))
+            ids = []
+            for ws in members:
+                await ws.send("whoami")
+                ids.append(int((await recv_until(ws, lambda t: t.startswith("you are "))).split()[2]))
+            assert len(set(ids)) == 6
+            # Two senders on two hosts, five messages each: every member sees each message
+            # once, in order per sender.
+            senders = (0, 4)
+            for n in range(5):
+                for s in senders:
+                    await members[s].send(f"m{s}-{n}")
+            for ws in members:
+                seen: dict[int, list[str]] = {s: [] for s in senders}
+                while sum(len(v) for v in seen.values()) < 10:
+                    text = await recv_until(ws, lambda t: " said m" in t)
+                    sender, _, body = text.partition(" said ")
+                    seen[ids.index(int(sender))].append(body)
+                for s in senders:
+                    assert seen[s] == [f"m{s}-{n}" for n in range(5)]
+            # To one client, wherever it is connected: host 0 to a member of host 2.
+            await members[0].send(f"to {ids[5]}")
+            assert await recv_until(members[5], lambda t: t.startswith("private")) == \
+                f"private from {ids[0]}"
+            # Nothing arrives twice: no extra "said" lines are pending anywhere.
+            for ws in members:
+                with pytest.raises(TimeoutError):
+                    await recv_until(ws, lambda t: " said " in t, timeout=1.0)
+            await asyncio.gather(*(ws.close() for ws in members))
+
+        asyncio.run(go())
+    finally:
+        for app in apps:
+            app.stop()
+        ch.cleanup(ch.REDIS_URL, name)
