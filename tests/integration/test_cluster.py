@@ -13,12 +13,23 @@ import pytest
 from tests.fixtures.master import wait_for
 from tests.integration import cluster_helper as ch
 
+# The issue's spelling: a handler at module level in app.py runs in every worker of every host.
+APP_HANDLER = """
+from skitai import was
+
+
+@was.on_broadcast("hello")
+def said_hello(*args, **kwargs):
+    with open(os.path.join(os.environ["TEST_VAR"], "hello-%d" % os.getpid()), "a") as f:
+        f.write("%r %r\\n" % (args, kwargs))
+"""
+
 
 @pytest.fixture
 def cluster(tmp_path: Path):
     ch.require_redis()
     name = ch.unique_name()
-    apps = ch.start_hosts(tmp_path, 3, name=name)
+    apps = ch.start_hosts(tmp_path, 3, name=name, setup=APP_HANDLER)
     try:
         ch.wait_joined(ch.REDIS_URL, name, 3)
         yield name, apps
@@ -64,6 +75,14 @@ def test_broadcast_reaches_every_worker_of_every_host_once(cluster) -> None:
     for app in apps:
         for pid in ch.worker_pids(app):
             assert _events(app, pid, event) == [[event, [1], {"x": 2}]]
+
+    # app.py's own @was.on_broadcast("hello"), once in each of the six workers.
+    assert apps[2].get("/broadcast?event=hello")[0] == 200
+    files = [app.var / f"hello-{pid}" for app in apps for pid in ch.worker_pids(app)]
+    wait_for(lambda: all(f.exists() for f in files), timeout=20)
+    ch.settle(2.0)
+    for f in files:
+        assert f.read_text() == "(1,) {'x': 2}\n"
 
 
 def test_status_lists_every_host_with_its_processes(cluster) -> None:
