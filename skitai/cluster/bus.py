@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -33,6 +34,10 @@ from skitai.cluster import keys
 
 MODEL_CHANGED = "model-changed:"
 QUEUE_LIMIT = 10000
+# Injected events whose echo is awaited; past the limit, those older than ECHO_SECONDS are
+# forgotten (the master relays within milliseconds: an older one was lost).
+ECHO_LIMIT = 1000
+ECHO_SECONDS = 60.0
 # The larger stamp wins.  Stamps travel as Python's repr of the float (exact), and the
 # script returns the stored strings, never Lua numbers (Redis would truncate them).
 MERGE_LU = """
@@ -69,7 +74,7 @@ class Bus:
         self.connected = False
         self.sent = 0
         self.received = 0
-        self._echo: dict[str, int] = {}
+        self._echo: dict[str, list[float]] = {}  # fingerprint -> when each was injected
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
@@ -83,12 +88,11 @@ class Bus:
         """The ``"*"`` broadcast handler: every event the master relayed to this daemon."""
         mark = fingerprint(event, args, kwargs)
         with self._lock:
-            left = self._echo.get(mark, 0)
-            if left:  # our own injection of another host's event: already sent everywhere
-                if left == 1:
+            pending = self._echo.get(mark)
+            if pending:  # our own injection of another host's event: already sent everywhere
+                pending.pop(0)
+                if not pending:
                     del self._echo[mark]
-                else:
-                    self._echo[mark] = left - 1
                 return
         loop = self._loop
         if not self.connected or loop is None:
@@ -111,8 +115,11 @@ class Bus:
     def inject(self, event: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         """Broadcast another host's event here, remembering it so its echo is not sent back."""
         mark = fingerprint(event, args, kwargs)
+        now = time.monotonic()
         with self._lock:
-            self._echo[mark] = self._echo.get(mark, 0) + 1
+            if len(self._echo) > ECHO_LIMIT:  # echoes that never came (a lost relay)
+                self._echo = {k: v for k, v in self._echo.items() if v[-1] > now - ECHO_SECONDS}
+            self._echo.setdefault(mark, []).append(now)
         try:
             self.local.broadcast(event, *args, **kwargs)
         except ValueError:
