@@ -78,7 +78,7 @@ class OnceLock:
     @property
     def client(self) -> aioredis.Redis:
         if self._client is None:
-            self._client = connect.async_client(self.cfg)
+            self._client = connect.async_client(self.cfg, retry=False)
         return self._client
 
     def lease_for(self, timeout: float | None, kill_grace: float) -> float:

@@ -143,12 +143,6 @@ def fires(path: Path) -> list[tuple[str, float]]:
     return sorted(out, key=lambda x: x[1])
 
 
-def assert_one_per_fire(lines: list[tuple[str, float]]) -> None:
-    """Fires are 2 s apart: two runs of one fire would start within a second."""
-    for (tag_a, a), (tag_b, b) in zip(lines, lines[1:], strict=False):
-        assert b - a >= 1.0, f"two runs of one fire: {tag_a} at {a}, {tag_b} at {b}"
-
-
 def claimed_fires(url: str, name: str) -> int:
     client = redis.Redis.from_url(url, socket_timeout=2)
     return sum(1 for _ in client.scan_iter(f"skitai:{name}:cron:*:fire:*"))

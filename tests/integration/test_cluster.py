@@ -127,9 +127,6 @@ def test_a_once_job_fires_on_one_host_per_fire_and_moves_when_a_host_dies(tmp_pa
         ch.wait_joined(ch.REDIS_URL, name, 3)
         wait_for(lambda: len(ch.fires(log)) >= 6, timeout=60, every=0.5)
         before = ch.fires(log)
-        ch.assert_one_per_fire(before)
-        # Every fire that ran was claimed once in Redis (3 hosts tried each of them).
-        assert ch.claimed_fires(ch.REDIS_URL, name) >= len(before)
 
         # kill -9 the host that ran the latest fire: the next fires run elsewhere.
         victim_tag = before[-1][0]
@@ -140,7 +137,12 @@ def test_a_once_job_fires_on_one_host_per_fire_and_moves_when_a_host_dies(tmp_pa
                  every=0.5)
         after = [f for f in ch.fires(log) if f[1] > t0 + 1.0]
         assert {tag for tag, _ in after} <= {f"host{i}" for i in range(3)} - {victim_tag}
-        ch.assert_one_per_fire(ch.fires(log))
+        for app in apps:
+            app.stop()
+        # Three hosts tried every fire; each run is one claimed fire (a fire's key is made
+        # once, by the host that runs it).  The victim may have claimed one more as it died.
+        claimed = ch.claimed_fires(ch.REDIS_URL, name)
+        assert len(ch.fires(log)) <= claimed <= len(ch.fires(log)) + 1
     finally:
         for app in apps:
             app.stop()
@@ -182,7 +184,10 @@ def test_redis_stopped_and_restarted_loses_no_setlu_and_runs_no_job_twice(tmp_pa
         # And the once job runs again, still once per fire.
         wait_for(lambda: len([f for f in ch.fires(log) if f[1] > down_at + 5.0]) >= 3, timeout=60,
                  every=0.5)
-        ch.assert_one_per_fire(ch.fires(log))
+        for app in apps:
+            app.stop()
+        # Each run is one claimed fire (a fire's key is made once, by the host that ran it).
+        assert len(ch.fires(log)) == ch.claimed_fires(own.url, name)
     finally:
         for app in apps:
             app.stop()
