@@ -266,14 +266,9 @@ def for_config(config: ServerConfig) -> Cron | None:
         if config.logpath:
             settings = dataclasses.replace(settings, log_path=config.logpath)
         cron = Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
-        cluster = getattr(config, "cluster", None)
-        if cluster is not None and any(job.cluster == "once" for job in cron.jobs):
-            from skitai.cluster.lock import OnceLock
-            from skitai.cron.once import OnceRunner, host_id
+        from skitai.cron import once
 
-            cron.once = OnceRunner(cron.runner, OnceLock(cluster, host_id(cluster), cron.log),
-                                   timeout=settings.timeout, kill_grace=settings.kill_grace,
-                                   grace=settings.grace, log=cron.log)
+        once.attach(cron, getattr(config, "cluster", None))
         return cron
     except ConfigError as exc:
         print(f"skitai cron: {exc}", file=sys.stderr)
@@ -323,6 +318,13 @@ def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bo
             # (stop and status must work even after a bad edit of [:crontab])
             jobs = schedule.crontab_jobs(cfile)
             build_schedules(jobs, settings.timezone)
+        cluster = None
+        if cfile is not None and cfile.get("cluster", "url") is not None:
+            # [cluster]: the file's cluster=once lines run on one host per fire here too.
+            from skitai.config import cluster as cluster_mod
+
+            cluster = cluster_mod.with_env(
+                cluster_mod.from_conf(cfile, cluster_mod.ClusterConfig()), os.environ)
     except ConfigError as exc:
         print(f"cron: {exc}", file=sys.stderr)
         return 2
@@ -343,7 +345,7 @@ def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bo
     own = dataclasses.replace(settings, verbose=bool(settings.verbose and not daemonized))
     spec = daemon_mod.build("cron", None, {"settings": dataclasses.asdict(own)},
                             path or "command line", daemon_mod.installed)
-    config = ServerConfig(name="cron", crons=tuple(jobs), daemons=(spec,))
+    config = ServerConfig(name="cron", crons=tuple(jobs), daemons=(spec,), cluster=cluster)
     return host.standalone(action, spec, config, title=settings.title, workdir=settings.cwd,
                            pid_path=os.path.join(settings.var_path, "cron.pid"), stdio_path=stdio)
 

@@ -23,6 +23,19 @@ def host_id(cluster: Any) -> str:
     return str(cluster.host or f"{socket.gethostname()}-{os.getppid()}")
 
 
+def attach(cron: Any, cluster: Any) -> None:
+    """Give ``cron`` (a ``cron.main.Cron``) the cluster's lease for its once jobs; without
+    a cluster, or without once jobs, nothing changes."""
+    if cluster is None or not any(job.cluster == "once" for job in cron.jobs):
+        return
+    from skitai.cluster.lock import OnceLock
+
+    settings = cron.settings
+    cron.once = OnceRunner(cron.runner, OnceLock(cluster, host_id(cluster), cron.log),
+                           timeout=settings.timeout, kill_grace=settings.kill_grace,
+                           grace=settings.grace, log=cron.log)
+
+
 class OnceRunner:
     def __init__(self, runner: runner_mod.Runner, lock: Any, *, timeout: float | None,
                  kill_grace: float, grace: float, log: logging.Logger) -> None:

@@ -280,3 +280,38 @@ def test_group_chat_rooms_span_hosts(tmp_path: Path) -> None:
         for app in apps:
             app.stop()
         ch.cleanup(ch.REDIS_URL, name)
+
+
+def test_standalone_crons_of_one_file_share_the_once_lease(tmp_path: Path) -> None:
+    """``skitai cron -f FILE`` on two hosts: ``cluster=once`` lines of ``[:crontab]`` run
+    once per fire between them (each has its own var folder, so only Redis is shared)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    ch.require_redis()
+    name = ch.unique_name()
+    log = tmp_path / "fires.txt"
+    procs = []
+    try:
+        for i in range(2):
+            conf = tmp_path / f"h{i}.conf"
+            conf.write_text(f"[cron]\nvar-path = {tmp_path / f'var{i}'}\n\n"
+                            f"[cluster]\nurl = {ch.REDIS_URL}\nname = {name}\nhost = h{i}\n\n"
+                            f"[:crontab]\n* * * * * */1 cluster=once echo h{i} $(date +%s.%N) >> {log}\n")
+            env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+            procs.append(subprocess.Popen([sys.executable, "-m", "skitai.cron", "-f", str(conf)],
+                                          env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True))
+        wait_for(lambda: len(ch.fires(log)) >= 6, timeout=60, every=0.5)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(20)
+    time.sleep(0.5)
+    try:
+        assert len(ch.fires(log)) == ch.claimed_fires(ch.REDIS_URL, name)
+    finally:
+        ch.cleanup(ch.REDIS_URL, name)
