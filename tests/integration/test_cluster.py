@@ -5,6 +5,7 @@ under a cluster name unique to the test."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -165,14 +166,15 @@ def test_redis_stopped_and_restarted_loses_no_setlu_and_runs_no_job_twice(tmp_pa
         wait_for(lambda: b.get("/getlu?key=k")[1]["lu"] == stamp_k, timeout=20)
 
         own.stop()
+        stopped_at = time.time()
         # Redis down: the web keeps serving, setlu is local, once jobs skip.
         status, body = b.get("/setlu?key=other")
         assert status == 200
         stamp_other = body["lu"]
         assert b.get("/getlu?key=other")[1]["lu"] == stamp_other
-        down_at = ch.fires(log)[-1][1] if ch.fires(log) else 0.0
-        ch.settle(5.0)
-        assert [f for f in ch.fires(log) if f[1] > down_at + 1.0] == [], "a once job ran without Redis"
+        ch.settle(6.0)
+        # (A run claimed just before the stop may start late on a loaded machine: 2 s of slack.)
+        assert [f for f in ch.fires(log) if f[1] > stopped_at + 2.0] == [], "a once job ran without Redis"
         # Each skip is said in the host's log, and the cluster daemon said it works alone.
         wait_for(lambda: "cluster='once': Redis" in a.output + b.output, timeout=20)
         assert "this host works alone" in a.output and "this host works alone" in b.output
@@ -182,7 +184,7 @@ def test_redis_stopped_and_restarted_loses_no_setlu_and_runs_no_job_twice(tmp_pa
         wait_for(lambda: a.get("/getlu?key=other")[1]["lu"] == stamp_other, timeout=60, every=0.3)
         assert a.get("/getlu?key=k")[1]["lu"] == stamp_k == b.get("/getlu?key=k")[1]["lu"]
         # And the once job runs again, still once per fire.
-        wait_for(lambda: len([f for f in ch.fires(log) if f[1] > down_at + 5.0]) >= 3, timeout=60,
+        wait_for(lambda: len([f for f in ch.fires(log) if f[1] > stopped_at + 6.0]) >= 3, timeout=60,
                  every=0.5)
         for app in apps:
             app.stop()
