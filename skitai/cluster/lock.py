@@ -74,6 +74,9 @@ class OnceLock:
         self.host_id = host_id
         self.log = log
         self._client = client
+        # Runs that ended while Redis was away: reported (their lease freed) at the next
+        # claim, so a finished job does not hold its lease until the TTL.
+        self._unreported: list[tuple[str, Lease, int | None]] = []
 
     @property
     def client(self) -> aioredis.Redis:
@@ -87,6 +90,9 @@ class OnceLock:
     async def claim(self, name: str, job: str, slot: float, lease: float,
                     grace: float) -> Lease | None:
         """The lease of this fire, or None (another host has it, or Redis is away: logged)."""
+        for pending in self._unreported[:]:
+            self._unreported.remove(pending)
+            await self.finish(*pending)
         token = f"{self.host_id}:{secrets.token_hex(6)}"
         fire_ttl = lease + grace + LEASE_MARGIN
         try:
@@ -122,7 +128,8 @@ class OnceLock:
                 lease.value, self.host_id, lease.fence, repr(lease.slot), "" if code is None else code)
         except connect.ERRORS as exc:
             self.log.warning("[%s] cluster='once': could not report the run (fence %d) to "
-                             "Redis: %s", name, lease.fence, exc)
+                             "Redis: %s; retried at the next fire", name, lease.fence, exc)
+            self._unreported.append((name, lease, code))
             return False
         if not held:
             self.log.error("[%s] cluster='once': this host lost its lease (fence %d) before "
