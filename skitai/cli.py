@@ -73,6 +73,7 @@ class AppArgs:
     action: str | None = None
     name: str | None = None
     extra: list[str] = field(default_factory=list)
+    cluster: bool = False
 
 
 def _app_command() -> Any:
@@ -90,6 +91,8 @@ def _app_command() -> Any:
     @click.option("--json", "as_json", is_flag=True, help="status: print JSON.")
     @click.option("--name", "instance", metavar="NAME",
                   help="The instance (default: one per app file and listen address).")
+    @click.option("--cluster", "cluster", is_flag=True,
+                  help="status: every host of the cluster (enable_cluster), and which are gone.")
     @click.option("-h", "--help", "show_help", is_flag=True, help="Show this text and exit.")
     def command(**kw: Any) -> dict[str, Any]:
         return kw
@@ -119,7 +122,8 @@ def parse_app_args(argv: list[str]) -> AppArgs:
                          ("-f", "--config") else exc.format_message()) from None
     except click.ClickException as exc:
         raise ValueError(exc.format_message()) from None
-    args = AppArgs(verbose=kw["verbose"], conf=kw["conf"], json=kw["as_json"])
+    args = AppArgs(verbose=kw["verbose"], conf=kw["conf"], json=kw["as_json"],
+                   cluster=kw["cluster"])
     if kw["instance"] is not None:
         args.name = _instance_name(kw["instance"])
     if kw["show_help"]:
@@ -183,6 +187,8 @@ def app_main(builder: Any, argv: list[str]) -> int:
     if args.command == "restart":
         stop(config, paths, quiet_if_stopped=True)
         return start(config, paths)
+    if args.command == "status" and args.cluster:
+        return cluster_status(config, as_json=args.json)
     if args.command == "status":
         return status(config, paths, as_json=args.json)
     if args.command == "reload":
@@ -342,6 +348,31 @@ def stop(config: Any, paths: Any, *, quiet_if_stopped: bool = False) -> int:
     return 1
 
 
+def cluster_status(config: Any, *, as_json: bool = False) -> int:
+    """``status --cluster``: every host's last heartbeat from Redis; exit 0 when all are
+    up, 1 when some are gone or Redis cannot be reached, 3 when none is up."""
+    cfg = getattr(config, "cluster", None)
+    if cfg is None:
+        print(f"skitai({config.name}): no cluster (skitai.enable_cluster() or [cluster] url)",
+              file=sys.stderr)
+        return 2
+    from skitai.cluster import connect, hosts
+
+    try:
+        rows = hosts.listing(connect.sync_client(cfg), cfg.prefix)
+    except connect.ERRORS as exc:
+        print(f"skitai({config.name}): cluster {cfg.name}: Redis {cfg.safe_url} unreachable: {exc}",
+              file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps({"cluster": cfg.name, "redis": cfg.safe_url, "hosts": rows}, indent=2))
+    else:
+        print(f"cluster {cfg.name} at {cfg.safe_url}")
+        print(hosts.render(rows))
+    alive = sum(1 for r in rows if r["alive"])
+    return NOT_RUNNING if not alive else (0 if alive == len(rows) else 1)
+
+
 def status(config: Any, paths: Any, *, as_json: bool = False) -> int:
     from skitai.ipc import pidfile
     from skitai.master import control, report
@@ -472,10 +503,14 @@ def build_cli() -> Any:
                     **kw: Any) -> None:
             extra = ["--json"] if kw.get("as_json") else []
             extra += ["--name", instance] if instance else []
+            extra += ["--cluster"] if kw.get("cluster") else []
             _exec_app(app, name, conf, verbose, extra)
 
         if with_json:
             command = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+        if name == "status":
+            command = click.option("--cluster", "cluster", is_flag=True,
+                                   help="Every host of the cluster, and which are gone.")(command)
         cli.command(name, help=doc)(command)
 
     app_command("start", "Start APP.py as a daemon.")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from skitai.config import aliases, conffile, daemons, daemonspec, model
+from skitai.config import cluster as cluster_mod
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.errors import ConfigError
 
@@ -61,6 +62,8 @@ class Builder:
         # frozen the draft (see skitai.api._open).
         self.default_name: str | None = None
         self.closed = False
+        self.cluster: cluster_mod.ClusterConfig | None = None  # enable_cluster()
+        self.cluster_given: tuple[str, ...] = ()  # the fields it named (they beat [cluster])
 
     # --- app.py side ------------------------------------------------------------
     def set(self, name: str, value: Any, source: str) -> None:
@@ -117,6 +120,12 @@ class Builder:
                     daemons.config_from_conf(conf, base=default),
                     **{f.name: getattr(self.smtpda, f.name) for f in dataclasses.fields(default)
                        if getattr(self.smtpda, f.name) != getattr(default, f.name)})
+        cluster = self.cluster
+        if conf is not None and conf.section("cluster") and (cluster or conf.get("cluster", "url")):
+            cluster = cluster_mod.from_conf(conf, cluster or cluster_mod.ClusterConfig(),
+                                            self.cluster_given)
+        if cluster is not None:
+            values["cluster"] = cluster_mod.with_env(cluster, os.environ if env is None else env)
         values["daemons"] = tuple(_daemons(self, conf, values))
         filed = aliases.from_conf(conf, os.environ if env is None else env) if conf else []
         values["aliases"] = aliases.merge(self.aliases, filed)
@@ -179,7 +188,8 @@ def _daemons(builder: Builder, conf: conffile.ConfFile | None,
             merged.pop("command", None)
         merged.update({k.replace("_", "-"): v for k, v in options.items()})
         specs[name] = build(name, target, merged, source)
-    implied = (("smtpda", values.get("smtpda") is not None), ("cron", bool(values.get("crons"))))
+    implied = (("smtpda", values.get("smtpda") is not None), ("cron", bool(values.get("crons"))),
+               ("cluster", values.get("cluster") is not None))
     for name, wanted in implied:
         if wanted and name not in specs:
             specs[name] = build(name, None, {}, f"enable_{name}")
