@@ -30,12 +30,12 @@ for w in $which; do
     n=${w#w}
     echo "## hello world, $n worker(s), keep-alive, wrk -c64: old vs new, threads=0 and 4"
     $cmp --path / \
-      --server "new-t0@1836${n}0=$(skitai "$root" "$n" 0)" \
-      --server "old-t0@1836${n}1=$(skitai "$old" "$n" 0)" \
-      --server "new-t4@1836${n}2=$(skitai "$root" "$n" 4)" \
-      --server "old-t4@1836${n}3=$(skitai "$old" "$n" 4)" \
-      --server "gunicorn-gthread4@1836${n}4=$py -m gunicorn -w $n -k gthread --threads 4 -b 127.0.0.1:{port} --chdir $shared hello_wsgi:app" \
-      --server "uvicorn@1836${n}5=$py -m uvicorn --workers $n --http httptools --loop uvloop --no-access-log --port {port} --app-dir $shared hello_asgi:app"
+      --server "new-t0@184${n}0=$(skitai "$root" "$n" 0)" \
+      --server "old-t0@184${n}1=$(skitai "$old" "$n" 0)" \
+      --server "new-t4@184${n}2=$(skitai "$root" "$n" 4)" \
+      --server "old-t4@184${n}3=$(skitai "$old" "$n" 4)" \
+      --server "gunicorn-gthread4@184${n}4=$py -m gunicorn -w $n -k gthread --threads 4 -b 127.0.0.1:{port} --chdir $shared hello_wsgi:app" \
+      --server "uvicorn@184${n}5=$py -m uvicorn --workers $n --http httptools --loop uvloop --no-access-log --port {port} --app-dir $shared hello_asgi:app"
     ;;
   static)
     echo "## 64 KiB static file, 1 worker: old vs new vs nginx (worker_processes 1, sendfile on)"
