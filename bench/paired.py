@@ -39,7 +39,7 @@ def main() -> None:
             continue
         print(f"\n{title}\n\n| ratio (paired per round) | median | rounds |\n|---|---:|---|")
         for a, b in rows:
-            r = [x / y for x, y in zip(raw[a], raw[b])]
+            r = [x / y for x, y in zip(raw[a], raw[b], strict=True)]
             print(f"| {a} / {b} | {statistics.median(r):.3f} | {', '.join(f'{x:.2f}' for x in r)} |")
 
 
