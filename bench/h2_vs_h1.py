@@ -20,7 +20,10 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 # SKITAI_ROOT: another checkout to measure (a before/after table from one script)
 ROOT = os.environ.get("SKITAI_ROOT") or os.path.dirname(HERE)
-SHARED = os.environ.get("BENCH_SHARED", os.path.join(ROOT, "..", "shared", "bench"))
+# ../shared/bench beside the main checkout; from a worktree, /work/shared/bench
+SHARED = os.environ.get("BENCH_SHARED") or next(
+    (p for p in (os.path.join(ROOT, "..", "shared", "bench"), "/work/shared/bench")
+     if os.path.isdir(p)), "/work/shared/bench")
 
 
 def run(scenario: str, workers: int, threads: int, var: str) -> float:

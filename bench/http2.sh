@@ -9,7 +9,8 @@ root=$PWD
 rounds=${1:-3}
 workers=${2:-1}
 requests=${3:-200000}
-shared=$(cd ../shared/bench && pwd)
+# ../shared/bench from the main checkout; BENCH_SHARED (default /work/shared/bench) from a worktree
+shared=${BENCH_SHARED:-$(cd ../shared/bench 2>/dev/null && pwd || echo /work/shared/bench)}
 export BENCH_SHARED=$shared PYTHONPATH=$PWD
 py=${PYTHON:-$root/.venv/bin/python}
 # hypercorn closes a connection after 1000 requests by default (h2load counts those as

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 rounds=${1:-3}
 duration=${2:-8}
-shared=$(cd ../shared/bench && pwd)
+# ../shared/bench from the main checkout; BENCH_SHARED (default /work/shared/bench) from a worktree
+shared=${BENCH_SHARED:-$(cd ../shared/bench 2>/dev/null && pwd || echo /work/shared/bench)}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export BENCH_SHARED=$shared PYTHONPATH=$PWD

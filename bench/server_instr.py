@@ -29,7 +29,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SHARED = os.environ.get("BENCH_SHARED", os.path.join(ROOT, "..", "shared", "bench"))
+# ../shared/bench beside the main checkout; from a worktree, /work/shared/bench
+SHARED = os.environ.get("BENCH_SHARED") or next(
+    (p for p in (os.path.join(ROOT, "..", "shared", "bench"), "/work/shared/bench")
+     if os.path.isdir(p)), "/work/shared/bench")
 PATH = os.environ.get("BENCH_PATH", "/").encode()
 REQUEST = b"GET " + PATH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 TREE = os.environ.get("BENCH_ROOT", ROOT)

@@ -6,11 +6,13 @@ mistake is reported as ``app.py:12: skitai.run(port='x'): expected an integer``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import types
 from typing import Any, NoReturn
 
+from skitai.config import bootstrap as bootstrap_mod
 from skitai.config import builder as builder_mod
 from skitai.config.daemons import SmtpdaConfig
 from skitai.config.model import CriticalPoint, MountSpec
@@ -23,6 +25,18 @@ _draft = builder_mod.Builder()
 
 
 def draft() -> builder_mod.Builder:
+    return _draft
+
+
+def _open(where: str) -> builder_mod.Builder:
+    """The draft, while a call can still change it.  After ``skitai.run()`` (in a worker,
+    or in code that runs later) a call would silently change nothing: say so instead."""
+    if _draft.closed:
+        raise ConfigError(
+            f"{where}: too late: skitai.run() has already frozen the configuration (this "
+            "call ran in a worker or after run()) and it would change nothing; call it in "
+            "app.py before skitai.run(), or in bootstrap(pref) in the __init__.py beside a "
+            "mounted app file")
     return _draft
 
 
@@ -93,9 +107,25 @@ def mount(
     if host in ("default", ""):
         host = None
     syspath = abspath(path) if path else None
+    draft = _open(where)
+    spec = _resolve(point, obj, app_name, None, host.lower() if host else None, syspath, where)
+    if spec.kind == "app" and spec.obj is None and spec.module is None and spec.target:
+        pref = _bootstrap(spec.target, pref, syspath)
     snapshot = pref.snapshot() if pref is not None else None
-    spec = _resolve(point, obj, app_name, snapshot, host.lower() if host else None, syspath, where)
-    _draft.mounts.append(spec)
+    draft.mounts.append(dataclasses.replace(spec, pref=snapshot))
+
+
+def _bootstrap(target: str, pref: Pref | None, syspath: str | None) -> Pref | None:
+    """Run the seed's ``bootstrap(pref)`` beside a mounted file, here in app.py: its
+    ``skitai.mount()``/``skitai.cron()`` calls and its edits of ``pref`` still count."""
+    if syspath and syspath not in sys.path:
+        sys.path.insert(0, syspath)
+    hook = bootstrap_mod.hook_for(target)
+    if hook is None:
+        return pref
+    pref = pref if pref is not None else Pref()
+    bootstrap_mod.run(hook, pref)
+    return pref
 
 
 def _resolve(point: str, obj: Any, app_name: str, pref: Pref | None, host: str | None,
@@ -186,7 +216,8 @@ def use_django_models(settings_path: str) -> None:
 
 def _set(call: str, depth: int, **values: Any) -> None:
     for name, value in values.items():
-        _draft.set(name, value, _call(call, depth + 1, **{name: value}))
+        where = _call(call, depth + 1, **{name: value})
+        _open(where).set(name, value, where)
 
 
 def set_keep_alive(timeout: float = 30) -> None:
@@ -252,14 +283,14 @@ def set_max_age(path: str, max_age: int) -> None:
         raise ConfigError(f"{where}: path must start with '/'")
     if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
         raise ConfigError(f"{where}: max_age must be a whole number of seconds >= 0")
-    _draft.max_ages.append((path, max_age))
+    _open(where).max_ages.append((path, max_age))
 
 
 def log_off(*paths: str) -> None:
     for p in paths:
         if not isinstance(p, str) or not (p.startswith("/") or p.startswith("*")):
             raise ConfigError(f"{_call('log_off', 1, path=p)}: use a '/prefix' or a '*.ext' glob")
-        _draft.log_off.append(p)
+        _open(_call("log_off", 1, path=p)).log_off.append(p)
 
 
 def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3,
@@ -272,14 +303,16 @@ def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3,
         raise ConfigError(f"{where}: expected numbers") from None
     if point.cpu_percent <= 0 or point.continuous < 1 or point.interval < 0:
         raise ConfigError(f"{where}: cpu_percent > 0, continuous >= 1, interval >= 0")
-    _draft.set("critical_point", point if point.interval > 0 else None, where)
+    _open(where).set("critical_point", point if point.interval > 0 else None, where)
 
 
-def addlu(*keys: str) -> None:
-    for key in keys:
-        if not isinstance(key, str) or not key:
-            raise ConfigError(f"{_call('addlu', 1, key=key)}: keys are non-empty strings")
-        _draft.lu_keys.append(key)
+def addlu(*keys: str | list[str] | tuple[str, ...]) -> None:
+    """``addlu("a", "b")``; the seed's ``lukeys(["a", "b"])`` list form is the same call."""
+    for given in keys:
+        for key in given if isinstance(given, (list, tuple)) else (given,):
+            if not isinstance(key, str) or not key:
+                raise ConfigError(f"{_call('addlu', 1, key=key)}: keys are non-empty strings")
+            _open(_call("addlu", 1, key=key)).lu_keys.append(key)
 
 
 deflu = trackers = lukeys = addlu
@@ -401,7 +434,8 @@ def cron(spec: str, command: str, *, _depth: int = 1, **options: Any) -> None:
     where = _call("cron", _depth, spec=spec, command=command)
     from skitai.cron import schedule  # croniter: only for an app.py that uses cron
 
-    _draft.crons.append(schedule.parse_job(spec, command, source=where, **options))
+    job = schedule.parse_job(spec, command, source=where, **options)
+    _open(where).crons.append(job)
 
 
 def enable_smtpda(server: str = "127.0.0.1:25", user: str | None = None,
@@ -413,8 +447,8 @@ def enable_smtpda(server: str = "127.0.0.1:25", user: str | None = None,
     for name, value in (("max_retry", max_retry), ("keep_days", keep_days)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{where}: {name} must be a whole number >= 0")
-    _draft.smtpda = SmtpdaConfig(server=server, user=user, password=password, ssl=bool(ssl),
-                                 max_retry=max_retry, keep_days=keep_days)
+    _open(where).smtpda = SmtpdaConfig(server=server, user=user, password=password,
+                                       ssl=bool(ssl), max_retry=max_retry, keep_days=keep_days)
 
 
 def enable_daemon(name: str, entry_or_command: str | list[str] | tuple[str, ...] | None = None,
@@ -433,7 +467,33 @@ def enable_daemon(name: str, entry_or_command: str | list[str] | tuple[str, ...]
     # Checked now, so a mistake is reported at this line (the section may still add keys).
     if entry_or_command is not None or daemon_mod.installed(name) is not None:
         daemon_mod.build(name, entry_or_command, options, where, daemon_mod.installed)
-    _draft.daemons[name] = (entry_or_command, dict(options), where)
+    _open(where).daemons[name] = (entry_or_command, dict(options), where)
+
+
+def enable_cluster(redis_url: str = "redis://127.0.0.1:6379/0", name: str | None = None,
+                   **options: Any) -> None:
+    """Join the hosts that run this app.py over Redis (``rediss://`` for TLS): ``setlu``,
+    broadcasts, WebSocket rooms, ``cluster="once"`` cron jobs and ``skitai status
+    --cluster`` span them.  ``name`` keys what they share (default: the app's name).
+    Options: host, heartbeat, max_message, ca_file, cert_file, key_file; the password
+    comes from ``SKITAI_CLUSTER_PASSWORD`` or ``[cluster] password`` in a 0600 file."""
+    from skitai.config import cluster as cluster_mod
+
+    where = _call("enable_cluster", 1, redis_url=redis_url)
+    url = cluster_mod.check_url(redis_url, where)
+    fields = {"host", "heartbeat", "max_message", "ca_file", "cert_file", "key_file", "username"}
+    if "password" in options:
+        raise ConfigError(f"{where}: give the password in SKITAI_CLUSTER_PASSWORD or [cluster]")
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(fields))})")
+    cluster_name = cluster_mod.check_name(name, where) if name is not None else (
+        _draft.get("name") if _draft.get("name") != "skitai" else
+        os.path.splitext(os.path.basename(_script() or "skitai"))[0])
+    _draft.cluster_given = ("url", *options, *(("name",) if name is not None else ()))
+    _draft.cluster = cluster_mod.ClusterConfig(url=url, name=cluster_mod.check_name(
+        "".join(c if c.isalnum() or c in "-_." else "-" for c in cluster_name), where), **options)
 
 
 def enable_spooler(count: int = 2, **options: Any) -> None:
@@ -443,7 +503,7 @@ def enable_spooler(count: int = 2, **options: Any) -> None:
     where = _call("enable_spooler", 1, count=count)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ConfigError(f"{where}: count must be a whole number >= 1")
-    _draft.daemons["spooler"] = (None, {"count": count, **options}, where)
+    _open(where).daemons["spooler"] = (None, {"count": count, **options}, where)
 
 
 def enable_metrics(port: int = 9100, address: str = "127.0.0.1", **options: Any) -> None:
@@ -452,7 +512,7 @@ def enable_metrics(port: int = 9100, address: str = "127.0.0.1", **options: Any)
     where = _call("enable_metrics", 1, port=port, address=address)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ConfigError(f"{where}: port must be 1..65535")
-    _draft.daemons["metrics"] = (None, {"port": port, "address": address, **options}, where)
+    _open(where).daemons["metrics"] = (None, {"port": port, "address": address, **options}, where)
 
 
 def task(func: Any = None, *, retries: int | None = None, timeout: float | None = None) -> Any:
@@ -470,6 +530,7 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         mount: Any = None, **options: Any) -> NoReturn:
     """Freeze the draft and run: ``python app.py [start|stop|restart|status|-d|-s|-r|-v]``."""
     depth = 1
+    draft = _open(f"{_caller(depth)}: skitai.run()")
     given = {"address": address, "port": port, "threads": threads, "workers": workers,
              "logpath": logpath, "varpath": varpath}
     given.update(options)
@@ -477,23 +538,24 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         if value is not None:
             if name not in builder_mod._FIELDS:
                 raise ConfigError(f"{_caller(depth)}: skitai.run() got an unknown argument {name!r}")
-            _draft.set(name, value, _call("run", depth, **{name: value}))
+            draft.set(name, value, _call("run", depth, **{name: value}))
     if mount:
         items = mount.items() if isinstance(mount, dict) else mount
         for point, obj in items:
             globals()["mount"](point, obj, _depth=2)
     script = _script()
     if script:
-        _draft.set("script", script, "app.py")
-        _draft.set("swd", os.path.dirname(script), "app.py")
-        if "name" not in _draft._app:
-            parent = os.path.basename(os.path.dirname(script))
-            stem = os.path.splitext(os.path.basename(script))[0]
-            _draft.set("name", f"{parent}/{stem}" if parent else stem, "app.py")
+        draft.set("script", script, "app.py")
+        draft.set("swd", os.path.dirname(script), "app.py")
+        parent = os.path.basename(os.path.dirname(script))
+        stem = os.path.splitext(os.path.basename(script))[0]
+        # Below every source: [common] process-display-name or run(name=) wins.
+        draft.default_name = f"{parent}/{stem}" if parent else stem
         os.chdir(os.path.dirname(script))
+    draft.closed = True  # from here on, a skitai.mount()/cron()/... call changes nothing
     from skitai import cli
 
-    cli.run_app(_draft, sys.argv[1:])
+    cli.run_app(draft, sys.argv[1:])
 
 
 # --- TLS --------------------------------------------------------------------------------------------
@@ -518,7 +580,7 @@ def enable_ssl(cert: str, key: str | None = None, passphrase: str | None = None)
         raise ConfigError(f"{where}: passphrase must be a string")
     values["ssl_passphrase"] = passphrase or None
     for name, value in values.items():
-        _draft.set(name, value, where)
+        _open(where).set(name, value, where)
 
 
 def enable_forward(port: int = 80, forward_to: int = 443, hosts: Any = None) -> None:
@@ -532,6 +594,7 @@ def enable_forward(port: int = 80, forward_to: int = 443, hosts: Any = None) -> 
     for name in names:
         if not isinstance(name, str) or not name or "/" in name or ":" in name.strip("[]"):
             raise ConfigError(f"{where}: hosts are names like 'www.example.com' or '.example.com'")
-    _draft.set("forward_port", port, where)
-    _draft.set("forward_to", forward_to, where)
-    _draft.set("forward_hosts", tuple(n.lower() for n in names), where)
+    draft = _open(where)
+    draft.set("forward_port", port, where)
+    draft.set("forward_to", forward_to, where)
+    draft.set("forward_hosts", tuple(n.lower() for n in names), where)

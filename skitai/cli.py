@@ -13,6 +13,8 @@
 ``python app.py daemon NAME start|stop|restart|status``  one service daemon
 ``-v``                            log to the console too; ``-f/--config FILE``: config
                                   file (default ``~/.skitai.conf`` when it exists)
+``--name NAME``                   name the instance (its state folder and process titles);
+                                  default: one instance per app file and listen address
 
 ``skitai start|stop|restart|reload|status|scale [APP.py] [-f FILE] [--json]`` runs the
 same commands for an app file (``./app.py`` by default); ``skitai daemon NAME ACTION``
@@ -36,7 +38,7 @@ from typing import Any, NoReturn
 from skitai.errors import ConfigError
 
 USAGE = ("usage: python app.py [start|-d | stop|-s | restart|-r | reload | status | scale N | "
-         "daemon NAME start|stop|restart|status] [-v] [-f FILE] [--json]")
+         "daemon NAME start|stop|restart|status] [-v] [-f FILE] [--name NAME] [--json]")
 APP_HELP = """Run this app under the skitai master, or control the one that runs.
 
 \b
@@ -69,7 +71,9 @@ class AppArgs:
     workers: int | None = None
     daemon: str | None = None
     action: str | None = None
+    name: str | None = None
     extra: list[str] = field(default_factory=list)
+    cluster: bool = False
 
 
 def _app_command() -> Any:
@@ -85,6 +89,10 @@ def _app_command() -> Any:
                   help="Config file (default ~/.skitai.conf when it exists).")
     @click.option("-v", "--verbose", is_flag=True, help="Also log to the console.")
     @click.option("--json", "as_json", is_flag=True, help="status: print JSON.")
+    @click.option("--name", "instance", metavar="NAME",
+                  help="The instance (default: one per app file and listen address).")
+    @click.option("--cluster", "cluster", is_flag=True,
+                  help="status: every host of the cluster (enable_cluster), and which are gone.")
     @click.option("-h", "--help", "show_help", is_flag=True, help="Show this text and exit.")
     def command(**kw: Any) -> dict[str, Any]:
         return kw
@@ -114,7 +122,10 @@ def parse_app_args(argv: list[str]) -> AppArgs:
                          ("-f", "--config") else exc.format_message()) from None
     except click.ClickException as exc:
         raise ValueError(exc.format_message()) from None
-    args = AppArgs(verbose=kw["verbose"], conf=kw["conf"], json=kw["as_json"])
+    args = AppArgs(verbose=kw["verbose"], conf=kw["conf"], json=kw["as_json"],
+                   cluster=kw["cluster"])
+    if kw["instance"] is not None:
+        args.name = _instance_name(kw["instance"])
     if kw["show_help"]:
         args.command = "help"
         return args
@@ -176,6 +187,8 @@ def app_main(builder: Any, argv: list[str]) -> int:
     if args.command == "restart":
         stop(config, paths, quiet_if_stopped=True)
         return start(config, paths)
+    if args.command == "status" and args.cluster:
+        return cluster_status(config, as_json=args.json)
     if args.command == "status":
         return status(config, paths, as_json=args.json)
     if args.command == "reload":
@@ -196,10 +209,19 @@ def _freeze(builder: Any, args: AppArgs) -> Any:
         conf = conffile.read(args.conf)
     elif os.path.isfile(conffile.default_path()):
         conf = conffile.read(conffile.default_path())
-    overrides = {"verbose": True} if args.verbose else None
+    overrides: dict[str, Any] = {"verbose": True} if args.verbose else {}
+    if args.name:
+        overrides["instance"] = args.name
     from skitai.cron import schedule
 
     return builder.freeze(conf=conf, overrides=overrides, crontab=schedule.crontab_jobs)
+
+
+def _instance_name(name: str) -> str:
+    """``--name NAME``: an instance name (a state folder's name)."""
+    if not name or name.startswith("-") or "/" in name or name in (".", ".."):
+        raise ValueError("--name needs a name (letters, digits, '.', '_', '-')")
+    return str(name)
 
 
 def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any] | None = None) -> int:
@@ -223,6 +245,7 @@ def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any]
     logs = logmod.Logs(config.logpath, config.verbose)
     arbiter: Arbiter | None = None
     report = "skitai: stopped before it was ready"
+    child_log = _child_log(config, paths, daemon=ready_fd is not None)
     try:
         arbiter = Arbiter(config, paths=paths, ready_fd=ready_fd, pidfile_fd=lock.fileno(),
                           specs=specs)
@@ -236,7 +259,47 @@ def serve(config: Any, paths: Any, ready_fd: int | None = None, specs: list[Any]
         # A daemon that did not come up tells the waiting ``start`` why only now, after
         # the lock is released: when ``start`` returns 1, ``status`` already says stopped.
         if arbiter is None or arbiter.ready_fd is not None:
-            daemon.report_ready(ready_fd, (arbiter.ready_report if arbiter else "") or report)
+            report = (arbiter.ready_report if arbiter else "") or report
+            daemon.report_ready(ready_fd, _with_traceback(report, child_log))
+
+
+def _child_log(config: Any, paths: Any, daemon: bool) -> tuple[str, int] | None:
+    """The file a failing child's traceback will land in, and its size now (what was
+    there before this start is not this start's error)."""
+    from skitai.master import paths as paths_mod
+
+    path = paths_mod.child_log(config, paths, daemon)
+    if path is None:
+        return None
+    try:
+        return path, os.path.getsize(path)
+    except OSError:
+        return path, 0
+
+
+def _with_traceback(report: str, child_log: tuple[str, int] | None, frames: int = 3) -> str:
+    """A daemon that failed to start: its reason, the tail of the last traceback it
+    logged, and where the whole log is (``start`` has no log above to point at)."""
+    if child_log is None or report.startswith("ok"):
+        return report
+    path, offset = child_log
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            f.seek(offset)
+            text = f.read()
+    except OSError:
+        return report
+    start = text.rfind("Traceback (most recent call last):")
+    tail: list[str] = []
+    if start >= 0:
+        body = text[start:].splitlines()
+        end = next((i for i in range(1, len(body)) if body[i] and not body[i][0].isspace()),
+                   len(body) - 1)
+        starts = [i for i in range(1, end) if body[i].startswith("  File ")]
+        tail = body[starts[-frames] if len(starts) >= frames else 1:end + 1]
+    shown = "".join(f"\n  {line}" for line in tail)
+    where = "" if path in report else f"\nskitai: the whole log is {path}"
+    return f"{report}{shown}{where}"
 
 
 def start(config: Any, paths: Any) -> int:
@@ -283,6 +346,31 @@ def stop(config: Any, paths: Any, *, quiet_if_stopped: bool = False) -> int:
     _signal(pid, signal.SIGKILL)
     print(f"skitai({config.name}): killed (pid {pid}): it did not stop in time", file=sys.stderr)
     return 1
+
+
+def cluster_status(config: Any, *, as_json: bool = False) -> int:
+    """``status --cluster``: every host's last heartbeat from Redis; exit 0 when all are
+    up, 1 when some are gone or Redis cannot be reached, 3 when none is up."""
+    cfg = getattr(config, "cluster", None)
+    if cfg is None:
+        print(f"skitai({config.name}): no cluster (skitai.enable_cluster() or [cluster] url)",
+              file=sys.stderr)
+        return 2
+    from skitai.cluster import connect, hosts
+
+    try:
+        rows = hosts.listing(connect.sync_client(cfg), cfg.prefix)
+    except connect.ERRORS as exc:
+        print(f"skitai({config.name}): cluster {cfg.name}: Redis {cfg.safe_url} unreachable: {exc}",
+              file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps({"cluster": cfg.name, "redis": cfg.safe_url, "hosts": rows}, indent=2))
+    else:
+        print(f"cluster {cfg.name} at {cfg.safe_url}")
+        print(hosts.render(rows))
+    alive = sum(1 for r in rows if r["alive"])
+    return NOT_RUNNING if not alive else (0 if alive == len(rows) else 1)
 
 
 def status(config: Any, paths: Any, *, as_json: bool = False) -> int:
@@ -409,12 +497,20 @@ def build_cli() -> Any:
         @click.argument("app", required=False, metavar="[APP.py]")
         @click.option("-f", "--config", "conf", metavar="FILE", help="Config file (default ~/.skitai.conf).")
         @click.option("-v", "--verbose", is_flag=True, help="Also log to the console.")
-        def command(app: str | None, conf: str | None, verbose: bool, **kw: Any) -> None:
+        @click.option("--name", "instance", metavar="NAME",
+                      help="The instance (default: one per app file and listen address).")
+        def command(app: str | None, conf: str | None, verbose: bool, instance: str | None,
+                    **kw: Any) -> None:
             extra = ["--json"] if kw.get("as_json") else []
+            extra += ["--name", instance] if instance else []
+            extra += ["--cluster"] if kw.get("cluster") else []
             _exec_app(app, name, conf, verbose, extra)
 
         if with_json:
             command = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+        if name == "status":
+            command = click.option("--cluster", "cluster", is_flag=True,
+                                   help="Every host of the cluster, and which are gone.")(command)
         cli.command(name, help=doc)(command)
 
     app_command("start", "Start APP.py as a daemon.")

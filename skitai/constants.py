@@ -25,3 +25,8 @@ PGSQL: Final = "postgresql"
 DB_SQLITE3: Final = "sqlite3"
 DB_REDIS: Final = "redis"
 DB_MONGODB: Final = "mongodb"
+# The seed's short spellings (``skitai.PGSQL`` in its load-balancing example).
+POSTGRESQL: Final = DB_POSTGRESQL
+SQLITE3: Final = DB_SQLITE3
+REDIS: Final = DB_REDIS
+MONGODB: Final = DB_MONGODB

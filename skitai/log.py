@@ -14,6 +14,7 @@ line is lost when a process stops (the original lost the tail of every log).
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import hashlib
 import logging
@@ -49,6 +50,26 @@ def token_digest(authorization: str | None) -> str:
     return "sha256:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:8]
 
 
+# Status logged for a request whose connection ended before a full response: 499 when the
+# client closed it (nginx's code), 444 when the server did (a fast stop, the graceful
+# timeout, an abort): the log never blames the client for the server's close.
+CLIENT_CLOSED = 499
+SERVER_CLOSED = 444
+
+
+def basic_user(authorization: str | None) -> str | None:
+    """The user name of a ``Basic`` Authorization header (never the password), as nginx's
+    ``$remote_user``; None for any other scheme or a header that does not decode."""
+    if not authorization or authorization[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user = decoded.split(":", 1)[0]
+    return user or None
+
+
 @dataclass(slots=True)
 class AccessRecord:
     when: float
@@ -82,7 +103,8 @@ def format_access(r: AccessRecord) -> str:
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} "
         f"{bare(r.client)} {bare(r.host)} {bare(r.method)} {bare(r.uri)} {r.version} "
         f"{r.request_bytes} {r.status} {r.response_bytes} {bare(r.gtxid)} {bare(r.ltxid)} "
-        f"{quote(r.user)} {token_digest(r.authorization)} {quote(r.referer)} "
+        f"{quote(r.user or basic_user(r.authorization))} {token_digest(r.authorization)} "
+        f"{quote(r.referer)} "
         f"{quote(r.user_agent)} {bare(r.forwarded_for)} {r.worker} {r.connections} "
         f"{r.handle_ms:.0f} {r.send_ms:.0f}"
     )

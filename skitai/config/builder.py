@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from skitai.config import aliases, conffile, daemons, daemonspec, model
+from skitai.config import cluster as cluster_mod
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.errors import ConfigError
 
@@ -25,7 +26,7 @@ _ENV_KEYS: dict[str, str] = {
     f.metadata["env"]: f.name for f in model.settings() if f.metadata.get("env")
 }
 # [common] keys other modules read (the daemons), accepted here so they are not "unknown".
-_COMMON_EXTRA = {"process-display-name"}
+_COMMON_EXTRA: set[str] = set()
 
 
 def convert(name: str, value: Any, source: str) -> Any:
@@ -57,6 +58,12 @@ class Builder:
         # at freeze, over the [daemon:NAME] section of the same name.
         self.daemons: dict[str, tuple[Any, dict[str, Any], str]] = {}
         self.aliases: list[aliases.Alias] = []
+        # The name when no source gives one (app.py's folder/stem), and whether run() has
+        # frozen the draft (see skitai.api._open).
+        self.default_name: str | None = None
+        self.closed = False
+        self.cluster: cluster_mod.ClusterConfig | None = None  # enable_cluster()
+        self.cluster_given: tuple[str, ...] = ()  # the fields it named (they beat [cluster])
 
     # --- app.py side ------------------------------------------------------------
     def set(self, name: str, value: Any, source: str) -> None:
@@ -88,6 +95,10 @@ class Builder:
         values.update(_from_env(os.environ if env is None else env))
         for name, value in (overrides or {}).items():
             values[name] = convert(name, value, f"command line --{name.replace('_', '-')}")
+        if values.get("instance"):  # --name / SKITAI_NAME: the instance and its titles
+            values["name"] = values["instance"]
+        elif "name" not in values and self.default_name:
+            values["name"] = self.default_name
         values["mounts"] = tuple(self.mounts)
         values["max_ages"] = tuple(self.max_ages)
         values["log_off"] = tuple(self.log_off)
@@ -109,6 +120,12 @@ class Builder:
                     daemons.config_from_conf(conf, base=default),
                     **{f.name: getattr(self.smtpda, f.name) for f in dataclasses.fields(default)
                        if getattr(self.smtpda, f.name) != getattr(default, f.name)})
+        cluster = self.cluster
+        if conf is not None and conf.section("cluster") and (cluster or conf.get("cluster", "url")):
+            cluster = cluster_mod.from_conf(conf, cluster or cluster_mod.ClusterConfig(),
+                                            self.cluster_given)
+        if cluster is not None:
+            values["cluster"] = cluster_mod.with_env(cluster, os.environ if env is None else env)
         values["daemons"] = tuple(_daemons(self, conf, values))
         filed = aliases.from_conf(conf, os.environ if env is None else env) if conf else []
         values["aliases"] = aliases.merge(self.aliases, filed)
@@ -171,7 +188,8 @@ def _daemons(builder: Builder, conf: conffile.ConfFile | None,
             merged.pop("command", None)
         merged.update({k.replace("_", "-"): v for k, v in options.items()})
         specs[name] = build(name, target, merged, source)
-    implied = (("smtpda", values.get("smtpda") is not None), ("cron", bool(values.get("crons"))))
+    implied = (("smtpda", values.get("smtpda") is not None), ("cron", bool(values.get("crons"))),
+               ("cluster", values.get("cluster") is not None))
     for name, wanted in implied:
         if wanted and name not in specs:
             specs[name] = build(name, None, {}, f"enable_{name}")

@@ -45,6 +45,8 @@ class CronJob:
     env: tuple[tuple[str, str], ...] = ()
     # IANA zone the spec is read in; None: the [cron] timezone, else the local zone.
     timezone: str | None = None
+    # "once": one host of the cluster runs each fire (skitai.cluster.lock); None: every host.
+    cluster: str | None = None
 
 
 # --- the [smtpda] section ----------------------------------------------------------------

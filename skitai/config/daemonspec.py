@@ -236,6 +236,7 @@ BUILTIN: Final[dict[str, str]] = {
     "cron": "skitai.cron.daemon:main",
     "spooler": "skitai.spooler.daemon:main",
     "metrics": "skitai.metrics.daemon:main",
+    "cluster": "skitai.cluster.daemon:main",
 }
 
 

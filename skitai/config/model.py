@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from skitai.config import parse
 from skitai.config.aliases import Alias
+from skitai.config.cluster import ClusterConfig
 from skitai.config.daemons import CronJob, SmtpdaConfig
 from skitai.config.daemonspec import DaemonSpec
 from skitai.config.fields import setting
@@ -63,7 +64,11 @@ class CriticalPoint:
 @dataclass(frozen=True)
 class ServerConfig:
     # --- identity and paths ---------------------------------------------------------
-    name: str = setting("skitai", doc="Display name: process titles read skitai(<name>): master.")
+    name: str = setting("skitai", doc="Display name: process titles read skitai(<name>): master "
+                        "(default: app.py's folder/stem).", conf="process-display-name")
+    instance: str | None = setting(None, doc="An explicit instance name (--name): keys the state "
+                                   "folder instead of app file + listen address, and names the "
+                                   "processes.", env="SKITAI_NAME", cli="--name")
     script: str | None = setting(None, doc="Absolute path of the app.py that built this config.")
     swd: str = setting(".", doc="Skitai working directory (the directory of app.py).")
     logpath: str | None = setting(
@@ -141,6 +146,8 @@ class ServerConfig:
     daemons: tuple[DaemonSpec, ...] = setting((), doc="Service daemons in start order: "
                                                "enable_daemon(), [daemon:NAME], enable_smtpda(), cron.")
     conf_file: str | None = setting(None, doc="The config file that was read, if any.")
+    cluster: ClusterConfig | None = setting(None, doc="enable_cluster() / [cluster]: many hosts, "
+                                            "one app, over Redis.")
     # --- TLS and HTTP/2 (enable_ssl, enable_forward) ---------------------------------
     ssl_cert: str | None = setting(None, doc="enable_ssl(): certificate chain file (PEM); "
                                    "the main listener speaks TLS (ALPN h2, http/1.1).",

@@ -21,6 +21,9 @@ def main(ctx: DaemonContext) -> int:
         cron: cron_main.Cron | None = cron_main.Cron(
             ctx.server_config.crons, settings,
             cron_main.setup_logging(settings.log_path, settings.verbose))
+        from skitai.cron import once
+
+        once.attach(cron, getattr(ctx.server_config, "cluster", None))
     else:
         cron = cron_main.for_config(ctx.server_config)
     if cron is None:

@@ -142,6 +142,7 @@ class Cron:
                                     kill_grace=settings.kill_grace, on_finish=on_finish,
                                     lock_dir=os.path.join(settings.var_path, "locks"))
         self._stopping: asyncio.Event | None = None
+        self.once: Any = None  # a cron.once.OnceRunner when the config has a cluster
 
     def stop(self) -> None:
         if self._stopping is not None:
@@ -167,6 +168,9 @@ class Cron:
             for f in fires:
                 job = self.jobs[f.index]
                 late = f" ({f.coalesced} older missed run(s) folded in)" if f.coalesced else ""
+                if job.cluster == "once" and self.once is not None:
+                    self.once.fire(job.name or str(f.index), job, f.slot, f"for {_stamp(f.slot)}{late}")
+                    continue
                 self.runner.start(job.name or str(f.index), job, f"for {_stamp(f.slot)}{late}")
             wake = table.next_wakeup()
             delay = MAX_SLEEP if wake is None else min(max(wake - self.clock(), 0.0), MAX_SLEEP)
@@ -176,6 +180,8 @@ class Cron:
                 pass
         self.log.info("cron stopping: %d job(s) running", len(self.runner.running))
         await self.runner.stop()
+        if self.once is not None:
+            await self.once.stop()
         self.log.info("cron stopped")
         return 0
 
@@ -259,7 +265,11 @@ def for_config(config: ServerConfig) -> Cron | None:
         settings = read_settings(conf, base)
         if config.logpath:
             settings = dataclasses.replace(settings, log_path=config.logpath)
-        return Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
+        cron = Cron(config.crons, settings, setup_logging(settings.log_path, settings.verbose))
+        from skitai.cron import once
+
+        once.attach(cron, getattr(config, "cluster", None))
+        return cron
     except ConfigError as exc:
         print(f"skitai cron: {exc}", file=sys.stderr)
         return None
@@ -308,6 +318,13 @@ def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bo
             # (stop and status must work even after a bad edit of [:crontab])
             jobs = schedule.crontab_jobs(cfile)
             build_schedules(jobs, settings.timezone)
+        cluster = None
+        if cfile is not None and cfile.get("cluster", "url") is not None:
+            # [cluster]: the file's cluster=once lines run on one host per fire here too.
+            from skitai.config import cluster as cluster_mod
+
+            cluster = cluster_mod.with_env(
+                cluster_mod.from_conf(cfile, cluster_mod.ClusterConfig()), os.environ)
     except ConfigError as exc:
         print(f"cron: {exc}", file=sys.stderr)
         return 2
@@ -328,7 +345,7 @@ def _control(command: str | None, conf: str | None, daemonize: bool, verbose: bo
     own = dataclasses.replace(settings, verbose=bool(settings.verbose and not daemonized))
     spec = daemon_mod.build("cron", None, {"settings": dataclasses.asdict(own)},
                             path or "command line", daemon_mod.installed)
-    config = ServerConfig(name="cron", crons=tuple(jobs), daemons=(spec,))
+    config = ServerConfig(name="cron", crons=tuple(jobs), daemons=(spec,), cluster=cluster)
     return host.standalone(action, spec, config, title=settings.title, workdir=settings.cwd,
                            pid_path=os.path.join(settings.var_path, "cron.pid"), stdio_path=stdio)
 

@@ -113,6 +113,11 @@ class Runner:
         run.task.add_done_callback(lambda _t: self._forget(key, run))
         return True
 
+    def task(self, key: str) -> asyncio.Task[RunResult] | None:
+        """The task of the running ``key`` (None when it does not run)."""
+        run = self._running.get(key)
+        return run.task if run is not None else None
+
     def _lock(self, job: CronJob) -> int | None:
         """The job's cross-process lock: a descriptor, None without a lock_dir, -1 if held."""
         if self.lock_dir is None:

@@ -174,6 +174,7 @@ def parse_job(
     cwd: str | None = None,
     env: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     timezone: str | None = None,
+    cluster: str | None = None,
 ) -> CronJob:
     """Validate ``skitai.cron(spec, command, ...)`` arguments into a ``CronJob``; a
     ``ConfigError`` names ``source`` (``app.py:12`` or ``file:line``)."""
@@ -196,9 +197,13 @@ def parse_job(
                               key="env")
     if cwd is not None and not isinstance(cwd, str):
         raise ConfigError(f"{where}cron cwd must be a path, got {cwd!r}", key="cwd")
+    if cluster not in (None, "once"):
+        raise ConfigError(f"{where}cron cluster is 'once' (one host of the cluster per fire) "
+                          f"or None (every host), got {cluster!r}", key="cluster")
     return CronJob(
         spec=" ".join(spec.split()), command=command.strip(), name=name or job_name(command),
         timeout=timeout, cwd=cwd, source=source, env=tuple(pairs), timezone=timezone or None,
+        cluster=cluster,
     )
 
 
@@ -238,7 +243,14 @@ def split_line(line: str, source: str | None = None) -> tuple[str, str]:
 def parse_line(line: str, source: str | None = None, *, env: Sequence[tuple[str, str]] = (),
                timezone: str | None = None) -> CronJob:
     spec, command = split_line(line, source)
-    return parse_job(spec, command, source, env=env, timezone=timezone)
+    # "cluster=once" first in the command is skitai's mark, as skitai.cron(cluster="once").
+    cluster = None
+    if command.split(None, 1)[0] == CLUSTER_MARK:
+        cluster, command = "once", command[len(CLUSTER_MARK):].strip()
+    return parse_job(spec, command, source, env=env, timezone=timezone, cluster=cluster)
+
+
+CLUSTER_MARK = "cluster=once"
 
 
 def parse_crontab(lines: Iterable[tuple[str, int]], path: str, *,

@@ -138,6 +138,19 @@ class DaemonContext:
             return max(self._local_lu.values(), default=self._started)
         return max(self._local_lu.get(k, self._started) for k in keys)
 
+    def lu_stamp(self, key: str) -> float:
+        """The stored time of ``key`` (0.0: never set), without the start-time default."""
+        if self._lu is not None:
+            return float(self._lu.stamp(key))
+        return self._local_lu.get(key, 0.0)
+
+    def store_lu(self, key: str, when: float) -> None:
+        """Write a given time (a newer one from elsewhere, e.g. another host) and no event."""
+        if self._lu is not None:
+            self._lu.setlu(key, when)
+        else:
+            self._local_lu[key] = when
+
     def broadcast(self, event: str, *args: Any, **kwargs: Any) -> None:
         """To every web worker and Python daemon (this one included)."""
         message = {"op": "broadcast", "event": event, "args": list(args), "kwargs": kwargs}

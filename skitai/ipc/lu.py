@@ -114,6 +114,10 @@ class LuMemory:
         self._d[self._lu_base + self.key_index(key)] = stamp
         return stamp
 
+    def stamp(self, key: str) -> float:
+        """The raw stored time of ``key``: 0.0 when it was never set."""
+        return float(self._d[self._lu_base + self.key_index(key)])
+
     def getlu(self, *keys: str) -> float:
         """The newest update among ``keys`` (all declared keys when none are given);
         a key never set counts as the server's start time."""

@@ -42,6 +42,7 @@ from skitai.ipc import daemon as daemon_mod
 from skitai.ipc.context import ChildContext
 from skitai.ipc.lu import LuMemory
 from skitai.master import commands, fork, listeners, monitor, report
+from skitai.master import paths as paths_mod
 from skitai.master.control import ControlServer
 from skitai.master.paths import Paths
 from skitai.master.process import (
@@ -92,6 +93,7 @@ class Arbiter:
         self.targets: dict[str, int] = {s.name: s.count for s in self.specs}
         self.generation = 0
         self.reloading: Reload | None = None
+        self.reload_again = False  # a worker asked for a reload during one (request_reload)
         self.last_reload = ""
         self.stopping: str | None = None  # None | "graceful" | "fast"
         self.stop_deadline = 0.0
@@ -126,9 +128,10 @@ class Arbiter:
         try:
             self._setup()
         except HaltServer as exc:
+            self.exit_status = exc.exit_status  # the last log line says what the process exits with
             self._report_failure(exc.reason)
             self._cleanup()
-            return exc.exit_status
+            return self.exit_status
         try:
             self._loop()
         except HaltServer as exc:
@@ -208,6 +211,9 @@ class Arbiter:
         for signum in data:
             if signum == signal.SIGCHLD:
                 continue  # reaping runs after every wakeup anyway
+            if signum == signal.SIGINT:
+                self.interrupt()
+                continue
             message = commands.SIGNAL_COMMANDS.get(signum)
             if message is not None:
                 log.info("got %s", signal.Signals(signum).name)
@@ -311,7 +317,7 @@ class Arbiter:
             cmd = message.get("cmd")
             log.info("%s (pid %s) asks the master to %s", proc.name, proc.pid, cmd)
             if cmd == "reload":
-                self.reload()
+                self.request_reload()
             elif cmd == "stop":
                 self.stop(graceful=True)
         elif op == "recycle":
@@ -351,8 +357,11 @@ class Arbiter:
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
-            self._close_channel(proc)
-            return
+            # The child closed its end (it is exiting).  What it sent before is still to be
+            # read, to EOF, by _on_channel or _drain_channel, which close the channel: a
+            # failed write must not close it under them (that stopped the master).
+            proc.outbuf.clear()
+            sent = 0
         del proc.outbuf[:sent]
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if proc.outbuf else 0)
         with contextlib.suppress(KeyError, ValueError):
@@ -420,7 +429,7 @@ class Arbiter:
         if boot_error and not self.served and proc.generation == 0 and not proc.ever_ready:
             self._fire(proc, Input.FAIL)
             raise HaltServer(f"{proc.name} could not start ({reason}): "
-                             f"{_boot_hint(code)}; stopping the server", code)
+                             f"{self._boot_hint(code)}; stopping the server", code)
         died_young = proc.state == State.STARTING or uptime < MIN_UPTIME
         if died_young or boot_error:
             proc.crashes += 1
@@ -441,6 +450,13 @@ class Arbiter:
         proc.restarts += 1
         log.warning("%s exited (%s) after %.0fs; restarting", who, reason, uptime)
         proc.next_spawn = now
+
+    def _boot_hint(self, code: int) -> str:
+        where = paths_mod.child_log(self.config, self.paths, daemon=self.ready_fd is not None)
+        where = where or "the log above"
+        if code == ExitCode.APP_LOAD_ERROR:
+            return f"an app failed to import or mount (its traceback is in {where})"
+        return f"it could not boot (see {where})"
 
     def _daemon_exited(self, proc: Process, code: int, reason: str, uptime: float, who: str,
                        now: float) -> None:
@@ -474,18 +490,28 @@ class Arbiter:
         log.warning("%s exited (%s) after %.1fs; restarting", who, reason, uptime)
 
     def _drain_channel(self, proc: Process) -> None:
-        """Messages a child sent just before it exited (a last broadcast) still count."""
-        if proc.channel is None:
+        """Messages a child sent just before it exited (a last broadcast) still count.
+        They are relayed only once its channel is read to the end and closed: a relay
+        reaches every live web worker, this dead one too, and that failed send closed the
+        channel under this loop (an AttributeError that stopped the master, and reset
+        the control connections it had not answered yet)."""
+        channel = proc.channel
+        if channel is None:
             return
+        messages: list[dict[str, Any]] = []
         with contextlib.suppress(OSError):
             while True:
-                data = proc.channel.recv(65536)
+                data = channel.recv(65536)
                 if not data:
                     break
-                with contextlib.suppress(Exception):
-                    for message in proc.decoder.feed(data):
-                        if message.get("op") == "broadcast":
-                            self._on_message(proc, message)
+                try:
+                    messages.extend(proc.decoder.feed(data))
+                except Exception:  # noqa: BLE001 - a broken last frame: keep what came before
+                    break
+        self._close_channel(proc)
+        for message in messages:
+            if message.get("op") == "broadcast":
+                self._on_message(proc, message)
 
     def _fire(self, proc: Process, event: Input) -> None:
         try:
@@ -625,6 +651,7 @@ class Arbiter:
             self.notifier.ready("reload failed: " + why)
             for waiter in r.waiters:
                 waiter({"ok": False, "error": "reload failed: " + why})
+            self._reload_again()
             return
         if all(p.state == State.RUNNING for p in r.news):
             self.last_reload = f"ok at {_clock()}: generation {r.generation}"
@@ -636,6 +663,7 @@ class Arbiter:
             self.notifier.ready(self._status_line())
             for waiter in r.waiters:
                 waiter({"ok": True, "generation": r.generation})
+            self._reload_again()
 
     def _check_served(self) -> None:
         if self.served:
@@ -686,6 +714,19 @@ class Arbiter:
         deadline = time.monotonic() + max(60.0, 2 * self.config.worker_timeout)
         self.reloading = Reload(self.generation, news, olds, deadline, [reply])
 
+    def request_reload(self) -> None:
+        """A reload a worker asks for (``was.restart()``, the reloader).  One asked during a
+        reload runs after it: it may be about code the new generation imported too early."""
+        if self.reloading is not None:
+            self.reload_again = True
+            return
+        self.reload()
+
+    def _reload_again(self) -> None:
+        if self.reload_again and not self.stopping:
+            self.reload_again = False
+            self.reload()
+
     def recycle(self, proc: Process, reason: str) -> None:
         """Replace one worker gracefully: successor first, then drain the old one."""
         if self.stopping or self.reloading is not None or proc.successor is not None or not proc.wanted:
@@ -702,6 +743,22 @@ class Arbiter:
         proc.successor = new
         self.processes.append(new)
         self._spawn(new)
+
+    def interrupt(self) -> None:
+        """Ctrl-C (SIGINT): the first stops gracefully, a second one at once.  Said on the
+        console, where whoever pressed it is looking."""
+        if self.stopping:
+            log.info("got SIGINT again: fast stop")
+            if self.stopping != "fast":
+                print("skitai: second Ctrl-C: stopping now (in-flight requests are cut)",
+                      file=sys.stderr, flush=True)
+            self.stop(graceful=False)
+            return
+        log.info("got SIGINT: graceful stop")
+        print(f"skitai: Ctrl-C: stopping gracefully (in-flight requests may take up to "
+              f"{self.config.graceful_timeout:g}s); press Ctrl-C again to stop at once",
+              file=sys.stderr, flush=True)
+        self.stop(graceful=True)
 
     def stop(self, graceful: bool = True) -> None:
         if self.stopping == "fast" or (self.stopping and graceful):
@@ -895,10 +952,3 @@ def _kill(pid: int, sig: int) -> None:
 
 def _clock() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _boot_hint(code: int) -> str:
-    if code == ExitCode.APP_LOAD_ERROR:
-        return "an app failed to import or mount (its traceback is in the log above)"
-    return "it could not boot (see the log above)"
-

@@ -3,7 +3,8 @@ signals and ``was.restart()``/``was.shutdown()`` all arrive here.
 
     status              the master and one row per process
     reload              HUP: a new generation of web workers, then drain the old one
-    stop [graceful]     TERM (graceful) / INT, QUIT (fast)
+    stop [graceful]     TERM (graceful) / QUIT (fast); INT (Ctrl-C) is graceful the first
+                        time and fast the second (``Arbiter.interrupt``)
     scale workers|delta TTIN (+1) / TTOU (-1) / ``skitai scale N``
     reopen              USR1: reopen log files, here and in every child
     daemon name action  start | stop | restart one daemon (``skitai daemon NAME ...``)
@@ -82,7 +83,6 @@ COMMANDS: Final[dict[str, Callable[[Master, dict[str, Any], Reply], None]]] = {
 # Signals are commands too: the handler only enqueues the number, the loop maps it here.
 SIGNAL_COMMANDS: Final[dict[int, dict[str, Any]]] = {
     signal.SIGTERM: {"op": "stop", "graceful": True},
-    signal.SIGINT: {"op": "stop", "graceful": False},
     signal.SIGQUIT: {"op": "stop", "graceful": False},
     signal.SIGHUP: {"op": "reload"},
     signal.SIGTTIN: {"op": "scale", "delta": 1},

@@ -142,28 +142,8 @@ class ControlError(RuntimeError):
 
 def call(path: str, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
     """Send one command and wait for its answer.  Raises ``ControlError`` when nobody
-    answers (no socket, refused, timed out).
-
-    ``status`` is read-only, so a connection reset on it is retried once: under heavy
-    load one reset was seen right after the master respawned a killed worker (cause not
-    yet found; see the issue note).  Commands that change state are never re-sent."""
-    try:
-        return _call_once(path, message, timeout)
-    except _Reset as exc:
-        if message.get("op") != "status":
-            raise ControlError(str(exc)) from None
-        time.sleep(0.05)
-        try:
-            return _call_once(path, message, timeout)
-        except _Reset as again:
-            raise ControlError(str(again)) from None
-
-
-class _Reset(ControlError):
-    pass
-
-
-def _call_once(path: str, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    answers (no socket, refused, reset, timed out).  Never retried: a command that
+    changes state must not run twice, and a read-only one has no reason to fail."""
     deadline = time.monotonic() + timeout
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
@@ -183,8 +163,6 @@ def _call_once(path: str, message: dict[str, Any], timeout: float) -> dict[str, 
                 data = sock.recv(65536)
             except TimeoutError:
                 raise ControlError(f"no answer from the master within {timeout:g}s") from None
-            except ConnectionResetError as exc:
-                raise _Reset(f"control socket error: {exc}") from None
             except OSError as exc:
                 raise ControlError(f"control socket error: {exc}") from None
             if not data:

@@ -1,9 +1,11 @@
 """Where a server keeps its pid file, control socket and daemon output.
 
-``varpath`` from the config wins.  Otherwise ``~/.local/state/skitai/<name>-<hash>``,
-the hash taken from the app script's path: private to the user (made 0700), one per app
-(two apps in one directory do not collide, which the original's ``<dir>/.pid`` did), and
-the same from every shell.  ``$XDG_RUNTIME_DIR`` is deliberately not used for the
+``varpath`` from the config wins.  Otherwise one folder per instance:
+``~/.local/state/skitai/<name>-<hash>``, the hash taken from the app script's path and the
+listen address (so the same app.py runs twice on two ports, and two apps in one directory
+do not collide, which the original's ``<dir>/.pid`` did), or ``~/.local/state/skitai/<name>``
+for an explicit ``--name``.  Private to the user (made 0700) and the same from every shell:
+``status``/``stop`` given the same app, port and name find the instance ``start`` made.  ``$XDG_RUNTIME_DIR`` is deliberately not used for the
 default: it is set in a login session but not under ``su - user -c`` from rc.local, so
 ``skitai status`` typed in a terminal would look in another place than the daemon used.
 Never a world-writable shared directory (the original used ``/var/tmp``).
@@ -37,10 +39,32 @@ class Paths:
 def var_dir(config: ServerConfig) -> str:
     if config.varpath:
         return os.path.abspath(os.path.expanduser(config.varpath))
-    origin = config.script or os.path.abspath(config.swd)
+    state = os.path.join(os.path.expanduser("~"), ".local", "state", "skitai")
+    if config.instance:
+        return os.path.join(state, _safe(config.instance))
+    origin = "\0".join([config.script or os.path.abspath(config.swd), listen_key(config)])
     digest = hashlib.sha1(origin.encode()).hexdigest()[:8]
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.name).strip("-") or "skitai"
-    return os.path.join(os.path.expanduser("~"), ".local", "state", "skitai", f"{safe}-{digest}")
+    return os.path.join(state, f"{_safe(config.name)}-{digest}")
+
+
+def listen_key(config: ServerConfig) -> str:
+    """What tells two instances of one app apart: where they listen."""
+    key = f"{config.address}:{config.port}"
+    return f"{key} unix:{config.unix_socket}" if config.unix_socket else key
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "skitai"
+
+
+def child_log(config: ServerConfig, paths: Paths | None, daemon: bool) -> str | None:
+    """The file where a child's traceback lands: ``server.log`` under ``logpath``, else a
+    daemon's output file; None when it goes to the console."""
+    if config.logpath:
+        return os.path.join(os.path.abspath(os.path.expanduser(config.logpath)), "server.log")
+    if daemon and paths is not None:
+        return paths.stdio
+    return None
 
 
 def for_config(config: ServerConfig) -> Paths:

@@ -1,17 +1,17 @@
 """Loading what ``skitai.mount()`` declared, inside a worker after fork.
 
 A file-path mount is imported fresh in every worker generation (so a HUP reload picks up
-changed code); an object mounted directly is the one app.py built (inherited by fork).
-Before a file app is imported, ``bootstrap(pref)`` from an ``__init__.py`` beside it runs;
-after, ``pref``'s attributes are set on the app and ``pref.config`` merged into
-``app.config``.
+changed code), once per mount: the same file mounted twice gives two app objects, each
+with its own ``pref``.  An object mounted directly is the one app.py built (inherited by
+fork).  ``pref``'s attributes are then set on the app and ``pref.config`` merged into
+``app.config``.  (``bootstrap(pref)`` already ran in app.py, at mount time:
+``skitai.config.bootstrap``.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import logging
 import os
 import sys
@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
+from skitai.config import bootstrap
 from skitai.config.model import MountSpec
 from skitai.config.pref import Pref
 
@@ -53,8 +54,7 @@ def load(spec: MountSpec) -> Any:
         directory = os.path.dirname(spec.target)
         if directory not in sys.path:
             sys.path.insert(0, directory)
-        _bootstrap(directory, spec.pref)
-        app = _attr(_import_file(spec.target), spec)
+        app = _attr(_import_file(spec.target, f"{spec.host or ''}{spec.point}"), spec)
     else:
         raise AppLoadError(f"mount {spec.point}: nothing to load")
     if spec.pref is not None:
@@ -80,34 +80,12 @@ def _attr(module: ModuleType, spec: MountSpec) -> Any:
             f"mount {spec.point}: {module.__file__} has no {spec.app_name!r}") from None
 
 
-def _import_file(path: str) -> ModuleType:
+def _import_file(path: str, mount: str) -> ModuleType:
     """Import a .py file under a private module name (never ``__main__``, so app.py's
-    ``if __name__ == "__main__":`` block does not run again)."""
+    ``if __name__ == "__main__":`` block does not run again), one per mount point."""
     stem = os.path.splitext(os.path.basename(path))[0]
-    name = f"skitai_app_{stem}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise AppLoadError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
-def _bootstrap(directory: str, pref: Pref | None) -> None:
-    init = os.path.join(directory, "__init__.py")
-    if not os.path.isfile(init):
-        return
-    module = _import_file(init)
-    hook = getattr(module, "bootstrap", None)
-    if callable(hook):
-        hook(pref if pref is not None else Pref())
+    key = f"{path}\0{mount}".encode()
+    return bootstrap.import_private(f"skitai_app_{stem}_{hashlib.sha1(key).hexdigest()[:8]}", path)
 
 
 def apply_pref(app: Any, pref: Pref) -> None:

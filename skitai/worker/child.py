@@ -12,7 +12,8 @@ and returns ``sup.exit_code`` when ``server.serve()`` ends.
 message: the master waits for it before it retires an older generation), starts the
 1/s heartbeat (the master aborts a worker whose beat stops for ``worker_timeout``),
 reads the channel (broadcasts relayed by the master, ``reopen``), and installs the
-loop's signal handlers: TERM graceful stop, INT/QUIT fast stop, USR1 reopen logs.
+loop's signal handlers: TERM graceful stop, QUIT fast stop, USR1 reopen logs, INT ignored
+(the master answers Ctrl-C for the whole group).
 
 ``on_request`` runs at every request start on the loop thread: it writes the request
 into the cell (so a worker stuck in that request is named in the master's log) and
@@ -70,15 +71,28 @@ class Supervision:
 
     def attach(self, loop: asyncio.AbstractEventLoop, server: Any) -> None:
         self.loop, self.server = loop, server
-        loop.add_signal_handler(signal.SIGTERM, self._stop, True)
-        loop.add_signal_handler(signal.SIGINT, self._stop, False)
-        loop.add_signal_handler(signal.SIGQUIT, self._stop, False)
-        loop.add_signal_handler(signal.SIGUSR1, server.reopen_logs)
         channel = self.ctx.channel
         if channel is not None:
             channel.setblocking(False)
             loop.add_reader(channel.fileno(), self._on_readable)
         was_process.configure(lu=self.ctx.lu, send=self.send_threadsafe, loop=loop)
+        # The signal handlers and "ready" wait until the loop runs: uvloop drops a signal
+        # that arrives between two run_until_complete() calls, and the master's TERM may
+        # follow "ready" at once (a Ctrl-C just after the start was lost, and the worker
+        # was killed at the end of the graceful timeout).  Until then the defaults hold:
+        # TERM ends a worker that is not ready yet.
+        loop.call_soon(self._start)
+
+    def _start(self) -> None:
+        loop, server = self.loop, self.server
+        assert loop is not None
+        loop.add_signal_handler(signal.SIGTERM, self._stop, True)
+        # Ctrl-C reaches every process of the terminal's group: the master turns it into
+        # a graceful stop (TERM here), a second one into a fast stop (QUIT here).  Acting
+        # on it here as well would cut the in-flight requests the first Ctrl-C lets finish.
+        loop.add_signal_handler(signal.SIGINT, _ignore)
+        loop.add_signal_handler(signal.SIGQUIT, self._stop, False)
+        loop.add_signal_handler(signal.SIGUSR1, server.reopen_logs)
         if self.cell is not None:
             self.cell.heartbeat()
             self.cell.ready = True
@@ -206,3 +220,7 @@ class Supervision:
     def close(self) -> None:
         if self._beat is not None:
             self._beat.cancel()
+
+
+def _ignore() -> None:
+    """SIGINT in a supervised worker: the master decides (see ``attach``)."""

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import ssl
+import time
 from typing import Any
 
 from skitai import log as logmod
@@ -21,7 +22,7 @@ from skitai.errors import ExitCode
 from skitai.ipc.context import ChildContext
 from skitai.proctitle import set_title
 from skitai.was import runtime as was_runtime
-from skitai.worker import apps, forward, routing, tls, wsgi
+from skitai.worker import apps, forward, reloader, routing, tls, wsgi
 from skitai.worker import environ as environ_mod
 from skitai.worker.connections import http2, websocket_h2
 from skitai.worker.connections.http1 import Http1Connection
@@ -41,9 +42,12 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
                  executor: ThreadPool | None, *, generation: int = 0,
-                 mounted: list[Any] | None = None) -> routing.Router:
+                 mounted: list[Any] | None = None,
+                 reloading: list[str] | None = None) -> routing.Router:
     """The mount table; apps with lifecycle hooks (``apps.Mountable``: Saddle) are
-    mounted and appended to ``mounted`` (``apps.umount`` at the worker's end)."""
+    mounted and appended to ``mounted`` (``apps.umount`` at the worker's end);
+    ``reloading`` collects the mounted files whose app wants ``use_reloader`` (Saddle
+    watches its own)."""
     import skitai.was
     from skitai.worker import static
 
@@ -65,8 +69,13 @@ def build_router(config: ServerConfig, loop: asyncio.AbstractEventLoop,
             app = apps.load(spec)
             if apps.mount(app, spec, {"was": skitai.was, "loop": loop, "threads": config.threads,
                                       "apps": hosts.setdefault(spec.host, {}),
-                                      "remount": generation > 0}) and mounted is not None:
-                mounted.append(app)
+                                      "remount": generation > 0}):
+                if mounted is not None:
+                    mounted.append(app)
+            elif reloading is not None:
+                watched = reloader.watched_file(spec, app)
+                if watched:
+                    reloading.append(watched)
             pref = spec.pref
             debug = bool(getattr(pref, "debug", False)) or config.debug
             limit = getattr(pref, "max_client_body_size", None) if pref else None
@@ -97,8 +106,11 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     _configure_spooler(config)
     mounted: list[Any] = []
     was_runtime.start(config, loop)  # was.* calls run on this loop
+    reloading: list[str] = []
+    imported_at = time.time()
     try:
-        router = build_router(config, loop, executor, generation=ctx.generation, mounted=mounted)
+        router = build_router(config, loop, executor, generation=ctx.generation, mounted=mounted,
+                              reloading=reloading)
     except BaseException:  # noqa: BLE001 - any import failure of user code
         log.exception("worker #%d: cannot load the mounted apps", ctx.slot)
         logs.close()
@@ -114,6 +126,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     http2.install(server)
     websocket_h2.install()  # WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
     supervision: Any = None
+    watcher: reloader.Reloader | None = None
     try:
         try:
             loop.run_until_complete(_start_listeners(server, config, ctx, ssl_context))
@@ -126,6 +139,11 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
             supervision = child.Supervision(config, ctx)
             supervision.attach(loop, server)
             server.on_request = supervision.on_request
+            if reloading and ctx.slot == 0:
+                watcher = reloader.Reloader(
+                    reloading, imported_at, stopping=lambda: server.stopping,
+                    request=lambda: supervision.send({"op": "request", "cmd": "reload"}))
+                watcher.start(loop)
         else:
             _own_signals(loop, server)
         log.info("worker #%d serving (pid %d)", ctx.slot, os.getpid())
@@ -135,6 +153,8 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
         gc.freeze()
         loop.run_until_complete(server.serve())
     finally:
+        if watcher is not None:
+            loop.run_until_complete(watcher.stop())
         apps.umount(mounted)
         if executor is not None:
             executor.shutdown()

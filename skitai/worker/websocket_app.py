@@ -115,11 +115,20 @@ class Accepted:
 RELAY_EVENT = "skitai:websocket"
 _SPECS = (WS_SIMPLE, WS_GROUPCHAT, WS_THREADSAFE)
 _ids = itertools.count(1)
+# Hosts of a cluster (skitai.enable_cluster) share rooms, and two hosts can run workers of
+# the same pid (containers): a random salt per worker process keeps ids apart across hosts.
+_salt: int | None = None
 
 
 def new_client_id() -> int:
-    """A numeric id unique across the workers of a host (the README prints it with %d)."""
-    return (os.getpid() << 32) | next(_ids)
+    """A numeric id unique across the workers of a host, and (by a random salt above the
+    pid's 22 bits) across the hosts of a cluster (the README prints it with %d)."""
+    global _salt
+    if _salt is None:
+        import secrets
+
+        _salt = secrets.randbits(16)
+    return (_salt << 54) | (os.getpid() << 32) | next(_ids)
 
 
 # --- configuration ---------------------------------------------------------------------------------

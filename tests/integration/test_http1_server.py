@@ -230,7 +230,8 @@ def test_client_gone_mid_response_closes_the_app_iterable(server: ServerProcess)
     sock.close()
     mark = server.workdir / "marks" / "gone1"
     deadline = time.time() + 20
-    while not mark.exists() and time.time() < deadline:
+    # The app creates the file, then writes it: wait for its words, not only its name.
+    while not (mark.exists() and mark.read_text()) and time.time() < deadline:
         time.sleep(0.05)
     assert mark.exists(), "close() was not called on the app's iterable"
     assert int(mark.read_text().split()[-1]) < 64 * 1024 * 1024

@@ -169,10 +169,25 @@ def test_term_lets_a_two_second_request_finish(masters) -> None:
     assert 0.3 < time.monotonic() - t0 < 10
 
 
-def test_int_is_a_fast_stop(masters) -> None:
+def test_quit_is_a_fast_stop(masters) -> None:
     m = masters({"workers": 1}, [spec()])
     slow = Hammer(m, "/sleep?s=20", limit=1)
     time.sleep(0.5)
+    t0 = time.monotonic()
+    m.signal(signal.SIGQUIT)
+    m.wait_exit(15)
+    assert time.monotonic() - t0 < 8
+    slow.join(10)
+    assert slow.ok == 0
+
+
+def test_first_int_is_graceful_and_a_second_one_fast(masters) -> None:
+    m = masters({"workers": 1}, [spec()])
+    slow = Hammer(m, "/sleep?s=20", limit=1)
+    time.sleep(0.5)
+    m.signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert m.proc.poll() is None  # draining: the 20 s request may finish
     t0 = time.monotonic()
     m.signal(signal.SIGINT)
     m.wait_exit(15)

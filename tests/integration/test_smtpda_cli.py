@@ -126,3 +126,28 @@ def test_bad_key_named_with_line(tmp_path: os.PathLike[str]) -> None:
     r = subprocess.run(_cmd("-f", conf, "status"), env=_env(), cwd=tmp, text=True,
                        capture_output=True, timeout=30)
     assert r.returncode == 2 and "skitai.conf:8" in r.stderr and "max-retries" in r.stderr
+
+
+def test_seed_rc_local_spelling_starts_and_stops(tmp_path: os.PathLike[str]) -> None:
+    """The seed's rc.local line: ``python -m skitai.server.bin.smtpda -f ~/.skitai.conf -d``."""
+    tmp = str(tmp_path)
+    ctl, _rec = smtpd_helper.start()
+    try:
+        conf = _conf(tmp, ctl.port)
+
+        def seed(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "skitai.server.bin.smtpda", "-f", conf,
+                                   *args], env=_env(), cwd=tmp, text=True, capture_output=True,
+                                  timeout=30)
+
+        assert seed("status").returncode == 3
+        r = seed("-d")
+        assert r.returncode == 0, r.stderr
+        try:
+            r = seed("status")
+            assert r.returncode == 0 and "running" in r.stdout
+        finally:
+            assert seed("stop").returncode == 0
+        assert seed("status").returncode == 3
+    finally:
+        ctl.stop()

@@ -45,3 +45,16 @@ def test_log_off_prefix_and_glob_on_path_only() -> None:
     assert not off.skip("/statics/x.js")
     assert not off.skip("/")
     assert not log.LogOff(())
+
+
+def test_basic_auth_user_reaches_the_user_field_and_the_password_never() -> None:
+    import base64
+
+    creds = base64.b64encode(b"alice:s3cr3t").decode()
+    fields = log.format_access(_record(authorization=f"Basic {creds}")).split(" ")
+    assert fields[12] == '"alice"' and fields[13] == "-"
+    assert "s3cr3t" not in " ".join(fields) and creds not in " ".join(fields)
+    # What the app set wins; an undecodable header is no user.
+    assert log.format_access(_record(user="bob", authorization=f"Basic {creds}")).split(" ")[12] \
+        == '"bob"'
+    assert log.format_access(_record(authorization="Basic !!!")).split(" ")[12] == "-"

@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from skitai import log as logmod
 from skitai.worker import environ as environ_mod
 from skitai.worker import errorpage, events
 from skitai.worker.connections.base import is_tls
@@ -123,13 +124,15 @@ class Http1Connection(SendfileConnection):
         return self.current is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        by_server = self.closed  # close() or abort() ran first: not the client's doing
         super().connection_lost(exc)
         stream = self.current
         if stream is not None and not stream.ended:
             stream.client_gone()
             if self.task is not None and not self.task.done():
                 self.task.cancel()
-            self.server.log_access(stream, stream.status or 499)
+            gone = logmod.SERVER_CLOSED if by_server else logmod.CLIENT_CLOSED
+            self.server.log_access(stream, stream.status or gone)
         self.current = None
         self._queue.clear()
 

@@ -49,6 +49,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Final, Protocol
 
+from skitai import log as logmod
 from skitai.worker import errorpage, events
 from skitai.worker.connections.base import Address, BaseConnection, close_lingering, is_tls
 from skitai.worker.connections.http1 import Http1Connection
@@ -208,11 +209,13 @@ class H2Connection(BaseConnection):
         super().connection_lost(exc)
         self._all_gone()
 
-    def _all_gone(self) -> None:
-        """The peer is gone: every stream and tunnel in flight ends (a normal event)."""
+    def _all_gone(self, by_server: bool = False) -> None:
+        """The connection ended: every stream and tunnel in flight ends (a normal event).
+        ``by_server``: we closed it (a stop, a timeout), so the log does not blame the
+        client for the streams that had no response yet."""
         streams, self.streams = list(self.streams.values()), {}
         for sink in streams:
-            self._gone(sink)
+            self._gone(sink, by_server)
         tunnels, self.tunnels = list(self.tunnels.values()), {}
         for tunnel in tunnels:
             tunnel.closed()
@@ -302,7 +305,7 @@ class H2Connection(BaseConnection):
             log.info("HTTP/2 connection error from %s: %s", self.client, event.reason)
         # The adapter queued GOAWAY; data_received writes it and closes.
 
-    def _gone(self, sink: _Sink) -> None:
+    def _gone(self, sink: _Sink, by_server: bool = False) -> None:
         stream = sink.stream
         if sink.waiter is not None and not sink.waiter.done():
             sink.waiter.set_exception(ClientDisconnected("stream reset"))
@@ -312,7 +315,8 @@ class H2Connection(BaseConnection):
             stream.client_gone()
             if sink.task is not None and not sink.task.done():
                 sink.task.cancel()
-            self._log(sink, stream.status or 499)
+            self._log(sink, stream.status or (logmod.SERVER_CLOSED if by_server
+                                              else logmod.CLIENT_CLOSED))
 
     def _task_done(self, sink: _Sink, task: asyncio.Future[None]) -> None:
         stream = sink.stream
@@ -516,11 +520,11 @@ class H2Connection(BaseConnection):
         self.closed = True
         self.server.connections.discard(self)
         close_lingering(self.loop, transport)
-        self._all_gone()
+        self._all_gone(by_server=True)
 
     def abort(self) -> None:
         super().abort()
-        self._all_gone()
+        self._all_gone(by_server=True)
 
     def check_timeouts(self, now: float) -> None:
         cfg = self.server.config

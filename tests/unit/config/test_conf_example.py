@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from skitai.config import builder, conffile, daemons
+from skitai.config import builder, cluster, conffile, daemons
 from skitai.cron import main as cron_main
 from skitai.cron import schedule
 
@@ -50,7 +50,8 @@ def _documented() -> dict[str, set[str]]:
 
 def test_every_accepted_key_is_documented() -> None:
     doc = _documented()
-    assert set(doc) == {"common", "smtpda", "cron", ":crontab"}
+    assert set(doc) == {"common", "smtpda", "cron", "cluster", ":crontab"}
+    assert doc["cluster"] == set(cluster.KEYS)
     assert doc["common"] == set(builder._CONF_KEYS) | builder._COMMON_EXTRA
     assert doc["smtpda"] == set(daemons.SMTPDA_KEYS)
     assert doc["cron"] == set(cron_main.CRON_KEYS)
@@ -66,7 +67,9 @@ def test_every_documented_key_is_accepted_with_its_example_value(tmp_path: Path)
     settings = cron_main.read_settings(conf)
     assert settings.timezone == "Asia/Seoul" and settings.kill_grace == 5
     jobs = schedule.crontab_jobs(conf)
-    assert [j.spec for j in jobs] == ["*/2 */2 * * *", "9 2/12 * * *", "@daily"]
+    assert [j.spec for j in jobs] == ["*/2 */2 * * *", "9 2/12 * * *", "@daily", "30 3 * * *"]
+    assert [j.cluster for j in jobs] == [None, None, None, "once"]
+    assert config.cluster is not None and config.cluster.password == "secret"
     assert all(("PATH", "/usr/local/bin:/usr/bin:/bin") in j.env for j in jobs)
 
 

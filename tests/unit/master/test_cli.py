@@ -112,7 +112,7 @@ def test_signals_map_onto_the_same_commands() -> None:
 
     master = FakeMaster()
     replies: list[dict[str, Any]] = []
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU,
+    for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU,
                 signal.SIGUSR1):
         commands.dispatch(master, dict(commands.SIGNAL_COMMANDS[sig]), replies.append)
     assert master.calls == [("stop", True), ("stop", False), ("reload", None),
@@ -157,3 +157,16 @@ def test_without_notify_socket_nothing_is_sent() -> None:
     notifier = Notifier({"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
     assert not notifier.enabled and not notifier.ready()
     assert notifier.watchdog_interval is None  # meant for another pid
+
+
+def test_an_instance_is_its_app_and_listen_address_or_its_name() -> None:
+    a = paths.for_config(ServerConfig(name="proj/app", script="/srv/a/app.py", port=5000))
+    b = paths.for_config(ServerConfig(name="proj/app", script="/srv/a/app.py", port=5001))
+    c = paths.for_config(ServerConfig(name="proj/app", script="/srv/a/app.py", port=5000))
+    assert a.var != b.var and a.var == c.var
+    named = paths.for_config(ServerConfig(name="x", instance="shop", script="/srv/a/app.py"))
+    assert named.var == os.path.expanduser("~/.local/state/skitai/shop")
+    assert cli.parse_app_args(["status", "--name", "shop"]).name == "shop"
+    assert cli.parse_app_args(["--name=shop"]).name == "shop"
+    with pytest.raises(ValueError, match="--name needs a name"):
+        cli.parse_app_args(["--name", "../x"])

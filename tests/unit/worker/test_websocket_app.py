@@ -92,4 +92,5 @@ def test_client_ids_carry_the_pid() -> None:
     import os
 
     a, b = wa.new_client_id(), wa.new_client_id()
-    assert a != b and a >> 32 == b >> 32 == os.getpid()
+    assert a != b and (a >> 32) & 0x3FFFFF == (b >> 32) & 0x3FFFFF == os.getpid()
+    assert a >> 54 == b >> 54  # one salt per process (it keeps hosts of a cluster apart)
