@@ -116,9 +116,13 @@ class _Proxy:
 class SqlProxy(_Proxy):
     """PostgreSQL and SQLite: ``execute(sql, params)``."""
 
-    def execute(self, statement: str, params: sql.Params = None) -> handle.Call | handle.MapCall:
+    def execute(self, statement: Any, params: sql.Params = None) -> handle.Call | handle.MapCall:
+        """``statement`` is SQL text, or a Django QuerySet (select only, README "Using
+        Django Models"): its SQL and parameters run here instead of through Django."""
         if not isinstance(statement, str):
-            raise TypeError("execute() takes the SQL text first, then its parameters")
+            if params is not None:
+                raise TypeError("a QuerySet brings its own parameters: execute(queryset)")
+            statement, params = sql.from_queryset(statement)
         drv = self._driver
         return self._start("execute", lambda m: drv.execute(m, statement, params),
                            (statement, params))

@@ -122,6 +122,34 @@ def to_qmark(sql: str, params: Params) -> tuple[str, Sequence[Any] | Mapping[str
     return sql, params if isinstance(params, Mapping) else list(params)
 
 
+_SELECT = re.compile(r"\s*\(*\s*SELECT\b", re.IGNORECASE)
+# What Django's compiler generates when a filter can match nothing (``pk__in=[]``, .none()):
+# Django answers [] without asking the database; this asks it for no rows the same way.
+_NO_ROWS = "SELECT 1 WHERE 1 = 0"
+
+
+def from_queryset(queryset: Any) -> tuple[str, Params]:
+    """The SQL (``%s`` placeholders) and parameters of a Django QuerySet or its ``.query``,
+    SELECT only.  Duck typed (``.query.sql_with_params()``): Django is never imported here.
+    The SQL is what the project's default database would be sent; prefetch_related() and
+    other work Django does after fetching rows is not done."""
+    query = getattr(queryset, "query", queryset)
+    make = getattr(query, "sql_with_params", None)
+    if not callable(make):
+        raise TypeError("execute() takes SQL text (and its parameters) or a Django QuerySet, "
+                        f"not {type(queryset).__name__}")
+    try:
+        statement, params = make()
+    except Exception as exc:
+        if type(exc).__name__ == "EmptyResultSet":
+            return _NO_ROWS, None
+        raise
+    if not isinstance(statement, str) or not _SELECT.match(statement) or is_script(statement):
+        raise ValueError("only a SELECT QuerySet can run through was: "
+                         f"{str(statement)[:60]!r} is not one (use Django's own save/update/delete)")
+    return statement, tuple(params)
+
+
 @functools.lru_cache(maxsize=1024)
 def is_script(sql: str) -> bool:
     """Several statements (run without parameters, as a script)."""

@@ -58,3 +58,35 @@ def test_row_attribute_and_key_access():
     assert row.name == "a" and row["n"] == 1 and row == {"name": "a", "n": 1}
     with pytest.raises(AttributeError, match="no column 'nope'"):
         row.nope  # noqa: B018
+
+
+def test_from_queryset_takes_only_query_like_objects():
+    with pytest.raises(TypeError, match="SQL text .* or a Django QuerySet, not int"):
+        sql.from_queryset(3)
+
+
+class _Query:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def sql_with_params(self) -> tuple[str, tuple[int, ...]]:
+        return self.text, (1,)
+
+
+def test_from_queryset_select_only_and_one_statement():
+    assert sql.from_queryset(_Query('SELECT "t"."a" FROM "t" WHERE "t"."a" = %s')) == (
+        'SELECT "t"."a" FROM "t" WHERE "t"."a" = %s', (1,))
+    for text in ('UPDATE "t" SET "a" = %s', "SELECT 1; DELETE FROM t", 'DELETE FROM "t"'):
+        with pytest.raises(ValueError, match="only a SELECT"):
+            sql.from_queryset(_Query(text))
+
+
+def test_was_backend_execute_refuses_a_queryset_with_parameters(tmp_path):
+    import skitai
+    from skitai import was
+
+    skitai.alias("@lite", skitai.DB_SQLITE3, str(tmp_path / "q.db"))
+    with pytest.raises(TypeError, match="brings its own parameters"):
+        was.backend("@lite").execute(object(), (1,))
+    with pytest.raises(TypeError, match="not object"):
+        was.backend("@lite").execute(object())

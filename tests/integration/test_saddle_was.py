@@ -1,0 +1,119 @@
+"""Saddle views using the engine's was, through a real server with threads=0 and 4: a view
+returning ``was.promise(handler)`` rendered with the app's templates and the results by
+request id (README "Async Promise Response"), and an ``async def`` view awaiting was calls
+to a real HTTP member and to this machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServerProcess, start_app
+from tests.unit.was.members import addresses, members
+from tests.unit.was.services import need_pg
+
+APP = '''
+import asyncio
+from skitai.saddle import Saddle
+
+app = Saddle(__name__)
+
+
+def handler(promise, response):
+    if response.id == "member":
+        promise["member"] = promise.render("item.html", r=response)
+    else:
+        promise[response.id] = [row.n for row in response.data]
+    if promise.fulfilled():
+        promise.settle(promise.render("final.html"))
+
+
+@app.route("/promise")
+def promised(was):
+    promise = was.promise(handler, title="rows")
+    promise.get("member", "@members/item")
+    promise.backend("rows", "@lite").execute("SELECT 2 AS n UNION SELECT 3 ORDER BY n")
+    return promise
+
+
+@app.route("/async")
+async def awaiting(was):
+    member = await was.get("@members/one")
+    rows = await was.backend("@pg").execute("SELECT 1 AS one")
+    both = await asyncio.gather(was.get("@members/two"), was.get("@members/three"))
+    return {"member": [member.status_code, member.data["path"]],
+            "pg": [rows.status, rows.data[0].one],
+            "both": [r.data["path"] for r in both]}
+'''
+
+MAIN = """
+    import os
+    import skitai
+    if __name__ == "__main__":
+        skitai.alias("@members", skitai.PROTO_HTTP, os.environ["MEMBERS"].split(","))
+        skitai.alias("@lite", skitai.DB_SQLITE3, os.path.abspath("p.db"))
+        skitai.alias("@pg", skitai.DB_PGSQL, "postgres@127.0.0.1:5432/test")
+        skitai.mount("/", "saddleapp.py", "app")
+        skitai.run(workers=1, threads=int(os.environ["THREADS"]))
+"""
+
+ITEM = "<li>{{ r.id }} {{ r.status_code }} {{ r.data.path }}</li>"
+FINAL = "<h1>{{ title }} by {{ was.app.name }}</h1><ul>{{ member|safe }}</ul>{{ rows }}"
+
+
+@pytest.fixture(params=["0", "4"], ids=["threads0", "threads4"])
+def srv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    need_pg()
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "item.html").write_text(ITEM)
+    (tmp_path / "templates" / "final.html").write_text(FINAL)
+    (tmp_path / "saddleapp.py").write_text(APP)
+    with members(1, delay=0.2) as srvs:  # slow enough that requests overlap
+        server = start_app(tmp_path, MAIN, env={"MEMBERS": ",".join(addresses(srvs)),
+                                                "THREADS": request.param})
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def fetch(srv: ServerProcess, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(srv.url(path), timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{exc.code}: {exc.read()[:2000]!r}\n{srv.output()}") from None
+
+
+def test_promise_renders_with_app_templates(srv: ServerProcess) -> None:
+    for _ in range(3):
+        status, body = fetch(srv, "/promise")
+        assert status == 200
+        assert body == b"<h1>rows by saddleapp</h1><ul><li>member 200 /item</li></ul>[2, 3]"
+
+
+def test_async_view_awaits_was_calls(srv: ServerProcess) -> None:
+    for _ in range(3):
+        status, body = fetch(srv, "/async")
+        assert status == 200
+        assert json.loads(body) == {"member": [200, "/one"], "pg": [3, 1],
+                                    "both": ["/two", "/three"]}
+
+
+def test_concurrent_promises_and_async_views(srv: ServerProcess) -> None:
+    """Several at once: none waits on another's calls, each gets its own results."""
+    paths = ["/promise", "/async"] * 4
+    with ThreadPoolExecutor(len(paths)) as pool:
+        answers = list(pool.map(lambda p: fetch(srv, p), paths))
+    for path, (status, body) in zip(paths, answers, strict=True):
+        assert status == 200, (path, body)
+        if path == "/async":
+            assert json.loads(body)["both"] == ["/two", "/three"]
+        else:
+            assert body.endswith(b"<li>member 200 /item</li></ul>[2, 3]")
