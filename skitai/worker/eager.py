@@ -41,6 +41,13 @@ def start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> as
         done = loop.create_future()
         done.set_exception(exc)
         return done
+    if yielded is not None:
+        # A Task clears this flag when it takes the future a coroutine yielded; we took
+        # it, so we clear it (``_wait`` sets it again for the Task).  Left set, the next
+        # coroutine awaiting the same pending future before our Task runs (many
+        # requests waiting on one cache fill) gets C asyncio's "await wasn't used with
+        # future" at once.
+        yielded._asyncio_future_blocking = False
     return loop.create_task(_resume(coro, yielded))
 
 

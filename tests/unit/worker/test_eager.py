@@ -120,3 +120,24 @@ def test_cancel_during_a_bare_yield_is_thrown_into_the_coroutine() -> None:
         return cleaned
 
     assert run(main) == [True]
+
+
+def test_two_coroutines_started_eagerly_can_wait_on_one_pending_future() -> None:
+    # Regression: the first eager start left the shared future flagged as "blocking", so
+    # the second coroutine's `await` raised "await wasn't used with future" (C Future).
+    loop = asyncio.new_event_loop()
+    try:
+        shared = loop.create_future()
+
+        async def waiter(n: int) -> int:
+            await shared
+            return n
+
+        first = eager.start(loop, waiter(1))
+        second = eager.start(loop, waiter(2))
+        assert first is not None and second is not None
+        assert not second.done()  # it waits too, instead of failing at once
+        loop.call_soon(shared.set_result, None)
+        assert loop.run_until_complete(asyncio.gather(first, second)) == [1, 2]
+    finally:
+        loop.close()
