@@ -10,6 +10,7 @@ import random
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.fixtures.master import wait_for
 from tests.fixtures.web import WebApp
@@ -90,24 +91,31 @@ def test_a_thousand_tasks_survive_random_sigkills_of_the_spooler(tmp_path: Path)
         runners = wait_for(lambda: len(w.rows("spooler")) == 2 and w.rows("spooler"), timeout=20)
         assert {r["slot"] for r in runners} == {0, 1}
         rng = random.Random(16)
-        kills = 0
+        killed: set[int] = set()  # pids, so a runner not yet reaped is never counted twice
+
+        def fresh() -> list[dict[str, Any]]:
+            return [r for r in w.rows("spooler") if r["pid"] not in killed]
+
+        def kill_one(runners: list[dict[str, Any]]) -> None:
+            pid = rng.choice(runners)["pid"]
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+
         for start in range(0, 1000, 100):
             status, body = w.get(f"/?start={start}&stop={start + 100}")
             assert status == 200 and body == {"queued": 100}
             if start % 200 == 0:  # a SIGKILL at a random moment, mid-queue
                 time.sleep(rng.uniform(0.0, 0.3))
                 # A runner may still be in its restart backoff from the last kill: wait
-                # for one rather than skip, so the run always has its five kills.
-                alive = wait_for(lambda: w.rows("spooler"), timeout=30)
-                os.kill(rng.choice(alive)["pid"], signal.SIGKILL)
-                kills += 1
-        while len(set(_done(w))) < 1000 and kills < 8:
+                # for a live one rather than skip, so the run always has its five kills.
+                kill_one(wait_for(fresh, timeout=30))
+        while len(set(_done(w))) < 1000 and len(killed) < 8:
             time.sleep(rng.uniform(0.1, 0.4))
-            alive = w.rows("spooler")
-            if alive:
-                os.kill(rng.choice(alive)["pid"], signal.SIGKILL)
-                kills += 1
+            runners = fresh()
+            if runners:
+                kill_one(runners)
         wait_for(lambda: len(set(_done(w))) >= 1000, timeout=120)
+        kills = len(killed)
         assert kills >= 5
         assert set(_done(w)) == {str(i) for i in range(1000)}  # none lost (some maybe twice)
         spool = w.var / "spooler"
