@@ -94,8 +94,13 @@ def mount(
     host: str | None = None,
     path: str | None = None,
     *,
+    proxy_host: str | None = None,
     _depth: int = 1,
 ) -> None:
+    """``proxy_host`` (alias mounts only): the ``Host`` members get, as nginx's
+    ``proxy_set_header Host``: ``"$host"`` the client's, ``"$proxy_host"`` the member's
+    own ``host:port``, any other string that fixed value; None (the default) the client's
+    for members written as addresses and the member's own for members written as names."""
     where = _call("mount", _depth, point=point, obj=obj)
     if not isinstance(point, str) or not point.startswith("/"):
         raise ConfigError(f"{where}: the mount point must be a path starting with '/'")
@@ -112,7 +117,16 @@ def mount(
     if spec.kind == "app" and spec.obj is None and spec.module is None and spec.target:
         pref = _bootstrap(spec.target, pref, syspath)
     snapshot = pref.snapshot() if pref is not None else None
-    draft.mounts.append(dataclasses.replace(spec, pref=snapshot))
+    if proxy_host is not None:
+        if spec.kind != "alias":
+            raise ConfigError(f"{where}: proxy_host is for an alias mount (\"@name\")")
+        if not isinstance(proxy_host, str) or not proxy_host or any(
+                c in proxy_host for c in " \t\r\n/,") or not proxy_host.isprintable():
+            raise ConfigError(f"{where}: proxy_host must be \"$host\", \"$proxy_host\" or a "
+                              f"host[:port] like 'api.example.com', got {proxy_host!r}")
+        if proxy_host.startswith("$") and proxy_host not in ("$host", "$proxy_host"):
+            raise ConfigError(f"{where}: proxy_host {proxy_host!r}: only $host and $proxy_host")
+    draft.mounts.append(dataclasses.replace(spec, pref=snapshot, proxy_host=proxy_host))
 
 
 def _bootstrap(target: str, pref: Pref | None, syspath: str | None) -> Pref | None:

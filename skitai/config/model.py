@@ -43,6 +43,10 @@ class MountSpec:
     path: str | None = None
     module: str | None = None
     obj: Any = dataclasses.field(default=None, compare=False, repr=False)
+    # An alias mount's Host to its members (``mount(..., proxy_host=)``): None as the proxy
+    # decides (see gateway/proxy.py), "$host" the client's, "$proxy_host" the member's own,
+    # anything else that value.
+    proxy_host: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -35,7 +35,8 @@ def proxy_handler(config: ServerConfig, spec: MountSpec,
                                        config.backend_timeout)
     return ProxyHandler(pool, mount_point=spec.point, body_limit=config.max_client_body_size,
                         trusted=TrustedProxies(config.trusted_proxies), gate=gate,
-                        tunnel_idle=config.proxy_tunnel_timeout, cache=response_cache(config))
+                        tunnel_idle=config.proxy_tunnel_timeout, cache=response_cache(config),
+                        proxy_host=spec.proxy_host)
 
 
 _gates: dict[int, Gate] = {}

@@ -14,7 +14,8 @@ one is replaced), ``X-Forwarded-Proto``/``-Host`` say what the client asked (kep
 trusted proxy), ``Via`` gets ``1.1 skitai``.  ``Host`` is the client's for members
 written as IP addresses or unix sockets (the seed's nginx recipe: ``Host $host``), and
 the member's own name for members written as host names (a virtual host elsewhere, like
-the seed's ``@pypi``).  Transaction ids go in ``X-Gtxn-Id``/``X-Ltxn-Id``/``traceparent``.
+the seed's ``@pypi``); ``mount(..., proxy_host="$host" | "$proxy_host" | "name")``
+overrides that per mount, as nginx's ``proxy_set_header Host``.  Transaction ids go in ``X-Gtxn-Id``/``X-Ltxn-Id``/``traceparent``.
 
 Bodies stream both ways with backpressure: the request body flows from the client's body
 buffer (which pauses the client above its high water) to the member (awaiting its
@@ -43,7 +44,7 @@ from skitai.gateway.auth import Gate, Refusal
 from skitai.gateway.cache import HttpCache
 from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
 from skitai.upstream.pool import IDEMPOTENT, AliasPool
-from skitai.worker import eager, errorpage
+from skitai.worker import eager, errorpage, events
 from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.stream import ClientDisconnected, Stream
 
@@ -57,7 +58,9 @@ _REPLACED: Final = frozenset({b"x-gtxn-id", b"x-ltxn-id", b"traceparent", b"trac
                               b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
                               b"x-real-ip", b"forwarded", b"via", b"host", b"content-length",
                               b"expect"})
-_DROPPED: Final = HOP_BY_HOP | _REPLACED
+# ``Trailer`` announces the request's trailer fields, which are forwarded (RFC 9110 6.6.2:
+# not hop-by-hop), so it goes along with them.
+_DROPPED: Final = (HOP_BY_HOP - {b"trailer"}) | _REPLACED
 
 
 class TrustedProxies:
@@ -73,9 +76,14 @@ class TrustedProxies:
 class ProxyHandler:
     """The handler of one ``mount(point, "@alias")``."""
 
+    # ``Expect: 100-continue`` goes to the member, whose 100 (or final answer, the body
+    # unread) the client gets: see ``forward`` (the dispatcher does not answer it).
+    relays_continue = True
+
     def __init__(self, pool: AliasPool, *, mount_point: str, body_limit: int,
                  trusted: TrustedProxies | None = None, gate: Gate | None = None,
-                 tunnel_idle: float = 600.0, cache: HttpCache | None = None) -> None:
+                 tunnel_idle: float = 600.0, cache: HttpCache | None = None,
+                 proxy_host: str | None = None) -> None:
         self.pool = pool
         self.cache = cache
         self.tunnel_idle = tunnel_idle
@@ -85,8 +93,17 @@ class ProxyHandler:
         self.body_limit = body_limit
         self.trusted = trusted or TrustedProxies(())
         members = pool.alias.members
-        # Host: the client's for members written as addresses, the member's own otherwise.
+        # Host: the client's for members written as addresses, the member's own otherwise
+        # (the pool writes the member's when we pass none), unless the mount says.
         self.rewrite_host = any(m.unix is None and not _is_address(m.host) for m in members)
+        self.fixed_host: bytes | None = None
+        if proxy_host == "$host":
+            self.rewrite_host = False
+        elif proxy_host == "$proxy_host":
+            self.rewrite_host = True
+        elif proxy_host:
+            self.rewrite_host = True
+            self.fixed_host = proxy_host.encode("ascii" if proxy_host.isascii() else "idna")
 
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         request = stream.request
@@ -176,10 +193,19 @@ class ProxyHandler:
         if headers is None:
             headers = self.member_headers(stream, stream.txn().next_call()[1])
         body = _body(stream) if request.has_body else None
+        length = request.content_length
+        if length is not None and _may_have_trailers(request):
+            length = None  # chunked to the member: its trailer section carries the client's
+        # Expect: 100-continue is the member's to answer (Envoy's proxy_100_continue):
+        # its 100 reaches the client when it comes, and a member that refuses the head
+        # (413, 401, 417) is relayed at once, the body never read from the client.
+        relay_100 = partial(_continue, stream) if request.expect_continue else None
         started = time.monotonic()
         try:
             response = await self.pool.open(request.method, self.member_target(stream), headers,
-                                            body, length=request.content_length)
+                                            body, length=length,
+                                            trailers=partial(_trailers, stream),
+                                            on_continue=relay_100)
         except UpstreamError as exc:
             self.fail(stream, exc, started)
             return
@@ -226,7 +252,9 @@ class ProxyHandler:
                 fhost = value
         if named:  # fields the client's Connection header names are hop-by-hop too
             out = [h for h in out if h[0] not in named]
-        if host is not None and not self.rewrite_host:
+        if self.fixed_host is not None:
+            out.append((b"host", self.fixed_host))
+        elif host is not None and not self.rewrite_host:
             out.append((b"host", host))
         addr = client.encode("latin-1")
         out.append((b"x-forwarded-for", xff + b", " + addr if trusted and xff else addr))
@@ -310,6 +338,25 @@ def client_headers(headers: Headers) -> Headers:
 async def _body(stream: Stream) -> AsyncIterator[bytes]:
     while data := await stream.receive():
         yield data
+
+
+def _continue(stream: Stream) -> None:
+    """The member's 100 Continue (or its silence, see pool.EXPECT_WAIT): tell the client."""
+    if not stream.headers_sent and not stream.closed and not stream.ended:
+        stream.send_informational(100)
+
+
+def _trailers(stream: Stream) -> Headers:
+    return stream.body.trailers
+
+
+def _may_have_trailers(request: events.Request) -> bool:
+    """An HTTP/2 request that announced trailers (``Trailer``, or gRPC's ``TE: trailers``):
+    HTTP/2 may end a body of known length with a trailing HEADERS frame."""
+    if request.http_version != b"2":
+        return False
+    return any(n == b"trailer" or (n == b"te" and b"trailers" in v.lower())
+               for n, v in request.headers)
 
 
 def answer(stream: Stream, status: int, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:

@@ -170,7 +170,7 @@ class ResponseStream:
                  "received", "_parser", "_head_only", "_in_head", "_head_bytes", "_head_ready",
                  "_chunks", "_buffered", "_paused", "_done", "_reusable", "_eof_delimited",
                  "_error", "_waiter", "sender", "deadline", "timeout", "listener",
-                 "__weakref__")
+                 "continued", "_continue_waiter", "__weakref__")
 
     def __init__(self, conn: UpstreamConnection, method: bytes) -> None:
         self.conn = conn
@@ -202,6 +202,9 @@ class ResponseStream:
         # events instead of awaiting: the reverse proxy's fast path).
         self.listener: Callable[[ResponseStream], None] | None = None
         self.timeout = 0.0
+        # A request sent with ``Expect: 100-continue``: the member's 100 came.
+        self.continued = False
+        self._continue_waiter: asyncio.Future[None] | None = None
 
     # --- parser callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -225,8 +228,12 @@ class ResponseStream:
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:
+            if status == 100:  # the member wants the body (Expect: 100-continue)
+                self.continued = True
+                self._wake_continue()
             return  # an interim response (100 Continue, 103): the final one follows
         self.status = status
+        self._wake_continue()
         self._in_head = False
         framed = any(n == b"content-length" or n == b"transfer-encoding" for n, _ in self.headers)
         self._eof_delimited = not framed and status not in (204, 304) and not self._head_only
@@ -390,6 +397,26 @@ class ResponseStream:
             reusable = False
         return self.conn.finished(reusable)
 
+    async def wait_continue(self, timeout: float) -> bool:
+        """After a head sent with ``Expect: 100-continue``: True when the body should go
+        (the member's 100 came, or it said nothing for ``timeout`` seconds, RFC 9110
+        10.1.1), False when it answered (or failed) first: the body is not wanted."""
+        if not self.continued and not self.status and self._error is None:
+            loop = self.conn.loop
+            waiter = self._continue_waiter = loop.create_future()
+            handle = loop.call_later(timeout, _settle, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                self._continue_waiter = None
+        return not self.status and self._error is None
+
+    def _wake_continue(self) -> None:
+        waiter = self._continue_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     # --- internals -----------------------------------------------------------------------------
     def _arm(self, timeout: float) -> None:
         """The member must say something within ``timeout`` seconds (checked by the
@@ -418,6 +445,7 @@ class ResponseStream:
         if ready is not None and not ready.done():
             ready.set_result(None)
         self._wake()
+        self._wake_continue()
         self.conn.close()
 
     def _wake(self) -> None:
@@ -437,6 +465,11 @@ async def _wait(fut: asyncio.Future[None], timeout: float | None, member: Member
         await fut
     finally:
         handle.cancel()
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _expire(fut: asyncio.Future[None], timeout: float, member: Member) -> None:

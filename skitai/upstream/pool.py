@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_mod
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -43,10 +43,19 @@ from skitai.upstream.connection import (
 
 log = logging.getLogger("skitai.upstream")
 
+# Seconds a member may stay silent after a head with ``Expect: 100-continue`` before the
+# body goes anyway (RFC 9110 10.1.1; curl waits 1 s too).
+EXPECT_WAIT: Final = 1.0
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 # Framing and per-hop fields a caller may not set: the pool frames every request itself.
 _FRAMING: Final = frozenset({b"content-length", b"transfer-encoding", b"connection",
                              b"keep-alive", b"upgrade", b"te", b"proxy-connection"})
+# Fields never sent in a trailer section (RFC 9110 6.5.1; the server side refuses them too).
+_NO_TRAILER: Final = frozenset({b"host", b"trailer", b"authorization", b"proxy-authorization",
+                                b"cookie", b"content-type", b"content-encoding",
+                                b"content-range", b"cache-control", b"expect", b"max-forwards",
+                                b"pragma", b"range", b"forwarded", b"x-forwarded-for",
+                                b"x-forwarded-host", b"x-forwarded-proto", b"via"})
 Body = bytes | AsyncIterable[bytes] | None
 
 
@@ -117,13 +126,21 @@ class AliasPool:
     async def open(self, method: bytes, path: bytes, headers: Headers, body: Body = None,
                    timeout: float | None = None, *, length: int | None = None,
                    idempotent: bool | None = None, upgrade: bytes = b"",
-                   member: int | None = None) -> ResponseStream:
+                   member: int | None = None,
+                   trailers: Callable[[], Headers] | None = None,
+                   on_continue: Callable[[], None] | None = None) -> ResponseStream:
         """Send a request and return once the member's head arrived; read the body with
         ``await response.read()`` and then call ``release(response)``.  ``body`` may be an
         async iterable (streamed with backpressure: chunked unless ``length`` is given).
-        ``member``: that member only (no balancing, no fail-over)."""
+        ``member``: that member only (no balancing, no fail-over).  ``trailers``: called
+        when a chunked body has ended, its fields go in the trailer section.
+        ``on_continue``: send the head with ``Expect: 100-continue`` and stream the body
+        only after the member's 100 (``on_continue()`` is called then, for the proxy to
+        tell its client), or after ``EXPECT_WAIT`` seconds of silence; a member that
+        answers first never gets the body (and the connection is not reused)."""
         response, _ = await self._open(method, path, headers, body, timeout, length, idempotent,
-                                       upgrade, member=member)
+                                       upgrade, member=member, trailers=trailers,
+                                       on_continue=on_continue)
         return response
 
     def start_idle(self, method: bytes, path: bytes, headers: Headers,
@@ -164,7 +181,10 @@ class AliasPool:
     async def _open(self, method: bytes, path: bytes, headers: Headers, body: Body,
                     timeout: float | None, length: int | None,
                     idempotent: bool | None = None, upgrade: bytes = b"",
-                    member: int | None = None) -> tuple[ResponseStream, MemberState]:
+                    member: int | None = None,
+                    trailers: Callable[[], Headers] | None = None,
+                    on_continue: Callable[[], None] | None = None
+                    ) -> tuple[ResponseStream, MemberState]:
         timeout = self.timeout if timeout is None else timeout
         states = self.balancer.states
         if member is not None and not 0 <= member < len(states):
@@ -185,7 +205,8 @@ class AliasPool:
             state.outstanding += 1
             try:
                 response = await self._attempt(state, method, path, headers, body, length,
-                                               max(0.001, deadline - self.loop.time()), upgrade)
+                                               max(0.001, deadline - self.loop.time()), upgrade,
+                                               trailers, on_continue)
             except UpstreamError as exc:
                 state.outstanding -= 1
                 state.failures += 1
@@ -202,9 +223,15 @@ class AliasPool:
 
     async def _attempt(self, state: MemberState, method: bytes, path: bytes, headers: Headers,
                        body: Body, length: int | None, timeout: float,
-                       upgrade: bytes = b"") -> ResponseStream:
+                       upgrade: bytes = b"",
+                       trailers: Callable[[], Headers] | None = None,
+                       on_continue: Callable[[], None] | None = None) -> ResponseStream:
         member = state.member
         conn = await self._connection(state, timeout)
+        if on_continue is not None and body is not None and not isinstance(body, bytes):
+            headers = [*headers, (b"expect", b"100-continue")]
+        else:
+            on_continue = None
         head, chunked = _head(method, member, path, headers, body, length, upgrade)
         try:
             response = conn.start(method, head)
@@ -217,7 +244,7 @@ class AliasPool:
                 conn.write(body)
         elif body is not None:
             sender = response.sender = asyncio.ensure_future(
-                _send_body(conn, response, body, chunked, timeout))
+                _send_body(conn, response, body, chunked, timeout, trailers, on_continue))
             sender.add_done_callback(_sent)
         try:
             await response.head(timeout)
@@ -354,11 +381,21 @@ def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[by
 
 
 async def _send_body(conn: UpstreamConnection, response: ResponseStream,
-                     body: AsyncIterable[bytes], chunked: bool, timeout: float) -> None:
+                     body: AsyncIterable[bytes], chunked: bool, timeout: float,
+                     trailers: Callable[[], Headers] | None = None,
+                     on_continue: Callable[[], None] | None = None) -> None:
     """Stream a request body.  While it flows the member's time to answer does not run
     (a long upload is not a slow member; a stalled client is the client side's
     request_timeout): the watchdog skips a response whose sender runs, and the deadline
-    starts again when the body is out."""
+    starts again when the body is out.  ``on_continue``: the head said ``Expect:
+    100-continue``; wait for the member's word first (see ``open``)."""
+    if on_continue is not None:
+        if not await response.wait_continue(EXPECT_WAIT):
+            # The member answered without wanting the body: it never gets it, and the
+            # connection (whose request is unfinished) is not reused.
+            raise UpstreamError("the member answered before 100 Continue; body withheld",
+                                member=conn.member.label)
+        on_continue()
     async for data in body:
         if not data:
             continue
@@ -368,7 +405,13 @@ async def _send_body(conn: UpstreamConnection, response: ResponseStream,
             conn.write(data)
         await conn.drain(timeout)
     if chunked:
-        conn.write(b"0\r\n\r\n")
+        fields = trailers() if trailers is not None else None
+        if fields:  # the client's trailer section, re-framed like the head
+            conn.write(b"0\r\n" + b"".join(
+                b"%b: %b\r\n" % (n, v) for n, v in fields if n[:1] != b":"
+                and n.lower() not in _FRAMING and n.lower() not in _NO_TRAILER) + b"\r\n")
+        else:
+            conn.write(b"0\r\n\r\n")
     if response.deadline:
         response.deadline = conn.loop.time() + timeout
 

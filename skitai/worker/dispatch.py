@@ -133,8 +133,10 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
         log.exception("handler failed for %s", request.target)
         respond(stream, 500)
         return limit, None
-    if request.expect_continue and not stream.headers_sent and not stream.closed:
-        # Only now: the handler has accepted the declared body (its limits passed).
+    if request.expect_continue and not stream.headers_sent and not stream.closed \
+            and not getattr(handler, "relays_continue", False):
+        # Only now: the handler has accepted the declared body (its limits passed).  A
+        # handler that ``relays_continue`` (the reverse proxy) asks its member instead.
         stream.send_informational(100)
     return limit, task
 

@@ -28,6 +28,11 @@ class Handler(Protocol):
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None: ...
 
 
+# A handler with a true ``relays_continue`` attribute answers ``Expect: 100-continue``
+# itself (the reverse proxy relays its member's 100 or final answer); the dispatcher sends
+# the 100 for every other handler once it accepted the request.
+
+
 @runtime_checkable
 class WebSocketTunnel(Protocol):
     """A handler that carries a WebSocket itself (the reverse proxy): an HTTP/2 extended

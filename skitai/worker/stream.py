@@ -162,7 +162,7 @@ class BodyBuffer:
     """
 
     __slots__ = ("_chunks", "_size", "_done", "_error", "_cond", "_waiter", "_sink", "_paused",
-                 "_loop", "received", "check", "_spool", "_settled")
+                 "_loop", "received", "check", "_spool", "_settled", "trailers")
 
     def __init__(self, sink: StreamSink, loop: asyncio.AbstractEventLoop) -> None:
         self._chunks: collections.deque[bytes] = collections.deque()
@@ -181,6 +181,9 @@ class BodyBuffer:
         self.check: Callable[[bytes], None] | None = None
         self._spool: _Spool | None = None  # collect(): the whole body is kept here
         self._settled: Callable[[], None] | None = None  # collect()'s callback
+        # The request's trailer fields (a chunked HTTP/1.1 body's trailer section, an
+        # HTTP/2 trailing HEADERS frame), set when the body ends: the proxy forwards them.
+        self.trailers: Headers = []
 
     def collect(self, memory: int, settled: Callable[[], None]) -> None:
         """Keep the whole body (memory up to ``memory`` bytes, then a temporary file) and
@@ -244,7 +247,9 @@ class BodyBuffer:
             self._sink.pause_reading()
         self._wake()
 
-    def finish(self) -> None:
+    def finish(self, trailers: Headers | None = None) -> None:
+        if trailers:
+            self.trailers = trailers
         with self._cond:
             self._done = True
             self._cond.notify_all()
@@ -333,6 +338,7 @@ class _NoBody:
 
     received = 0
     complete = True
+    trailers: Headers = []  # shared and never appended to  # noqa: RUF012 - read-only
 
     def enable_threads(self) -> None:
         pass
@@ -340,7 +346,7 @@ class _NoBody:
     def feed(self, data: bytes) -> None:
         raise RuntimeError("body bytes for a request without a body")
 
-    def finish(self) -> None:
+    def finish(self, trailers: Headers | None = None) -> None:
         pass
 
     def abort(self, exc: BaseException) -> None:

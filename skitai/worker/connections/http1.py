@@ -172,7 +172,7 @@ class Http1Connection(SendfileConnection):
             except BodyRefused as exc:
                 self._abort_stream(stream, exc.status, exc.reason)
         elif type(event) is events.EndBody:
-            stream.body.finish()
+            stream.body.finish(event.trailers)
         elif type(event) is events.RemoteError:
             self._abort_stream(stream, event.status_hint, event.reason)
         elif type(event) is events.StreamClosed:

@@ -289,7 +289,7 @@ class H2Connection(BaseConnection):
                 tunnel.end()
             return
         assert sink.stream is not None
-        sink.stream.body.finish()
+        sink.stream.body.finish(event.trailers)
 
     def _on_reset(self, sid: int) -> None:
         sink = self.streams.pop(sid, None)

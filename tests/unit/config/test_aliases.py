@@ -187,3 +187,18 @@ def test_config_file_section_errors(tmp_path: Path) -> None:
     path.write_text("[@web]\ntype = http\nmembrs = h:1\n")
     with pytest.raises(ConfigError, match="unknown key 'membrs'"):
         api.draft().freeze(conf=conffile.read(str(path)), env={})
+
+
+def test_mount_proxy_host_option() -> None:
+    skitai.alias("@members", skitai.PROTO_HTTP, ["127.0.0.1:8001"])
+    skitai.mount("/a", "@members")
+    skitai.mount("/b", "@members", proxy_host="$host")
+    skitai.mount("/c", "@members", proxy_host="api.internal:8080")
+    cfg = _freeze()
+    assert [m.proxy_host for m in cfg.mounts] == [None, "$host", "api.internal:8080"]
+    assert pickle.loads(pickle.dumps(cfg)).mounts[2].proxy_host == "api.internal:8080"
+    for bad in ("$request_uri", "a b", "x/y", ""):
+        with pytest.raises(ConfigError, match="proxy_host"):
+            skitai.mount("/d", "@members", proxy_host=bad)
+    with pytest.raises(ConfigError, match="alias mount"):
+        skitai.mount("/e", str(Path(__file__).parent), proxy_host="$host")
