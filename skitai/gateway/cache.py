@@ -14,7 +14,12 @@ with ``no-cache``, is revalidated with ``If-None-Match``/``If-Modified-Since``: 
 refreshes its headers and lifetime and it is served; anything else replaces it.
 
 One fill per key: while a request fetches a key, the others that miss it wait for that
-fetch (no thundering herd), then read the cache.
+fetch (no thundering herd), then read the cache.  Across workers (the disk is shared) the
+one fetching request also holds ``flock`` on ``<entry>.lock`` beside the entry file; a
+worker that finds it held polls it (``FILL_POLL``) and, once it is free, reads the entry
+the other worker stored instead of fetching.  The kernel drops the lock of a worker that
+dies, and a waiter gives up after ``fill_timeout`` seconds (a hung fill) and fetches.
+A HEAD is answered from the GET's entry (its headers, no body).
 
 Bounds, in bytes: ``memmax`` for the entries kept in this worker's memory (least recently
 used dropped first), ``diskmax`` for the files under ``path``, which every worker shares
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import fcntl
 import hashlib
 import json
 import logging
@@ -41,6 +47,7 @@ from skitai.upstream.cachecontrol import directives, header, lifetime
 log = logging.getLogger("skitai.gateway")
 
 STORABLE: Final = frozenset({200, 203, 301, 308, 404, 410})
+FILL_POLL: Final = 0.02  # seconds between looks at another worker's fill lock
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -75,9 +82,20 @@ class Entry:
         return out
 
 
+@dataclass
+class FillLock:
+    """This worker fills a key: an open, ``flock``ed ``<entry>.lock``."""
+
+    fd: int
+    path: str
+    waited: bool  # another worker held it first (its entry may be on disk now)
+
+
 class HttpCache:
-    def __init__(self, memmax: int, diskmax: int, path: str | None) -> None:
+    def __init__(self, memmax: int, diskmax: int, path: str | None,
+                 fill_timeout: float = 60.0) -> None:
         self.memmax = memmax
+        self.fill_timeout = fill_timeout
         self.diskmax = diskmax if path else 0
         self.path = path
         self.entry_max = max(memmax, self.diskmax) // 8
@@ -109,6 +127,58 @@ class HttpCache:
         if loaded:
             self._remember(key, loaded)
         return loaded
+
+    def reload(self, key: str, request_headers: Headers) -> Entry | None:
+        """``lookup`` from the disk (another worker may have stored or refreshed it)."""
+        old = self._mem.pop(key, None)
+        if old is not None:
+            self._mem_size -= sum(e.size for e in old)
+        return self.lookup(key, request_headers)
+
+    # --- one fill across the workers ---------------------------------------------------------
+    async def lock_fill(self, key: str) -> FillLock | None:
+        """Hold the key's fill lock, waiting while another worker holds it (None: no
+        shared disk, or the wait passed ``fill_timeout``: fetch without it)."""
+        if not self.diskmax:
+            return None
+        path = self._file(key) + ".lock"
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            log.warning("cachefs: cannot open %s: %s", path, exc)
+            return None
+        deadline = time.monotonic() + self.fill_timeout
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return FillLock(fd, path, waited)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                log.warning("cachefs: cannot lock %s: %s", path, exc)
+                break
+            if time.monotonic() >= deadline:
+                log.warning("cachefs: another worker's fill of %s took over %gs; fetching",
+                            key, self.fill_timeout)
+                break
+            waited = True
+            await asyncio.sleep(FILL_POLL)
+        os.close(fd)
+        return None
+
+    @staticmethod
+    def unlock_fill(lock: FillLock | None) -> None:
+        """Release (and remove, unless another worker's file replaced it) the lock."""
+        if lock is None:
+            return
+        try:
+            if os.stat(lock.path).st_ino == os.fstat(lock.fd).st_ino:
+                os.unlink(lock.path)
+        except OSError:
+            pass
+        os.close(lock.fd)  # the flock goes with the last descriptor
 
     # --- storing -----------------------------------------------------------------------------
     def storable(self, status: int, request_headers: Headers, headers: Headers,
@@ -237,6 +307,8 @@ class HttpCache:
             if not sub.is_dir():
                 continue
             for f in os.scandir(sub.path):
+                if f.name.endswith(".lock"):
+                    continue  # a fill in progress, not an entry
                 try:
                     st = f.stat()
                 except OSError:

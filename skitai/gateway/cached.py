@@ -1,5 +1,6 @@
 """A proxied GET through the HTTP cache (``cache.py``): served fresh from the cache,
-revalidated, or fetched by one request while the others that miss the key wait."""
+revalidated, or fetched by one request (in one worker, see ``HttpCache.lock_fill``) while
+the others that miss the key wait.  A HEAD gets a fresh GET entry's head."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ async def forward(proxy: ProxyHandler, cache: HttpCache, stream: Stream) -> None
     host = next((v for n, v in request.headers if n == b"host"), b"")
     key = cache.key(host, request.target)
     revalidate = _client_revalidates(request.headers)
+    if request.method == b"HEAD":
+        # The GET's entry, fresh, answers a HEAD (no body); otherwise the member does
+        # (a HEAD fills nothing: its answer has no body to keep).
+        entry = cache.lookup(key, request.headers)
+        if entry is not None and entry.fresh(time.time()) and not revalidate:
+            cache.hits += 1
+            serve(stream, entry)
+            return
+        await proxy.forward(stream)
+        return
     waited = False
     while True:
         entry = cache.lookup(key, request.headers)
@@ -34,10 +45,22 @@ async def forward(proxy: ProxyHandler, cache: HttpCache, stream: Stream) -> None
             break
         waited = True
         await fill  # another request fetches this key: read the cache after it
-    cache.misses += 1
     fill = cache.fills[key] = proxy.pool.loop.create_future()
     try:
-        await _fetch(proxy, cache, stream, key, entry)
+        lock = await cache.lock_fill(key)  # this worker's fill: one across the workers
+        try:
+            if lock is not None and lock.waited:
+                # Another worker filled the key meanwhile: its entry is on the disk.
+                entry = cache.reload(key, request.headers)
+                if entry is not None and entry.fresh(time.time()) and not revalidate \
+                        and not stream.closed:
+                    cache.hits += 1
+                    serve(stream, entry)
+                    return
+            cache.misses += 1
+            await _fetch(proxy, cache, stream, key, entry)
+        finally:
+            cache.unlock_fill(lock)
     finally:
         del cache.fills[key]
         fill.set_result(None)
@@ -99,6 +122,8 @@ def serve(stream: Stream, entry: Entry) -> None:
     body = entry.body
     if not any(n == b"content-length" for n, _ in headers):
         headers.append((b"content-length", str(len(body)).encode()))
+    if stream.request.method == b"HEAD":
+        body = b""  # the GET's headers, Content-Length included, and no body
     stream.respond(entry.status, headers, body, entry.reason)
 
 

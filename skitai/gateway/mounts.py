@@ -52,5 +52,7 @@ def response_cache(config: ServerConfig) -> HttpCache | None:
     if found is None:
         path = cfg.path or os.path.join(os.path.expanduser(config.varpath or "~/.skitai"),
                                         "cachefs")
-        found = _caches[id(config)] = HttpCache(cfg.memmax, cfg.diskmax, path)
+        # Another worker's fill is waited for as long as a member may take, and a bit.
+        found = _caches[id(config)] = HttpCache(cfg.memmax, cfg.diskmax, path,
+                                                fill_timeout=config.backend_timeout + 5)
     return found

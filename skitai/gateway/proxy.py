@@ -60,6 +60,7 @@ _REPLACED: Final = frozenset({b"x-gtxn-id", b"x-ltxn-id", b"traceparent", b"trac
                               b"expect"})
 # ``Trailer`` announces the request's trailer fields, which are forwarded (RFC 9110 6.6.2:
 # not hop-by-hop), so it goes along with them.
+_CACHED_METHODS: Final = frozenset({b"GET", b"HEAD"})
 _DROPPED: Final = (HOP_BY_HOP - {b"trailer"}) | _REPLACED
 
 
@@ -135,7 +136,7 @@ class ProxyHandler:
         if ws_proto.is_upgrade(stream.request) and hasattr(stream.sink, "switch_protocol"):
             await self._websocket(stream)
             return
-        if self.cache is not None and stream.request.method == b"GET" \
+        if self.cache is not None and stream.request.method in _CACHED_METHODS \
                 and not stream.request.has_body:
             from skitai.gateway import cached
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +88,59 @@ def test_one_upstream_fetch_for_50_concurrent_misses(gateway: ServerProcess) -> 
     for t in threads:
         t.join(90)
     assert results == [1] * 50  # (a refused or failed one shows as (status, body))
+
+
+def test_head_is_answered_from_the_get_entry(gateway: ServerProcess) -> None:
+    q = "key=h&cc=max-age%3D60"
+    _, got, body = fetch(gateway, q)
+    assert body["fetch"] == 1
+    status, head, raw = get(gateway, f"/members/cached?{q}", "HEAD")
+    assert (status, raw) == (200, b"")
+    assert head["content-length"] == got["content-length"] and "age" in head
+    assert head["content-type"] == "application/json"
+    assert fetch(gateway, q)[2]["fetch"] == 1  # the HEAD did not reach the member
+    # a HEAD that misses goes to the member and fills nothing
+    q = "key=h2&cc=max-age%3D60"
+    status, _, raw = get(gateway, f"/members/cached?{q}", "HEAD")
+    assert (status, raw) == (200, b"")
+    assert fetch(gateway, q)[2]["fetch"] == 2
+
+
+def test_one_upstream_fetch_across_two_workers(tmp_path: Path, member: ServerProcess) -> None:
+    """Two workers sharing the disk: concurrent misses of one key in both fetch it once
+    (the fill lock beside the entry), the other worker reads the stored entry."""
+    cache = tmp_path / "cache2"
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{member.port}"], timeout=60,
+                       run_args="threads=0, workers=2",
+                       extra=f"skitai.enable_cachefs(memmax='8M', diskmax='64M', path={str(cache)!r})")
+    try:
+        for round_ in range(4):  # until the kernel spread one round's connections over both
+            key = f"xw{round_}"
+            results: list[object] = []
+            lock = threading.Lock()
+
+            def one(key: str = key, results: list[object] = results,
+                    lock: threading.Lock = lock) -> None:
+                conn = http.client.HTTPConnection(gw.host, gw.port, timeout=60)
+                conn.request("GET", f"/members/cached?key={key}&cc=max-age%3D60&sleep=1")
+                resp = conn.getresponse()
+                raw = resp.read()
+                with lock:
+                    results.append(json.loads(raw)["fetch"] if resp.status == 200
+                                   else (resp.status, raw))
+                conn.close()
+            threads = [threading.Thread(target=one) for _ in range(30)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(90)
+            assert results == [1] * 30, results
+            log = (tmp_path / "gateway" / "logs" / "request.log").read_text().splitlines()
+            workers = {m.group(1) for ln in log if f"key={key}&" in ln
+                       for m in [re.search(r" (W\d+) \d+ \d+ \d+", ln)] if m}
+            if workers == {"W0", "W1"}:
+                break
+        assert workers == {"W0", "W1"}, workers
+        assert not list(cache.rglob("*.lock"))  # the fill locks are gone
+    finally:
+        gw.stop()

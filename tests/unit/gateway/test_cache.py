@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from skitai.gateway.cache import HttpCache, directives, lifetime
 
@@ -72,3 +74,74 @@ def test_revalidation_refreshes() -> None:
     assert entry is not None and not entry.fresh(time.time())
     c.refresh(key, entry, [(b"cache-control", b"max-age=30"), (b"etag", b'"v"')])
     assert entry.fresh(time.time()) and (b"cache-control", b"max-age=30") in entry.headers
+
+
+def test_fill_lock_between_two_workers_caches(tmp_path: Path) -> None:
+    """Two caches on one directory stand for two workers: the second waits for the
+    first's fill, then reads its entry; a fill that takes too long is given up on."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    a = HttpCache(1 << 20, 1 << 20, str(tmp_path))
+    b = HttpCache(1 << 20, 1 << 20, str(tmp_path), fill_timeout=5)
+    key = a.key(b"h", b"/x")
+    ok = [(b"cache-control", b"max-age=60")]
+
+    async def scenario() -> None:
+        held = await a.lock_fill(key)
+        assert held is not None and not held.waited
+        waiting = asyncio.ensure_future(b.lock_fill(key))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # b waits while a fills
+        a.store(key, [], 200, b"OK", ok, b"body")
+        a.unlock_fill(held)
+        got = await waiting
+        assert got is not None and got.waited
+        entry = b.reload(key, [])
+        assert entry is not None and entry.body == b"body"
+        b.unlock_fill(got)
+        assert not list(tmp_path.rglob("*.lock"))
+        # a holder that hangs: the waiter gives up after fill_timeout and fetches itself
+        hung = await a.lock_fill(key)
+        b.fill_timeout = 0.2
+        assert await b.lock_fill(key) is None
+        a.unlock_fill(hung)
+
+    _run(scenario())
+    # a holder that dies: the kernel drops its lock
+    path = a._file(key) + ".lock"
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({path!r}, os.O_CREAT | os.O_RDWR)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "held\n"
+        b.fill_timeout = 30
+
+        async def after_death() -> None:
+            waiting = asyncio.ensure_future(b.lock_fill(key))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+            child.kill()
+            got = await waiting
+            assert got is not None and got.waited
+            b.unlock_fill(got)
+        _run(after_death())
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+    assert not os.path.exists(path)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coro)
+    finally:
+        loop.close()
