@@ -381,7 +381,8 @@ def enable_gateway(enable_auth: bool = True, secure_key: str | bytes | None = No
     _draft.set("gateway", gateway.make_gateway(
         enable_auth, secure_key, realm, where=where, algorithms=algorithms,
         public_key=abspath(public_key) if public_key and not public_key.lstrip().startswith("-")
-        else public_key, jwks=jwks, audience=audience, issuer=issuer, leeway=leeway,
+        else public_key, jwks=abspath(jwks) if jwks and not jwks.lstrip().startswith("{")
+        else jwks, audience=audience, issuer=issuer, leeway=leeway,
         require=require, auth_handler=auth_handler), where)
 
 

@@ -29,6 +29,8 @@ class GatewayConfig:
     algorithms: tuple[str, ...] = ("HS256",)
     public_key: str | None = dataclasses.field(default=None, repr=False)  # PEM text
     jwks: str | None = dataclasses.field(default=None, repr=False)  # JWKS JSON text
+    # The JWKS file when ``jwks`` was given as a path: re-read when it changes (rotation).
+    jwks_path: str | None = None
     audience: str | None = None
     issuer: str | None = None
     leeway: float = 30.0
@@ -90,6 +92,7 @@ def make_gateway(enable_auth: object, secure_key: object, realm: object, *, wher
             raise ConfigError(f"{where}: {name} must be a string")
     return GatewayConfig(enable_auth=bool(enable_auth), secure_key=secret, realm=realm,
                          algorithms=algs, public_key=pem, jwks=jwks_text,
+                         jwks_path=_path_of(jwks),
                          audience=audience,  # type: ignore[arg-type]
                          issuer=issuer,  # type: ignore[arg-type]
                          leeway=leeway_s, require=tuple(require), auth_handler=auth_handler)
@@ -126,6 +129,15 @@ def _secret(value: object, where: str, env: dict[str, str] | None) -> bytes | No
             raise ConfigError(f"{where}: secure_key: the environment variable {name} is not set")
         return found.encode()
     return value.encode()
+
+
+def _path_of(value: object) -> str | None:
+    """The absolute path of a key given as a file (None when given inline)."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if not isinstance(value, str) or value.lstrip().startswith(("-----BEGIN", "{")):
+        return None
+    return os.path.abspath(os.path.expanduser(value))
 
 
 def _read_text(value: object, name: str, where: str) -> str | None:

@@ -29,6 +29,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -204,32 +205,92 @@ class Gate:
         return claim
 
 
+JWKS_CHECK = 1.0  # seconds between looks at a JWKS file for a rotation
+
+
 class _Keys:
-    """The verification keys: the HMAC secret, a public key, the keys of a JWKS."""
+    """The verification keys: the HMAC secret, a public key, the keys of a JWKS.
+
+    A JWKS given as a file is watched for rotation: a token whose ``kid`` is unknown
+    makes us look at the file at once, any other at most every ``JWKS_CHECK`` seconds
+    (so a removed key stops working soon); a changed file (inode, mtime or size) is
+    parsed again, and one that does not parse leaves the keys as they were."""
 
     def __init__(self, gw: GatewayConfig) -> None:
         self.secret = gw.secure_key
         self.public: Any = None
-        self.jwks: dict[str | None, Any] = {}
+        self.jwks: dict[str | None, tuple[Any, str | None]] = {}  # kid: (key, its "alg")
+        self.jwks_path = gw.jwks_path
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = time.monotonic()
         if gw.public_key is not None:
             self.public = gw.public_key
         if gw.jwks is not None:
-            for jwk in json.loads(gw.jwks)["keys"]:
-                try:
-                    self.jwks[jwk.get("kid")] = jwt.PyJWK(jwk).key
-                except jwt.PyJWTError as exc:
-                    log.warning("jwks: key %s skipped (%s)", jwk.get("kid"), exc)
+            self.jwks = _parse_jwks(gw.jwks) or {}
+        if self.jwks_path is not None:
+            self._reload()  # the file may have changed since the config was read
 
     def key_for(self, alg: str, kid: Any) -> Any:
         if alg in HMAC_ALGORITHMS:
             return self.secret
+        if self.jwks_path is not None:
+            now = time.monotonic()
+            if kid not in self.jwks or now - self._checked >= JWKS_CHECK:
+                self._checked = now
+                self._reload()
         if self.jwks:
-            if kid in self.jwks:
-                return self.jwks[kid]
-            if len(self.jwks) == 1 and kid is None:
-                return next(iter(self.jwks.values()))
-            return None
+            found = self.jwks.get(kid)
+            if found is None and len(self.jwks) == 1 and kid is None:
+                found = next(iter(self.jwks.values()))
+            if found is None:
+                return None
+            key, declared = found
+            # A key that names its algorithm is used with that one only.
+            return key if declared is None or declared == alg else None
         return self.public
+
+
+    def _reload(self) -> None:
+        assert self.jwks_path is not None
+        try:
+            st = os.stat(self.jwks_path)
+        except OSError:
+            return  # gone for a moment (replaced by a rename): keep the keys we have
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            return
+        try:
+            with open(self.jwks_path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError:
+            return
+        keys = _parse_jwks(text)
+        if keys is None:
+            log.warning("jwks: %s does not parse; the previous keys stay", self.jwks_path)
+            return
+        if self._stamp is not None:
+            log.info("jwks: %s reloaded (%d keys)", self.jwks_path, len(keys))
+        self._stamp = stamp
+        self.jwks = keys
+
+
+def _parse_jwks(text: str) -> dict[str | None, tuple[Any, str | None]] | None:
+    """A JWKS document's usable keys by ``kid``, with the algorithm each names (None: not
+    a JWKS document)."""
+    try:
+        found = json.loads(text)["keys"]
+        if not isinstance(found, list):
+            return None
+    except (ValueError, KeyError, TypeError):
+        return None
+    keys: dict[str | None, tuple[Any, str | None]] = {}
+    for jwk in found:
+        kid = jwk.get("kid") if isinstance(jwk, dict) else None
+        try:
+            keys[kid] = (jwt.PyJWK(jwk).key, jwk.get("alg"))
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+            log.warning("jwks: key %s skipped (%s)", kid, exc)
+    return keys
 
 
 def _keys(gw: GatewayConfig) -> _Keys | None:
