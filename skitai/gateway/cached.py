@@ -49,8 +49,9 @@ async def forward(proxy: ProxyHandler, cache: HttpCache, stream: Stream) -> None
     try:
         lock = await cache.lock_fill(key)  # this worker's fill: one across the workers
         try:
-            if lock is not None and lock.waited:
-                # Another worker filled the key meanwhile: its entry is on the disk.
+            if lock is not None and (lock.waited or entry is not None):
+                # Another worker filled (or revalidated) the key meanwhile: the disk has
+                # its entry, newer than the stale copy in this worker's memory.
                 entry = cache.reload(key, request.headers)
                 if entry is not None and entry.fresh(time.time()) and not revalidate \
                         and not stream.closed:

@@ -35,6 +35,7 @@ class RawMember:
         self.port = self.sock.getsockname()[1]
         self.requests: list[tuple[bytes, bytes]] = []
         self.after_reject: list[bytes] = []
+        self.rejected = threading.Event()  # set once after_reject has its entry
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -76,6 +77,7 @@ class RawMember:
                     with self.lock:
                         self.requests.append((head, b""))
                         self.after_reject.append(extra)
+                    self.rejected.set()
                     return
                 if target.startswith(b"/expect-accept"):
                     conn.sendall(b"HTTP/1.1 100 Continue\r\nX-From: member\r\n\r\n")
@@ -214,6 +216,7 @@ def test_expect_refused_by_the_member_reaches_the_client_without_the_body(
     assert answer.startswith(b"HTTP/1.1 413"), answer  # not our 100 Continue
     assert answer.endswith(b"too big!")
     s.close()
+    assert raw_member.rejected.wait(20)  # the member watched its socket for 2 s after the 413
     head, _ = raw_member.requests[-1]
     assert b"expect: 100-continue" in head.lower()
     assert b"content-length: 1000000" in head.lower()
