@@ -238,6 +238,31 @@ def test_expect_continue_comes_from_the_member(gateway: ServerProcess,
     assert seen["body"] == "12345" and "expect: 100-continue" in seen["head"].lower()
 
 
+def test_expect_over_http2(gateway: ServerProcess, raw_member: RawMember) -> None:
+    """An HTTP/2 client's Expect: the member's 413 ends the stream before any DATA; the
+    member's 100 arrives as an informational HEADERS frame."""
+    client = H2Client.connect(gateway.host, gateway.port)
+    try:
+        sid = client.request("/members/expect-reject", "PUT", [
+            (b"expect", b"100-continue"), (b"content-length", b"1000000")], end=False)
+        reply = client.replies[sid]
+        client.wait(lambda: reply.ended or reply.reset is not None)
+        assert reply.status == 413 and bytes(reply.data) == b"too big!"
+        assert reply.informational == []
+        sid = client.request("/members/expect-accept", "POST", [
+            (b"expect", b"100-continue"), (b"content-length", b"3")], end=False)
+        reply = client.replies[sid]
+        client.wait(lambda: bool(reply.informational))
+        assert reply.informational[0][0] == (b":status", b"100")
+        client.send_body(sid, b"xyz")
+        client.wait(lambda: reply.ended or reply.reset is not None)
+        assert reply.status == 200 and json.loads(bytes(reply.data))["body"] == "xyz"
+    finally:
+        client.close()
+    assert raw_member.rejected.wait(20)
+    assert raw_member.after_reject == [b""]
+
+
 def test_expect_continue_through_a_skitai_member(tmp_path: Path) -> None:
     """A real member: its own dispatcher's 100 is what the client gets."""
     member = start_skitai_member(tmp_path, "member")
