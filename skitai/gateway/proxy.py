@@ -77,9 +77,10 @@ class TrustedProxies:
 class ProxyHandler:
     """The handler of one ``mount(point, "@alias")``."""
 
-    # ``Expect: 100-continue`` goes to the member, whose 100 (or final answer, the body
-    # unread) the client gets: see ``forward`` (the dispatcher does not answer it).
-    relays_continue = True
+    def relays_continue(self) -> bool:
+        """``Expect: 100-continue`` goes to the member, whose 100 (or final answer, the
+        body unread) the client gets: see ``forward`` (the dispatcher does not answer it)."""
+        return True
 
     def __init__(self, pool: AliasPool, *, mount_point: str, body_limit: int,
                  trusted: TrustedProxies | None = None, gate: Gate | None = None,

@@ -21,6 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from skitai.worker import eager, events, websocket_app
+from skitai.worker.handler import ContinueRelay
 from skitai.worker.static import Refusal
 from skitai.worker.stream import NO_LINKS, BodyRefused, ClientDisconnected, Stream
 
@@ -134,9 +135,9 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
         respond(stream, 500)
         return limit, None
     if request.expect_continue and not stream.headers_sent and not stream.closed \
-            and not getattr(handler, "relays_continue", False):
+            and not (isinstance(handler, ContinueRelay) and handler.relays_continue()):
         # Only now: the handler has accepted the declared body (its limits passed).  A
-        # handler that ``relays_continue`` (the reverse proxy) asks its member instead.
+        # ``ContinueRelay`` (the reverse proxy) asks its member instead.
         stream.send_informational(100)
     return limit, task
 

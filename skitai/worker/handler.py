@@ -28,9 +28,14 @@ class Handler(Protocol):
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None: ...
 
 
-# A handler with a true ``relays_continue`` attribute answers ``Expect: 100-continue``
-# itself (the reverse proxy relays its member's 100 or final answer); the dispatcher sends
-# the 100 for every other handler once it accepted the request.
+@runtime_checkable
+class ContinueRelay(Protocol):
+    """A handler that answers ``Expect: 100-continue`` itself: the reverse proxy relays its
+    member's 100 or final answer.  The dispatcher sends the 100 for every other handler
+    once it accepted the request (only then is this checked: the check is not per request).
+    """
+
+    def relays_continue(self) -> bool: ...
 
 
 @runtime_checkable
