@@ -489,6 +489,9 @@ def enable_cluster(redis_url: str = "redis://127.0.0.1:6379/0", name: str | None
     if unknown:
         raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(fields))})")
+    queue = options.get("max_queue", 1)
+    if isinstance(queue, bool) or not isinstance(queue, int) or queue < 1:
+        raise ConfigError(f"{where}: max_queue is a whole number >= 1, got {queue!r}")
     cluster_name = cluster_mod.check_name(name, where) if name is not None else (
         _draft.get("name") if _draft.get("name") != "skitai" else
         os.path.splitext(os.path.basename(_script() or "skitai"))[0])
