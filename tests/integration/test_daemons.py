@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.fixtures.master import wait_for
 from tests.fixtures.web import WebApp
@@ -189,6 +190,7 @@ def test_entry_point_of_a_pip_installed_package(tmp_path: Path) -> None:
     # folder put on the app's PYTHONPATH: the shared venv is never written.
     import importlib.metadata
 
+    pytest.importorskip("setuptools", reason="the package is built with the venv's setuptools")
     src, site = tmp_path / "src", tmp_path / "site"
     src.mkdir()
     (src / "pyproject.toml").write_text(PYPROJECT)
