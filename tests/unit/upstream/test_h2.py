@@ -1,0 +1,213 @@
+"""HTTP/2 to members over TLS: a real h2 member (tests/unit/upstream/h2member.py) on
+127.0.0.1:0; the pool picks h2 by ALPN and multiplexes requests over one connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import ssl
+from collections.abc import Awaitable
+from pathlib import Path
+
+import pytest
+
+from skitai.config import aliases
+from skitai.upstream.connection import UpstreamError, UpstreamTimeout
+from skitai.upstream.h2connection import H2UpstreamConnection
+from skitai.upstream.pool import AliasPool
+from tests.unit.upstream.h2member import H2Member, make_cert
+
+pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed")
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return make_cert(tmp_path_factory.mktemp("h2cert"))
+
+
+def run(coro: Awaitable[None], loop_kind: str = "asyncio") -> None:
+    if loop_kind == "uvloop":
+        uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed")
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coro)
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(asyncio.sleep(0.05))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def pool_for(cafile: str, *ports: int, **kw: object) -> AliasPool:
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    alias = aliases.Alias(name="h2m", type="https", members=tuple(
+        aliases.parse_member(f"https://127.0.0.1:{p}", "https", where="test") for p in ports))
+    return AliasPool(alias, asyncio.get_running_loop(), ssl_context=ctx, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_concurrent_requests_share_one_h2_connection(cert: tuple[str, str], loop_kind: str) -> None:
+    async def main() -> None:
+        member = await H2Member(*cert, delay=0.3).start()
+        pool = pool_for(cert[0], member.port)
+        try:
+            # the first requests wait for one connect; all are streams on it
+            answers = await asyncio.gather(*[pool.request("GET", "/slow") for _ in range(10)])
+            assert [a.status for a in answers] == [200] * 10
+            assert member.connections == 1 and member.most_open == 10
+            assert isinstance(pool._h2[0], H2UpstreamConnection)
+            got = json.loads(answers[0].body)
+            assert got["authority"] == f"127.0.0.1:{member.port}"
+            posted = await pool.request("POST", "/echo", [(b"x-a", b"b")], b"x" * 100)
+            assert json.loads(posted.body)["length"] == 100 and posted.reason == "OK"
+            assert member.connections == 1
+        finally:
+            pool.close()
+            await member.stop()
+    run(main(), loop_kind)
+
+
+def test_flow_control_both_ways(cert: tuple[str, str]) -> None:
+    async def main() -> None:
+        member = await H2Member(*cert).start()
+        pool = pool_for(cert[0], member.port)
+        try:
+            size = 3 << 20  # past every window (ours 1 MiB a stream, the member's 64 KiB)
+            big = await pool.request("GET", f"/big/{size}")
+            assert len(big.body) == size and big.body[:3] == b"\x00\x01\x02"
+            up = await pool.request("POST", "/echo", [], b"y" * size)
+            assert json.loads(up.body)["length"] == size
+
+            async def chunks():
+                for _ in range(40):
+                    yield b"z" * 50_000
+            stream = await pool.open(b"PUT", b"/echo", [], chunks())
+            body = await stream.body()
+            pool.release(stream)
+            assert json.loads(body)["length"] == 2_000_000
+            assert member.connections == 1
+        finally:
+            pool.close()
+            await member.stop()
+    run(main())
+
+
+def test_max_concurrent_streams_is_honoured(cert: tuple[str, str]) -> None:
+    async def main() -> None:
+        member = await H2Member(*cert, max_streams=3, delay=0.1).start()
+        pool = pool_for(cert[0], member.port)
+        try:
+            await pool.request("GET", "/")  # the member's settings are known
+            answers = await asyncio.gather(*[pool.request("GET", "/slow") for _ in range(9)])
+            assert [a.status for a in answers] == [200] * 9
+            assert member.most_open == 3 and member.connections == 1
+        finally:
+            pool.close()
+            await member.stop()
+    run(main())
+
+
+def test_goaway_requests_not_processed_go_again_on_a_new_connection(cert: tuple[str, str]) -> None:
+    async def main() -> None:
+        member = await H2Member(*cert, goaway_after=2).start()
+        pool = pool_for(cert[0], member.port)
+        try:
+            for i in range(5):
+                answer = await pool.request("POST", f"/n{i}", [], b"body")  # not idempotent
+                assert answer.status == 200 and json.loads(answer.body)["path"] == f"/n{i}"
+            # 2 requests per connection, the third refused by GOAWAY and sent again
+            assert [p for _, p in member.requests] == [f"/n{i}" for i in range(5)]
+            assert member.connections == 3
+        finally:
+            pool.close()
+            await member.stop()
+    run(main())
+
+
+def test_reset_refused_dropped_and_timeouts(cert: tuple[str, str]) -> None:
+    async def main() -> None:
+        member = await H2Member(*cert).start()
+        pool = pool_for(cert[0], member.port, timeout=0.5)
+        try:
+            with pytest.raises(UpstreamError, match="reset the stream"):
+                await pool.request("POST", "/reset", [], b"")
+            # refused (never processed): sent again, even a POST
+            answer = await pool.request("POST", "/refuse", [], b"once")
+            assert answer.status == 200 and member.requests.count(("POST", "/refuse")) == 2
+            with pytest.raises(UpstreamTimeout):
+                await pool.request("GET", "/hang")
+            assert (await pool.request("GET", "/after")).status == 200  # the stream, not the connection
+            assert member.connections == 1
+            with pytest.raises(UpstreamError, match="closed the connection"):
+                await pool.request("POST", "/drop", [], b"")
+            assert (await pool.request("GET", "/again")).status == 200  # a new connection
+            assert member.connections == 2
+        finally:
+            pool.close()
+            await member.stop()
+    run(main())
+
+
+def test_map_and_lb_over_h2_members(cert: tuple[str, str]) -> None:
+    async def main() -> None:
+        one = await H2Member(*cert).start()
+        two = await H2Member(*cert).start()
+        pool = pool_for(cert[0], one.port, two.port, 1)
+        try:
+            # the dead third member (port 1) fails over to the others
+            for _ in range(6):
+                assert (await pool.request("GET", "/lb")).status == 200
+            for member in (0, 1):
+                got = await pool.request("GET", "/map", member=member)
+                assert json.loads(got.body)["authority"].endswith(f":{(one, two)[member].port}")
+            assert one.connections == 1 and two.connections == 1
+        finally:
+            pool.close()
+            await one.stop()
+            await two.stop()
+    run(main())
+
+
+def test_a_member_offering_only_http11_gets_http11(cert: tuple[str, str], tmp_path: Path) -> None:
+    async def main() -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*cert)
+        ctx.set_alpn_protocols(["http/1.1"])
+        connections = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            while True:
+                try:
+                    await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                await asyncio.sleep(0.05)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nh1ok")
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
+        port = server.sockets[0].getsockname()[1]
+        pool = pool_for(cert[0], port)
+        try:
+            answers = await asyncio.gather(*[pool.request("GET", "/") for _ in range(3)])
+            assert [a.body for a in answers] == [b"h1ok"] * 3
+            assert pool._alpn == {0: "http/1.1"} and not pool._h2
+            assert connections == 3  # HTTP/1.1: a connection per concurrent request
+            assert (await pool.request("GET", "/")).body == b"h1ok"
+            assert connections == 3  # ... kept alive
+        finally:
+            pool.close()
+            server.close()
+            await server.wait_closed()
+    run(main())
