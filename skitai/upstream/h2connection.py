@@ -242,7 +242,12 @@ class H2UpstreamConnection(asyncio.Protocol):
             raise H2Refused(f"the connection to {self.member.label} is closing",
                             member=self.member.label)
         conn = self._h2
-        sid = conn.get_next_available_stream_id()
+        try:
+            sid = conn.get_next_available_stream_id()
+        except h2.exceptions.NoAvailableStreamIDError:  # 2**30 streams: time for another
+            self.goaway = True
+            raise H2Refused(f"no stream id left on the connection to {self.member.label}",
+                            member=self.member.label) from None
         stream = H2ResponseStream(self, sid, method)
         out: Headers = [(b":method", method), (b":scheme", b"https"), (b":path", target or b"/")]
         authority = self.member.netloc.encode("idna")

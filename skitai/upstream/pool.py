@@ -111,8 +111,12 @@ class AliasPool:
         return self.alias.name
 
     def loads(self) -> list[dict[str, object]]:
-        """Per member: weight, outstanding, served, failures, idle, up/down."""
-        return [s.snapshot() for s in self.balancer.states]
+        """Per member: weight, outstanding, served, failures, idle, up/down (and the
+        open streams of its HTTP/2 connection, when it has one)."""
+        out = [s.snapshot() for s in self.balancer.states]
+        for index, shared in self._h2.items():
+            out[index]["h2_streams"] = len(shared.streams)
+        return out
 
     # --- the request API ------------------------------------------------------------------
     async def request(self, method: str | bytes, path: str | bytes, headers: Headers | None = None,
@@ -293,6 +297,9 @@ class AliasPool:
                 shared = self._h2.get(index)
                 if shared is not None and shared.usable(self.keep_alive):
                     return shared
+                if state.down:  # that connect failed just now: so would ours
+                    raise UpstreamError(f"cannot connect to {state.member.label}", sent=False,
+                                        member=state.member.label)
             else:
                 waiter = self._h2_pending[index] = self.loop.create_future()
                 try:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from skitai.config import aliases
-from skitai.upstream.connection import UpstreamError, UpstreamTimeout
-from skitai.upstream.h2connection import H2UpstreamConnection
+from skitai.upstream.connection import HIGH_WATER, UpstreamError, UpstreamTimeout
+from skitai.upstream.h2connection import STREAM_WINDOW, H2UpstreamConnection
 from skitai.upstream.pool import AliasPool
 from tests.unit.upstream.h2member import H2Member, make_cert
 
@@ -97,6 +97,42 @@ def test_flow_control_both_ways(cert: tuple[str, str]) -> None:
         finally:
             pool.close()
             await member.stop()
+    run(main())
+
+
+def test_a_paused_reader_holds_back_the_members_window(cert: tuple[str, str]) -> None:
+    async def main() -> None:
+        member = await H2Member(*cert).start()
+        pool = pool_for(cert[0], member.port)
+        try:
+            size = 8 << 20
+            stream = await pool.open(b"GET", f"/big/{size}".encode(), [])
+            proto = member.protocols[0]
+            for _ in range(500):  # until the member is blocked on our window
+                if proto.pending and stream._paused:
+                    break
+                await asyncio.sleep(0.01)
+            assert proto.pending and stream._paused  # nobody read: the member waits
+            assert stream._buffered <= STREAM_WINDOW + HIGH_WATER
+            body = await stream.body()
+            pool.release(stream)
+            assert len(body) == size and not proto.pending
+            assert pool.loads()[0]["h2_streams"] == 0
+        finally:
+            pool.close()
+            await member.stop()
+    run(main())
+
+
+def test_waiters_on_a_failed_first_connect_fail_at_once(cert: tuple[str, str]) -> None:
+    async def main() -> None:
+        pool = pool_for(cert[0], 1)
+        try:
+            got = await asyncio.gather(*[pool.request("GET", "/") for _ in range(5)],
+                                       return_exceptions=True)
+            assert all(isinstance(g, UpstreamError) and "cannot connect" in str(g) for g in got)
+        finally:
+            pool.close()
     run(main())
 
 
