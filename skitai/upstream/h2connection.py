@@ -42,6 +42,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack.hpack
 
 from skitai.config.aliases import Member
 from skitai.upstream.connection import (
@@ -62,6 +63,19 @@ MAX_HEADER_LIST: Final = 64 * 1024
 # Request headers that are HTTP/1.1 connection details, never sent in HTTP/2.
 _NOT_H2: Final = frozenset({b"content-length", b"transfer-encoding", b"connection",
                             b"keep-alive", b"upgrade", b"te", b"proxy-connection", b"host"})
+
+
+class _Quiet:
+    """hpack calls ``log.debug`` for every integer and field it codes, a real logger's
+    call each (a tenth of a small request's cost).  Unless hpack's logger is set to DEBUG
+    on purpose it gets this stand-in (as the server's HTTP/2 protocol does)."""
+
+    def debug(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+if not hpack.hpack.log.isEnabledFor(logging.DEBUG):
+    hpack.hpack.log = _Quiet()  # type: ignore[assignment]  # hpack's module logger, swapped for a quiet stand-in
 
 
 class H2Refused(UpstreamError):
@@ -107,8 +121,13 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.last_used = loop.time()
         self.requests = 0
         self.streams: dict[int, H2ResponseStream] = {}
+        self._authority = member.netloc.encode("idna")
+        # Outbound fields are checked here (``request``: lower-cased names, no
+        # connection-specific fields, no control characters, no surrounding blanks), so
+        # h2's per-field re-validation is skipped (speed); inbound keeps h2's validation.
         self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=True, header_encoding=None))
+            client_side=True, header_encoding=None, validate_outbound_headers=False,
+            normalize_outbound_headers=False))
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._window_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
@@ -250,10 +269,16 @@ class H2UpstreamConnection(asyncio.Protocol):
                             member=self.member.label) from None
         stream = H2ResponseStream(self, sid, method)
         out: Headers = [(b":method", method), (b":scheme", b"https"), (b":path", target or b"/")]
-        authority = self.member.netloc.encode("idna")
+        authority = self._authority
         rest: Headers = []
         for name, value in headers:
             low = name.lower()
+            if b"\0" in value or b"\r" in value or b"\n" in value or not _token(low):
+                # h2 would not send it, and a member that got it would end the whole
+                # connection (a protocol error): refuse this request alone.
+                raise UpstreamError(f"invalid header field {name!r} for {self.member.label}",
+                                    sent=False, member=self.member.label)
+            value = value.strip(b" \t")
             if low == b"host":
                 authority = value
             elif low not in _NOT_H2:
@@ -332,7 +357,10 @@ class H2UpstreamConnection(asyncio.Protocol):
     async def _slot(self, timeout: float) -> None:
         """Wait until the member allows one more concurrent stream."""
         conn = self._h2
+        # Our own streams bound h2's count of open ones (a stream stays ours until its
+        # reader is done): only near the limit is h2 asked (it walks every stream).
         while (not self.closed and not self.goaway and
+               len(self.streams) >= conn.remote_settings.max_concurrent_streams and
                conn.open_outbound_streams >= conn.remote_settings.max_concurrent_streams):
             waiter = self.loop.create_future()
             self._slot_waiters.append(waiter)
@@ -503,6 +531,14 @@ class H2ResponseStream(ResponseStream):
         super().lost(exc)
         if self.listener is not None:
             self.listener(self)
+
+
+_TCHARS: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _token(name: bytes) -> bool:
+    """A lower-case field name of token characters (RFC 9110 5.1)."""
+    return bool(name) and not name.translate(None, _TCHARS)
 
 
 def _sent(task: asyncio.Future[None]) -> None:

@@ -151,7 +151,7 @@ class _Proto(asyncio.Protocol):
             body = json.dumps({"method": head[":method"], "path": head[":path"],
                                "authority": head.get(":authority"),
                                "length": len(self.bodies[sid]),
-                               "ltxn": head.get("x-ltxn-id")}).encode()
+                               "ltxn": head.get("x-ltxn-id"), "xa": head.get("x-a")}).encode()
         self.conn.send_headers(sid, [(":status", str(status)),
                                      ("content-type", "application/json"),
                                      ("content-length", str(len(body)))])

@@ -66,8 +66,14 @@ def test_concurrent_requests_share_one_h2_connection(cert: tuple[str, str], loop
             assert isinstance(pool._h2[0], H2UpstreamConnection)
             got = json.loads(answers[0].body)
             assert got["authority"] == f"127.0.0.1:{member.port}"
-            posted = await pool.request("POST", "/echo", [(b"x-a", b"b")], b"x" * 100)
-            assert json.loads(posted.body)["length"] == 100 and posted.reason == "OK"
+            posted = await pool.request("POST", "/echo", [(b"X-A", b" b ")], b"x" * 100)
+            got = json.loads(posted.body)
+            assert got["length"] == 100 and got["xa"] == "b" and posted.reason == "OK"
+            # a field h2 may not carry fails its request alone, not the shared connection
+            with pytest.raises(UpstreamError, match="invalid header field"):
+                await pool.request("GET", "/", [(b"x-a", b"a\0b")])
+            with pytest.raises(UpstreamError, match="invalid header field"):
+                await pool.request("GET", "/", [(b"x a", b"b")])
             assert member.connections == 1
         finally:
             pool.close()
