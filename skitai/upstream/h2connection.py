@@ -122,6 +122,7 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.requests = 0
         self.streams: dict[int, H2ResponseStream] = {}
         self._authority = member.netloc.encode("idna")
+        self._conn_credit = 0  # connection window consumed and not yet given back
         # Outbound fields are checked here (``request``: lower-cased names, no
         # connection-specific fields, no control characters, no surrounding blanks), so
         # h2's per-field re-validation is skipped (speed); inbound keeps h2's validation.
@@ -177,12 +178,11 @@ class H2UpstreamConnection(asyncio.Protocol):
     # --- events ---------------------------------------------------------------------------
     def _event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.DataReceived):
+            size = event.flow_controlled_length or 0
+            self._credit_connection(size)
             stream = self.streams.get(event.stream_id or 0)
-            if stream is None:  # a stream we gave up: give the credit back at once
-                self._h2.acknowledge_received_data(event.flow_controlled_length or 0,
-                                                   event.stream_id or 0)
-                return
-            stream.on_h2_data(event.data or b"", event.flow_controlled_length or 0)
+            if stream is not None:
+                stream.on_h2_data(event.data or b"", size)
         elif isinstance(event, h2.events.ResponseReceived):
             stream = self.streams.get(event.stream_id or 0)
             if stream is not None:
@@ -283,6 +283,8 @@ class H2UpstreamConnection(asyncio.Protocol):
                 authority = value
             elif low not in _NOT_H2:
                 rest.append((low, value))
+            elif low == b"te" and value.lower() == b"trailers":
+                rest.append((low, b"trailers"))  # the one TE HTTP/2 allows (gRPC sends it)
         out.insert(1, (b":authority", authority))
         if isinstance(body, bytes):
             if body or method not in (b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"):
@@ -374,23 +376,32 @@ class H2UpstreamConnection(asyncio.Protocol):
                 if waiter in self._slot_waiters:
                     self._slot_waiters.remove(waiter)
 
-    def acknowledge(self, sid: int, size: int) -> None:
+    def _credit_connection(self, size: int) -> None:
+        """The connection's window is given back as data arrives, whatever its stream's
+        reader does: a paused stream holds back its own window only, never the others'."""
+        self._conn_credit += size
+        if self._conn_credit >= CONNECTION_WINDOW // 4:
+            credit, self._conn_credit = self._conn_credit, 0
+            self._h2.increment_flow_control_window(credit)
+
+    def credit_stream(self, sid: int, size: int) -> None:
+        """Give a stream's window back (its reader took the bytes)."""
         if size and not self.closed:
-            self._h2.acknowledge_received_data(size, sid)
+            try:
+                self._h2.increment_flow_control_window(size, stream_id=sid)
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                return  # the stream ended meanwhile: no window to give
             self._flush()
 
     def forget(self, sid: int, reset: bool) -> None:
         """A response is over for its reader: reset the stream if it still runs."""
-        stream = self.streams.pop(sid, None)
+        self.streams.pop(sid, None)
         self.last_used = self.loop.time()
         if reset and not self.closed:
             try:
                 self._h2.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
                 pass  # already closed on both sides
-        if stream is not None and stream.channel.unacked:
-            self.acknowledge(sid, stream.channel.unacked)
-            stream.channel.unacked = 0
         self._flush()
         self._wake_slots()
         if self.goaway and not self.streams:
@@ -436,7 +447,7 @@ class StreamChannel(UpstreamConnection):
         self.owner = owner
         self.sid = sid
         self.transport = owner.transport
-        self.unacked = 0  # flow-controlled bytes received while the reader was paused
+        self.unacked = 0  # stream window consumed and not yet given back
         self.paused = False
 
     def pause_reading(self) -> None:
@@ -446,7 +457,7 @@ class StreamChannel(UpstreamConnection):
         self.paused = False
         if self.unacked:
             size, self.unacked = self.unacked, 0
-            self.owner.acknowledge(self.sid, size)
+            self.owner.credit_stream(self.sid, size)
 
     def write(self, data: bytes) -> None:
         raise UpstreamError("an HTTP/2 stream is written through its connection",
@@ -506,10 +517,13 @@ class H2ResponseStream(ResponseStream):
     def on_h2_data(self, data: bytes, flow_controlled: int) -> None:
         self.received += len(data)
         self.on_body(data)  # queues it; above HIGH_WATER it pauses (self.channel.paused)
-        if self.channel.paused:
-            self.channel.unacked += flow_controlled
-        else:
-            self.channel.owner.acknowledge(self.stream_id, flow_controlled)
+        channel = self.channel
+        channel.unacked += flow_controlled
+        # Given back in quarters of the window (fewer WINDOW_UPDATEs), and not while the
+        # reader is behind: then the member stops sending on this stream.
+        if not channel.paused and channel.unacked >= STREAM_WINDOW // 4:
+            size, channel.unacked = channel.unacked, 0
+            channel.owner.credit_stream(self.stream_id, size)
         if self.listener is not None:
             self.listener(self)
 

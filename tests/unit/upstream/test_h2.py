@@ -14,7 +14,7 @@ import pytest
 
 from skitai.config import aliases
 from skitai.upstream.connection import HIGH_WATER, UpstreamError, UpstreamTimeout
-from skitai.upstream.h2connection import STREAM_WINDOW, H2UpstreamConnection
+from skitai.upstream.h2connection import CONNECTION_WINDOW, STREAM_WINDOW, H2UpstreamConnection
 from skitai.upstream.pool import AliasPool
 from tests.unit.upstream.h2member import H2Member, make_cert
 
@@ -111,7 +111,7 @@ def test_a_paused_reader_holds_back_the_members_window(cert: tuple[str, str]) ->
         member = await H2Member(*cert).start()
         pool = pool_for(cert[0], member.port)
         try:
-            size = 8 << 20
+            size = 4 << 20
             stream = await pool.open(b"GET", f"/big/{size}".encode(), [])
             proto = member.protocols[0]
             for _ in range(500):  # until the member is blocked on our window
@@ -124,6 +124,19 @@ def test_a_paused_reader_holds_back_the_members_window(cert: tuple[str, str]) ->
             pool.release(stream)
             assert len(body) == size and not proto.pending
             assert pool.loads()[0]["h2_streams"] == 0
+            # Sixteen paused readers hold more than the connection's window: the others'
+            # streams still flow (a paused stream holds back its own window only).
+            part = 2 << 20  # more than a paused stream may hold
+            stuck = [await pool.open(b"GET", f"/big/{part}".encode(), []) for _ in range(16)]
+            for _ in range(500):
+                if all(s._paused for s in stuck) and len(proto.pending) == 16:
+                    break
+                await asyncio.sleep(0.01)
+            assert sum(s._buffered for s in stuck) > CONNECTION_WINDOW
+            moving = await pool.request("GET", f"/big/{part}", timeout=10)
+            assert len(moving.body) == part and member.connections == 1
+            for s in stuck:
+                pool.release(s)  # reset: the member stops sending them
         finally:
             pool.close()
             await member.stop()
