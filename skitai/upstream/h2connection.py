@@ -73,8 +73,12 @@ class _Quiet:
     def debug(self, *args: object, **kwargs: object) -> None:
         pass
 
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802  # logging.Logger's name: the server's module asks it
+        return False
 
-if not hpack.hpack.log.isEnabledFor(logging.DEBUG):
+
+_hpack_log = hpack.hpack.log
+if isinstance(_hpack_log, logging.Logger) and not _hpack_log.isEnabledFor(logging.DEBUG):
     hpack.hpack.log = _Quiet()  # type: ignore[assignment]  # hpack's module logger, swapped for a quiet stand-in
 
 
@@ -257,6 +261,16 @@ class H2UpstreamConnection(asyncio.Protocol):
         head and its body (a body that does not fit the window goes from a task: the
         response's ``sender``)."""
         await self._slot(timeout)
+        return self.start(method, target, headers, body, timeout, length=length)
+
+    def has_slot(self) -> bool:
+        """A stream may open now without waiting (counted from our side: conservative)."""
+        return len(self.streams) < self._h2.remote_settings.max_concurrent_streams
+
+    def start(self, method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]],
+              body: bytes | AsyncIterable[bytes] | None, timeout: float, *,
+              length: int | None = None) -> H2ResponseStream:
+        """Open a stream now (the caller saw a free one) and send the request."""
         if self.closed or self.goaway:
             raise H2Refused(f"the connection to {self.member.label} is closing",
                             member=self.member.label)

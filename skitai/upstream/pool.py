@@ -155,8 +155,11 @@ class AliasPool:
         member has one (the fast path: no connect, no coroutine); None otherwise.  The
         caller reacts to ``response.listener`` events and calls ``release``."""
         state = self.balancer.pick()
-        if state is None or not state.idle:
+        if state is None:
             return None
+        if not state.idle:
+            return self._start_stream(state, method, path, headers, timeout) if self._h2 \
+                else None
         now = self.loop.time()
         idle = state.idle
         while idle:
@@ -176,6 +179,25 @@ class AliasPool:
             response._arm(self.timeout if timeout is None else timeout)
             return response
         return None
+
+    def _start_stream(self, state: MemberState, method: bytes, path: bytes, headers: Headers,
+                      timeout: float | None) -> ResponseStream | None:
+        """``start_idle`` for an HTTP/2 member: a stream on its connection at once, when
+        the connection has a free one."""
+        shared = self._h2.get(state.index)
+        if shared is None or not shared.usable(self.keep_alive) or not shared.has_slot():
+            return None
+        member = state.member
+        target = member.prefix.encode("latin-1") + path if member.prefix else path
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            response = shared.start(method, target, headers, None, timeout)
+        except UpstreamError:
+            return None  # the slow way says what is wrong
+        state.outstanding += 1
+        state.served += 1
+        response._arm(timeout)
+        return response
 
     def release(self, response: ResponseStream) -> None:
         state = self._state_of(response.conn)

@@ -81,6 +81,32 @@ def test_concurrent_requests_share_one_h2_connection(cert: tuple[str, str], loop
     run(main(), loop_kind)
 
 
+def test_start_idle_opens_a_stream_at_once(cert: tuple[str, str]) -> None:
+    """The reverse proxy's fast path: no coroutine, the answer reported to a listener."""
+    async def main() -> None:
+        member = await H2Member(*cert).start()
+        pool = pool_for(cert[0], member.port)
+        try:
+            assert pool.start_idle(b"GET", b"/first", []) is None  # no connection yet
+            await pool.request("GET", "/warm")
+            done = asyncio.get_running_loop().create_future()
+
+            def listener(response):
+                if response.complete and not done.done():
+                    done.set_result(response.take())
+            response = pool.start_idle(b"GET", b"/fast", [(b"x-a", b"1")])
+            assert response is not None
+            response.listener = listener
+            body = await asyncio.wait_for(done, 5)
+            pool.release(response)
+            assert json.loads(body)["path"] == "/fast" and json.loads(body)["xa"] == "1"
+            assert pool.loads()[0]["outstanding"] == 0 and member.connections == 1
+        finally:
+            pool.close()
+            await member.stop()
+    run(main())
+
+
 def test_flow_control_both_ways(cert: tuple[str, str]) -> None:
     async def main() -> None:
         member = await H2Member(*cert).start()
