@@ -19,7 +19,8 @@ Limits and failures:
   (within its timeout) rather than overrunning it;
 - request bodies follow the member's flow-control windows (a task waits for
   WINDOW_UPDATE when a body does not fit);
-- GOAWAY: no new stream goes on the connection (the pool opens another); streams the
+- GOAWAY: no new stream goes on the connection (the pool opens another), the streams
+  it still covers run to their end (a member's graceful shutdown); streams the
   member says it never processed (above its last stream id), and streams it refuses
   (RST_STREAM REFUSED_STREAM), fail with ``H2Refused`` (``sent=False``), which the pool
   retries on a new connection to the same member;
@@ -235,6 +236,11 @@ class H2UpstreamConnection(asyncio.Protocol):
             log.warning("%s: GOAWAY %s", label, _code(code))
         if not self.streams:
             self.close()
+        else:
+            # h2 closes its state machine on a GOAWAY it receives (python-hyper/h2#1181),
+            # yet the streams at or below the last id may still finish (RFC 9113 6.8): it
+            # is reopened for them, and no new stream goes out here (``self.goaway``).
+            self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         self._wake_slots()
 
     def _fail_all(self, error: UpstreamError | None) -> None:

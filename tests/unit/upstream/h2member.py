@@ -2,7 +2,8 @@
 speaking h2 (the ``h2`` library, server side), with paths that misbehave on purpose.
 
 Paths: ``/slow`` answers after ``delay`` seconds; ``/reset`` resets the stream;
-``/refuse`` refuses the first stream that asks for it (REFUSED_STREAM); ``/drop`` closes
+``/refuse`` refuses the first stream that asks for it (REFUSED_STREAM); ``/drain`` sends
+GOAWAY (this stream the last one) and answers after ``delay``; ``/drop`` closes
 the connection; ``/big/N`` answers N bytes (past the flow-control windows); ``/hang``
 never answers; anything else echoes the method, path and body length.  ``goaway_after``:
 after that many requests on a connection, a GOAWAY whose last stream id is the previous
@@ -23,6 +24,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.settings
+import hyperframe.frame
 
 
 def make_cert(where: Path) -> tuple[str, str]:
@@ -130,6 +132,13 @@ class _Proto(asyncio.Protocol):
             loop.call_later(self.member.delay, self.answer, sid, 200, None)
         elif path == "/hang":
             return
+        elif path == "/drain":  # a graceful shutdown: GOAWAY, then this answer
+            # Written by hand: h2 itself sends nothing more after its own GOAWAY.
+            self.flush()
+            assert self.transport is not None
+            self.transport.write(hyperframe.frame.GoAwayFrame(
+                0, last_stream_id=sid, error_code=0).serialize())
+            loop.call_later(self.member.delay, self.answer, sid, 200, None)
         elif path == "/reset":
             self.conn.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
         elif path == "/refuse" and not self.member.refused:

@@ -213,6 +213,25 @@ def test_goaway_requests_not_processed_go_again_on_a_new_connection(cert: tuple[
     run(main())
 
 
+def test_a_graceful_goaway_lets_running_streams_finish(cert: tuple[str, str]) -> None:
+    async def main() -> None:
+        member = await H2Member(*cert, delay=0.2).start()
+        pool = pool_for(cert[0], member.port)
+        try:
+            slow = asyncio.ensure_future(pool.request("GET", "/slow"))
+            while not member.requests:
+                await asyncio.sleep(0.01)
+            drained = await pool.request("GET", "/drain")  # GOAWAY, then its answer
+            assert drained.status == 200 and json.loads(drained.body)["path"] == "/drain"
+            assert (await slow).status == 200  # below the last stream id: answered
+            assert (await pool.request("GET", "/next")).status == 200
+            assert member.connections == 2
+        finally:
+            pool.close()
+            await member.stop()
+    run(main())
+
+
 def test_reset_refused_dropped_and_timeouts(cert: tuple[str, str]) -> None:
     async def main() -> None:
         member = await H2Member(*cert).start()
