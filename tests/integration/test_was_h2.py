@@ -168,3 +168,55 @@ def _worker_pid(server: ServerProcess) -> int:
     workers = [k for k in kids if "worker" in " ".join(k.cmdline())]
     assert len(workers) == 1, [k.cmdline() for k in kids]
     return workers[0].pid
+
+
+def test_websocket_through_the_proxy_to_a_member_offering_h2(tmp_path: Path) -> None:
+    """An upgrade cannot ride HTTP/2: the pool offers the member http/1.1 alone for it (a
+    member that would pick h2 would get an HTTP/2 preface and fail the handshake)."""
+    import asyncio
+
+    pytest.importorskip("websockets", reason="websockets is in the test extras")
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import serve
+
+    cert, key = make_cert(tmp_path, "ws")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])  # h2 first: picked whenever it is offered
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+
+    async def echo(ws) -> None:  # type: ignore[no-untyped-def]
+        async for message in ws:
+            await ws.send(message)
+
+    async def member() -> None:
+        async with serve(echo, "127.0.0.1", 0, ssl=ctx) as server:
+            holder["port"] = server.sockets[0].getsockname()[1]
+            holder["stop"] = asyncio.get_running_loop().create_future()
+            holder["loop"] = asyncio.get_running_loop()
+            ready.set()
+            await holder["stop"]  # type: ignore[misc]
+
+    thread = threading.Thread(target=asyncio.run, args=(member(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    front = start_app(tmp_path, PROXY.format(members=[f"https://127.0.0.1:{holder['port']}"]),
+                      env={"SSL_CERT_FILE": str(cert), "SKITAI_VARPATH": str(tmp_path / "var")})
+
+    async def client() -> list[object]:
+        async with connect(f"ws://127.0.0.1:{front.port}/chat") as ws:
+            out: list[object] = []
+            for message in ("hello", b"\x00\x01binary"):
+                await ws.send(message)
+                out.append(await ws.recv())
+            return out
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(client()) == ["hello", b"\x00\x01binary"]
+    finally:
+        loop.close()
+        front.stop()
+        member_loop = holder["loop"]
+        member_loop.call_soon_threadsafe(holder["stop"].set_result, None)  # type: ignore[attr-defined]
+        thread.join(10)
