@@ -123,6 +123,7 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.goaway = False  # the member sent GOAWAY: no new stream here
+        self.retiring = False  # the pool let go of it: closed when its last stream ends
         self.last_used = loop.time()
         self.requests = 0
         self.streams: dict[int, H2ResponseStream] = {}
@@ -254,7 +255,8 @@ class H2UpstreamConnection(asyncio.Protocol):
     def usable(self, keep_alive: float) -> bool:
         """May take a new stream (an idle connection older than ``keep_alive`` is not:
         the member's own idle timeout must never race a request)."""
-        if self.closed or self.goaway or self.transport is None or self.transport.is_closing():
+        if self.closed or self.goaway or self.retiring or self.transport is None or \
+                self.transport.is_closing():
             return False
         if self._h2.state_machine.state == h2.connection.ConnectionState.CLOSED:
             return False
@@ -424,7 +426,14 @@ class H2UpstreamConnection(asyncio.Protocol):
                 pass  # already closed on both sides
         self._flush()
         self._wake_slots()
-        if self.goaway and not self.streams:
+        if (self.goaway or self.retiring) and not self.streams:
+            self.close()
+
+    def retire(self) -> None:
+        """The pool no longer hands this connection out: close it now if it is idle,
+        else once its last stream ends."""
+        self.retiring = True
+        if not self.streams:
             self.close()
 
     def close(self) -> None:

@@ -265,7 +265,13 @@ class AliasPool:
         conn = await self._connection(state, timeout, h1_only=bool(upgrade))
         if isinstance(conn, H2UpstreamConnection):
             target = member.prefix.encode("latin-1") + path if member.prefix else path
-            stream = await conn.request(method, target, headers, body, timeout, length=length)
+            try:
+                stream = await conn.request(method, target, headers, body, timeout,
+                                            length=length)
+            except UpstreamError:
+                if conn.retiring:
+                    conn.retire()  # an extra connection with no stream: closed now
+                raise
             try:
                 await stream.head(timeout)
             except UpstreamError:
@@ -304,8 +310,7 @@ class AliasPool:
             if shared is not None:
                 if shared.usable(self.keep_alive):
                     return shared
-                if not shared.streams:
-                    shared.close()
+                shared.retire()
                 del self._h2[index]
             pending = self._h2_pending.get(index)
             if pending is not None:  # another request is connecting: share its result
@@ -360,7 +365,11 @@ class AliasPool:
                 self._alpn[state.index] = "h2"
                 old = self._h2.get(state.index)
                 if old is None or not old.usable(self.keep_alive):
+                    if old is not None:
+                        old.retire()
                     self._h2[state.index] = conn
+                else:  # another connect won the race: this one serves its request, then goes
+                    conn.retiring = True
             else:
                 self._alpn[state.index] = "http/1.1"
         return conn
@@ -414,8 +423,8 @@ class AliasPool:
             conn.close()
         state.idle.clear()
         shared = self._h2.pop(state.index, None)
-        if shared is not None and not shared.streams:
-            shared.close()
+        if shared is not None:
+            shared.retire()
         if self._health is None or self._health.done():
             self._health = self.loop.create_task(self._check_health())
 
