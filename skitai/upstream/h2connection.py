@@ -138,6 +138,7 @@ class H2UpstreamConnection(asyncio.Protocol):
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._window_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
+        self._flush_soon = False  # a write is scheduled for this turn of the loop
 
     # --- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -328,7 +329,11 @@ class H2UpstreamConnection(asyncio.Protocol):
             stream.sender = asyncio.ensure_future(self._send_body(sid, body, timeout))
         if stream.sender is not None:
             stream.sender.add_done_callback(_sent)
-        self._flush()
+        if not self._flush_soon:
+            # The requests started in this turn of the loop leave in one write (one TLS
+            # record and send instead of one per request).
+            self._flush_soon = True
+            self.loop.call_soon(self._flush_later)
         return stream
 
     def _send_now(self, sid: int, data: bytes) -> bool:
@@ -424,7 +429,8 @@ class H2UpstreamConnection(asyncio.Protocol):
                 self._h2.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
                 pass  # already closed on both sides
-        self._flush()
+            else:
+                self._flush()
         self._wake_slots()
         if (self.goaway or self.retiring) and not self.streams:
             self.close()
@@ -448,6 +454,10 @@ class H2UpstreamConnection(asyncio.Protocol):
             self.transport.close()
 
     # --- internals -----------------------------------------------------------------------------
+    def _flush_later(self) -> None:
+        self._flush_soon = False
+        self._flush()
+
     def _flush(self) -> None:
         data = self._h2.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
