@@ -129,12 +129,13 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.streams: dict[int, H2ResponseStream] = {}
         self._authority = member.netloc.encode("idna")
         self._conn_credit = 0  # connection window consumed and not yet given back
-        # Outbound fields are checked here (``request``: lower-cased names, no
+        # Outbound fields are checked here (``start``: lower-cased names, no
         # connection-specific fields, no control characters, no surrounding blanks), so
-        # h2's per-field re-validation is skipped (speed); inbound keeps h2's validation.
+        # h2's per-field re-validation is skipped (speed); inbound keeps h2's validation
+        # (its normalizing only joins a request's cookie crumbs: off for responses).
         self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=True, header_encoding=None, validate_outbound_headers=False,
-            normalize_outbound_headers=False))
+            normalize_outbound_headers=False, normalize_inbound_headers=False))
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._window_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
@@ -529,23 +530,12 @@ class H2ResponseStream(ResponseStream):
         self.stream_id = sid
 
     def on_h2_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
-        status = 0
-        out: Headers = []
-        size = 0
-        for name, value in headers:
-            name, value = bytes(name), bytes(value)
-            size += len(name) + len(value)
-            if name == b":status":
-                status = int(value)
-            elif not name.startswith(b":"):
-                out.append((name, value))
-        self.received += size or 1
+        # h2 validated the block: ``:status`` is its one pseudo-field, and comes first.
+        status = int(headers[0][1]) if headers and headers[0][0] == b":status" else 0
+        self.received += 1  # something came (the body's bytes are counted as they come)
         self.status = status
-        try:
-            self.reason = http.HTTPStatus(status).phrase.encode()
-        except ValueError:
-            self.reason = b""
-        self.headers = out
+        self.reason = _REASONS.get(status, b"")
+        self.headers = headers[1:]
         self._in_head = False
         ready = self._head_ready
         if ready is not None and not ready.done():
@@ -592,6 +582,9 @@ _TCHARS: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
 def _token(name: bytes) -> bool:
     """A lower-case field name of token characters (RFC 9110 5.1)."""
     return bool(name) and not name.translate(None, _TCHARS)
+
+
+_REASONS: Final = {s.value: s.phrase.encode() for s in http.HTTPStatus}
 
 
 def _sent(task: asyncio.Future[None]) -> None:
