@@ -2,6 +2,7 @@
 HTTP/1.1 keep-alive (a connection per concurrent request), same member, same run.
 
     flock /work/wt/bench.lock python bench/upstream_h2.py [requests] [concurrency]
+    bash bench/upstream_h2_instr.sh [N]    # instructions per request (callgrind)
 
 The member is a skitai server with TLS (tests/integration/apps_http2.py, threads=0 off:
 4 threads) started here; the client is one AliasPool on this process's loop.  Prints
@@ -52,7 +53,34 @@ async def round_(port: int, cafile: str, alpn: list[str], total: int, conc: int
     return total / wall, cpu / total * 1000
 
 
+def client(port: int, cafile: str, proto: str, total: int) -> None:
+    """One round on a fresh loop (the callgrind script counts this process only)."""
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(round_(port, cafile, [proto], total, 32))
+    loop.close()
+
+
+def member() -> None:
+    """A TLS member until SIGTERM; prints ``port cafile``."""
+    import signal
+
+    tmp = Path(tempfile.mkdtemp())
+    cert, key = make_cert(tmp, "m")
+    srv = start_app(tmp, prepare(tmp), env={"TEST_CERT": str(cert), "TEST_KEY": str(key),
+                                            "SKITAI_VARPATH": str(tmp / "var")})
+    print(srv.port, cert, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (srv.stop(), sys.exit(0)))
+    while True:
+        time.sleep(1)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--member"]:
+        member()
+        return
+    if sys.argv[1:2] == ["--client"]:
+        client(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        return
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     conc = int(sys.argv[2]) if len(sys.argv) > 2 else 32
     tmp = Path(tempfile.mkdtemp())
