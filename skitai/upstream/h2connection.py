@@ -140,6 +140,9 @@ class H2UpstreamConnection(asyncio.Protocol):
         self._window_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
         self._flush_soon = False  # a write is scheduled for this turn of the loop
+        # The member's first SETTINGS came: until then its stream limit is unknown (h2
+        # assumes none) and no stream goes out, so none is refused for exceeding it.
+        self._settings_seen = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -211,6 +214,7 @@ class H2UpstreamConnection(asyncio.Protocol):
         elif isinstance(event, h2.events.WindowUpdated):
             self._wake_windows()
         elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self._settings_seen = True
             self._wake_slots()
             self._wake_windows()
         elif isinstance(event, h2.events.ConnectionTerminated):
@@ -275,7 +279,8 @@ class H2UpstreamConnection(asyncio.Protocol):
 
     def has_slot(self) -> bool:
         """A stream may open now without waiting (counted from our side: conservative)."""
-        return len(self.streams) < self._h2.remote_settings.max_concurrent_streams
+        return self._settings_seen and \
+            len(self.streams) < self._h2.remote_settings.max_concurrent_streams
 
     def start(self, method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]],
               body: bytes | AsyncIterable[bytes] | None, timeout: float, *,
@@ -389,9 +394,9 @@ class H2UpstreamConnection(asyncio.Protocol):
         conn = self._h2
         # Our own streams bound h2's count of open ones (a stream stays ours until its
         # reader is done): only near the limit is h2 asked (it walks every stream).
-        while (not self.closed and not self.goaway and
+        while not self.closed and not self.goaway and (not self._settings_seen or (
                len(self.streams) >= conn.remote_settings.max_concurrent_streams and
-               conn.open_outbound_streams >= conn.remote_settings.max_concurrent_streams):
+               conn.open_outbound_streams >= conn.remote_settings.max_concurrent_streams)):
             waiter = self.loop.create_future()
             self._slot_waiters.append(waiter)
             try:

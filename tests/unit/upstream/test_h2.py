@@ -186,7 +186,7 @@ def test_max_concurrent_streams_is_honoured(cert: tuple[str, str]) -> None:
         member = await H2Member(*cert, max_streams=3, delay=0.1).start()
         pool = pool_for(cert[0], member.port)
         try:
-            await pool.request("GET", "/")  # the member's settings are known
+            # A fresh connection: no stream goes out before the member's SETTINGS came
             answers = await asyncio.gather(*[pool.request("GET", "/slow") for _ in range(9)])
             assert [a.status for a in answers] == [200] * 9
             assert member.most_open == 3 and member.connections == 1
