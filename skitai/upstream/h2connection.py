@@ -225,6 +225,12 @@ class H2UpstreamConnection(asyncio.Protocol):
         if stream is None:
             return
         label = self.member.label
+        if stream.complete:
+            # The whole answer came, then RST_STREAM (NO_ERROR: "stop sending the
+            # request body", RFC 9113 8.1): the answer stands.
+            if stream.sender is not None:
+                stream.sender.cancel()
+            return
         if code == h2.errors.ErrorCodes.REFUSED_STREAM and not stream.received:
             stream.fail(H2Refused(f"{label} refused the stream", member=label))
         else:

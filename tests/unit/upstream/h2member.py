@@ -4,7 +4,8 @@ speaking h2 (the ``h2`` library, server side), with paths that misbehave on purp
 Paths: ``/slow`` answers after ``delay`` seconds; ``/reset`` resets the stream;
 ``/refuse`` refuses the first stream that asks for it (REFUSED_STREAM); ``/drain`` sends
 GOAWAY (this stream the last one) and answers after ``delay``; ``/drop`` closes
-the connection; ``/big/N`` answers N bytes (past the flow-control windows); ``/hang``
+the connection; ``/early`` answers as soon as the head came
+and resets the stream (NO_ERROR: stop the upload); ``/big/N`` answers N bytes (past the flow-control windows); ``/hang``
 never answers; anything else echoes the method, path and body length.  ``goaway_after``:
 after that many requests on a connection, a GOAWAY whose last stream id is the previous
 one (the request that crossed it was never processed: the client must send it again).
@@ -105,12 +106,15 @@ class _Proto(asyncio.Protocol):
                 self.bodies[event.stream_id] = b""
                 self.open += 1
                 self.member.most_open = max(self.member.most_open, self.open)
+                if self.heads[event.stream_id][":path"] == "/early":
+                    self.request(event.stream_id)
             elif isinstance(event, h2.events.DataReceived):
                 self.bodies[event.stream_id] += event.data
                 self.conn.acknowledge_received_data(event.flow_controlled_length,
                                                     event.stream_id)
             elif isinstance(event, h2.events.StreamEnded):
-                self.request(event.stream_id)
+                if self.heads[event.stream_id][":path"] != "/early":  # answered already
+                    self.request(event.stream_id)
             elif isinstance(event, h2.events.WindowUpdated):
                 for sid in list(self.pending):
                     self.send_pending(sid)
@@ -147,6 +151,9 @@ class _Proto(asyncio.Protocol):
         elif path == "/drop":
             assert self.transport is not None
             self.transport.close()
+        elif path == "/early":  # answers before the body ends, then stops the upload
+            self.answer(sid, 200, b"early")
+            self.conn.reset_stream(sid, h2.errors.ErrorCodes.NO_ERROR)
         elif path.startswith("/big/"):
             self.answer(sid, 200, bytes(range(256)) * (int(path[5:]) // 256))
         else:

@@ -242,6 +242,9 @@ def test_reset_refused_dropped_and_timeouts(cert: tuple[str, str]) -> None:
             # refused (never processed): sent again, even a POST
             answer = await pool.request("POST", "/refuse", [], b"once")
             assert answer.status == 200 and member.requests.count(("POST", "/refuse")) == 2
+            # the whole answer, then RST_STREAM NO_ERROR ("stop sending"): the answer stands
+            early = await pool.request("POST", "/early", [], b"u" * (3 << 20))
+            assert early.status == 200 and early.body == b"early"
             with pytest.raises(UpstreamTimeout):
                 await pool.request("GET", "/hang")
             assert (await pool.request("GET", "/after")).status == 200  # the stream, not the connection
