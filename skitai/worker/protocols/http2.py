@@ -102,9 +102,11 @@ _HEADER = struct.Struct(">HBBBL")  # 24-bit length as H+B, type, flags, stream i
 _DATA, _HEADERS, _RST, _SETTINGS, _PUSH, _PING, _WINDOW, _CONT = 0, 1, 3, 4, 5, 6, 8, 9
 _END_HEADERS: Final = 0x4
 _END_STREAM: Final = 0x1
-# HEADERS flags: END_STREAM 0x1, END_HEADERS 0x4, PADDED 0x8, PRIORITY 0x20.
-_FAST_MASK: Final = 0x2D
+# HEADERS flags: END_STREAM 0x1, END_HEADERS 0x4, PADDED 0x8, PRIORITY 0x20 (browsers
+# send it; its 5 bytes are skipped, as h2 ignores them but for a self-dependency).
+_FAST_MASK: Final = 0x0D
 _FAST_FLAGS: Final = 0x05
+_PRIORITY: Final = 0x20
 _ACK: Final = 0x1
 
 # Fields that are connection-specific in HTTP/1.1 and forbidden in HTTP/2 (RFC 9113 8.2.2).
@@ -400,8 +402,8 @@ class _Scanner:
                 return
             outside = self._block < 0
             self._frame(data, pos)
-            # A whole HEADERS frame (END_HEADERS and END_STREAM, neither PADDED nor
-            # PRIORITY) outside a header block: the adapter's fast path may take it.
+            # A whole HEADERS frame (END_HEADERS and END_STREAM, not PADDED) outside a
+            # header block: the adapter's fast path may take it.
             # And a connection WINDOW_UPDATE (the client acknowledging our DATA).
             kind = data[pos + 3]
             if outside and pos + 9 + self._skip <= end and (
@@ -655,19 +657,29 @@ class Http2Adapter:
         sid = ((data[pos + 5] << 24) | (data[pos + 6] << 16) | (data[pos + 7] << 8)
                | data[pos + 8]) & 0x7FFFFFFF
         length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
+        priority = data[pos + 4] & _PRIORITY
         if (self.draining or not sid & 1 or sid <= conn.highest_inbound_stream_id
                 or conn.state_machine.state is not _SERVER_OPEN
                 or length > conn.max_inbound_frame_size
                 or len(conn.streams) + len(self._lazy)
-                >= conn.local_settings.max_concurrent_streams):
+                >= conn.local_settings.max_concurrent_streams
+                or (priority and length < 5)):
             return False
-        block = data[pos + 9:pos + 9 + length]
+        if priority:
+            depends = ((data[pos + 9] << 24) | (data[pos + 10] << 16) | (data[pos + 11] << 8)
+                       | data[pos + 12]) & 0x7FFFFFFF
+            block = data[pos + 14:pos + 9 + length]
+        else:
+            depends = 0
+            block = data[pos + 9:pos + 9 + length]
         decoder = self._decoder
         known = decoder.requests.get(block)
         if known is not None:
             # The same block as an earlier request, the decoder's table unchanged since:
             # the same fields, so the same verdict and the same request (_BlockDecoder).
             conn.highest_inbound_stream_id = sid
+            if depends == sid:
+                raise h2.exceptions.ProtocolError(f"Stream {sid} may not depend on itself")
             self._lazy[sid] = None
             method, target, fields, expect, refused = known
             self._methods[sid] = method
@@ -682,6 +694,8 @@ class Http2Adapter:
         conn.highest_inbound_stream_id = sid
         self._lazy[sid] = None
         request = self._request(sid, headers, True, check=True)
+        if depends == sid:  # (h2 checks it after the fields)
+            raise h2.exceptions.ProtocolError(f"Stream {sid} may not depend on itself")
         out.append(request)
         if type(request) is events.Request:
             out.append(events.EndBody(sid))

@@ -304,3 +304,28 @@ def test_a_repeated_block_gives_the_same_request_and_verdict() -> None:
         evs = server.feed(client.data_to_send())
         assert evs == [events.RemoteError(sid, evs[0].reason, 431)], evs  # type: ignore[attr-defined]
     assert server._decoder.requests  # noqa: SLF001 - the kept blocks were used
+
+
+def test_headers_with_priority_take_the_fast_path() -> None:
+    # As browsers send them: the 5 priority bytes skipped.
+    client, server = pair()
+    client.send_headers(3, REQ, end_stream=True, priority_weight=200, priority_depends_on=1,
+                        priority_exclusive=True)
+    evs = server.feed(client.data_to_send())
+    assert [type(e) for e in evs] == [events.Request, events.EndBody] and fast(server, 3)
+    assert evs[0].target == b"/a"  # type: ignore[attr-defined]
+    got = client.receive_data(server.send_whole(3, 200, [], b"ok"))
+    assert any(isinstance(e, h2.events.StreamEnded) for e in got)
+
+
+@pytest.mark.parametrize("fields", [REQ, [*REQ, (b"x-new", b"1")]], ids=["kept", "new"])
+def test_a_stream_depending_on_itself_is_a_protocol_error(fields: list[tuple[bytes, bytes]]) -> None:
+    client, server = pair()
+    client.send_headers(3, REQ, end_stream=True)  # (REQ's request is now kept: the memo)
+    server.feed(client.data_to_send())
+    frame = HeadersFrame(5, data=client.encoder.encode(fields), depends_on=5, stream_weight=1,
+                         flags=["END_HEADERS", "END_STREAM", "PRIORITY"])
+    assert (server._decoder.requests.get(frame.data) is not None) is (fields is REQ)  # noqa: SLF001
+    evs = server.feed(frame.serialize())
+    assert server.closed and server.error_code == ErrorCodes.PROTOCOL_ERROR
+    assert isinstance(evs[-1], events.RemoteError) and "depend on itself" in evs[-1].reason
