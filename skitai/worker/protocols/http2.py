@@ -476,6 +476,10 @@ class _Out:
 class Http2Adapter:
     """One HTTP/2 connection, server side.  See the module docstring."""
 
+    # False: every frame goes through h2 (the fast path off).  For the tests that compare
+    # the fast path with h2's own path on the same input (test_http2_fuzz.py).
+    fast_path = True
+
     def __init__(
         self,
         *,
@@ -533,6 +537,9 @@ class Http2Adapter:
         self._trailers: dict[int, events.Headers] = {}
         self._held: dict[int, int] = {}  # stream -> flow-controlled bytes not yet acknowledged
         self._writable: set[int] = set()
+        # A connection WINDOW_UPDATE the fast path took: the streams waiting for window
+        # send at the end of the read, as after h2's read (none if the read is refused).
+        self._opened = False
         self.closed = False
         self.draining = False  # shutdown() sent GOAWAY; streams above last_stream_id are refused
         self.error_code: int | None = None  # the code of the GOAWAY we sent, if any
@@ -617,7 +624,9 @@ class Http2Adapter:
             return self._fail(str(exc), ErrorCodes.ENHANCE_YOUR_CALM, send=True)
         out: list[events.Event] = []
         try:
-            fast = scanner.fast
+            # While draining, h2 reads it all: the streams above last_stream_id are refused
+            # after each h2 read, and a read cut at a fast frame would refuse them sooner.
+            fast = scanner.fast if self.fast_path and not self.draining else None
             if not fast:
                 self._receive(data, out)
                 return out
@@ -627,6 +636,12 @@ class Http2Adapter:
                 if pos > start:
                     self._receive(data[start:pos], out)
                     if self.closed:
+                        self._opened = False
+                        if self.error_code is None:
+                            # The peer's GOAWAY: h2 reads the rest of the read all the same
+                            # (no more events; a bad frame there is its GOAWAY), as it would
+                            # have without the fast path.
+                            self._conn.receive_data(data[pos:])
                         return out
                 if (self._fast_headers(data, pos, out) if data[pos + 3] == _HEADERS
                         else self._fast_window(data, pos)):
@@ -635,7 +650,12 @@ class Http2Adapter:
                     start = pos  # h2 takes it with the next run
             if start < len(data):
                 self._receive(data[start:] if start else data, out)
+            if self._opened:
+                self._opened = False
+                if not self.closed:
+                    self._window_opened(0)
         except h2.exceptions.ProtocolError as exc:
+            self._opened = False
             # What h2's receive_data does for a frame it refuses (GOAWAY with the
             # exception's code, queued; no event of this read is delivered).
             if self._conn.state_machine.state is not _CONN_CLOSED:
@@ -688,7 +708,7 @@ class Http2Adapter:
             else:
                 out.append(events.Request(sid, method, target, list(fields), b"2", 0, False,
                                           expect, True))
-                out.append(events.EndBody(sid))
+            out.append(events.EndBody(sid))  # (after a refusal too, as h2's path has it)
             return True
         headers = _decode_headers(decoder, block)
         conn.highest_inbound_stream_id = sid
@@ -697,8 +717,8 @@ class Http2Adapter:
         if depends == sid:  # (h2 checks it after the fields)
             raise h2.exceptions.ProtocolError(f"Stream {sid} may not depend on itself")
         out.append(request)
+        out.append(events.EndBody(sid))  # (after a refusal too, as h2's path has it)
         if type(request) is events.Request:
-            out.append(events.EndBody(sid))
             if decoder.is_kept(block):
                 decoder.requests[block] = (request.method, request.target, tuple(request.headers),
                                            request.expect_continue, None)
@@ -716,7 +736,7 @@ class Http2Adapter:
         if not increment or window > 2**31 - 1 or conn.state_machine.state is not _SERVER_OPEN:
             return False  # h2 says what is wrong
         conn.outbound_flow_control_window = window
-        self._window_opened(0)
+        self._opened = True
         return True
 
     def _receive(self, data: bytes, out: list[events.Event]) -> None:
@@ -741,7 +761,10 @@ class Http2Adapter:
                     out.append(events.Body(sid, ev.data))
             elif kind is h2.events.RequestReceived:
                 if self.draining and ev.stream_id > self.last_stream_id:
-                    self._conn.reset_stream(ev.stream_id, ErrorCodes.REFUSED_STREAM)
+                    try:
+                        self._conn.reset_stream(ev.stream_id, ErrorCodes.REFUSED_STREAM)
+                    except h2.exceptions.StreamClosedError:
+                        pass  # a later frame of this read closed it (h2 answered that)
                     refused.add(ev.stream_id)
                     continue
                 out.append(self._request(ev.stream_id, ev.headers, ev.stream_ended is not None))

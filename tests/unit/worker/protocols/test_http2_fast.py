@@ -12,7 +12,15 @@ import h2.settings
 import h2.utilities
 import pytest
 from h2.errors import ErrorCodes
-from hyperframe.frame import HeadersFrame, PriorityFrame, RstStreamFrame, WindowUpdateFrame
+from hyperframe.frame import (
+    DataFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    PriorityFrame,
+    RstStreamFrame,
+    WindowUpdateFrame,
+)
 
 from skitai.worker import events
 from skitai.worker.protocols.http2 import Http2Adapter
@@ -240,7 +248,9 @@ def test_field_limits_are_a_stream_error_431(first: bool) -> None:
         evs = server.feed(client.data_to_send())
         assert not server.closed
         if verdict == 431:
-            assert evs == [events.RemoteError(sid, evs[0].reason, 431)], evs  # type: ignore[attr-defined]
+            # END_STREAM on the refused block: its EndBody follows, on either path
+            ended = [] if first else [events.EndBody(sid)]
+            assert evs == [events.RemoteError(sid, evs[0].reason, 431), *ended], evs  # type: ignore[attr-defined]
         else:
             assert type(evs[0]) is events.Request
         sid += 2
@@ -302,7 +312,7 @@ def test_a_repeated_block_gives_the_same_request_and_verdict() -> None:
     for sid in (9, 11):
         client.send_headers(sid, over, end_stream=True)
         evs = server.feed(client.data_to_send())
-        assert evs == [events.RemoteError(sid, evs[0].reason, 431)], evs  # type: ignore[attr-defined]
+        assert evs == [events.RemoteError(sid, evs[0].reason, 431), events.EndBody(sid)], evs  # type: ignore[attr-defined]
     assert server._decoder.requests  # noqa: SLF001 - the kept blocks were used
 
 
@@ -329,3 +339,79 @@ def test_a_stream_depending_on_itself_is_a_protocol_error(fields: list[tuple[byt
     evs = server.feed(frame.serialize())
     assert server.closed and server.error_code == ErrorCodes.PROTOCOL_ERROR
     assert isinstance(evs[-1], events.RemoteError) and "depend on itself" in evs[-1].reason
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "h2-path"])
+def test_a_bad_frame_after_the_peers_goaway_in_the_same_read(fast_path: bool) -> None:
+    # (found by test_http2_fuzz.py) h2 reads the whole read after the peer's GOAWAY: a
+    # WINDOW_UPDATE of 0 behind it is its GOAWAY PROTOCOL_ERROR.  The fast path, which
+    # takes a connection WINDOW_UPDATE itself, stopped at the GOAWAY instead.
+    client, server = pair()
+    server.fast_path = fast_path
+    data = (GoAwayFrame(0, last_stream_id=0).serialize()
+            + WindowUpdateFrame(0, window_increment=0).serialize())
+    evs = server.feed(data)
+    assert server.closed and server.error_code == ErrorCodes.PROTOCOL_ERROR, evs
+    goaway = [e for e in client.receive_data(server.data_to_send())
+              if isinstance(e, h2.events.ConnectionTerminated)]
+    assert goaway and goaway[0].error_code == ErrorCodes.PROTOCOL_ERROR
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "h2-path"])
+def test_a_block_over_the_field_limits_with_end_stream_gives_its_end_on_both_paths(
+        fast_path: bool) -> None:
+    # (found by test_http2_fuzz.py) h2's path gives the EndBody of a refused (431) request
+    # that ended with its HEADERS; the fast path gave only the RemoteError.
+    client, server = pair(max_header_fields=3)
+    server.fast_path = fast_path
+    client.send_headers(3, [*REQ, (b"x-1", b"1"), (b"x-2", b"2"), (b"x-3", b"3")],
+                        end_stream=True)
+    evs = server.feed(client.data_to_send())
+    assert evs == [events.RemoteError(3, evs[0].reason, 431), events.EndBody(3)], evs  # type: ignore[attr-defined]
+    assert fast(server, 3) is fast_path
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "h2-path"])
+def test_draining_a_stream_closed_twice_in_one_read_is_a_stream_error(fast_path: bool) -> None:
+    # (found by test_http2_fuzz.py) While draining, a new stream is refused after h2's read;
+    # if a later frame of the same read (DATA after END_STREAM) had h2 reset it already,
+    # the refusal raised and the adapter ended the connection (GOAWAY STREAM_CLOSED).
+    # And a connection WINDOW_UPDATE (a fast-path frame) cut that read in two, so the
+    # refusal came before the DATA: another answer than h2's path.
+    client, server = pair()
+    server.fast_path = fast_path
+    server.shutdown()
+    client.send_headers(3, REQ, end_stream=True)
+    data = client.data_to_send()
+    data += WindowUpdateFrame(0, window_increment=1).serialize()
+    data += DataFrame(3, data=b"late", flags=["END_STREAM"]).serialize()
+    evs = server.feed(data)
+    assert evs == [] and not server.closed, evs
+    resets = [(e.stream_id, e.error_code) for e in client.receive_data(server.data_to_send())
+              if isinstance(e, h2.events.StreamReset)]
+    assert resets == [(3, ErrorCodes.STREAM_CLOSED)]
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "h2-path"])
+def test_a_connection_window_update_in_a_refused_read_sends_nothing(fast_path: bool) -> None:
+    # (found by test_http2_fuzz.py) h2's path answers a WINDOW_UPDATE after its read, so a
+    # read that ends in a connection error sends no DATA; the fast path took the update
+    # as it came and sent the waiting DATA before the GOAWAY.
+    client, server = pair()
+    server.fast_path = fast_path
+    client.send_headers(3, REQ, end_stream=True)
+    server.feed(client.data_to_send())
+    out = server.send(events.Response(3, 200, []))
+    out += server.send(events.Data(3, b"x" * 70000))
+    out += server.send(events.EndData(3))
+    client.receive_data(out)
+    assert server.buffered(3)  # the connection window is spent
+    server.feed(WindowUpdateFrame(3, window_increment=5000).serialize())
+    assert not [e for e in client.receive_data(server.data_to_send())
+                if isinstance(e, h2.events.DataReceived)]
+    bad = PingFrame(0).serialize()
+    bad = bad[:5] + b"\x00\x00\x00\x01" + bad[9:]  # a PING on a stream: PROTOCOL_ERROR
+    evs = server.feed(WindowUpdateFrame(0, window_increment=1000).serialize() + bad)
+    assert server.closed and server.error_code == ErrorCodes.PROTOCOL_ERROR, evs
+    got = client.receive_data(server.data_to_send())
+    assert [type(e) for e in got] == [h2.events.ConnectionTerminated], got
