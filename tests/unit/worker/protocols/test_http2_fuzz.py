@@ -303,7 +303,9 @@ class Driver:
         adapter = self.adapter
         for ev in adapter.feed(data):
             if type(ev) is events.RemoteError:
-                self.seen.append(("error", ev.stream_id, ev.status_hint))
+                # A connection error's hint only words the log (its reason names the first
+                # check that failed, which may differ): its GOAWAY code is compared.
+                self.seen.append(("error", ev.stream_id, ev.status_hint if ev.stream_id else 0))
             else:
                 self.seen.append(ev)
             if type(ev) is events.Request:
