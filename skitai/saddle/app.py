@@ -24,6 +24,7 @@ from skitai.saddle import dispatch, extensions, router
 from skitai.saddle.extras import Extras
 from skitai.saddle.lifecycle import LIFECYCLE, Lifecycle
 from skitai.saddle.params import Binder
+from skitai.saddle.storage import Storage
 from skitai.saddle.was import Was
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class Saddle(Lifecycle, Extras):
         self.use_reloader = False
         self.securekey: str | None = None
         self.config = _default_config()
+        self.storage = Storage()  # the seed's app.storage (set in @app.mounted callbacks)
         self.packages = ["package", "contrib"]
         self.router = router.Router()
         self.hooks: dict[str, list[F]] = {name: [] for name in REQUEST_HOOKS}

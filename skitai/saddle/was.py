@@ -52,6 +52,23 @@ class EngineRequired(AttributeError):
     """An engine service (``was.broadcast``...) asked of an app under another WSGI server."""
 
 
+class TxnId(str):
+    """``was.txnid``: ``"<global id>/<local id>"``.  Saddle has always read it as a string;
+    calling it, ``was.txnid()``, gives ``(global id, local id)`` as the engine's ``was``
+    does for any other app, so code written for either works in a Saddle view."""
+
+    gtxid: str
+    ltxid: int
+
+    def __new__(cls, gtxid: str, ltxid: int, local: str) -> TxnId:
+        self = super().__new__(cls, f"{gtxid}/{local}")
+        self.gtxid, self.ltxid = gtxid, ltxid
+        return self
+
+    def __call__(self) -> tuple[str, int]:
+        return self.gtxid, self.ltxid
+
+
 class G:
     """``was.g``: a per-request namespace; a missing name reads as ``None`` in templates
     through Jinja's undefined, and as an AttributeError in Python."""
@@ -174,20 +191,24 @@ class Was:
 
     # --- logging ---------------------------------------------------------------------------------
     @property
-    def txnid(self) -> str:
+    def txnid(self) -> TxnId:
         """Global/local transaction id: the engine's (``skitai.gtxid``/``skitai.ltxid`` in
         the environ) when it gives them, else the ``X-Gtxn-Id`` a gateway sent (or one of
-        this process's own) and this request's number in this process."""
+        this process's own) and this request's number in this process.  A string
+        (``"GTID-.../1000"``) that can also be called, as the engine's ``was.txnid()``."""
         env = self.env
         value = env.get("skitai.txnid")
-        if value is None:
+        if not isinstance(value, TxnId):
             if env.get("skitai.gtxid"):  # the engine's transaction ids (the gateway's scheme)
-                value = f"{env['skitai.gtxid']}/{env.get('skitai.ltxid', '')}"
+                ltxid = str(env.get("skitai.ltxid", ""))
+                value = TxnId(str(env["skitai.gtxid"]), int(ltxid) if ltxid.isdigit() else 0,
+                              ltxid)
             else:
                 gtxid = env.get("HTTP_X_GTXN_ID") or f"{os.getpid():x}-{next(_ids):x}"
-                value = f"{gtxid}/{next(_ids):x}"
+                number = next(_ids)
+                value = TxnId(str(gtxid), number, f"{number:x}")
             env["skitai.txnid"] = value
-        return str(value)
+        return value
 
     def log(self, msg: Any, category: str = "info") -> None:
         level = _LEVELS.get(category, logging.INFO)

@@ -6,6 +6,7 @@ to a real HTTP member and to this machine's PostgreSQL."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -50,6 +51,25 @@ async def awaiting(was):
     return {"member": [member.status_code, member.data["path"]],
             "pg": [rows.status, rows.data[0].one],
             "both": [r.data["path"] for r in both]}
+
+
+def fill(res):  # the seed's "create_cache": a callback of a call made in @app.mounted
+    app.storage.set("MOUNTED", [res.status_code, res.data["path"]])
+
+
+@app.mounted
+def mounted(was):
+    was.get("@members/mounted", callback=fill)
+
+
+@app.route("/storage")
+def storage(was):
+    return {"mounted": app.storage.get("MOUNTED")}
+
+
+@app.route("/txn")
+def txn(was):
+    return {"called": list(was.txnid()), "text": was.txnid}
 '''
 
 MAIN = """
@@ -104,6 +124,29 @@ def test_async_view_awaits_was_calls(srv: ServerProcess) -> None:
         assert status == 200
         assert json.loads(body) == {"member": [200, "/one"], "pg": [3, 1],
                                     "both": ["/two", "/three"]}
+
+
+def test_txnid_called_as_in_the_readme(srv: ServerProcess) -> None:
+    """README "Backend calls" lists ``was.txnid()``: a Saddle view's was answers it too."""
+    status, body = fetch(srv, "/txn")
+    assert status == 200
+    data = json.loads(body)
+    gtxid, ltxid = data["called"]
+    assert gtxid.startswith("GTID-") and ltxid == 1000
+    assert data["text"] == f"{gtxid}/1000"
+
+
+def test_mounted_callback_fills_app_storage(srv: ServerProcess) -> None:
+    """The seed's ``@app.mounted`` example: ``was.get(..., callback=)`` with no request,
+    the callback keeps the answer in ``app.storage``, views read it."""
+    deadline = time.monotonic() + 15
+    while True:  # the member answers 0.2 s after the worker mounted the app
+        status, body = fetch(srv, "/storage")
+        assert status == 200
+        if json.loads(body)["mounted"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert json.loads(body) == {"mounted": [200, "/mounted"]}
 
 
 def test_concurrent_promises_and_async_views(srv: ServerProcess) -> None:

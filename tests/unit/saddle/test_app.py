@@ -386,6 +386,17 @@ def test_transaction_ids_come_from_the_engine_when_given(app: Saddle) -> None:
     assert was.txnid == was.txnid  # one id per request
 
 
+def test_txnid_can_be_called_as_the_engines_was_txnid(app: Saddle) -> None:
+    # README "Backend calls": was.txnid() in any app; a Saddle view's was had a plain str.
+    from skitai.saddle.was import Was
+
+    was = Was(app, {"skitai.gtxid": "GTID-a-C1-R2", "skitai.ltxid": "1000"})
+    assert was.txnid() == ("GTID-a-C1-R2", 1000)
+    assert was.txnid == "GTID-a-C1-R2/1000"
+    gtxid, ltxid = Was(app, {"HTTP_X_GTXN_ID": "G9"}).txnid()
+    assert gtxid == "G9" and ltxid > 0
+
+
 def test_async_view_from_a_pool_thread_runs_on_the_loop_in_the_callers_context(app: Saddle) -> None:
     import asyncio
     import contextvars
@@ -408,3 +419,17 @@ def test_async_view_from_a_pool_thread_runs_on_the_loop_in_the_callers_context(a
         loop.call_soon_threadsafe(loop.stop)
         runner.join(5)
         loop.close()
+
+
+def test_app_storage_keeps_values_for_the_views(app: Saddle) -> None:
+    # The seed's README fills app.storage in @app.mounted callbacks and reads it in views.
+    app.storage.set("STATENAMES", {"CA": "California"})
+
+    @app.route("/s")
+    def s(was):  # noqa: ANN001, ANN202
+        return app.storage.get("STATENAMES")
+
+    assert json.loads(call(app, "/s")[2]) == {"CA": "California"}
+    assert app.storage.get("missing", 1) == 1 and "STATENAMES" in app.storage
+    assert app.storage.remove("STATENAMES") == {"CA": "California"}
+    assert app.storage.get("STATENAMES") is None
