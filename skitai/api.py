@@ -490,19 +490,23 @@ def enable_cluster(redis_url: str = "redis://127.0.0.1:6379/0", name: str | None
     """Join the hosts that run this app.py over Redis (``rediss://`` for TLS): ``setlu``,
     broadcasts, WebSocket rooms, ``cluster="once"`` cron jobs and ``skitai status
     --cluster`` span them.  ``name`` keys what they share (default: the app's name).
-    Options: host, heartbeat, max_message, ca_file, cert_file, key_file; the password
+    Options: host, heartbeat, max_message, max_queue, ca_file, cert_file, key_file; the password
     comes from ``SKITAI_CLUSTER_PASSWORD`` or ``[cluster] password`` in a 0600 file."""
     from skitai.config import cluster as cluster_mod
 
     where = _call("enable_cluster", 1, redis_url=redis_url)
     url = cluster_mod.check_url(redis_url, where)
-    fields = {"host", "heartbeat", "max_message", "ca_file", "cert_file", "key_file", "username"}
+    fields = {"host", "heartbeat", "max_message", "max_queue", "ca_file", "cert_file", "key_file",
+              "username"}
     if "password" in options:
         raise ConfigError(f"{where}: give the password in SKITAI_CLUSTER_PASSWORD or [cluster]")
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(fields))})")
+    queue = options.get("max_queue", 1)
+    if isinstance(queue, bool) or not isinstance(queue, int) or queue < 1:
+        raise ConfigError(f"{where}: max_queue is a whole number >= 1, got {queue!r}")
     cluster_name = cluster_mod.check_name(name, where) if name is not None else (
         _draft.get("name") if _draft.get("name") != "skitai" else
         os.path.splitext(os.path.basename(_script() or "skitai"))[0])

@@ -13,14 +13,29 @@ events it injected (by content) recognises the echo and drops it, so nothing loo
 Reconcile, on every (re)connect and before the first message is read: each declared key's
 local stamp goes through the same merge; a newer remote one is stored here (and
 ``model-changed:<key>`` broadcast), a newer local one (written while Redis was away) is
-published.  Redis down: nothing goes out (the local broadcast already happened), stamps
-wait for the next reconcile.  The outbound queue is bounded: a slow Redis drops events
-with a warning rather than grow without end or stall the host.
+published.
+
+The outbound queue (``max_queue``, ``[cluster] max-queue``) holds the local broadcasts
+Redis has not taken yet: behind a slow Redis, and all the time it is away.  The local
+broadcast has already happened; the queue is what the other hosts have not seen.  After
+a reconnect (and its reconcile) the writer publishes the queue in order, so broadcasts
+sent while Redis was down are replayed, up to the bound.  Past it the oldest are dropped
+and counted (a warning at the first and every 1000th): a long outage keeps the newest
+``max_queue`` events, never more memory, never a stalled host.  ``model-changed:<key>``
+of a declared lu key is not queued while Redis is away: the reconcile publishes the
+newest stamp of each key once.  What a batch had in flight when Redis failed is not
+sent again (at most once: Redis may have taken it).  Under a burst the writer sends what
+is queued as one pipeline (one write and one round trip for up to ``BATCH`` events)
+rather than a round trip per event.  Pub/sub stores nothing, so a replay waits (up to
+``REPLAY_GRACE``) until as many daemons listen on the bus as at the last heartbeat before
+the outage: the other hosts reconnect on their own backoff, and a replay published
+before they are back would reach no one there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import threading
@@ -34,6 +49,11 @@ from skitai.cluster import keys
 
 MODEL_CHANGED = "model-changed:"
 QUEUE_LIMIT = 10000
+BATCH = 256  # events per pipeline
+# Pub/sub keeps nothing: a replay reaches only the daemons subscribed when it is sent.
+# After an outage the other hosts come back on their own backoff (daemon.BACKOFF_MAX), so
+# a backlog waits up to this long for as many listeners as the bus had before.
+REPLAY_GRACE = 12.0
 # Injected events whose echo is awaited; past the limit, those older than ECHO_SECONDS are
 # forgotten (the master relays within milliseconds: an older one was lost).
 ECHO_LIMIT = 1000
@@ -64,7 +84,7 @@ def fingerprint(event: str, args: Iterable[Any], kwargs: dict[str, Any]) -> str:
 
 class Bus:
     def __init__(self, local: Local, *, prefix: str, host_id: str, lu_keys: Iterable[str],
-                 max_message: int, log: logging.Logger) -> None:
+                 max_message: int, log: logging.Logger, max_queue: int = QUEUE_LIMIT) -> None:
         self.local = local
         self.prefix = prefix
         self.host_id = host_id
@@ -77,8 +97,11 @@ class Bus:
         self._echo: dict[str, list[float]] = {}  # fingerprint -> when each was injected
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
-        self._dropped = 0
+        self.max_queue = max_queue
+        self.listeners = 0  # daemons on the bus channel at the last heartbeat (this one too)
+        self.dropped = 0  # events dropped from a full queue (the oldest)
+        self._out: collections.deque[dict[str, Any]] = collections.deque()
+        self._wake = asyncio.Event()
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -95,22 +118,30 @@ class Bus:
                     del self._echo[mark]
                 return
         loop = self._loop
-        if not self.connected or loop is None:
-            return  # Redis away: the event stays local; lu stamps wait for the reconcile
+        if loop is None:
+            return
         message: dict[str, Any] = {"h": self.host_id, "e": event, "a": list(args), "kw": kwargs}
         key = event[len(MODEL_CHANGED):] if event.startswith(MODEL_CHANGED) else None
         if key is not None and key in self.lu_keys:
+            if not self.connected:
+                return  # Redis away: the reconcile publishes this key's newest stamp
             message["lu"] = [key, self.local.lu_stamp(key)]
         loop.call_soon_threadsafe(self._enqueue, message)
 
     def _enqueue(self, message: dict[str, Any]) -> None:
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                self.log.warning("cluster: Redis is slower than this host's broadcasts: "
-                                 "%d event(s) kept local", self._dropped)
+        if len(self._out) >= self.max_queue:
+            self._out.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                self.log.warning("cluster: %d broadcast(s) wait for Redis, the max_queue: the "
+                                 "oldest dropped (%d so far; they reached this host only)",
+                                 self.max_queue, self.dropped)
+        self._out.append(message)
+        self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._out)
 
     def inject(self, event: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         """Broadcast another host's event here, remembering it so its echo is not sent back."""
@@ -150,19 +181,67 @@ class Bus:
                                              "a": [], "kw": {}, "lu": [key, local]})
 
     async def writer(self, client: aioredis.Redis) -> None:
+        """Publish the queue in order, what is there at once (replay after a reconnect)."""
+        if self._out:
+            await self._wait_for_listeners(client, self.listeners)
+            self.log.info("cluster: publishing %d broadcast(s) queued while Redis was away",
+                          len(self._out))
         while True:
-            message = await self._queue.get()
+            while not self._out:
+                self._wake.clear()
+                await self._wake.wait()
+            batch = [self._out.popleft() for _ in range(min(BATCH, len(self._out)))]
+            await self._send(client, batch)
+
+    async def count_listeners(self, client: aioredis.Redis) -> int:
+        """How many daemons listen on the bus now (the heartbeat keeps ``listeners``)."""
+        [(_, count)] = await client.pubsub_numsub(keys.bus(self.prefix))
+        self.listeners = int(count)
+        return self.listeners
+
+    async def _wait_for_listeners(self, client: aioredis.Redis, want: int) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + REPLAY_GRACE
+        while want > 1 and loop.time() < end:
+            [(_, count)] = await client.pubsub_numsub(keys.bus(self.prefix))
+            if count >= want:
+                return
+            await asyncio.sleep(0.1)
+
+    async def _send(self, client: aioredis.Redis, batch: list[dict[str, Any]]) -> None:
+        pipe = client.pipeline(transaction=False)
+        count = 0
+        for message in batch:
+            data = self._encode(message)
+            if data is None:
+                continue
             lu = message.get("lu")
             if lu:
-                await self.merge(client, lu[0], float(lu[1]))
-            await self._publish(client, message)
+                pipe.eval(MERGE_LU, 1, keys.lu(self.prefix), lu[0], repr(float(lu[1])))
+            pipe.publish(keys.bus(self.prefix), data)
+            count += 1
+        if not count:
+            return
+        try:
+            await pipe.execute()
+        except BaseException:
+            self.log.warning("cluster: %d broadcast(s) in flight when Redis failed: not sent "
+                             "again (they reached this host)", count)
+            raise
+        self.sent += count
 
-    async def _publish(self, client: aioredis.Redis, message: dict[str, Any]) -> None:
+    def _encode(self, message: dict[str, Any]) -> str | None:
         data = json.dumps(message, separators=(",", ":"))
         if len(data) > self.max_message:
             self.log.warning("cluster: broadcast %r is %d bytes, over max_message (%d): "
                              "delivered on this host only", message.get("e"), len(data),
                              self.max_message)
+            return None
+        return data
+
+    async def _publish(self, client: aioredis.Redis, message: dict[str, Any]) -> None:
+        data = self._encode(message)
+        if data is None:
             return
         await client.publish(keys.bus(self.prefix), data)
         self.sent += 1
@@ -194,8 +273,3 @@ class Bus:
             self.inject(event, args, kwargs)
         except ValueError as exc:
             self.log.warning("cluster: event %r from %s not delivered: %s", event, origin, exc)
-
-    def drain(self) -> None:
-        """Forget what was queued for a Redis that went away (events stay local)."""
-        while not self._queue.empty():
-            self._queue.get_nowait()

@@ -5,7 +5,8 @@ It keeps one Redis connection (plus its pub/sub one) and runs three tasks while 
 the bus writer (local events out), the bus reader (other hosts' events in) and the
 heartbeat.  Redis down or lost: it logs once, the host keeps working alone (local
 broadcasts, local ``setlu``), and it reconnects with backoff; each (re)connect first
-reconciles the lu stamps (``bus.Bus.reconcile``)."""
+reconciles the lu stamps (``bus.Bus.reconcile``), then publishes the broadcasts queued
+meanwhile (bounded, in order)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ async def serve(ctx: DaemonContext, cfg: ClusterConfig) -> int:
     me = host_id(cfg, ctx)
     bus = bus_mod.Bus(ctx, prefix=cfg.prefix, host_id=me,
                       lu_keys=getattr(ctx.server_config, "lu_keys", ()),
-                      max_message=cfg.max_message, log=ctx.log)
+                      max_message=cfg.max_message, log=ctx.log, max_queue=cfg.max_queue)
     bus.attach(asyncio.get_running_loop())
     ctx.on_broadcast("*")(bus.on_local)
     backoff = BACKOFF_FIRST
@@ -64,8 +65,7 @@ async def serve(ctx: DaemonContext, cfg: ClusterConfig) -> int:
             if bus.connected:
                 backoff = BACKOFF_FIRST
         finally:
-            bus.connected = False
-            bus.drain()
+            bus.connected = False  # what is queued now waits for the next session
             with contextlib.suppress(*connect.ERRORS):
                 await client.aclose()
         if await ctx.wait_async(backoff):
@@ -117,7 +117,10 @@ async def heartbeat(ctx: DaemonContext, cfg: ClusterConfig, client: Any, me: str
         info = {"name": getattr(server, "name", ""), "address": getattr(server, "address", ""),
                 "port": getattr(server, "port", 0),
                 "master_pid": os.getppid() if ctx.supervised else os.getpid(),
-                "processes": processes, "sent": bus.sent, "received": bus.received, "app": getattr(server, "script", "")}
+                "processes": processes, "sent": bus.sent, "received": bus.received,
+                "queued": bus.queued, "dropped": bus.dropped, "app": getattr(server, "script", "")}
+        # What a replay after an outage waits for (shown in ``status --cluster`` rows too).
+        info["listeners"] = await bus.count_listeners(client)
         await hosts.beat(client, cfg.prefix, me, info, ttl=cfg.heartbeat * 3)
         ctx.status(f"joined {cfg.name} at {cfg.safe_url} as {me}")
         if await ctx.wait_async(cfg.heartbeat):

@@ -34,6 +34,9 @@ class ClusterConfig:
     host: str | None = None  # this host's id in the cluster; default hostname-masterpid
     heartbeat: float = 2.0  # seconds between host heartbeats (the TTL is 3 of them)
     max_message: int = 64 << 10  # a broadcast bigger than this stays on its own host
+    # Broadcasts waiting for Redis (slow, or away: replayed in order on reconnect); past
+    # this many the oldest are dropped, counted in the log.
+    max_queue: int = 10000
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
@@ -86,6 +89,7 @@ KEYS: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "url": ("url", str), "name": ("name", str), "username": ("username", str),
     "password": ("password", str), "host": ("host", str),
     "heartbeat": ("heartbeat", parse.seconds), "max-message": ("max_message", parse.size),
+    "max-queue": ("max_queue", parse.positive_int),
     "ca-file": ("ca_file", _path), "cert-file": ("cert_file", _path), "key-file": ("key_file", _path),
 }
 

@@ -19,7 +19,7 @@ Layout (offsets in bytes)::
     64   cells, CELL_SIZE (256) bytes each; cell i at 64 + i * 256
          word  field          writer
          0     pid            master (after fork; 0 while the cell is free)
-         1     role code      master (claim): ROLES below, 0 = free cell
+         1     in use         master (claim): 1, 0 = free cell
          2     slot           master (claim): "worker #<slot>"
          3     generation     master (claim)
          4     beat           child: time.monotonic() of its last heartbeat (1/s)
@@ -29,7 +29,8 @@ Layout (offsets in bytes)::
          8     request seq    child: seqlock counter of the request text
          9     request since  child: time.monotonic() the request started (0: idle)
          10    request length child
-         11-15 reserved
+         11-15 role name      master (claim): the process's role ("worker", "smtpda", any
+                              daemon's name), UTF-8, NUL-padded, cut at ROLE_SIZE bytes
          128   request text   child: up to 128 bytes, "GET /path" of what it runs
     64 + cells * 256: the setlu table, one float64 (time.time()) per key declared with
          skitai.addlu(), in declaration order; written by any worker (was.setlu), read by
@@ -49,18 +50,24 @@ import time
 from typing import Final
 
 MAGIC: Final = b"SKITAILU"
-VERSION: Final = 1
+VERSION: Final = 2  # 2: the role's name in the cell (1 had a code per built-in role)
 HEADER_SIZE: Final = 64
 CELL_SIZE: Final = 256
 TEXT_OFFSET: Final = 128
 TEXT_SIZE: Final = CELL_SIZE - TEXT_OFFSET
 
-ROLES: Final = {"worker": 1, "smtpda": 2, "cron": 3}
-ROLE_NAMES: Final = {v: k for k, v in ROLES.items()}
-OTHER_ROLE: Final = 9
-
 # Word indexes inside a cell.
-PID, ROLE, SLOT, GENERATION, BEAT, READY, REQUESTS, CONNECTIONS, REQ_SEQ, REQ_SINCE, REQ_LEN = range(11)
+PID, USED, SLOT, GENERATION, BEAT, READY, REQUESTS, CONNECTIONS, REQ_SEQ, REQ_SINCE, REQ_LEN = range(11)
+# The role's name, in words 11-15: written by the master before the fork and cleared only
+# with the cell, so no reader needs the seqlock the request text has.  Any daemon name,
+# not a code table of built-in roles (the shared memory names no daemon).
+ROLE_OFFSET: Final = (REQ_LEN + 1) * 8
+ROLE_SIZE: Final = TEXT_OFFSET - ROLE_OFFSET
+
+
+def _cut(data: bytes, size: int) -> bytes:
+    """``data`` cut to ``size`` bytes at a UTF-8 character boundary."""
+    return data[:size].decode(errors="ignore").encode()
 
 
 # REQ_SINCE (a double) and REQ_LEN (a word), which follow REQ_SEQ.
@@ -139,9 +146,12 @@ class LuMemory:
         """Master: take a free cell for a child about to be forked; -1 when all are used."""
         for i in range(self.cells):
             base = self._word(i)
-            if self._q[base + ROLE] == 0:
+            if self._q[base + USED] == 0:
                 self._clear(i)
-                self._q[base + ROLE] = ROLES.get(role, OTHER_ROLE)
+                self._q[base + USED] = 1
+                start = HEADER_SIZE + i * CELL_SIZE + ROLE_OFFSET
+                name = _cut(role.encode(), ROLE_SIZE)
+                self._buf[start:start + len(name)] = name
                 self._q[base + SLOT] = slot
                 self._q[base + GENERATION] = generation
                 self._d[base + BEAT] = time.monotonic()
@@ -153,7 +163,7 @@ class LuMemory:
         self._clear(index)
 
     def in_use(self) -> int:
-        return sum(1 for i in range(self.cells) if self._q[self._word(i) + ROLE] != 0)
+        return sum(1 for i in range(self.cells) if self._q[self._word(i) + USED] != 0)
 
     def _word(self, index: int) -> int:
         return (HEADER_SIZE + index * CELL_SIZE) // 8
@@ -193,7 +203,11 @@ class Cell:
 
     @property
     def role(self) -> str:
-        return ROLE_NAMES.get(self._get(ROLE), "other" if self._get(ROLE) else "")
+        """The role's name; "" for a free cell."""
+        if not self._get(USED):
+            return ""
+        start = self._text - TEXT_OFFSET + ROLE_OFFSET
+        return bytes(self._mem._buf[start:start + ROLE_SIZE]).rstrip(b"\0").decode()
 
     @property
     def slot(self) -> int:

@@ -3,16 +3,20 @@ XML), Chameleon for ``.pt``/``.ptal`` files when the ``chameleon`` package is in
 
 Every template sees ``was`` (so ``was.g``, ``was.request.args``, ``was.ab(...)``);
 ``@app.template_global`` functions take ``was`` first and are called without it;
-``app.jinja_overlay(...)`` swaps the delimiters (the seed's way to live beside Vue/React).
+``app.jinja_overlay(...)`` swaps the delimiters (the seed's way to live beside Vue/React),
+with the seed's double escape: an empty variable tag writes its delimiter, so with ``#`` as
+both variable delimiters ``##`` renders ``#``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jinja2
+import jinja2.ext
+from jinja2.lexer import Token, TokenStream
 
 _HTML = ("html", "htm", "xml", "xhtml", "j2")
 _DICT_ATTRS = frozenset(dir(dict))
@@ -45,10 +49,30 @@ def make_env(directory: str, auto_reload: bool = False, **options: Any) -> jinja
     )
 
 
+class DoubleEscape(jinja2.ext.Extension):
+    """The seed's ``##``: a variable tag with nothing inside (``##`` when ``#`` is both the
+    start and the end delimiter, whitespace allowed between) writes the start delimiter as
+    text.  With equal delimiters Jinja has no other way to write one (the seed README: "use
+    '##' for escaping"); plain Jinja rejects the empty tag as a syntax error, so no template
+    that compiled before changes meaning.  The seed patched Jinja's parser for this; a token
+    filter does the same through Jinja's public extension API."""
+
+    def filter_stream(self, stream: TokenStream) -> Iterator[Token]:
+        text = self.environment.variable_start_string
+        while stream:
+            token = next(stream)
+            if token.type == "variable_begin" and stream.current.type == "variable_end":
+                next(stream)
+                yield Token(token.lineno, "data", text)
+            else:
+                yield token
+
+
 def overlay(env: jinja2.Environment, **options: Any) -> jinja2.Environment:
     """A new environment with ``options`` (delimiters...), keeping the loader, globals,
-    filters and tests already registered."""
-    new = env.overlay(**options)
+    filters and tests already registered, and the seed's ``##`` double escape."""
+    extensions = [*options.pop("extensions", ()), DoubleEscape]
+    new = env.overlay(extensions=extensions, **options)
     new.globals = env.globals
     new.filters = env.filters
     new.tests = env.tests

@@ -3,34 +3,17 @@ folder on port 0, all against one Redis under a cluster name unique to the test.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 from skitai.cluster import hosts as hosts_mod
-from tests.conftest import require_services
 from tests.fixtures.master import wait_for
+from tests.fixtures.redisserver import REDIS_URL, OwnRedis, require_redis  # noqa: F401 - re-exported
 from tests.fixtures.web import WebApp  # noqa: F401 - re-exported for the tests
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def require_redis(url: str = REDIS_URL) -> None:
-    try:
-        redis.Redis.from_url(url, socket_timeout=2).ping()
-    except (redis.RedisError, OSError) as exc:
-        if require_services():
-            raise AssertionError(f"Redis at {url} is required (SKITAI_REQUIRE_SERVICES=1): {exc}") from None
-        pytest.skip(f"no Redis at {url}: {exc}")
 
 
 def unique_name() -> str:
@@ -45,15 +28,16 @@ def cleanup(url: str, name: str) -> None:
 
 
 def start_hosts(tmp: Path, count: int, *, name: str, url: str = REDIS_URL, setup: str = "",
-                run_args: str = "workers=2") -> list[WebApp]:
-    """Host i has ``HOST_TAG=host<i>`` in its environment (its cron jobs see it)."""
+                run_args: str = "workers=2", options: str = "") -> list[WebApp]:
+    """Host i has ``HOST_TAG=host<i>`` in its environment (its cron jobs see it);
+    ``options`` go into enable_cluster() (``", max_queue=3"``)."""
     apps = []
     for i in range(count):
         folder = tmp / f"host{i}"
         folder.mkdir()
         apps.append(WebApp(folder, run_args=run_args, env={"HOST_TAG": f"host{i}"}, setup=(
             f'skitai.addlu("k", "other")\n'
-            f'skitai.enable_cluster({url!r}, name={name!r})\n{setup}')))
+            f'skitai.enable_cluster({url!r}, name={name!r}{options})\n{setup}')))
     return apps
 
 
@@ -72,47 +56,6 @@ def wait_joined(url: str, name: str, count: int, timeout: float = 60.0) -> None:
 def worker_pids(app: WebApp, count: int = 2) -> list[int]:
     rows = wait_for(lambda: len(app.rows("worker")) >= count and app.rows("worker"), timeout=30)
     return [r["pid"] for r in rows]
-
-
-class OwnRedis:
-    """A redis-server this test starts on a port it picks, stopped by its pid."""
-
-    def __init__(self, folder: Path) -> None:
-        if shutil.which("redis-server") is None:
-            if require_services():
-                raise AssertionError("redis-server is required (SKITAI_REQUIRE_SERVICES=1)")
-            pytest.skip("redis-server is not installed")
-        self.folder = folder
-        folder.mkdir(exist_ok=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        # Persistence on (a snapshot at shutdown): a restarted Redis has what it had.
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._ping, timeout=20)
-
-    def _ping(self) -> bool:
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
-        except (redis.RedisError, OSError):
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.proc = None
 
 
 def settle(seconds: float) -> None:

@@ -196,6 +196,60 @@ def test_redis_stopped_and_restarted_loses_no_setlu_and_runs_no_job_twice(tmp_pa
         own.stop()
 
 
+def test_broadcasts_sent_while_redis_is_down_are_replayed_up_to_the_bound(tmp_path: Path) -> None:
+    # A private Redis, stopped and restarted: what host A broadcast meanwhile reached A's
+    # workers at once and B's after the restart, in order, once; past max_queue (3) the
+    # oldest were dropped, and A's log says so.
+    own = ch.OwnRedis(tmp_path / "redis")
+    own.start()
+    name = ch.unique_name()
+    apps: list = []
+    try:
+        apps = ch.start_hosts(tmp_path, 2, name=name, url=own.url, run_args="workers=1",
+                              options=", max_queue=3")
+        a, b = apps
+        ch.wait_joined(own.url, name, 2)
+        [pa], [pb] = ch.worker_pids(a, 1), ch.worker_pids(b, 1)
+        assert a.get("/broadcast?event=before")[0] == 200
+        wait_for(lambda: _events(b, pb, "before"), timeout=20)
+        # Steady: each daemon's heartbeat has counted both on the bus (pub/sub keeps
+        # nothing, so a replay waits for as many listeners as there were).
+        wait_for(lambda: [r.get("listeners") for r in ch.alive_hosts(own.url, name)] == [2, 2],
+                 timeout=30, every=0.2)
+
+        own.stop()
+        for app in apps:  # both cluster daemons saw Redis go
+            wait_for(lambda x=app: "this host works alone" in x.output, timeout=30)
+        sent = [f"down{n}" for n in range(5)]
+        for event in sent:
+            assert a.get(f"/broadcast?event={event}")[0] == 200
+        # A's own workers get them through the master, Redis or not.
+        wait_for(lambda: [e[0] for e in _all_events(a, pa) if e[0].startswith("down")] == sent,
+                 timeout=20)
+        assert not [e for e in _all_events(b, pb) if e[0].startswith("down")]  # no path to B yet
+        wait_for(lambda: "the oldest dropped (1 so far" in a.output, timeout=20)
+
+        own.start()
+        expected = sent[-3:]
+        wait_for(lambda: len([e for e in _all_events(b, pb) if e[0].startswith("down")]) >= 3,
+                 timeout=60, every=0.3)
+        assert "publishing 3 broadcast(s) queued while Redis was away" in a.output
+        assert a.get("/broadcast?event=after")[0] == 200  # order holds after the replay too
+        wait_for(lambda: _events(b, pb, "after"), timeout=20)
+        ch.settle(1.0)  # a duplicate (an echo, a second replay) would have arrived by now
+        got_b = [e[0] for e in _all_events(b, pb) if e[0].startswith("down") or e[0] == "after"]
+        assert got_b == [*expected, "after"]
+        assert [e[0] for e in _all_events(a, pa) if e[0].startswith("down")] == sent  # once
+    finally:
+        for app in apps:
+            app.stop()
+        own.stop()
+
+
+def _all_events(app, pid: int) -> list[list]:
+    return [json.loads(x) for x in app.events(pid).splitlines()]
+
+
 CHAT = '''
 import skitai
 

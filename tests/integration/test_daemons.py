@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.fixtures.master import wait_for
 from tests.fixtures.web import WebApp
@@ -166,6 +167,56 @@ def test_config_section_and_installed_entry_point(tmp_path: Path) -> None:
         w.stop()
 
 
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "skitai-test-pipd"
+version = "1.0"
+
+[project.entry-points."skitai.daemons"]
+pipd-exporter = "pipd:main"
+
+[tool.setuptools]
+py-modules = ["pipd"]
+"""
+
+
+def test_entry_point_of_a_pip_installed_package(tmp_path: Path) -> None:
+    # A real ``pip install`` of a tiny package built from source in the test's folder
+    # (setuptools, already in the venv: no network, no build isolation), into a target
+    # folder put on the app's PYTHONPATH: the shared venv is never written.
+    import importlib.metadata
+
+    pytest.importorskip("setuptools", reason="the package is built with the venv's setuptools")
+    src, site = tmp_path / "src", tmp_path / "site"
+    src.mkdir()
+    (src / "pyproject.toml").write_text(PYPROJECT)
+    (src / "pipd.py").write_text(TICKD)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+                           "--no-build-isolation", "--no-cache-dir", "--disable-pip-version-check",
+                           "--quiet", "--target", str(site), str(src)],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = next(site.glob("skitai_test_pipd-1.0.dist-info"))
+    assert "pipd-exporter = pipd:main" in (info / "entry_points.txt").read_text()
+    with_site = os.pathsep.join([str(site), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    w = WebApp(tmp_path, run_args="workers=1", env={"PYTHONPATH": with_site},
+               setup='skitai.enable_daemon("pipd-exporter", greeting="pipped")\n')
+    try:
+        row = wait_for(lambda: w.rows("pipd-exporter"), timeout=20)[0]
+        assert _events(w, "pipd-exporter")[0][:3] == ["start", str(row["pid"]), "pipped"]
+        assert psutil.Process(row["pid"]).cmdline()[0].startswith("skitai(proj/app): pipd-exporter")
+    finally:
+        w.stop()
+    assert _events(w, "pipd-exporter")[-1][0] == "stop"
+    # Installed into the folder only: this interpreter (the shared venv) does not see it.
+    names = {d.metadata["Name"] for d in importlib.metadata.distributions()}
+    assert "skitai-test-pipd" not in names
+
+
 def test_standalone_daemon_from_a_config_file(tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "tickd.py").write_text(TICKD)
@@ -246,6 +297,57 @@ def test_metrics_exporter_and_a_daemon_rss_ceiling(tmp_path: Path) -> None:
         conns = [c for c in psutil.Process(w.rows("metrics")[0]["pid"]).net_connections()
                  if c.status == psutil.CONN_LISTEN]
         assert [c.laddr.ip for c in conns] == ["127.0.0.1"]
+    finally:
+        w.stop()
+
+
+SPIN = """
+import os
+
+
+def main(ctx):
+    with open(os.path.join(os.environ["TEST_VAR"], ctx.name + ".events"), "a") as f:
+        f.write("start %d\\n" % os.getpid())
+    n = 0
+    while not ctx.stopping():
+        if ctx.config.get("spin"):
+            n += sum(range(1000))  # busy: all the CPU the scheduler gives it
+        else:
+            ctx.wait(0.5)
+    return 0
+"""
+
+
+def test_a_daemon_cpu_ceiling(tmp_path: Path) -> None:
+    # A spinning daemon over its CPU ceiling is restarted; an idle one under the same
+    # ceiling is not.  The ceiling is low (10% over 2 samples of 1 s) so a spinner still
+    # crosses it on a loaded 2-core machine (it would need a run queue of ~20 not to),
+    # while the idle daemon (one wake-up per 0.5 s, forked: no import burst) stays far
+    # under it.  Only the order of events is checked, never how fast they happen.
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "spind.py").write_text(SPIN)
+    setup = textwrap.dedent("""
+        for name, spin in (("spinner", 1), ("idler", 0)):
+            skitai.enable_daemon(name, "spind:main", spin=spin, max_cpu=10, cpu_samples=2,
+                                 cpu_interval=1.0, stop_timeout=10)
+    """)
+    w = WebApp(tmp_path, run_args="workers=1", setup=setup)
+    try:
+        first = wait_for(lambda: w.rows("spinner"), timeout=20)[0]
+        idler = wait_for(lambda: w.rows("idler"), timeout=20)[0]
+        # Twice: the restarted spinner is watched as its predecessor was.
+        for restarts in (1, 2):
+            row = wait_for(lambda n=restarts: [r for r in w.rows("spinner")
+                                               if r["restarts"] >= n], timeout=90)[0]
+            assert row["pid"] != first["pid"]
+        starts = [e for e in _events(w, "spinner") if e[0] == "start"]
+        assert len(starts) >= 3 and len({e[1] for e in starts}) == len(starts)
+        assert re.search(r"restarting spinner \(pid \d+\): CPU \d+% for 2 samples of 1s "
+                         r"\(critical point 10%\)", w.output), w.output
+        assert "restarting idler" not in w.output
+        now = w.rows("idler")
+        assert [(r["pid"], r["restarts"]) for r in now] == [(idler["pid"], 0)]
+        assert len(_events(w, "idler")) == 1
     finally:
         w.stop()
 

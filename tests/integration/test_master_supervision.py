@@ -277,12 +277,14 @@ def test_max_requests_recycles_without_a_failed_request(masters) -> None:
 
 
 def test_critical_point_recycles_gracefully(masters) -> None:
-    m = masters({"workers": 1, "critical_point": {"cpu_percent": 40.0, "continuous": 2, "interval": 0.5}},
+    # A low ceiling and a long spin: on a loaded 2-core machine the spinner may get only
+    # a share of a core, and the test is about the graceful recycle, not the threshold.
+    m = masters({"workers": 1, "critical_point": {"cpu_percent": 20.0, "continuous": 2, "interval": 0.5}},
                 [spec()])
     pegged = m.workers()[0]["pid"]
-    spin = Hammer(m, "/spin?s=3", limit=1)
-    m.wait_line(r"recycling worker #0 .*: CPU \d+% for 2 samples", timeout=15)
-    spin.join(20)
+    spin = Hammer(m, "/spin?s=6", limit=1)
+    m.wait_line(r"recycling worker #0 .*: CPU \d+% for 2 samples", timeout=30)
+    spin.join(40)
     assert spin.ok == 1 and spin.failed == []  # its in-flight request finished
     wait_for(lambda: [r for r in m.workers() if r["pid"] != pegged] and
              not psutil.pid_exists(pegged), timeout=15)

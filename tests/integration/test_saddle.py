@@ -404,3 +404,45 @@ def test_reloader_asks_the_engine_for_a_rolling_reload(tmp_path: Path) -> None:
 
 def test_json_of_state_is_per_server(target: Target) -> None:
     assert json.loads(target.get("/sub/state").text)["pid"] > 0
+
+
+OVERLAY_APP = '''
+from skitai.saddle import Saddle
+
+app = Saddle(__name__)
+# The seed README's jinja_overlay with '#' as both variable delimiters (Vue keeps {{ }}).
+app.jinja_overlay("#", "#")
+
+
+@app.route("/vue")
+def vue(was, name):
+    return was.render("vue.html", name=name, items=[1, 2])
+'''
+
+OVERLAY_TEMPLATE = """\
+<div id="app">{{ message }}</div>
+<p>#name# costs ##5, ##name## is literal</p>
+% for i in items
+<i>#i#</i>
+% endfor
+"""
+
+
+def test_jinja_overlay_double_escape_through_the_engine(tmp_path: Path) -> None:
+    (tmp_path / "vueapp.py").write_text(OVERLAY_APP)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "vue.html").write_text(OVERLAY_TEMPLATE)
+    server = start_app(tmp_path, """
+        import skitai
+        if __name__ == "__main__":
+            skitai.mount("/", "vueapp.py", "app")
+            skitai.run(workers=1, threads=0)
+    """, filename="serve.py")
+    try:
+        r = httpx.get(server.url("/vue?name=%3Cb%3E"), timeout=20)
+        assert r.status_code == 200, r.text
+        assert r.text == ('<div id="app">{{ message }}</div>\n'
+                          "<p>&lt;b&gt; costs #5, #name# is literal</p>\n"
+                          "<i>1</i>\n<i>2</i>\n")
+    finally:
+        assert server.stop() == 0

@@ -10,19 +10,13 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import require_services
-
-URL = "redis://127.0.0.1:6379/0"
+from tests.fixtures.redisserver import REDIS_URL as URL
+from tests.fixtures.redisserver import require_redis
 
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    try:
-        redis.Redis.from_url(URL, socket_timeout=2).ping()
-    except (redis.RedisError, OSError) as exc:
-        if require_services():
-            raise AssertionError(f"Redis at {URL} is required: {exc}") from None
-        pytest.skip(f"no Redis at {URL}: {exc}")
+    require_redis(URL)
     name = "skitai:unit" + uuid.uuid4().hex[:10]
     yield name
     client = redis.Redis.from_url(URL, socket_timeout=2)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from skitai.cluster import bus as bus_mod
 from skitai.cluster import keys
+from tests.fixtures.redisserver import OwnRedis
 from tests.unit.cluster.conftest import URL, run
 
 
@@ -107,4 +110,96 @@ def test_a_message_over_max_message_stays_local(prefix: str, loop: asyncio.Abstr
     assert bus.sent == 0 and "over max_message" in caplog.text
     run(loop, bus._publish(client, {"h": "a", "e": "small", "a": [], "kw": {}}))
     assert bus.sent == 1
+    run(loop, client.aclose())
+
+
+# --- the outbound queue: bounded, in order, replayed after an outage ----------------------------
+async def _collect(pubsub: Any, count: int, timeout: float = 20.0) -> list[str]:
+    """The events of the next ``count`` messages on the bus (fewer if ``timeout`` passes)."""
+    got: list[str] = []
+    end = asyncio.get_running_loop().time() + timeout
+    while len(got) < count and asyncio.get_running_loop().time() < end:
+        item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if item is not None:
+            got.append(json.loads(item["data"])["e"])
+    return got
+
+
+async def _until(predicate: Any, timeout: float = 20.0) -> None:
+    end = asyncio.get_running_loop().time() + timeout
+    while not predicate() and asyncio.get_running_loop().time() < end:
+        await asyncio.sleep(0.01)
+    assert predicate()
+
+
+def _bus_on(loop: asyncio.AbstractEventLoop, prefix: str, max_queue: int) -> bus_mod.Bus:
+    bus = bus_mod.Bus(FakeHost(), prefix=prefix, host_id="a", lu_keys=("k",), max_message=65536,
+                      log=logging.getLogger("test"), max_queue=max_queue)
+    bus.attach(loop)
+    return bus
+
+
+def test_a_stalled_redis_keeps_the_queue_bounded_dropping_the_oldest(
+        tmp_path: Any, loop: asyncio.AbstractEventLoop, caplog: Any) -> None:
+    # A private redis-server, SIGSTOPped: the writer's pipeline waits on it while the
+    # host's broadcasts keep coming; the queue never holds more than max_queue, the oldest
+    # go first (counted and logged), and once Redis moves again the rest go out in order.
+    own = OwnRedis(tmp_path / "redis")
+    own.start()
+    assert own.proc is not None
+    prefix = "skitai:stall"
+    bus = _bus_on(loop, prefix, max_queue=5)
+    bus.connected = True
+    client = aioredis.Redis.from_url(own.url)  # no socket timeout: it waits out the stall
+    watcher = aioredis.Redis.from_url(own.url)
+    pubsub = watcher.pubsub()
+    writer = loop.create_task(bus.writer(client))
+    try:
+        run(loop, pubsub.subscribe(keys.bus(prefix)))
+        bus.on_local("e0")
+        assert run(loop, _collect(pubsub, 1)) == ["e0"]
+        os.kill(own.proc.pid, signal.SIGSTOP)
+        bus.on_local("e1")
+        run(loop, asyncio.sleep(0.3))  # the writer takes e1 and waits on the stopped Redis
+        with caplog.at_level(logging.WARNING):
+            for n in range(2, 12):
+                bus.on_local(f"e{n}")
+            run(loop, asyncio.sleep(0.3))
+        assert (bus.queued, bus.dropped, bus.sent) == (5, 5, 1)
+        assert "the oldest dropped (1 so far" in caplog.text
+        os.kill(own.proc.pid, signal.SIGCONT)
+        assert run(loop, _collect(pubsub, 6)) == ["e1", "e7", "e8", "e9", "e10", "e11"]
+        run(loop, _until(lambda: bus.sent == 7))  # the replies follow the deliveries
+        assert (bus.queued, bus.dropped) == (0, 5)
+    finally:
+        os.kill(own.proc.pid, signal.SIGCONT)
+        writer.cancel()
+        run(loop, asyncio.gather(writer, return_exceptions=True))
+        run(loop, pubsub.aclose())
+        run(loop, watcher.aclose())
+        run(loop, client.aclose())
+        own.stop()
+
+
+def test_broadcasts_while_redis_is_away_are_replayed_in_order_up_to_the_bound(
+        prefix: str, loop: asyncio.AbstractEventLoop) -> None:
+    bus = _bus_on(loop, prefix, max_queue=5)
+    bus.connected = False  # Redis away
+    for n in range(8):
+        bus.on_local(f"e{n}", n)
+    bus.on_local("model-changed:k")  # an lu key: the reconcile publishes it, not the queue
+    bus.on_local("model-changed:free")  # not an lu key: an ordinary event
+    run(loop, asyncio.sleep(0))
+    assert (bus.queued, bus.dropped) == (5, 4)
+    client = aioredis.Redis.from_url(URL)
+    pubsub = client.pubsub()
+    run(loop, pubsub.subscribe(keys.bus(prefix)))
+    bus.connected = True  # back: the session's writer publishes what waited, in order
+    writer = loop.create_task(bus.writer(client))
+    assert run(loop, _collect(pubsub, 5)) == ["e4", "e5", "e6", "e7", "model-changed:free"]
+    bus.on_local("model-changed:k")  # connected: goes out at once, with its stamp
+    assert run(loop, _collect(pubsub, 1)) == ["model-changed:k"]
+    writer.cancel()
+    run(loop, asyncio.gather(writer, return_exceptions=True))
+    run(loop, pubsub.aclose())
     run(loop, client.aclose())

@@ -48,6 +48,8 @@ def test_bad_calls_are_named() -> None:
         api.enable_cluster("redis://127.0.0.1", password="x")
     with pytest.raises(ConfigError, match="unknown option"):
         api.enable_cluster("redis://127.0.0.1", colour="red")
+    with pytest.raises(ConfigError, match="max_queue is a whole number"):
+        api.enable_cluster("redis://127.0.0.1", max_queue=0)
 
 
 def test_the_section_supplies_the_password_from_a_0600_file(tmp_path: Path) -> None:
@@ -78,3 +80,18 @@ def test_a_section_alone_enables_it_and_bad_keys_name_their_line(tmp_path: Path)
 def test_redact_hides_a_password_in_a_url() -> None:
     assert redact("redis://u:pw@h:1/0") == "redis://u:***@h:1/0"
     assert redact("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_max_queue_from_app_py_or_the_section(tmp_path: Path) -> None:
+    assert api.draft().freeze(env={}).cluster is None
+    api.enable_cluster("redis://127.0.0.1:6379/0", name="shop", max_queue=50)
+    config = api.draft().freeze(env={})
+    assert config.cluster is not None and config.cluster.max_queue == 50
+    api.reset()
+    path = tmp_path / "skitai.conf"
+    path.write_text("[cluster]\nurl = redis://10.0.0.5:6379/1\nmax-queue = 7\n")
+    config = api.draft().freeze(conf=conffile.read(str(path)), env={})
+    assert config.cluster is not None and config.cluster.max_queue == 7
+    path.write_text("[cluster]\nurl = redis://10.0.0.5:6379/1\nmax-queue = 0\n")
+    with pytest.raises(ConfigError, match="max-queue"):
+        api.draft().freeze(conf=conffile.read(str(path)), env={})

@@ -65,6 +65,23 @@ def test_claim_fills_free_cells_and_release_frees_them() -> None:
     assert mem.cell(1).role == "cron" and mem.cell(1).pid == 0
 
 
+def test_any_role_name_is_kept_in_its_cell() -> None:
+    # Any daemon's name, not a table of built-in roles; a long one is cut at a UTF-8
+    # character boundary, and the request text beside it is untouched.
+    mem = lumod.LuMemory(3)
+    a = mem.claim("pipd-exporter", 0, 0)
+    long_name = "é" * 40  # 80 bytes
+    b = mem.claim(long_name, 3, 1)
+    mem.cell(b).set_request("GET /x")
+    assert mem.cell(a).role == "pipd-exporter"
+    assert mem.cell(b).role == "é" * (lumod.ROLE_SIZE // 2)
+    assert mem.cell(b).request()[0] == "GET /x"
+    assert mem.cell(2).role == ""
+    mem.release(a)
+    assert mem.cell(a).role == ""
+    assert mem.cell(mem.claim("w", 0, 0)).role == "w"  # no leftover of the longer name
+
+
 def test_a_child_writes_its_cell_and_the_master_reads_it() -> None:
     mem = lumod.LuMemory(2)
     index = mem.claim("worker", 0, 0)
