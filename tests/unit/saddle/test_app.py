@@ -433,3 +433,21 @@ def test_app_storage_keeps_values_for_the_views(app: Saddle) -> None:
     assert app.storage.get("missing", 1) == 1 and "STATENAMES" in app.storage
     assert app.storage.remove("STATENAMES") == {"CA": "California"}
     assert app.storage.get("STATENAMES") is None
+
+
+def test_a_view_naming_no_query_parameter_reads_them_from_request_args(app: Saddle) -> None:
+    # The seed's "simplest way": def hello(was, id): was.request.args.get("topic"), with
+    # ?topic=Python; only a view that names query parameters refuses others (400).
+    @app.route("/episode/<int:id>")
+    def hello(was, id):  # noqa: ANN001, ANN202, A002
+        return {"topic": was.request.args.get("topic")}
+
+    @app.route("/hello")
+    def hello_world(was, num=8):  # noqa: ANN001, ANN202
+        return {"num": num}
+
+    status, _, body = call(app, "/episode/100", query="topic=Python")
+    assert status.startswith("200") and json.loads(body) == {"topic": "Python"}
+    assert json.loads(call(app, "/hello", query="num=100")[2]) == {"num": "100"}
+    status, _, body = call(app, "/hello", query="num=100&x=1")
+    assert status.startswith("400") and b"x" in body
