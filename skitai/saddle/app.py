@@ -71,6 +71,7 @@ class Saddle(Lifecycle, Extras):
         self.securekey: str | None = None
         self.config = _default_config()
         self.storage = Storage()  # the seed's app.storage (set in @app.mounted callbacks)
+        self.numthreads = 1  # the engine's thread pool size, given at mount (wac.numthreads)
         self.packages = ["package", "contrib"]
         self.router = router.Router()
         self.hooks: dict[str, list[F]] = {name: [] for name in REQUEST_HOOKS}

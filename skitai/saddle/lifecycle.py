@@ -49,6 +49,7 @@ class Lifecycle:
         apps: dict[str, Any]
         engine_was: Any
         loop: Any
+        numthreads: int
         mount_point: str
         _mounted: bool
         _mount_lock: threading.Lock
@@ -94,6 +95,9 @@ class Lifecycle:
         with self._mount_lock:
             self.engine_was = context.get("was")
             self.loop = context.get("loop")
+            threads = context.get("threads")
+            if isinstance(threads, int):
+                self.numthreads = threads
             point = str(context.get("point") or "")
             self.mount_point = "" if point == "/" else point
             name = context.get("name")

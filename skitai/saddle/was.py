@@ -23,7 +23,7 @@ import traceback as tb_mod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from skitai.saddle import extensions
+from skitai.saddle import applog, extensions
 from skitai.saddle.request import Request
 from skitai.saddle.response import Response
 
@@ -188,6 +188,22 @@ class Was:
     def unregister(self, name: str) -> Any:
         with _shared_lock:
             return _shared.pop(name, None)
+
+    # --- the seed's wac attributes (lifecycle hooks; any was has them) ---------------------------
+    @property
+    def logger(self) -> applog.AppLogger:
+        """``wac.logger.get("app")`` / ``wac.logger.make_logger("login", "daily")``."""
+        return applog.logger
+
+    @property
+    def config(self) -> Any:
+        """``wac.config``: the app's config (with the mount's ``pref.config``)."""
+        return self.app.config
+
+    @property
+    def numthreads(self) -> int:
+        """``wac.numthreads``: the worker's thread pool size (0: requests on its loop)."""
+        return self.app.numthreads
 
     # --- logging ---------------------------------------------------------------------------------
     @property

@@ -67,6 +67,20 @@ def storage(was):
     return {"mounted": app.storage.get("MOUNTED")}
 
 
+@app.before_mount
+def before_mount(wac):  # the seed's "App Lifecycle Hook" example
+    logger = wac.logger.get("app")
+    logger = wac.logger.make_logger("login", "daily")
+    logger.info("mounting with %d threads", wac.numthreads)
+    wac.register("seen", {"threads": wac.numthreads, "limit": wac.config.max_post_body_size})
+
+
+@app.route("/wac")
+def wac_view(was):
+    import os
+    return {"seen": was.seen, "expected": int(os.environ["THREADS"])}
+
+
 @app.route("/txn")
 def txn(was):
     return {"called": list(was.txnid()), "text": was.txnid}
@@ -108,7 +122,7 @@ def fetch(srv: ServerProcess, path: str) -> tuple[int, bytes]:
         with urllib.request.urlopen(srv.url(path), timeout=30) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
-        raise AssertionError(f"{exc.code}: {exc.read()[:2000]!r}\n{srv.output()}") from None
+        raise AssertionError(f"{exc.code}: {exc.read()[:2000]!r}\n{srv.output}") from None
 
 
 def test_promise_renders_with_app_templates(srv: ServerProcess) -> None:
@@ -124,6 +138,14 @@ def test_async_view_awaits_was_calls(srv: ServerProcess) -> None:
         assert status == 200
         assert json.loads(body) == {"member": [200, "/one"], "pg": [3, 1],
                                     "both": ["/two", "/three"]}
+
+
+def test_wac_logger_config_numthreads(srv: ServerProcess) -> None:
+    """The seed's before_mount(wac): wac.logger.get/make_logger, wac.config, wac.numthreads."""
+    status, body = fetch(srv, "/wac")
+    data = json.loads(body)
+    assert data["seen"] == {"threads": data["expected"], "limit": 5 * 1024 * 1024}
+    assert "mounting with %d threads" % data["expected"] in srv.output
 
 
 def test_txnid_called_as_in_the_readme(srv: ServerProcess) -> None:

@@ -451,3 +451,17 @@ def test_a_view_naming_no_query_parameter_reads_them_from_request_args(app: Sadd
     assert json.loads(call(app, "/hello", query="num=100")[2]) == {"num": "100"}
     status, _, body = call(app, "/hello", query="num=100&x=1")
     assert status.startswith("400") and b"x" in body
+
+
+def test_wac_logger_config_and_numthreads(app: Saddle) -> None:
+    # The seed's before_mount(wac): wac.logger.get("app"), make_logger("login", "daily"),
+    # wac.config, wac.numthreads (the engine gives the thread count at mount).
+    from skitai.saddle.was import Was
+
+    wac = Was(app, {})
+    assert wac.logger.get("app").name == "skitai.app"
+    assert wac.logger.make_logger("login", "daily").name == "skitai.app.login"
+    assert wac.config is app.config and wac.config.max_post_body_size == 5 * 1024 * 1024
+    assert wac.numthreads == 1
+    app.skitai_mount({"threads": 8, "point": "/"})
+    assert Was(app, {}).numthreads == 8
