@@ -145,7 +145,7 @@ def test_wac_logger_config_numthreads(srv: ServerProcess) -> None:
     status, body = fetch(srv, "/wac")
     data = json.loads(body)
     assert data["seen"] == {"threads": data["expected"], "limit": 5 * 1024 * 1024}
-    assert "mounting with %d threads" % data["expected"] in srv.output
+    assert f"mounting with {data['expected']} threads" in srv.output
 
 
 def test_txnid_called_as_in_the_readme(srv: ServerProcess) -> None:
