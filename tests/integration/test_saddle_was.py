@@ -53,6 +53,34 @@ async def awaiting(was):
             "both": [r.data["path"] for r in both]}
 
 
+def seed_handler(promise, response):  # the seed's examples, as written there
+    if response.id == "req-0":
+        promise.send(response.data["path"])
+    if promise.fulfilled():
+        r = promise["stats"]
+        r["result"] = [row.n for row in promise["rows"]] if "rows" in promise else None
+        promise.settle(promise.response.api(r))
+
+
+def seed_rows(promise, response):
+    promise["rows"] = response.data
+    seed_handler(promise, response)
+
+
+@app.route("/seedpromise")
+def seed_promise(was):
+    promise = was.promise(seed_handler, stats={"total": 100})
+    promise.get("req-0", "@members/seed")
+    return promise
+
+
+@app.route("/seedapi")
+def seed_api(was):
+    promise = was.promise(seed_rows, stats={"total": 100})
+    promise.backend("query", "@pg").execute("SELECT 4 AS n")
+    return promise
+
+
 def fill(res):  # the seed's "create_cache": a callback of a call made in @app.mounted
     app.storage.set("MOUNTED", [res.status_code, res.data["path"]])
 
@@ -146,6 +174,13 @@ def test_wac_logger_config_numthreads(srv: ServerProcess) -> None:
     data = json.loads(body)
     assert data["seen"] == {"threads": data["expected"], "limit": 5 * 1024 * 1024}
     assert f"mounting with {data['expected']} threads" in srv.output
+
+
+def test_seed_promise_examples(srv: ServerProcess) -> None:
+    """The seed's "Async Promise Response": a request named 'req-0' and a handler that
+    settles with promise.response.api(...)."""
+    assert fetch(srv, "/seedpromise") == (200, b'/seed{"total": 100, "result": null}')
+    assert fetch(srv, "/seedapi") == (200, b'{"total": 100, "result": [4]}')
 
 
 def test_txnid_called_as_in_the_readme(srv: ServerProcess) -> None:
