@@ -41,7 +41,9 @@ def _make_promise(was: Any) -> Any:
         # view's was.response, whose JSON body is what settle() (send, reject) writes.
         made.response = was.response
         for name in ("send", "settle", "reject"):
-            setattr(made, name, _unwrapping(getattr(made, name)))
+            write = getattr(made, name, None)
+            if write is not None:
+                setattr(made, name, _unwrapping(write))
         return made
 
     return promise

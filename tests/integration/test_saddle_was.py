@@ -81,6 +81,26 @@ def seed_api(was):
     return promise
 
 
+broadcast_seen = []
+
+
+@app.on_broadcast("user:data-added")
+def refresh_user_cache(was, userid):  # the seed's: waits on a was call, off the loop
+    rows = was.backend("@lite").execute("SELECT %s AS n", (userid,)).wait()
+    broadcast_seen.append(rows.data[0].n)
+
+
+@app.route("/bcast")
+def bcast(was):
+    was.broadcast("user:data-added", 7)
+    return "sent"
+
+
+@app.route("/bseen")
+def bseen(was):
+    return broadcast_seen
+
+
 def fill(res):  # the seed's "create_cache": a callback of a call made in @app.mounted
     app.storage.set("MOUNTED", [res.status_code, res.data["path"]])
 
@@ -181,6 +201,16 @@ def test_seed_promise_examples(srv: ServerProcess) -> None:
     settles with promise.response.api(...)."""
     assert fetch(srv, "/seedpromise") == (200, b'/seed{"total": 100, "result": null}')
     assert fetch(srv, "/seedapi") == (200, b'{"total": 100, "result": [4]}')
+
+
+def test_broadcast_handler_may_wait_on_was_calls(srv: ServerProcess) -> None:
+    """The seed's "Communication with Event": an on_broadcast handler that .wait()s."""
+    assert fetch(srv, "/bcast") == (200, b"sent")
+    deadline = time.monotonic() + 15
+    while fetch(srv, "/bseen")[1] == b"[]" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fetch(srv, "/bseen") == (200, b"[7]")
+    assert "WouldBlockLoop" not in srv.output
 
 
 def test_txnid_called_as_in_the_readme(srv: ServerProcess) -> None:
