@@ -282,8 +282,10 @@ def set_max_client_body_size(size: int | str) -> None:
 def set_request_limits(request_line: int | None = None, header_fields: int | None = None,
                        header_field_size: int | None = None,
                        header_bytes: int | None = None) -> None:
-    """HTTP/1.1 request head limits (None keeps the default): the request line (414),
-    the number of header fields and the bytes of one field (431), the whole head (431)."""
+    """Request head limits (None keeps the default): the request line (414), the number
+    of header fields and the bytes of one field (431), the whole head (431).  HTTP/2: the
+    field count and size answer 431 on the stream; the whole head is the advertised
+    SETTINGS_MAX_HEADER_LIST_SIZE (a connection error beyond it)."""
     given = {"request_line": request_line, "header_fields": header_fields,
              "header_field_size": header_field_size, "header_bytes": header_bytes}
     for arg, value in given.items():

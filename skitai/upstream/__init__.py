@@ -3,6 +3,8 @@
 
 - ``connection.py``: ``UpstreamConnection`` (HTTP/1.1 client protocol) and
   ``ResponseStream``; ``UpstreamError`` (502) and ``UpstreamTimeout`` (504).
+- ``h2connection.py``: ``H2UpstreamConnection`` (HTTP/2 client over TLS, one per member,
+  streams multiplexed) chosen by ALPN (``AlpnSwitch``); ``H2ResponseStream``.
 - ``balancer.py``: weight and outstanding requests, power of two choices.
 - ``pool.py``: ``AliasPool``: keep-alive pools, fail-over, health checks,
   ``await pool.request(...)`` and ``await pool.open(...)``.

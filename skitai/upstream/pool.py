@@ -20,6 +20,15 @@ every ``health_interval`` seconds (a TCP or unix connect) and come back when the
 ``keep_alive`` (``skitai.set_backend_keep_alive``, the seed's meaning): an idle
 connection older than this is closed rather than reused, so the member's own keep-alive
 timeout never races a request.
+
+HTTP/2: an ``https://`` member is offered ``h2`` and ``http/1.1`` by ALPN.  When it picks
+``h2`` the pool keeps one ``H2UpstreamConnection`` for it (``h2connection.py``) and every
+request to that member is a stream on it; the first connect to a member is shared by the
+requests that wait for it, so concurrent calls do not each open a connection.  A member
+that picks ``http/1.1`` (or none) gets the keep-alive pool above, and is remembered so.
+A request the member refused or dropped in a GOAWAY (``H2Refused``: never processed) is
+sent again on a new connection to the same member.  An upgrade (a WebSocket) always goes
+over a connection that offers ``http/1.1`` only.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from skitai.upstream.connection import (
     UpstreamError,
     UpstreamTimeout,
 )
+from skitai.upstream.h2connection import AlpnSwitch, H2Refused, H2UpstreamConnection
 
 log = logging.getLogger("skitai.upstream")
 
@@ -57,6 +67,8 @@ _NO_TRAILER: Final = frozenset({b"host", b"trailer", b"authorization", b"proxy-a
                                 b"pragma", b"range", b"forwarded", b"x-forwarded-for",
                                 b"x-forwarded-host", b"x-forwarded-proto", b"via"})
 Body = bytes | AsyncIterable[bytes] | None
+# A request refused by an HTTP/2 member (never processed) is sent again this many times.
+H2_RETRIES: Final = 3
 
 
 @dataclass
@@ -93,6 +105,13 @@ class AliasPool:
         self.health_interval = health_interval
         self.balancer = Balancer(alias.members)
         self._ssl = ssl_context
+        self._ssl_given = ssl_context is not None
+        self._ssl_h1: ssl_mod.SSLContext | None = None
+        # HTTP/2 members: one shared connection each; a first connect others wait for;
+        # the protocol each member's ALPN chose ("h2" or "http/1.1").
+        self._h2: dict[int, H2UpstreamConnection] = {}
+        self._h2_pending: dict[int, asyncio.Future[None]] = {}
+        self._alpn: dict[int, str] = {}
         self._health: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -101,8 +120,12 @@ class AliasPool:
         return self.alias.name
 
     def loads(self) -> list[dict[str, object]]:
-        """Per member: weight, outstanding, served, failures, idle, up/down."""
-        return [s.snapshot() for s in self.balancer.states]
+        """Per member: weight, outstanding, served, failures, idle, up/down (and the
+        open streams of its HTTP/2 connection, when it has one)."""
+        out = [s.snapshot() for s in self.balancer.states]
+        for index, shared in self._h2.items():
+            out[index]["h2_streams"] = len(shared.streams)
+        return out
 
     # --- the request API ------------------------------------------------------------------
     async def request(self, method: str | bytes, path: str | bytes, headers: Headers | None = None,
@@ -149,8 +172,11 @@ class AliasPool:
         member has one (the fast path: no connect, no coroutine); None otherwise.  The
         caller reacts to ``response.listener`` events and calls ``release``."""
         state = self.balancer.pick()
-        if state is None or not state.idle:
+        if state is None:
             return None
+        if not state.idle:
+            return self._start_stream(state, method, path, headers, timeout) if self._h2 \
+                else None
         now = self.loop.time()
         idle = state.idle
         while idle:
@@ -170,6 +196,25 @@ class AliasPool:
             response._arm(self.timeout if timeout is None else timeout)
             return response
         return None
+
+    def _start_stream(self, state: MemberState, method: bytes, path: bytes, headers: Headers,
+                      timeout: float | None) -> ResponseStream | None:
+        """``start_idle`` for an HTTP/2 member: a stream on its connection at once, when
+        the connection has a free one."""
+        shared = self._h2.get(state.index)
+        if shared is None or not shared.usable(self.keep_alive) or not shared.has_slot():
+            return None
+        member = state.member
+        target = member.prefix.encode("latin-1") + path if member.prefix else path
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            response = shared.start(method, target, headers, None, timeout)
+        except UpstreamError:
+            return None  # the slow way says what is wrong
+        state.outstanding += 1
+        state.served += 1
+        response._arm(timeout)
+        return response
 
     def release(self, response: ResponseStream) -> None:
         state = self._state_of(response.conn)
@@ -194,8 +239,13 @@ class AliasPool:
         tried: set[int] = set()
         last: UpstreamError | None = None
         deadline = self.loop.time() + timeout
+        again: MemberState | None = None  # refused by HTTP/2: the same member once more
+        refused = 0
+        state: MemberState | None
         while True:
-            if member is None:
+            if again is not None:
+                state, again = again, None
+            elif member is None:
                 state = self.balancer.pick(tried)
             else:  # one given member: tried once
                 state = states[member] if member not in tried else None
@@ -207,6 +257,14 @@ class AliasPool:
                 response = await self._attempt(state, method, path, headers, body, length,
                                                max(0.001, deadline - self.loop.time()), upgrade,
                                                trailers, on_continue)
+            except H2Refused as exc:
+                state.outstanding -= 1
+                last = exc
+                refused += 1
+                if refused > H2_RETRIES:
+                    raise
+                again = state  # not processed: a new connection to the same member
+                continue
             except UpstreamError as exc:
                 state.outstanding -= 1
                 state.failures += 1
@@ -227,7 +285,26 @@ class AliasPool:
                        trailers: Callable[[], Headers] | None = None,
                        on_continue: Callable[[], None] | None = None) -> ResponseStream:
         member = state.member
-        conn = await self._connection(state, timeout)
+        conn = await self._connection(state, timeout, h1_only=bool(upgrade))
+        if isinstance(conn, H2UpstreamConnection):
+            if on_continue is not None:
+                # An HTTP/2 member's 100 is not relayed: the client gets ours now, as
+                # nginx gives it, and the body follows on the stream.
+                on_continue()
+            target = member.prefix.encode("latin-1") + path if member.prefix else path
+            try:
+                stream = await conn.request(method, target, headers, body, timeout,
+                                            length=length, trailers=trailers)
+            except UpstreamError:
+                if conn.retiring:
+                    conn.retire()  # an extra connection with no stream: closed now
+                raise
+            try:
+                await stream.head(timeout)
+            except UpstreamError:
+                stream.release()
+                raise
+            return stream
         if on_continue is not None and body is not None and not isinstance(body, bytes):
             headers = [*headers, (b"expect", b"100-continue")]
         else:
@@ -255,7 +332,39 @@ class AliasPool:
             raise
         return response
 
-    async def _connection(self, state: MemberState, timeout: float) -> UpstreamConnection:
+    async def _connection(self, state: MemberState, timeout: float, h1_only: bool = False
+                          ) -> UpstreamConnection | H2UpstreamConnection:
+        index = state.index
+        h2_maybe = state.member.ssl and not h1_only and self._alpn.get(index) != "http/1.1"
+        if h2_maybe:
+            shared = self._h2.get(index)
+            if shared is not None:
+                if shared.usable(self.keep_alive):
+                    return shared
+                shared.retire()
+                del self._h2[index]
+            pending = self._h2_pending.get(index)
+            if pending is not None:  # another request is connecting: share its result
+                limit = min(timeout, self.connect_timeout)
+                try:
+                    await asyncio.wait_for(asyncio.shield(pending), limit)
+                except TimeoutError:
+                    raise UpstreamTimeout(f"cannot connect to {state.member.label} within "
+                                          f"{limit:g}s", sent=False,
+                                          member=state.member.label) from None
+                shared = self._h2.get(index)
+                if shared is not None and shared.usable(self.keep_alive):
+                    return shared
+                if state.down:  # that connect failed just now: so would ours
+                    raise UpstreamError(f"cannot connect to {state.member.label}", sent=False,
+                                        member=state.member.label)
+            else:
+                waiter = self._h2_pending[index] = self.loop.create_future()
+                try:
+                    return await self._new_connection(state, timeout, h1_only)
+                finally:
+                    del self._h2_pending[index]
+                    waiter.set_result(None)
         now = self.loop.time()
         idle = state.idle
         while idle:
@@ -264,10 +373,14 @@ class AliasPool:
                     conn.transport is not None and not conn.transport.is_closing():
                 return conn
             conn.close()
+        return await self._new_connection(state, timeout, h1_only)
+
+    async def _new_connection(self, state: MemberState, timeout: float, h1_only: bool
+                              ) -> UpstreamConnection | H2UpstreamConnection:
         member = state.member
         limit = min(timeout, self.connect_timeout)
         try:
-            conn = await asyncio.wait_for(self._connect(member), limit)
+            conn = await asyncio.wait_for(self._connect(member, h1_only), limit)
         except TimeoutError:
             self._mark_down(state)
             raise UpstreamTimeout(f"cannot connect to {member.label} within {limit:g}s",
@@ -278,29 +391,54 @@ class AliasPool:
                                 member=member.label) from None
         if state.down:
             state.down = False
+        if member.ssl and not h1_only:
+            if isinstance(conn, H2UpstreamConnection):
+                self._alpn[state.index] = "h2"
+                old = self._h2.get(state.index)
+                if old is None or not old.usable(self.keep_alive):
+                    if old is not None:
+                        old.retire()
+                    self._h2[state.index] = conn
+                else:  # another connect won the race: this one serves its request, then goes
+                    conn.retiring = True
+            else:
+                self._alpn[state.index] = "http/1.1"
         return conn
 
-    async def _connect(self, member: Member) -> UpstreamConnection:
+    async def _connect(self, member: Member, h1_only: bool = False
+                       ) -> UpstreamConnection | H2UpstreamConnection:
         def factory() -> UpstreamConnection:
             return UpstreamConnection(member, self.loop)
 
         if member.unix:
             _, proto = await self.loop.create_unix_connection(factory, member.unix)
         elif member.ssl:
-            _, proto = await self.loop.create_connection(
-                factory, member.host, member.port, ssl=self._ssl_context(),
+            switch = AlpnSwitch(member, self.loop)
+            await self.loop.create_connection(
+                lambda: switch, member.host, member.port, ssl=self._ssl_context(h1_only),
                 server_hostname=member.host)
+            assert switch.chosen is not None  # set by connection_made
+            return switch.chosen
         else:
             _, proto = await self.loop.create_connection(factory, member.host, member.port)
         return proto
 
-    def _ssl_context(self) -> ssl_mod.SSLContext:
+    def _ssl_context(self, h1_only: bool = False) -> ssl_mod.SSLContext:
+        """Verification on; ALPN offers ``h2`` then ``http/1.1`` (``h1_only``: the
+        latter alone).  A context the pool was given is used as it is."""
+        if self._ssl_given and self._ssl is not None:
+            return self._ssl
+        if h1_only:
+            if self._ssl_h1 is None:
+                self._ssl_h1 = ssl_mod.create_default_context()
+                self._ssl_h1.set_alpn_protocols(["http/1.1"])
+            return self._ssl_h1
         if self._ssl is None:
-            self._ssl = ssl_mod.create_default_context()  # verification on
-            self._ssl.set_alpn_protocols(["http/1.1"])
+            self._ssl = ssl_mod.create_default_context()
+            self._ssl.set_alpn_protocols(["h2", "http/1.1"])
         return self._ssl
 
-    def _state_of(self, conn: UpstreamConnection) -> MemberState:
+    def _state_of(self, conn: UpstreamConnection | H2UpstreamConnection) -> MemberState:
         for state in self.balancer.states:
             if state.member is conn.member:
                 return state
@@ -315,6 +453,9 @@ class AliasPool:
         for conn in state.idle:
             conn.close()
         state.idle.clear()
+        shared = self._h2.pop(state.index, None)
+        if shared is not None:
+            shared.retire()
         if self._health is None or self._health.done():
             self._health = self.loop.create_task(self._check_health())
 
@@ -342,6 +483,9 @@ class AliasPool:
             for conn in state.idle:
                 conn.close()
             state.idle.clear()
+        for shared in self._h2.values():
+            shared.close()
+        self._h2.clear()
 
 
 def _bytes(value: str | bytes) -> bytes:

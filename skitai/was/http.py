@@ -46,25 +46,15 @@ HeadersIn = Mapping[str, str] | list[tuple[str, str]] | None
 Auth = tuple[str, str] | str | None
 
 
-def pool_for(target: targets.Target, alias_name: str | None, member: int | None = None) -> Any:
+def pool_for(target: targets.Target, alias_name: str | None) -> Any:
     """The upstream pool of an alias (the worker's registry, shared with the reverse
-    proxy) or of a URL's host (one per host and loop).  ``member``: a pool of that member
-    alone (``.map``), since ``AliasPool.request`` picks its member itself."""
+    proxy) or of a URL's host (one per host and loop).  ``.map`` sends to each member of
+    this same pool (``AliasPool.request(member=i)``), so it reuses the alias's keep-alive
+    connections."""
     from skitai.upstream import pool as pool_mod
     from skitai.upstream import registry
 
     loop = bridge.get().loop
-    if member is not None and len(target.members) > 1:
-        key = (f"{target.name}#{member}", id(loop))
-        found = _pools.get(key)
-        if found is None:
-            from skitai.was import runtime
-
-            one = aliases_mod.Alias(name=key[0], type=target.kind,
-                                    members=(target.members[member],))
-            found = _pools[key] = pool_mod.AliasPool(
-                one, loop, keep_alive=float(runtime.setting("backend_keep_alive", 10.0)))
-        return found
     if alias_name is not None:
         try:
             reg = registry.current()
@@ -74,6 +64,11 @@ def pool_for(target: targets.Target, alias_name: str | None, member: int | None 
             return reg.get(alias_name)
     key = (alias_name or target.name, id(loop))
     found = _pools.get(key)
+    if found is not None and found.alias.members != target.members:
+        # The alias was declared again with other members (a script, a test): a member
+        # index (``.map``) must mean the same member in the pool as in the target.
+        _pools.pop(key).close()
+        found = None
     if found is None:
         from skitai.was import runtime
 
@@ -194,9 +189,9 @@ class Method:
             ltxid, ids = txn.next_call()  # numbered in the order the app made the calls
 
             async def run() -> Result:
-                pool = pool_for(target, alias_name, member)
+                pool = pool_for(target, alias_name)
                 result = await _send(pool, method, path, base + ids, body, timeout, label,
-                                     ltxid)
+                                     ltxid, member)
                 return decode(result) if decode is not None else result
             return run, (txn.gtxid, ltxid)
 
@@ -219,11 +214,14 @@ class Method:
 
 
 async def _send(pool: Any, method: bytes, path: str, headers: list[tuple[bytes, bytes]],
-                body: bytes | None, timeout: float, label: str, ltxid: int) -> Result:
+                body: bytes | None, timeout: float, label: str, ltxid: int,
+                member: int | None = None) -> Result:
+    """``member``: that member of the pool only (``.map``), else the pool picks one."""
     from skitai.upstream.connection import UpstreamTimeout
 
     try:
-        response = await pool.request(method, path.encode("latin-1"), headers, body, timeout)
+        response = await pool.request(method, path.encode("latin-1"), headers, body, timeout,
+                                      member=member)
     except UpstreamTimeout as exc:
         raise TimeoutError(str(exc)) from exc
     out = Headers()

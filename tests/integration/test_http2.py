@@ -426,3 +426,29 @@ def test_peer_gone_mid_request_is_a_normal_event(server: ServerProcess) -> None:
     out = server.output
     assert "Exception in callback" not in out, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+
+
+def test_header_field_limits_answer_431_on_one_stream(server: ServerProcess) -> None:
+    # The limits of HTTP/1.1 (100 fields, 8190 bytes of name and value), per stream: the
+    # stream over them gets 431, the streams beside it on the connection are served.
+    c = client(server)
+    c.wait(lambda: c.conn.remote_settings.max_header_list_size is not None)
+    assert c.conn.remote_settings.max_header_list_size == 65536  # what h2 enforces
+    fields = [(b"x-f%d" % i, b"v") for i in range(100)]
+    many = c.request("/echo/many", headers=[*fields, (b"x-one-more", b"v")])
+    big = c.request("/echo/big", headers=[(b"x-big", b"v" * 8200)])
+    ok = c.request("/echo/ok", headers=fields)  # exactly at the limit
+    edge = c.request("/echo/edge", headers=[(b"x-big", b"v" * (8190 - 5))])
+    # cookie crumbs (RFC 9113 8.2.3) count as the one Cookie field of HTTP/1.1
+    crumbs = c.request("/echo/crumbs", headers=[*fields[:90], *[(b"cookie", b"c%d=1" % i)
+                                                                for i in range(30)]])
+    posted = c.request("/upload", "POST", headers=[*fields, (b"x-one-more", b"v")], end=False)
+    c.wait(lambda: all(c.replies[s].ended or c.replies[s].reset is not None
+                       for s in (many, big, ok, edge, crumbs, posted)))
+    assert c.replies[many].status == 431 and c.replies[big].status == 431
+    assert c.replies[posted].status == 431  # its body is not wanted (RST_STREAM NO_ERROR)
+    assert c.replies[ok].status == 200 and c.replies[ok].data.startswith(b"HTTP/2 GET /echo/ok|")
+    assert c.replies[edge].status == 200 and c.replies[crumbs].status == 200
+    assert c.get("/echo/after").status == 200  # the connection goes on
+    assert c.terminated is None
+    c.close()

@@ -138,6 +138,8 @@ class H2Connection(BaseConnection):
         cfg = server.config
         self.adapter = Http2Adapter(
             max_header_bytes=cfg.max_header_bytes,
+            max_header_fields=cfg.max_header_fields,
+            max_header_field_size=cfg.max_header_field_size,
             max_concurrent_streams=cfg.h2_max_concurrent_streams,
             enable_push=cfg.h2_push,
             enable_connect_protocol=bool(EXTENDED_CONNECT),
@@ -301,6 +303,17 @@ class H2Connection(BaseConnection):
         self._maybe_done()
 
     def _on_error(self, event: events.RemoteError) -> None:
+        sid = event.stream_id
+        if sid:
+            # One stream over the field limits (431): answered, the connection goes on.
+            log.info("refusing HTTP/2 stream %d from %s: %s", sid, self.client, event.reason)
+            sink = self.streams.get(sid)
+            if sink is not None:  # its trailers: the app has the request already
+                self._refuse_body(sink, event.status_hint, event.reason)
+                return
+            headers, body = errorpage.page(event.status_hint)
+            self.write(self.adapter.refuse(sid, event.status_hint, headers, body))
+            return
         if self.adapter.peer_error_code is None:
             log.info("HTTP/2 connection error from %s: %s", self.client, event.reason)
         # The adapter queued GOAWAY; data_received writes it and closes.
@@ -372,7 +385,10 @@ class H2Connection(BaseConnection):
             headers = response_headers(self.server, stream, headers)
         adapter = self.adapter
         self.write(adapter.send_whole(sink.stream_id, status, headers, body))
-        self._wake(adapter.take_writable())
+        writable = adapter.take_writable()
+        writable.discard(sink.stream_id)  # (its own wake-up would be the _ended below)
+        if writable:
+            self._wake(writable)
         self._ended(sink)
 
     async def stream_drain(self, sink: _Sink) -> None:

@@ -36,6 +36,27 @@ frames (CVE-2024-27316 and relatives: h2 would buffer up to 64 frames of any siz
 Tripping one closes the connection with GOAWAY ENHANCE_YOUR_CALM.  h2 itself enforces
 SETTINGS_MAX_HEADER_LIST_SIZE (ENHANCE_YOUR_CALM), SETTINGS_MAX_CONCURRENT_STREAMS and
 framing (PROTOCOL_ERROR and the other codes RFC 9113 names); its code is the GOAWAY's.
+The field limits of HTTP/1.1 (``max_header_fields``, ``max_header_field_size``; Cookie
+crumbs count as one field) are a stream error: a ``RemoteError`` with the stream's id and
+431 (RFC 9113 10.5.1), the connection answers it with ``refuse()``; trailers over them
+the same.  SETTINGS_MAX_HEADER_LIST_SIZE is ``max_header_bytes``, the limit h2's decoder
+and the scanner enforce.
+
+*The fast path.*  A request in one HEADERS frame with END_STREAM on a new stream (a GET,
+what a browser or h2load sends most) is not given to h2: h2's frame objects, its two state
+machines and its chain of validating generators cost about 300k instructions per request
+of the hello world.  The scanner marks such frames (``_Scanner.fast``); ``feed()`` passes
+the bytes between them to h2 as before, and takes each marked frame itself when h2's
+state allows nothing else to happen (``_fast_headers``): h2's HPACK decoder decodes the
+block, ``_request`` checks the fields as h2 would (same verdicts, tested against
+h2.utilities on a corpus; a refused block is h2's GOAWAY PROTOCOL_ERROR), and the stream
+stays "lazy": unknown to h2 until anything but a whole response touches it, then made
+h2's in the state h2 would have it in (``_materialize``: before any other frame reaches
+h2, and before any other output on it).  ``send_whole`` on a lazy stream writes the
+HEADERS and DATA frames h2 would and moves h2's state as h2 would (the connection window,
+the stream recorded closed by END_STREAM).  A connection WINDOW_UPDATE is taken the same
+way (``_fast_window``).  A request block that repeats byte for byte while the HPACK table
+stays unchanged (``_BlockDecoder``) reuses the request read from it the first time.
 
 *Graceful stop.*  ``shutdown()`` sends GOAWAY(NO_ERROR) naming the highest stream seen:
 streams up to it are finished, later ones are refused by h2 / the connection.
@@ -44,6 +65,7 @@ streams up to it are finished, later ones are refused by h2 / the connection.
 from __future__ import annotations
 
 import collections
+import re
 import struct
 import time
 from collections.abc import Callable, Iterable
@@ -56,8 +78,11 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import h2.stream
 import hpack.hpack
 import hpack.table
+from h2.connection import ConnectionState
+from h2.connection import _decode_headers as _h2_decode_headers
 from hyperframe.frame import GoAwayFrame
 
 from skitai.errors import LocalProtocolError
@@ -74,14 +99,69 @@ ErrorCodes = h2.errors.ErrorCodes
 _PREFACE_LEN: Final = 24
 _HEADER = struct.Struct(">HBBBL")  # 24-bit length as H+B, type, flags, stream id
 # Frame types and flags the scanner looks at (RFC 9113 6).
-_DATA, _HEADERS, _RST, _SETTINGS, _PUSH, _PING, _CONT = 0, 1, 3, 4, 5, 6, 9
+_DATA, _HEADERS, _RST, _SETTINGS, _PUSH, _PING, _WINDOW, _CONT = 0, 1, 3, 4, 5, 6, 8, 9
 _END_HEADERS: Final = 0x4
+_END_STREAM: Final = 0x1
+# HEADERS flags: END_STREAM 0x1, END_HEADERS 0x4, PADDED 0x8, PRIORITY 0x20 (browsers
+# send it; its 5 bytes are skipped, as h2 ignores them but for a self-dependency).
+_FAST_MASK: Final = 0x0D
+_FAST_FLAGS: Final = 0x05
+_PRIORITY: Final = 0x20
 _ACK: Final = 0x1
 
 # Fields that are connection-specific in HTTP/1.1 and forbidden in HTTP/2 (RFC 9113 8.2.2).
 _CONNECTION_SPECIFIC: Final = frozenset((b"connection", b"keep-alive", b"proxy-connection",
                                          b"transfer-encoding", b"upgrade"))
 _STATUS: Final = {s: b"%d" % s for s in range(100, 600)}
+_STATUS_FIELD: Final = {s: (b":status", v) for s, v in _STATUS.items()}
+_SERVER_OPEN: Final = ConnectionState.SERVER_OPEN
+_CONN_CLOSED: Final = ConnectionState.CLOSED
+# h2's HPACK decoding, with HPACK errors turned into its ProtocolError subclasses
+_decode_headers: Final = _h2_decode_headers
+_REQUEST_PSEUDO: Final = frozenset((b":method", b":scheme", b":authority", b":path",
+                                    b":status", b":protocol"))
+# Bytes a field name may hold after a leading ":" (RFC 9113 8.2.1: none of 0x00-0x20,
+# 0x41-0x5a, 0x7f-0xff, nor a colon): deleted by translate(), what is left is wrong.
+_NAME_CHARS: Final = bytes(c for c in range(0x21, 0x7F) if not 0x41 <= c <= 0x5A and c != 0x3A)
+_BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
+
+
+def _check_field(name: bytes, value: bytes) -> None:
+    """What h2 checks of every received field (h2.utilities._reject_illegal_characters,
+    _reject_empty_header_names), as its ProtocolError."""
+    if not name:
+        raise h2.exceptions.ProtocolError("Received header name with zero length.")
+    if (name[1:] if name[0] == 58 else name).translate(None, _NAME_CHARS):
+        raise h2.exceptions.ProtocolError(f"Illegal character in header name: {name!r}")
+    if value and _BAD_VALUE.search(value):
+        raise h2.exceptions.ProtocolError(f"Illegal header value: {value!r}")
+
+
+def _check_pseudo(pseudo: set[bytes], method: bytes, path: bytes, authority: bytes,
+                  host: bytes | None) -> None:
+    """What h2 checks of a request block's pseudo-header fields and Host once the block
+    is read (h2.utilities._check_pseudo_header_field_acceptability,
+    _validate_host_authority_header, _check_path_header)."""
+    if b":method" not in pseudo:
+        raise h2.exceptions.ProtocolError("Header block missing mandatory b':method' header")
+    connect = method == b"CONNECT"
+    if connect and b":protocol" not in pseudo:
+        if b":scheme" in pseudo or b":path" in pseudo:
+            raise h2.exceptions.ProtocolError("Ordinary CONNECT MUST NOT include :scheme or :path")
+    elif b":scheme" not in pseudo or b":path" not in pseudo:
+        raise h2.exceptions.ProtocolError("Header block missing mandatory :scheme or :path")
+    if b":status" in pseudo:
+        raise h2.exceptions.ProtocolError("Encountered response-only headers {b':status'}")
+    if not connect and b":protocol" in pseudo:
+        raise h2.exceptions.ProtocolError("Encountered connect-request-only headers")
+    has_authority = b":authority" in pseudo
+    if not has_authority and host is None:
+        raise h2.exceptions.ProtocolError(
+            "Request header block does not have an :authority or Host header.")
+    if has_authority and host is not None and authority != host:
+        raise h2.exceptions.ProtocolError("Request header block has mismatched :authority and Host")
+    if b":path" in pseudo and not path:
+        raise h2.exceptions.ProtocolError("An empty :path header is forbidden")
 # Body bytes below this are kept until flush(sid) or EndData: a small body and the end
 # of the stream then share one DATA frame.
 _LAZY: Final = 16384
@@ -116,6 +196,11 @@ _NEVER_INDEXED: Final = frozenset((b"set-cookie", b"authorization", b"proxy-auth
 _FIELD_CACHE_MAX = 4096
 
 
+# A request the fast path read from a kept block: method, target, fields, Expect:
+# 100-continue, and the stream error it got instead (431), if any.
+_Known = tuple[bytes, bytes, tuple[tuple[bytes, bytes], ...], bool, "events.RemoteError | None"]
+
+
 class _BlockDecoder(hpack.hpack.Decoder):
     """HPACK decoding that remembers the last header blocks made only of indexed fields.
 
@@ -124,11 +209,14 @@ class _BlockDecoder(hpack.hpack.Decoder):
     asks again and again sends the very same bytes (h2load, a browser polling an API).
     Its decoded fields are kept until a block of any other kind is decoded (which may
     change the table: everything kept is dropped), so a kept answer is always what
-    decoding would give.  h2 still validates every field of every request."""
+    decoding would give.  Every field of every request is still validated (by h2, or by
+    ``_request`` on the fast path, which keeps its verdict beside the block: ``requests``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._kept: dict[bytes, list[Any]] = {}
+        # What the adapter made of a kept block (its request, checked), dropped with it
+        self.requests: dict[bytes, _Known] = {}
 
     def decode(self, data: bytes, raw: bool = False) -> Any:
         kept = self._kept
@@ -138,9 +226,13 @@ class _BlockDecoder(hpack.hpack.Decoder):
         fields = list(super().decode(data, raw))
         if not raw or not _only_indexed(data):
             kept.clear()
+            self.requests.clear()
         elif len(kept) < 64:
             kept[bytes(data)] = fields[:]
         return fields
+
+    def is_kept(self, data: bytes) -> bool:
+        return data in self._kept
 
 
 def _only_indexed(block: bytes) -> bool:
@@ -171,6 +263,7 @@ class _FieldEncoder(hpack.hpack.Encoder):
     def __init__(self) -> None:
         super().__init__()
         self._fields: dict[tuple[bytes, bytes], bytes] = {}
+        self._given: dict[tuple[bytes, bytes], bytes] = {}  # encode_response's
 
     def encode(self, headers: Iterable[Any], huffman: bool = True) -> bytes:
         block = []
@@ -182,6 +275,36 @@ class _FieldEncoder(hpack.hpack.Encoder):
             encoded = cache.get(field)
             if encoded is None:
                 encoded = self._field(field)
+            block.append(encoded)
+        return b"".join(block)
+
+    def encode_response(self, status: tuple[bytes, bytes], headers: events.Headers) -> bytes:
+        """``encode([status, *Http2Adapter._fields(headers)])`` without the list: each
+        field as the app gave it maps to its encoding after lower-casing (nothing for a
+        connection-specific field), remembered as ``encode`` remembers its fields."""
+        block = []
+        if self.header_table.resized:
+            block.append(self._encode_table_size_change())
+            self.header_table.resized = False
+        cache = self._fields
+        encoded = cache.get(status)
+        block.append(encoded if encoded is not None else self._field(status))
+        given = self._given
+        for field in headers:
+            encoded = given.get(field)
+            if encoded is None:
+                name = field[0].lower()
+                if name in _CONNECTION_SPECIFIC:
+                    encoded = b""
+                else:
+                    lowered = (name, field[1])
+                    encoded = cache.get(lowered)
+                    if encoded is None:
+                        encoded = self._field(lowered)
+                if type(field) is tuple and name not in _NEVER_INDEXED and len(field[1]) <= 256:
+                    if len(given) >= _FIELD_CACHE_MAX:
+                        given.clear()
+                    given[field] = encoded
             block.append(encoded)
         return b"".join(block)
 
@@ -230,7 +353,7 @@ class _Scanner:
     """Walks the frame headers of the inbound byte stream without copying payloads."""
 
     __slots__ = ("limits", "max_block", "clock", "_skip", "_partial", "_preface", "_block",
-                 "_frames", "_window_end", "_resets", "_settings", "_pings")
+                 "_frames", "_window_end", "_resets", "_settings", "_pings", "fast")
 
     def __init__(self, limits: FloodLimits, max_block: int, clock: Callable[[], float],
                  preface: bool) -> None:
@@ -244,8 +367,12 @@ class _Scanner:
         self._frames = 0  # CONTINUATION frames in that block
         self._window_end = 0.0
         self._resets = self._settings = self._pings = 0
+        self.fast: list[int] = []
 
     def scan(self, data: bytes) -> None:
+        """Count what ``data`` holds; ``fast`` becomes the offsets of the HEADERS frames
+        the fast path may take (see ``Http2Adapter._fast_headers``)."""
+        self.fast = []
         pos = 0
         end = len(data)
         if self._preface:
@@ -268,11 +395,22 @@ class _Scanner:
             take = min(self._skip, end - pos)
             self._skip -= take
             pos += take
+        fast = self.fast
         while pos < end:
             if end - pos < 9:
                 self._partial = data[pos:]
                 return
+            outside = self._block < 0
             self._frame(data, pos)
+            # A whole HEADERS frame (END_HEADERS and END_STREAM, not PADDED) outside a
+            # header block: the adapter's fast path may take it.
+            # And a connection WINDOW_UPDATE (the client acknowledging our DATA).
+            kind = data[pos + 3]
+            if outside and pos + 9 + self._skip <= end and (
+                    (kind == _HEADERS and data[pos + 4] & _FAST_MASK == _FAST_FLAGS)
+                    or (kind == _WINDOW and self._skip == 4
+                        and not (data[pos + 5] | data[pos + 6] | data[pos + 7] | data[pos + 8]))):
+                fast.append(pos)
             pos += 9
             take = min(self._skip, end - pos)
             self._skip -= take
@@ -342,6 +480,8 @@ class Http2Adapter:
         self,
         *,
         max_header_bytes: int = 65536,
+        max_header_fields: int = 100,
+        max_header_field_size: int = 8190,
         max_concurrent_streams: int = 100,
         stream_window: int = STREAM_WINDOW,
         connection_window: int = CONNECTION_WINDOW,
@@ -352,7 +492,7 @@ class Http2Adapter:
     ) -> None:
         # Outbound fields are ours (the WSGI layer refused CR/LF, _fields() lower-cases and
         # drops connection-specific ones): h2's per-field re-validation is skipped (speed).
-        # Inbound fields keep h2's full validation.
+        # Inbound fields keep h2's full validation (the fast path makes the same checks).
         # Inbound cookie crumbs (RFC 9113 8.2.3) are not joined here: build_environ joins
         # repeated Cookie fields with "; " for every protocol (one pass fewer per field).
         config = h2.config.H2Configuration(client_side=False, header_encoding=None,
@@ -371,12 +511,16 @@ class Http2Adapter:
         if enable_connect_protocol:
             settings[codes.ENABLE_CONNECT_PROTOCOL] = 1
         conn.local_settings = h2.settings.Settings(client=False, initial_values=settings)
-        conn.decoder = _BlockDecoder()
+        conn.decoder = self._decoder = _BlockDecoder()
         conn.decoder.max_header_list_size = max_header_bytes
-        conn.encoder = _FieldEncoder()
+        conn.encoder = self._encoder = _FieldEncoder()
         self._conn = conn
         self._connection_window = max(connection_window, 65535)
         self._max_header_bytes = max_header_bytes
+        self._max_fields = max_header_fields
+        self._max_field = max_header_field_size
+        # Streams the fast path opened that h2 has not been told of (see _fast_headers)
+        self._lazy: dict[int, None] = {}
         self._flood = flood or FloodLimits()
         self._clock = clock
         self._scanner: _Scanner | None = None
@@ -428,6 +572,8 @@ class Http2Adapter:
 
     @property
     def open_streams(self) -> int:
+        if self._lazy:
+            self._materialize()
         return self._conn.open_inbound_streams
 
     @property
@@ -436,6 +582,8 @@ class Http2Adapter:
 
     def sendable(self, stream_id: int) -> int:
         """Body bytes the stream may send now without waiting for the peer's window."""
+        if self._lazy:
+            self._materialize()
         try:
             window = self._conn.local_flow_control_window(stream_id)
         except h2.exceptions.ProtocolError:  # closed or reset
@@ -467,13 +615,115 @@ class Http2Adapter:
             scanner.scan(data)
         except _Flood as exc:
             return self._fail(str(exc), ErrorCodes.ENHANCE_YOUR_CALM, send=True)
+        out: list[events.Event] = []
         try:
-            received = self._conn.receive_data(data)
+            fast = scanner.fast
+            if not fast:
+                self._receive(data, out)
+                return out
+            # Frames in order: the runs between fast HEADERS frames go through h2.
+            start = 0
+            for pos in fast:
+                if pos > start:
+                    self._receive(data[start:pos], out)
+                    if self.closed:
+                        return out
+                if (self._fast_headers(data, pos, out) if data[pos + 3] == _HEADERS
+                        else self._fast_window(data, pos)):
+                    start = pos + 9 + ((data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2])
+                else:
+                    start = pos  # h2 takes it with the next run
+            if start < len(data):
+                self._receive(data[start:] if start else data, out)
         except h2.exceptions.ProtocolError as exc:
-            # h2 has queued GOAWAY with the exception's code already.
+            # What h2's receive_data does for a frame it refuses (GOAWAY with the
+            # exception's code, queued; no event of this read is delivered).
+            if self._conn.state_machine.state is not _CONN_CLOSED:
+                self._conn._terminate_connection(  # noqa: SLF001 - h2's own GOAWAY path
+                    getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR))
             return self._fail(str(exc) or type(exc).__name__,
                               getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR), send=False)
-        out: list[events.Event] = []
+        return out
+
+    def _fast_headers(self, data: bytes, pos: int, out: list[events.Event]) -> bool:
+        """A new stream's request in one HEADERS frame with END_STREAM, taken without h2's
+        frame objects, state machines and validation generators: the HPACK block is decoded
+        by h2's decoder (same errors), the fields checked here as h2 checks them
+        (``_request``), and the stream stays out of h2 (``_lazy``) until something else
+        needs it there (``_materialize``): a whole response (``send_whole``) ends it with
+        h2 none the wiser but its windows and closed-stream record.  False: h2 takes the
+        frame (a state this path does not reproduce)."""
+        conn = self._conn
+        sid = ((data[pos + 5] << 24) | (data[pos + 6] << 16) | (data[pos + 7] << 8)
+               | data[pos + 8]) & 0x7FFFFFFF
+        length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
+        priority = data[pos + 4] & _PRIORITY
+        if (self.draining or not sid & 1 or sid <= conn.highest_inbound_stream_id
+                or conn.state_machine.state is not _SERVER_OPEN
+                or length > conn.max_inbound_frame_size
+                or len(conn.streams) + len(self._lazy)
+                >= conn.local_settings.max_concurrent_streams
+                or (priority and length < 5)):
+            return False
+        if priority:
+            depends = ((data[pos + 9] << 24) | (data[pos + 10] << 16) | (data[pos + 11] << 8)
+                       | data[pos + 12]) & 0x7FFFFFFF
+            block = data[pos + 14:pos + 9 + length]
+        else:
+            depends = 0
+            block = data[pos + 9:pos + 9 + length]
+        decoder = self._decoder
+        known = decoder.requests.get(block)
+        if known is not None:
+            # The same block as an earlier request, the decoder's table unchanged since:
+            # the same fields, so the same verdict and the same request (_BlockDecoder).
+            conn.highest_inbound_stream_id = sid
+            if depends == sid:
+                raise h2.exceptions.ProtocolError(f"Stream {sid} may not depend on itself")
+            self._lazy[sid] = None
+            method, target, fields, expect, refused = known
+            self._methods[sid] = method
+            if refused is not None:
+                out.append(events.RemoteError(sid, refused.reason, refused.status_hint))
+            else:
+                out.append(events.Request(sid, method, target, list(fields), b"2", 0, False,
+                                          expect, True))
+                out.append(events.EndBody(sid))
+            return True
+        headers = _decode_headers(decoder, block)
+        conn.highest_inbound_stream_id = sid
+        self._lazy[sid] = None
+        request = self._request(sid, headers, True, check=True)
+        if depends == sid:  # (h2 checks it after the fields)
+            raise h2.exceptions.ProtocolError(f"Stream {sid} may not depend on itself")
+        out.append(request)
+        if type(request) is events.Request:
+            out.append(events.EndBody(sid))
+            if decoder.is_kept(block):
+                decoder.requests[block] = (request.method, request.target, tuple(request.headers),
+                                           request.expect_continue, None)
+        elif type(request) is events.RemoteError and decoder.is_kept(block):
+            decoder.requests[block] = (self._methods[sid], b"", (), False, request)
+        return True
+
+    def _fast_window(self, data: bytes, pos: int) -> bool:
+        """A WINDOW_UPDATE for the connection, as h2 takes it (its window grows; the
+        streams waiting for window send), without making the lazy streams h2's."""
+        conn = self._conn
+        increment = ((data[pos + 9] << 24) | (data[pos + 10] << 16) | (data[pos + 11] << 8)
+                     | data[pos + 12]) & 0x7FFFFFFF
+        window = conn.outbound_flow_control_window + increment
+        if not increment or window > 2**31 - 1 or conn.state_machine.state is not _SERVER_OPEN:
+            return False  # h2 says what is wrong
+        conn.outbound_flow_control_window = window
+        self._window_opened(0)
+        return True
+
+    def _receive(self, data: bytes, out: list[events.Event]) -> None:
+        """Bytes through h2 (raises its ProtocolError); its events appended to ``out``."""
+        if self._lazy:
+            self._materialize()
+        received = self._conn.receive_data(data)
         refused: set[int] = set()
         ev: Any  # h2's events; the type identity checks below pick each one's class
         for ev in received:
@@ -494,12 +744,19 @@ class Http2Adapter:
                     self._conn.reset_stream(ev.stream_id, ErrorCodes.REFUSED_STREAM)
                     refused.add(ev.stream_id)
                     continue
-                out.append(self._request(ev))
+                out.append(self._request(ev.stream_id, ev.headers, ev.stream_ended is not None))
             elif kind is h2.events.StreamEnded:
                 sid = ev.stream_id
                 out.append(events.EndBody(sid, self._trailers.pop(sid, [])))
             elif kind is h2.events.TrailersReceived:
-                self._trailers[ev.stream_id] = [(n, v) for n, v in ev.headers]
+                trailers = [(n, v) for n, v in ev.headers]
+                if len(trailers) > self._max_fields \
+                        or any(len(n) + len(v) > self._max_field for n, v in trailers):
+                    out.append(events.RemoteError(ev.stream_id, "trailer fields over the limits",
+                                                  431))
+                    refused.add(ev.stream_id)  # (its EndBody with them: not delivered)
+                else:
+                    self._trailers[ev.stream_id] = trailers
             elif kind is h2.events.WindowUpdated:
                 self._window_opened(ev.stream_id)
             elif kind is h2.events.StreamReset:
@@ -514,16 +771,60 @@ class Http2Adapter:
                 self.closed = True
                 out.append(events.RemoteError(0, f"peer sent GOAWAY ({ev.error_code!s})", 400))
                 break
-        return out
 
-    def _request(self, ev: h2.events.RequestReceived) -> events.Request:
+    def _materialize(self) -> None:
+        """Give h2 the streams the fast path kept from it, in the state its own path
+        leaves them in after a HEADERS frame with END_STREAM (half-closed, remote), so
+        that anything h2 does next (frames on them, SETTINGS that change every stream's
+        window, our output) finds them as if h2 had seen them arrive."""
+        conn = self._conn
+        inbound = conn.local_settings.initial_window_size
+        outbound = conn.remote_settings.initial_window_size
+        frame = conn.max_outbound_frame_size
+        for sid in self._lazy:
+            stream = h2.stream.H2Stream(sid, config=conn.config, inbound_window_size=inbound,
+                                        outbound_window_size=outbound)
+            stream.max_outbound_frame_size = frame
+            machine = stream.state_machine
+            machine.state = h2.stream.StreamState.HALF_CLOSED_REMOTE
+            machine.client = False
+            machine.headers_received = True
+            conn.streams[sid] = stream
+        self._lazy.clear()
+
+    def _request(self, sid: int, fields: Iterable[tuple[bytes, bytes]], ended: bool,
+                 check: bool = False) -> events.Request | events.RemoteError:
+        """The request of a HEADERS block (``ended``: END_STREAM on it).  ``check``: the
+        fast path, where h2 did not validate the fields: every check h2 makes of a request
+        block (RFC 9113 8.2, 8.3; h2.utilities.validate_headers and the Content-Length of
+        H2Stream) is made here in one pass, raising h2's ProtocolError as h2 would.
+        Within limits or not, a request over the field-count or field-size limit (those of
+        HTTP/1.1) is a ``RemoteError`` for its stream (431): the connection answers it and
+        the other streams go on (RFC 9113 10.5.1)."""
         method = target = authority = protocol = b""
         headers: events.Headers = []
-        host = False
+        host: bytes | None = None
         cl: int | None = None
         expect = False
-        for name, value in ev.headers:
+        size_limit = self._max_field
+        too_large = b""
+        cookies = crumbs = 0
+        pseudo: set[bytes] | None = set() if check else None
+        for name, value in fields:
+            if check:
+                _check_field(name, value)
             if name[0] == 58:  # b":"
+                if pseudo is not None:
+                    if headers:
+                        raise h2.exceptions.ProtocolError(
+                            f"Received pseudo-header field out of sequence: {name!r}")
+                    if name in pseudo:
+                        raise h2.exceptions.ProtocolError(
+                            f"Received duplicate pseudo-header field {name!r}")
+                    if name not in _REQUEST_PSEUDO:
+                        raise h2.exceptions.ProtocolError(
+                            f"Received custom pseudo-header field {name!r}")
+                    pseudo.add(name)
                 if name == b":method":
                     method = value
                 elif name == b":path":
@@ -534,22 +835,52 @@ class Http2Adapter:
                     protocol = value
                 continue
             if name == b"host":
-                host = True
+                if check and host is not None:
+                    raise h2.exceptions.ProtocolError(
+                        "Request header block has multiple Host headers.")
+                host = value
             elif name == b"content-length":
-                # h2 checks the body against it; a bad value ends in a stream reset
+                # h2 checks the body against it; a bad value is h2's PROTOCOL_ERROR
+                if check:
+                    if not value.isdigit():
+                        raise h2.exceptions.ProtocolError(f"Invalid content-length header: {value!r}")
+                    if cl is not None and int(value) != cl:
+                        raise h2.exceptions.ProtocolError("Conflicting content-length headers")
                 cl = int(value) if value.isdigit() else None
             elif name == b"expect":
                 expect = value.lower() == b"100-continue"
+            elif name == b"cookie":
+                # Crumbs (RFC 9113 8.2.3) count as the one Cookie field HTTP/1.1 has.
+                cookies += len(value) + (2 if crumbs else 0)
+                crumbs += 1
+                if cookies > size_limit:
+                    too_large = name
+                headers.append((name, value))
+                continue
+            elif check and name in _CONNECTION_SPECIFIC:
+                raise h2.exceptions.ProtocolError(
+                    f"Connection-specific header field present: {name!r}.")
+            elif check and name == b"te" and value.lower() != b"trailers":
+                raise h2.exceptions.ProtocolError(f"Invalid value for TE header: {value!r}")
+            if len(name) + len(value) > size_limit:
+                too_large = name
             headers.append((name, value))
-        if not host and authority:
+        if pseudo is not None:
+            _check_pseudo(pseudo, method, target, authority, host)
+        self._methods[sid] = method
+        count = len(headers) - crumbs + 1 if crumbs else len(headers)
+        if count > self._max_fields or too_large:
+            what = (f"more than {self._max_fields} header fields" if count > self._max_fields
+                    else f"header field {too_large[:64].decode('latin-1')!r} too large "
+                    f"(over {size_limit} bytes)")
+            return events.RemoteError(sid, what, 431)
+        if host is None and authority:
             headers.insert(0, (b"host", authority))
         if protocol:
             headers.append((b":protocol", protocol))
         if not target and method == b"CONNECT":
             target = authority
-        sid = ev.stream_id
-        self._methods[sid] = method
-        if ev.stream_ended is not None:
+        if ended:
             cl = 0  # END_STREAM on HEADERS: no body at all (the EndBody follows)
         # A body without Content-Length is framed by DATA frames: like HTTP/1.1 chunked.
         chunked = cl is None
@@ -573,6 +904,8 @@ class Http2Adapter:
 
     def release(self, stream_id: int) -> None:
         """Hand back the window held for this stream, and keep doing so as data arrives."""
+        if self._lazy:
+            self._materialize()
         held = self._held.pop(stream_id, 0)
         if held and not self.closed:
             try:
@@ -583,6 +916,8 @@ class Http2Adapter:
     # --- output -------------------------------------------------------------------------------
     def send(self, event: events.Event) -> bytes:
         """Serialise one response event; returns what can be written now."""
+        if self._lazy:
+            self._materialize()
         if self.closed:
             return b""
         kind = type(event)
@@ -615,6 +950,11 @@ class Http2Adapter:
         if (body and not self.closed and 200 <= status <= 599 and status != 204
                 and status != 304 and stream_id not in self._out
                 and self._methods.get(stream_id) != b"HEAD"):
+            if stream_id in self._lazy:
+                whole = self._fast_whole(stream_id, status, headers, body)
+                if whole is not None:
+                    return whole
+                self._materialize()
             try:
                 if len(body) <= min(conn.local_flow_control_window(stream_id),
                                     conn.max_outbound_frame_size):
@@ -631,6 +971,53 @@ class Http2Adapter:
         return (self.send(events.Response(stream_id, status, headers))
                 + self.send(events.Data(stream_id, body))
                 + self.send(events.EndData(stream_id)))
+
+    def _fast_whole(self, sid: int, status: int, headers: events.Headers,
+                    body: bytes) -> bytes | None:
+        """``send_whole`` for a stream h2 has not been told of (``_fast_headers``): the
+        frames h2 would make (HEADERS, with CONTINUATIONs if the block is larger than a
+        frame, then one DATA with END_STREAM), written into h2's output, and h2's state
+        moved as its own send path moves it: both flow-control windows the DATA used,
+        and the stream recorded as closed by our END_STREAM.  None: h2 must do it."""
+        conn = self._conn
+        size = len(body)
+        frame = conn.max_outbound_frame_size
+        if (conn.state_machine.state is not _SERVER_OPEN
+                or size > frame or size > conn.outbound_flow_control_window
+                or size > conn.remote_settings.initial_window_size):
+            return None
+        block = self._encoder.encode_response(_STATUS_FIELD[status], headers)
+        out = conn._data_to_send  # noqa: SLF001 - h2's output buffer, where its frames go
+        n = len(block)
+        if n <= frame:
+            out += _HEADER.pack(n >> 8, n & 0xFF, _HEADERS, _END_HEADERS, sid)
+            out += block
+        else:
+            kind = _HEADERS
+            for at in range(0, n, frame):
+                piece = block[at:at + frame]
+                m = len(piece)
+                out += _HEADER.pack(m >> 8, m & 0xFF, kind, _END_HEADERS if at + frame >= n else 0,
+                                    sid)
+                out += piece
+                kind = _CONT
+        out += _HEADER.pack(size >> 8, size & 0xFF, _DATA, _END_STREAM, sid)
+        out += body
+        conn.outbound_flow_control_window -= size
+        del self._lazy[sid]
+        conn._closed_streams[sid] = h2.stream.StreamClosedBy.SEND_END_STREAM  # noqa: SLF001 - where h2 records a stream it closed
+        self._done(sid)
+        return conn.data_to_send()
+
+    def refuse(self, stream_id: int, status: int, headers: events.Headers, body: bytes) -> bytes:
+        """Answer a request the app never sees (431), and RST_STREAM(NO_ERROR) if its body
+        is still to come (RFC 9113 8.1: the client stops sending it)."""
+        out = self.send_whole(stream_id, status, headers, body)
+        stream = self._conn.streams.get(stream_id)
+        if stream is not None and stream.state_machine.state \
+                is h2.stream.StreamState.HALF_CLOSED_LOCAL:
+            out += self.reset(stream_id, ErrorCodes.NO_ERROR)
+        return out
 
     @staticmethod
     def _fields(headers: events.Headers) -> events.Headers:
@@ -668,6 +1055,8 @@ class Http2Adapter:
 
     def flush(self, stream_id: int) -> bytes:
         """Send the body bytes ``send(Data)`` kept back (see ``_LAZY``), window permitting."""
+        if self._lazy:
+            self._materialize()
         out = self._out.get(stream_id)
         if out is not None and out.size and not self.closed:
             self._flush_safely(stream_id, out)
@@ -762,6 +1151,8 @@ class Http2Adapter:
     # --- stream and connection control -------------------------------------------------------
     def reset(self, stream_id: int, code: int = ErrorCodes.CANCEL) -> bytes:
         """RST_STREAM: we will not finish this stream (refused, app failed, body refused)."""
+        if self._lazy:
+            self._materialize()
         if not self.closed:
             try:
                 self._conn.reset_stream(stream_id, code)
@@ -773,6 +1164,8 @@ class Http2Adapter:
     def push(self, parent_id: int, request_headers: events.Headers) -> int | None:
         """PUSH_PROMISE on ``parent_id`` for a GET with these (pseudo-)headers; returns the
         promised stream id, or None when push is not possible now."""
+        if self._lazy:
+            self._materialize()
         if not self.push_enabled:
             return None
         conn = self._conn

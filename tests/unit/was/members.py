@@ -59,6 +59,12 @@ class Member(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    connections = 0  # TCP connections accepted (keep-alive reuse keeps it low)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections += 1
+        super().process_request(request, client_address)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A caller that gave up (a timeout test) closed its end: nothing to report."""
 

@@ -61,6 +61,21 @@ def test_alias_picks_one_member_lb_fails_over_map_gathers():
             assert res.status == 3 and res.data["port"] == srvs[0].server_port
 
 
+def test_map_reuses_the_alias_keep_alive_connections():
+    """``.map`` sends to each member of the alias's own pool: a second ``.map`` (and a
+    plain call) rides the connections the first one opened."""
+    with members(2) as srvs:
+        skitai.alias("@kept", skitai.PROTO_HTTP, addresses(srvs))
+        first = was.get.map("@kept/a").getswait(5)
+        assert first.status_code == [200, 200]
+        assert [s.connections for s in srvs] == [1, 1]
+        second = was.get.map("@kept/b").getswait(5)
+        assert sorted(r.data["port"] for r in second) == sorted(s.server_port for s in srvs)
+        for _ in range(4):
+            assert was.get("@kept/c").getwait(5).status_code == 200
+        assert [s.connections for s in srvs] == [1, 1]  # no new connection anywhere
+
+
 def test_timeout_gives_status_1_and_reraise_raises():
     with members(1, delay=1.0) as srvs:
         skitai.alias("@slow", skitai.PROTO_HTTP, addresses(srvs))
