@@ -31,7 +31,7 @@ import io
 import tempfile
 import threading
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from skitai import txn as txn_mod
 from skitai.worker import events
@@ -417,6 +417,25 @@ class Stream:
             found = self.txn_ids = txn_mod.from_headers(self.request.headers,
                                                         id(self.sink) & 0xFFFF, self.stream_id)
         return found
+
+    def put_txn(self, environ: dict[str, Any]) -> None:
+        """README "API Transaction ID": the ids an app reads (``skitai.gtxid``,
+        ``skitai.ltxid``, ``skitai.traceparent``).  The usual edge request (no
+        ``X-Gtxn-Id``, no ``traceparent``: the environ already has the headers) costs one
+        string, not a ``Txn``: that is made only when a backend call or the log asks."""
+        if (self.txn_ids is None and "HTTP_X_GTXN_ID" not in environ
+                and "HTTP_TRACEPARENT" not in environ):
+            # new_gtxid(channel, request), its connection's part made once.
+            cache = self.environ_cache
+            prefix = cache.gtxid_prefix if cache is not None else ""
+            if not prefix:
+                prefix = txn_mod.edge_prefix(id(self.sink) & 0xFFFF)
+                if cache is not None:
+                    cache.gtxid_prefix = prefix
+            environ["skitai.gtxid"] = prefix + str(self.stream_id)
+            environ["skitai.ltxid"] = "1000"  # txn.EDGE_LTXID
+        else:
+            environ.update(self.txn().environ())
 
     def send_head(self, status: int, headers: Headers, reason: bytes = b"") -> None:
         if self.headers_sent:

@@ -362,7 +362,7 @@ class Http1Connection(SendfileConnection):
             server.log_access(stream, stream.status)
         self.current = None
         self.task = None
-        if stream.request.has_body and not stream.body.complete and not stream.closed:
+        if not stream.body.complete and not stream.closed:  # (NO_BODY is complete)
             # Answered before the body arrived (a redirect, an app that ignores it): the
             # connection cannot be reused; linger so the response is not lost to a RST.
             self._closing = True
