@@ -101,7 +101,9 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
     if forward is not None and forward.wants(request.target, request.method):
         # enable_proxy(): absolute-form and CONNECT requests (skitai.gateway.forward)
         site.count_request(request)
-        _limit_body(stream, site.body_limit)
+        body = stream.body
+        if type(body) is BodyBuffer:  # (NO_BODY: nothing will be fed)
+            body.limit = site.body_limit
         try:
             proxied = forward(stream)
         except Exception:  # noqa: BLE001 - a proxy bug must not kill the connection loop
@@ -117,7 +119,9 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
     if request.content_length is not None and request.content_length > limit:
         respond(stream, 413)
         return None
-    _limit_body(stream, limit)
+    body = stream.body
+    if type(body) is BodyBuffer:
+        body.limit = limit  # BodyBuffer.feed refuses past it
     handler = pick_handler(route, stream, respond)
     if handler is None:
         return None
@@ -140,12 +144,6 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
         # Only now: the handler has accepted the declared body (its limits passed).
         stream.send_informational(100)
     return task
-
-
-def _limit_body(stream: Stream, limit: int) -> None:
-    body = stream.body
-    if type(body) is BodyBuffer:  # (NO_BODY: nothing will be fed)
-        body.limit = limit
 
 
 def pick_handler(route: Route, stream: Stream, respond: Respond) -> Handler | None:
