@@ -88,7 +88,16 @@ class SendfileConnection(BaseConnection):
         out = self._sendfile_fd() if count >= SENDFILE_MIN else None
         transport = self.transport
         if out is None or transport is None:
-            return send_file_in_chunks(self, stream_id, file, offset, count)
+            if count > FILE_CHUNK:
+                return send_file_in_chunks(self, stream_id, file, offset, count)
+            # One piece (a small file, or TLS): read and queue it now, as a small
+            # response body is; the transport's buffer takes it.
+            chunk = os.pread(file.fileno(), count, offset)
+            if len(chunk) < count:
+                self.abort()  # the promised length cannot be kept
+                raise ClientDisconnected("file shrank while sending")
+            self.stream_send(events.Data(stream_id, chunk))
+            return None
         if self.closed or transport.is_closing():
             raise ClientDisconnected("client disconnected")
         frame = self.file_frame(stream_id, count)
