@@ -6,7 +6,8 @@ transport's back: so the head and anything buffered must leave the transport fir
 head goes out with ``MSG_MORE`` (through a dup of the socket: uvloop's socket object
 refuses ``send``) so that it shares its packets with the file's first bytes, as nginx's
 ``tcp_nopush``.  Under TLS, HTTP/2 framing, or below ``SENDFILE_MIN`` bytes, the file is
-read with ``pread`` and sent as ``Data`` events with a drain between them.
+read with ``pread`` and sent as ``Data`` events with a drain between them (over HTTP/1.1,
+a file of one piece, ``FILE_CHUNK``, is queued at once like a small response body).
 
 No coroutine when it need not wait: ``stream_sendfile`` sends the head and the file at
 once, from the handler's call, and returns None when the socket took all of it (a cached
