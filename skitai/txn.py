@@ -123,6 +123,16 @@ def new_gtxid(channel: int | None = None, request: int | None = None) -> str:
     return f"GTID-{_PROCESS_TAG}-C{channel}-R{request or 0}"
 
 
+def edge_prefix(channel: int) -> str:
+    """``new_gtxid(channel, request)`` is this plus ``str(request)``: the worker keeps it
+    per connection and makes an edge request's id (no incoming ids) with one
+    concatenation.  The id is the same string whenever it is made, so the environ, the
+    request log and ``was`` agree without sharing a ``Txn``."""
+    if not _PROCESS_TAG:
+        reseed()
+    return f"GTID-{_PROCESS_TAG}-C{channel}-R"
+
+
 def from_headers(headers: Iterable[tuple[bytes, bytes]], channel: int | None = None,
                  request: int | None = None) -> Txn:
     """The ids a request arrives with, or fresh edge ids."""

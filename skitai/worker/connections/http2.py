@@ -84,15 +84,13 @@ _PUSH_COPY: Final = frozenset((b"user-agent", b"accept-encoding", b"accept-langu
 class _Sink:
     """The ``StreamSink`` of one HTTP/2 stream."""
 
-    __slots__ = ("conn", "stream_id", "stream", "task", "limit", "waiter", "reset_after",
-                 "logged")
+    __slots__ = ("conn", "stream_id", "stream", "task", "waiter", "reset_after", "logged")
 
     def __init__(self, conn: H2Connection, stream_id: int) -> None:
         self.conn = conn
         self.stream_id = stream_id
         self.stream: Stream | None = None
         self.task: asyncio.Future[None] | None = None
-        self.limit = conn.server.body_limit
         self.waiter: asyncio.Future[None] | None = None
         self.reset_after = False  # RST_STREAM(NO_ERROR) once the response is out (unread body)
         self.logged = False
@@ -241,9 +239,7 @@ class H2Connection(BaseConnection):
         if request.content_length == 0:
             stream.body.finish()  # nothing can follow (h2 enforces it): complete before the app runs
         set_hint_promise(server, self, stream)
-        limit, task = dispatch(server, self.router, stream, self._respond_simple)
-        if limit:
-            sink.limit = limit
+        task = dispatch(server, self.router, stream, self._respond_simple)
         if task is not None:
             sink.task = task
             task.add_done_callback(partial(self._task_done, sink))
@@ -274,12 +270,8 @@ class H2Connection(BaseConnection):
         assert stream is not None
         if stream.closed:
             return  # refused (413) or reset: the rest of the body is dropped
-        body = stream.body
-        if body.received + len(event.data) > sink.limit:
-            self._refuse_body(sink, 413, "request body too large")
-            return
         try:
-            body.feed(event.data)
+            stream.body.feed(event.data)  # (the route's size limit too)
         except BodyRefused as exc:
             self._refuse_body(sink, exc.status, exc.reason)
 
