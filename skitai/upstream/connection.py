@@ -30,6 +30,12 @@ import httptools
 from skitai.config.aliases import Member
 
 MAX_HEAD: Final = 64 * 1024
+# Response fields that concern one hop only (RFC 9110 7.6.1), as a proxy drops them; a
+# response without any (the usual one) is relayed with its header list as it is.
+HOP_BY_HOP: Final = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
+    b"transfer-encoding", b"upgrade", b"proxy-authorization", b"proxy-authenticate",
+    b"http2-settings"})
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
 
@@ -64,6 +70,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.last_used = loop.time()
         self.requests = 0
         self.response: ResponseStream | None = None
+        # The last response, kept for the next request (its parser goes on with the
+        # next message): no parser, deque or reference cycle made per request.
+        self.spare: ResponseStream | None = None
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
 
@@ -112,9 +121,15 @@ class UpstreamConnection(asyncio.Protocol):
         if self.closed or self.transport is None:
             raise UpstreamError("connection closed", sent=False, member=self.member.label)
         self.requests += 1
-        self.response = ResponseStream(self, method)
+        response = self.spare
+        if response is None:
+            response = ResponseStream(self, method)
+        else:
+            self.spare = None
+            response.reset(method)
+        self.response = response
         self.transport.write(head)
-        return self.response
+        return response
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -167,7 +182,7 @@ class ResponseStream:
     ``b""``.  httptools calls the ``on_*`` methods."""
 
     __slots__ = ("conn", "member", "status", "reason", "headers", "trailers", "upgraded", "tail",
-                 "received", "_parser", "_head_only", "_in_head", "_head_bytes", "_head_ready",
+                 "received", "hop", "length", "_parser", "_head_only", "_in_head", "_head_bytes", "_head_ready",
                  "_chunks", "_buffered", "_paused", "_done", "_reusable", "_eof_delimited",
                  "_error", "_waiter", "sender", "deadline", "timeout", "listener",
                  "__weakref__")
@@ -175,6 +190,13 @@ class ResponseStream:
     def __init__(self, conn: UpstreamConnection, method: bytes) -> None:
         self.conn = conn
         self.member = conn.member
+        self._parser = httptools.HttpResponseParser(self)
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self.reset(method)
+
+    def reset(self, method: bytes) -> None:
+        """Ready for a new response on the same connection (its parser is where the last
+        response left it: at the start of the next message)."""
         self.status = 0
         self.reason = b""
         self.headers: Headers = []
@@ -182,12 +204,12 @@ class ResponseStream:
         self.upgraded = False
         self.tail = b""  # bytes after a 101 head: the first bytes of the new protocol
         self.received = 0  # bytes the member sent (0: nothing reached us)
-        self._parser = httptools.HttpResponseParser(self)
+        self.hop = False  # the head has a hop-by-hop field (see HOP_BY_HOP)
+        self.length = -1  # the head's Content-Length (-1: none)
         self._head_only = method == b"HEAD"
         self._in_head = True
         self._head_bytes = 0
         self._head_ready: asyncio.Future[None] | None = None  # made when someone waits
-        self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._paused = False
         self._done = False
@@ -212,15 +234,22 @@ class ResponseStream:
         self._in_head = True
         self.headers = []
         self.reason = b""
+        self.hop = False
+        self.length = -1
 
     def on_status(self, data: bytes) -> None:
         self.reason += data
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._in_head:
-            self.headers.append((name.lower(), value))
-        else:
-            self.trailers.append((name.lower(), value))
+        name = name.lower()
+        if not self._in_head:
+            self.trailers.append((name, value))
+            return
+        self.headers.append((name, value))
+        if name in HOP_BY_HOP:
+            self.hop = True
+        elif name == b"content-length" and value.isdigit():
+            self.length = int(value)  # llhttp refused a second, different one
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -228,7 +257,9 @@ class ResponseStream:
             return  # an interim response (100 Continue, 103): the final one follows
         self.status = status
         self._in_head = False
-        framed = any(n == b"content-length" or n == b"transfer-encoding" for n, _ in self.headers)
+        # llhttp judged the framing; a body without either field ends at the close.
+        framed = self.length >= 0 or (
+            self.hop and any(n == b"transfer-encoding" for n, _ in self.headers))
         self._eof_delimited = not framed and status not in (204, 304) and not self._head_only
         ready = self._head_ready
         if ready is not None and not ready.done():
@@ -388,7 +419,14 @@ class ResponseStream:
                                    or sender.exception() is not None):
             sender.cancel()  # the request body did not all go out: never reuse
             reusable = False
-        return self.conn.finished(reusable)
+        conn = self.conn
+        if conn.finished(reusable):
+            conn.spare = self  # reset by the next start()
+            return True
+        # The parser holds our bound methods: drop it, or every response would be a
+        # reference cycle left to the garbage collector.
+        self._parser = _SPENT
+        return False
 
     # --- internals -----------------------------------------------------------------------------
     def _arm(self, timeout: float) -> None:
@@ -424,6 +462,14 @@ class ResponseStream:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+class _Nobody:
+    """The protocol of ``_SPENT``: no callbacks."""
+
+
+# Stands in for a released response's parser (fed nothing: the connection has moved on).
+_SPENT: Final = httptools.HttpResponseParser(_Nobody())
 
 
 async def _wait(fut: asyncio.Future[None], timeout: float | None, member: Member) -> None:

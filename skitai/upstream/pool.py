@@ -130,7 +130,8 @@ class AliasPool:
                    timeout: float | None = None) -> ResponseStream | None:
         """Send a bodiless request on a kept-alive connection at once, if the chosen
         member has one (the fast path: no connect, no coroutine); None otherwise.  The
-        caller reacts to ``response.listener`` events and calls ``release``."""
+        caller reacts to ``response.listener`` events and calls ``release``.  ``headers``
+        must hold no framing or per-hop field (``_FRAMING``): they are not looked at."""
         state = self.balancer.pick()
         if state is None or not state.idle:
             return None
@@ -142,7 +143,7 @@ class AliasPool:
                     conn.transport is None or conn.transport.is_closing():
                 conn.close()
                 continue
-            head, _ = _head(method, state.member, path, headers, None, None)
+            head = _plain_head(method, state.member, path, headers)
             try:
                 response = conn.start(method, head)
             except UpstreamError:  # closed under us: try the next one
@@ -351,6 +352,18 @@ def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[by
             lines.append(b"transfer-encoding: chunked\r\n")
     lines.append(b"\r\n")
     return b"".join(lines), chunked
+
+
+def _plain_head(method: bytes, member: Member, path: bytes,
+                headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """``_head`` for a request without a body whose fields hold no framing or per-hop
+    field (the reverse proxy's fast path, whose ``member_headers`` dropped them): the
+    same bytes, with no per-field checks."""
+    target = member.prefix.encode("latin-1") + path if member.prefix else path
+    fields = b"".join([b"%s: %s\r\n" % field for field in headers])
+    if not fields.startswith(b"host: ") and b"\r\nhost: " not in fields:
+        fields += b"host: %s\r\n" % member.netloc.encode("idna")
+    return b"%s %s HTTP/1.1\r\n%s\r\n" % (method, target or b"/", fields)
 
 
 async def _send_body(conn: UpstreamConnection, response: ResponseStream,
