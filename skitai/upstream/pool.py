@@ -360,10 +360,16 @@ def _plain_head(method: bytes, member: Member, path: bytes,
     field (the reverse proxy's fast path, whose ``member_headers`` dropped them): the
     same bytes, with no per-field checks."""
     target = member.prefix.encode("latin-1") + path if member.prefix else path
-    fields = b"".join([b"%s: %s\r\n" % field for field in headers])
-    if not fields.startswith(b"host: ") and b"\r\nhost: " not in fields:
-        fields += b"host: %s\r\n" % member.netloc.encode("idna")
-    return b"%s %s HTTP/1.1\r\n%s\r\n" % (method, target or b"/", fields)
+    lines = [method, b" ", target or b"/", b" HTTP/1.1\r\n"]
+    has_host = False
+    for name, value in headers:
+        if name == b"host":
+            has_host = True
+        lines += (name, b": ", value, b"\r\n")
+    if not has_host:
+        lines += (b"host: ", member.netloc.encode("idna"), b"\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 async def _send_body(conn: UpstreamConnection, response: ResponseStream,

@@ -36,8 +36,10 @@ CANCEL = ErrorCodes.CANCEL
 
 
 def install() -> None:
-    """Register WebSocket as an extended CONNECT protocol (call before serving)."""
+    """Register WebSocket as an extended CONNECT protocol (call before serving), and the
+    forward proxy's plain CONNECT tunnels (the same stream-as-transport machinery)."""
     http2.EXTENDED_CONNECT[b"websocket"] = take
+    http2.PLAIN_CONNECT = take_connect
 
 
 def take(conn: H2Connection, request: events.Request) -> None:
@@ -59,6 +61,25 @@ def take(conn: H2Connection, request: events.Request) -> None:
         sink.respond(404)
         return
     websocket_app.start(stream, app)
+
+
+def take_connect(conn: H2Connection, request: events.Request) -> None:
+    """A plain ``CONNECT host:port`` stream (RFC 9113 8.5) for the forward proxy: it
+    answers 200 and switches the stream to a byte tunnel (``switch_protocol``): DATA
+    frames both ways, END_STREAM or RST_STREAM to end it."""
+    forward = conn.router.forward_proxy
+    sink = _TunnelSink(conn, request.stream_id)
+    stream = Stream(sink, request, conn.loop, scheme=conn.scheme, client=conn.client,
+                    server=conn.sockname, started=conn.loop.time())
+    sink.stream = stream
+    if forward is None:
+        sink.respond(501)
+        return
+    conn.server.count_request(request)
+    proxied = forward(stream)
+    task = eager.start(conn.loop, proxied) if proxied is not None else None
+    if task is not None:
+        task.add_done_callback(_log_failure)
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
