@@ -277,6 +277,20 @@ def test_connect_over_http2(tmp_path: Path, member: ServerProcess) -> None:
             head, _, body = bytes(reply.data).partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200 ")
             assert json.loads(body)["path"] == path
+        # a body larger than the client's windows: the tunnel pauses the member while
+        # the client's window is closed and resumes on its WINDOW_UPDATEs
+        size = 6 << 20
+        reply.data.clear()
+        client.conn.send_data(sid, f"GET /big?n={size} HTTP/1.1\r\nHost: m\r\n\r\n".encode())
+        client.flush()
+
+        def whole() -> bool:
+            head, sep, body = bytes(reply.data).partition(b"\r\n\r\n")
+            return bool(sep) and len(body) >= size
+
+        client.wait(whole, timeout=60)
+        head, _, body = bytes(reply.data).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and len(body) == size
         # a destination outside the list: this stream refused, the connection goes on
         other = _h2_connect(client, "127.0.0.1:22")
         assert client.replies[other].status == 403

@@ -73,6 +73,8 @@ class Tunnel(Protocol):
     def feed(self, data: bytes) -> None: ...
     def end(self) -> None: ...
     def closed(self) -> None: ...
+    def writable(self) -> None:
+        """The client's window opened: what was held for it went out (or some did)."""
 
 
 # :protocol value -> takes the extended CONNECT stream over (see the module docstring)
@@ -404,6 +406,9 @@ class H2Connection(BaseConnection):
         for sid in writable:
             sink = self.streams.get(sid)
             if sink is None:
+                tunnel = self.tunnels.get(sid)
+                if tunnel is not None:
+                    tunnel.writable()
                 continue
             waiter = sink.waiter
             if waiter is not None and not waiter.done():

@@ -33,6 +33,10 @@ from skitai.worker.stream import FileLike, Stream
 log = logging.getLogger("skitai.server")
 
 CANCEL = ErrorCodes.CANCEL
+# Bytes held for a tunnel's stream (its client's window closed) above which the protocol
+# feeding it is told to pause (``pause_writing``), and below which to resume.
+TUNNEL_HIGH = 256 * 1024
+TUNNEL_LOW = 64 * 1024
 
 
 def install() -> None:
@@ -163,6 +167,7 @@ class _TunnelTransport(asyncio.Transport):
         self.protocol: Any = None
         self._closing = False
         self._lost = False
+        self._paused = False  # pause_writing() was called on the protocol
 
     # --- Tunnel (http2 -> here) -------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -181,9 +186,23 @@ class _TunnelTransport(asyncio.Transport):
         self._lose()
 
     # --- transport (session -> here) ------------------------------------------------------------
+    def writable(self) -> None:
+        if self._paused and self.get_write_buffer_size() < TUNNEL_LOW and not self._lost:
+            self._paused = False
+            resume = getattr(self.protocol, "resume_writing", None)
+            if resume is not None:
+                resume()
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._closing and data:
             self.conn.send_tunnel(events.Data(self.stream_id, bytes(data)))
+            if not self._paused and self.get_write_buffer_size() > TUNNEL_HIGH:
+                # The client does not open its window as fast as the source writes:
+                # backpressure, as a socket transport's write buffer gives.
+                self._paused = True
+                pause = getattr(self.protocol, "pause_writing", None)
+                if pause is not None:
+                    pause()
 
     def is_closing(self) -> bool:
         return self._closing or self.conn.closed
