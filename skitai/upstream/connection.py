@@ -73,6 +73,7 @@ class UpstreamConnection(asyncio.Protocol):
         # The last response, kept for the next request (its parser goes on with the
         # next message): no parser, deque or reference cycle made per request.
         self.spare: ResponseStream | None = None
+        self.owner: object = None  # the pool's state of this member (pool._state_of)
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
 

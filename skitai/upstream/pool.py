@@ -256,7 +256,11 @@ class AliasPool:
 
     async def _connect(self, member: Member) -> UpstreamConnection:
         def factory() -> UpstreamConnection:
-            return UpstreamConnection(member, self.loop)
+            conn = UpstreamConnection(member, self.loop)
+            for state in self.balancer.states:  # (release() finds it without a search)
+                if state.member is member:
+                    conn.owner = state
+            return conn
 
         if member.unix:
             _, proto = await self.loop.create_unix_connection(factory, member.unix)
@@ -275,6 +279,9 @@ class AliasPool:
         return self._ssl
 
     def _state_of(self, conn: UpstreamConnection) -> MemberState:
+        state = conn.owner
+        if isinstance(state, MemberState):
+            return state
         for state in self.balancer.states:
             if state.member is conn.member:
                 return state
