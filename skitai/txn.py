@@ -87,15 +87,24 @@ class Txn:
         if self.trace_id is None:
             # Ours (an edge request): a random trace id, as W3C asks; one that came with
             # only X-Gtxn-Id: derived from it, so every hop of it agrees.
-            self.trace_id = _hex_id(16) if self.minted \
-                else _trace_id_for(self.gtxid)
+            if self.minted:  # trace id and span id from one draw (once per request)
+                ids = _random_hex(24)
+                trace_id, span = ids[:32], ids[32:]
+                if not trace_id.strip("0") or not span.strip("0"):
+                    trace_id, span = _hex_id(16), _hex_id(8)
+                self.trace_id = trace_id
+            else:
+                self.trace_id = _trace_id_for(self.gtxid)
+                span = _hex_id(8)
             self.parent_span = None
-        if not self._gtxid_bytes:
-            self._gtxid_bytes = self.gtxid.encode("ascii")
-        span = _hex_id(8)
+        else:
+            span = _hex_id(8)
+        gtxid = self._gtxid_bytes
+        if not gtxid:
+            gtxid = self._gtxid_bytes = self.gtxid.encode("ascii")
         headers = [
-            (b"X-Gtxn-Id", self._gtxid_bytes),
-            (b"X-Ltxn-Id", str(ltxid).encode("ascii")),
+            (b"X-Gtxn-Id", gtxid),
+            (b"X-Ltxn-Id", b"%d" % ltxid),
             (b"traceparent", f"00-{self.trace_id}-{span}-{self.flags}".encode("ascii")),
         ]
         if self.tracestate:
@@ -167,10 +176,15 @@ def make(gtxid: bytes | None, ltxid: bytes | None, traceparent: bytes | None,
     return Txn(gid, local, trace_id, span, flags, state)
 
 
+def _random_hex(size: int) -> str:
+    """``size`` random bytes in hex (``getrandbits().to_bytes().hex()``: a third of the
+    cost of formatting ``getrandbits`` with ``:032x``, and no Python-level randbytes)."""
+    return _random.getrandbits(size * 8).to_bytes(size, "little").hex()
+
+
 def _hex_id(size: int) -> str:
-    """``size`` random bytes in hex, never all zeros (W3C: an all-zero id is invalid).
-    (``randbytes().hex()``: a third of the cost of formatting ``getrandbits``.)"""
-    text = _random.randbytes(size).hex()
+    """``size`` random bytes in hex, never all zeros (W3C: an all-zero id is invalid)."""
+    text = _random_hex(size)
     if text.strip("0"):
         return text
     return "0" * (2 * size - 1) + "1"
