@@ -84,8 +84,14 @@ class Balancer:
                 return None
         if len(candidates) == 1:
             return candidates[0]
-        first = self._sample(candidates)
-        second = self._sample(candidates)
+        if candidates is states:  # (the usual case, inline: no call per sample)
+            cum, last, rand = self._cum, len(states) - 1, self._rng.random
+            total = cum[-1]
+            first = states[min(bisect.bisect_right(cum, rand() * total), last)]
+            second = states[min(bisect.bisect_right(cum, rand() * total), last)]
+        else:
+            first = self._sample(candidates)
+            second = self._sample(candidates)
         if second is first:
             return first
         return second if second.load < first.load else first

@@ -74,6 +74,7 @@ class UpstreamConnection(asyncio.Protocol):
         # next message): no parser, deque or reference cycle made per request.
         self.spare: ResponseStream | None = None
         self.owner: object = None  # the pool's state of this member (pool._state_of)
+        self.watchdog: Watchdog | None = None  # the loop's (found once)
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
 
@@ -276,12 +277,17 @@ class ResponseStream:
         if self._buffered > HIGH_WATER and not self._paused:
             self._paused = True
             self.conn.pause_reading()
-        self._wake()
+        if self._waiter is not None:  # (inline _wake: once per read)
+            self._wake()
 
     def on_message_complete(self) -> None:
         if self._in_head or self._done:
             return  # the end of an interim response, or of a HEAD response ended early
-        self._end(reusable=self._parser.should_keep_alive())
+        # (_end, inline: once per response)
+        self._done = True
+        self._reusable = self._parser.should_keep_alive()
+        if self._waiter is not None:
+            self._wake()
 
     # --- fed by the connection -----------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -311,7 +317,12 @@ class ResponseStream:
                     self._parse(data[room:])
                 return
             self._head_bytes += len(data)
-        self._parse(data)
+        try:  # (_parse, inline: the path of every read)
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgraded(data, exc)
+        except httptools.HttpParserError as exc:
+            self._malformed(exc)
 
     def _parse(self, data: bytes) -> None:
         if not data or self._error is not None:
@@ -319,13 +330,19 @@ class ResponseStream:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            offset = int(exc.args[0]) if exc.args else len(data)
-            self.upgraded = True
-            self.tail = data[offset:]
-            self._end(reusable=False)
+            self._upgraded(data, exc)
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamError(f"malformed response from the member: {exc}",
-                                     member=self.member.label))
+            self._malformed(exc)
+
+    def _upgraded(self, data: bytes, exc: httptools.HttpParserUpgrade) -> None:
+        offset = int(exc.args[0]) if exc.args else len(data)
+        self.upgraded = True
+        self.tail = data[offset:]
+        self._end(reusable=False)
+
+    def _malformed(self, exc: httptools.HttpParserError) -> None:
+        self._fail(UpstreamError(f"malformed response from the member: {exc}",
+                                 member=self.member.label))
 
     def lost(self, exc: Exception | None) -> None:
         if self._done or self._error is not None:
@@ -412,7 +429,8 @@ class ResponseStream:
         """Give the connection back (or close it when the response did not end cleanly);
         returns whether it may be reused."""
         if self.deadline:
-            _watchdog(self.conn.loop).streams.discard(self)
+            dog = self.conn.watchdog
+            (dog if dog is not None else _watchdog(self.conn.loop)).streams.discard(self)
             self.deadline = 0.0
         reusable = self._done and self._reusable and self._error is None and not self._chunks
         sender = self.sender
@@ -433,9 +451,13 @@ class ResponseStream:
     def _arm(self, timeout: float) -> None:
         """The member must say something within ``timeout`` seconds (checked by the
         loop's watchdog a few times a second: no timer per request)."""
+        conn = self.conn
         self.timeout = timeout
-        self.deadline = self.conn.loop.time() + timeout
-        _watchdog(self.conn.loop).watch(self)
+        self.deadline = conn.loop.time() + timeout
+        dog = conn.watchdog
+        if dog is None:
+            dog = conn.watchdog = _watchdog(conn.loop)
+        dog.watch(self)
 
     def expire(self) -> None:
         self._fail(UpstreamTimeout(f"{self.member.label} did not answer within "
