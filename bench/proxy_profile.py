@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import cProfile
 import os
-import sys
 
 import skitai
 from skitai.worker import main as worker_main
