@@ -43,6 +43,7 @@ _pid = 0
 _PROCESS_TAG = ""
 _serial = itertools.count(1)
 _random = random.Random()  # span ids: unique, not secret (no getrandom call per request)
+_TXN_FIELDS: Final = frozenset({GTXN_HEADER, LTXN_HEADER, TRACEPARENT, TRACESTATE})
 
 
 def reseed() -> None:
@@ -137,6 +138,8 @@ def from_headers(headers: Iterable[tuple[bytes, bytes]], channel: int | None = N
     """The ids a request arrives with, or fresh edge ids."""
     gtxid = ltxid = traceparent = tracestate = None
     for name, value in headers:
+        if name not in _TXN_FIELDS:  # (most fields: one set lookup, not four compares)
+            continue
         if name == GTXN_HEADER:
             gtxid = value
         elif name == LTXN_HEADER:
