@@ -43,6 +43,7 @@ _pid = 0
 _PROCESS_TAG = ""
 _serial = itertools.count(1)
 _random = random.Random()  # span ids: unique, not secret (no getrandom call per request)
+_LOW128: Final = (1 << 128) - 1
 _TXN_FIELDS: Final = frozenset({GTXN_HEADER, LTXN_HEADER, TRACEPARENT, TRACESTATE})
 
 
@@ -89,11 +90,11 @@ class Txn:
             # Ours (an edge request): a random trace id, as W3C asks; one that came with
             # only X-Gtxn-Id: derived from it, so every hop of it agrees.
             if self.minted:  # trace id and span id from one draw (once per request)
-                ids = _random_hex(24)
-                trace_id, span = ids[:32], ids[32:]
-                if not trace_id.strip("0") or not span.strip("0"):
-                    trace_id, span = _hex_id(16), _hex_id(8)
-                self.trace_id = trace_id
+                bits = _random.getrandbits(192)
+                if not bits & _LOW128 or not bits >> 128:
+                    bits |= 1 | 1 << 128  # W3C: neither id may be all zeros
+                ids = bits.to_bytes(24, "little").hex()  # trace: the low 16 bytes
+                self.trace_id, span = ids[:32], ids[32:]
             else:
                 self.trace_id = _trace_id_for(self.gtxid)
                 span = _hex_id(8)
@@ -149,7 +150,9 @@ def from_headers(headers: Iterable[tuple[bytes, bytes]], channel: int | None = N
         elif name == TRACESTATE:
             tracestate = value
     if gtxid is None and traceparent is None:  # the usual edge request
-        txn = Txn(new_gtxid(channel, request))
+        # (new_gtxid's work, inline: once per request)
+        txn = Txn(f"GTID-{_PROCESS_TAG}-C{channel}-R{request or 0}"
+                  if channel is not None and _PROCESS_TAG else new_gtxid(channel, request))
         txn.minted = True
         return txn
     return make(gtxid, ltxid, traceparent, tracestate, channel, request)

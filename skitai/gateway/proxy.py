@@ -209,7 +209,7 @@ class ProxyHandler:
     def member_headers(self, stream: Stream, txn_headers: Headers) -> Headers:
         request = stream.request
         client = stream.client[0] if stream.client else ""
-        trusted = client in self.trusted
+        trusted = bool(self.trusted.networks) and client in self.trusted
         named: set[bytes] | None = None
         host = xff = proto = fhost = None
         out: Headers = []
