@@ -19,7 +19,10 @@ every ``health_interval`` seconds (a TCP or unix connect) and come back when the
 
 ``keep_alive`` (``skitai.set_backend_keep_alive``, the seed's meaning): an idle
 connection older than this is closed rather than reused, so the member's own keep-alive
-timeout never races a request.
+timeout never races a request.  ``max_idle`` (128) idle connections are kept per member:
+fewer than a worker's concurrent requests to a member, and every burst would close
+connections only to open them again (64 clients through one member with 32 kept cost
+45% more instructions per request, the connects and the slow path they take).
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class AliasPool:
 
     def __init__(self, alias: Alias, loop: asyncio.AbstractEventLoop, *,
                  keep_alive: float = 10.0, timeout: float = 30.0, connect_timeout: float = 5.0,
-                 max_idle: int = 32, health_interval: float = 2.0,
+                 max_idle: int = 128, health_interval: float = 2.0,
                  ssl_context: ssl_mod.SSLContext | None = None) -> None:
         self.alias = alias
         self.loop = loop
