@@ -73,10 +73,15 @@ class Tunnel(Protocol):
     def feed(self, data: bytes) -> None: ...
     def end(self) -> None: ...
     def closed(self) -> None: ...
+    def writable(self) -> None:
+        """The client's window opened: what was held for it went out (or some did)."""
 
 
 # :protocol value -> takes the extended CONNECT stream over (see the module docstring)
 EXTENDED_CONNECT: dict[bytes, Callable[[H2Connection, events.Request], None]] = {}
+# A plain CONNECT (RFC 9113 8.5: :authority only) -> takes the stream over for the forward
+# proxy when the connection's router has one (``websocket_h2.take_connect``); else 501.
+PLAIN_CONNECT: Callable[[H2Connection, events.Request], None] | None = None
 # Request fields a pushed request copies from the request that pushed it.
 _PUSH_COPY: Final = frozenset((b"user-agent", b"accept-encoding", b"accept-language", b"cookie"))
 
@@ -250,6 +255,8 @@ class H2Connection(BaseConnection):
             if name == b":protocol":
                 protocol = value
         take = EXTENDED_CONNECT.get(protocol.lower()) if protocol else None
+        if take is None and not protocol and self.router.forward_proxy is not None:
+            take = PLAIN_CONNECT  # a tunnel through the forward proxy (enable_proxy)
         if take is None:
             # RFC 9113 8.5: a CONNECT proxy we are not; RFC 8441: unknown :protocol.
             self.write(self.adapter.send(events.Response(request.stream_id, 501,
@@ -407,6 +414,9 @@ class H2Connection(BaseConnection):
         for sid in writable:
             sink = self.streams.get(sid)
             if sink is None:
+                tunnel = self.tunnels.get(sid)
+                if tunnel is not None:
+                    tunnel.writable()
                 continue
             waiter = sink.waiter
             if waiter is not None and not waiter.done():
