@@ -11,7 +11,6 @@ out), bounded by the call's own ``timeout``; a wait shorter than that gives up w
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
@@ -44,7 +43,7 @@ class Call:
         self._cache = cache if cache is not None else rcache_mod.get_cache()
         self._key = cache_key
         self._result: Result | None = None
-        self._future: concurrent.futures.Future[Result] | None = None
+        self._future: bridge_mod.Handoff | None = None
         self._task: asyncio.Task[Result] | None = None
         self._bridge: bridge_mod.Bridge | None = None
         self._callbacks: list[Callable[[Result], Any]] = []
@@ -131,12 +130,12 @@ class Call:
         limit = self.timeout + GRACE if timeout is None else timeout
         try:
             result = self._future.result(limit)
-        except concurrent.futures.TimeoutError:
+        except TimeoutError:
             self._future.cancel()
             result = Result(status=TIMEOUT, error=TimeoutError(
                 f"{self.target}: no answer within {limit:g}s"), target=self.target,
                 meta=self.meta, id=self.id, ltxid=self.ids[1])
-        except concurrent.futures.CancelledError as exc:
+        except asyncio.CancelledError as exc:
             result = Result(status=TIMEOUT, error=TimeoutError(str(exc) or "cancelled"),
                             target=self.target, meta=self.meta, id=self.id)
         except Exception as exc:  # noqa: BLE001 - e.g. the loop stopped
@@ -158,8 +157,19 @@ class Call:
                 return await asyncio.shield(self._task)
             return await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(_await_task(self._task), self._task.get_loop()))
-        assert self._future is not None
-        return await asyncio.wrap_future(self._future)
+        handoff = self._future
+        assert handoff is not None
+        # Started from a thread, awaited on some loop of that thread's: woken by the
+        # call's own loop when it is done.
+        running = asyncio.get_running_loop()
+        waiter = running.create_future()
+
+        def wake() -> None:
+            running.call_soon_threadsafe(_settle, waiter)
+
+        handoff.on_done(wake)
+        await waiter
+        return self._wait(0)
 
     def then(self, callback: Callable[[Result], Any]) -> Call:
         """Call ``callback(result)`` on the loop thread when the call finishes (also for
@@ -174,6 +184,11 @@ class Call:
     def cache(self, timeout: float = 60) -> None:
         """``result.cache(timeout)`` on this call's result (waiting for it if needed)."""
         self._wait(None).cache(timeout)
+
+
+def _settle(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _await_task(task: asyncio.Task[Result]) -> Result:
