@@ -13,7 +13,8 @@ its prepared-statement cache.
 A connection goes back only in a known state: idle, not in a transaction (a ``BEGIN``
 left open is rolled back by the caller, ``Pool.discard`` drops a connection whose
 statement was interrupted).  When every connection is busy a caller waits at most
-``wait`` seconds, then ``PoolExhausted``.
+``wait`` seconds, then ``PoolExhausted``.  A connection left idle for ``IDLE_MAX``
+seconds (at the bottom of the stack, after a burst) is closed, as asyncpg's pool does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import asyncio
 import collections
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+IDLE_MAX = 300.0
 
 
 class PoolExhausted(ConnectionError):
@@ -33,11 +36,13 @@ class Pool:
         self._connect = connect
         self.max_size = max_size
         self.label = label
-        self._idle: list[Any] = []  # a stack: the connection used last is warm
+        # A stack of (connection, idle since): the connection used last is warm.
+        self._idle: list[tuple[Any, float]] = []
         self._size = 0  # open connections, and those being opened
         # A waiter gets a connection, or None: "a slot is free, open one".
         self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._closed = False
+        self._closing: set[asyncio.Task[None]] = set()
 
     def get_size(self) -> int:
         return self._size
@@ -48,7 +53,7 @@ class Pool:
     async def acquire(self, wait: float) -> Any:
         idle = self._idle
         while idle:
-            conn = idle.pop()
+            conn = idle.pop()[0]
             if not conn.is_closed():
                 return conn
             self._size -= 1
@@ -103,7 +108,16 @@ class Pool:
             if not fut.done():
                 fut.set_result(conn)
                 return
-        self._idle.append(conn)
+        idle = self._idle
+        loop = asyncio.get_running_loop()  # released from the call's coroutine
+        now = loop.time()
+        idle.append((conn, now))
+        if idle[0][1] < now - IDLE_MAX:  # the oldest has not been needed for a while
+            old = idle.pop(0)[0]
+            self._size -= 1
+            task = loop.create_task(_close(old))
+            self._closing.add(task)  # referenced until done
+            task.add_done_callback(self._closing.discard)
 
     def discard(self, conn: Any) -> None:
         """Drop a connection in an unknown state (its statement was interrupted)."""
@@ -123,7 +137,7 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
-        idle, self._idle = self._idle, []
+        idle, self._idle = [c for c, _ in self._idle], []
         self._size -= len(idle)
         for fut in self._waiters:
             if not fut.done():
@@ -131,7 +145,11 @@ class Pool:
                 fut.exception()  # retrieved: the waiter raises it
         self._waiters.clear()
         for conn in idle:
-            try:
-                await conn.close(timeout=2)
-            except Exception:  # noqa: BLE001 - closing anyway
-                conn.terminate()
+            await _close(conn)
+
+
+async def _close(conn: Any) -> None:
+    try:
+        await conn.close(timeout=2)
+    except Exception:  # noqa: BLE001 - closing anyway
+        conn.terminate()
