@@ -201,11 +201,14 @@ def test_a_worker_stuck_in_a_request_is_aborted_and_the_log_names_the_request(we
 def test_max_requests_recycles_without_a_failed_request(web) -> None:
     w = web(run_args="workers=1", setup="skitai.set_max_requests(100)")
     first = w.workers()[0]["pid"]
-    # A successor boots while the old worker keeps serving, so a cycle is more than 100.
-    hammer = Hammer(w, limit=2000)
-    hammer.join(120)
-    assert hammer.count == 2000 and hammer.failed == []
-    assert len(hammer.pids) >= 2, hammer.pids  # how many cycles depends on boot time
+    # A successor boots while the old worker keeps serving, so a cycle is more than 100;
+    # how many more depends on how fast this machine boots a worker: hammer until the
+    # successor answers, not for a fixed count.
+    hammer = Hammer(w)
+    wait_for(lambda: len(hammer.pids) >= 2 or len(hammer.failed) > 0, timeout=120)
+    hammer.stop()
+    assert hammer.failed == [] and hammer.count > 100
+    assert len(hammer.pids) >= 2, hammer.pids
     assert first not in {r["pid"] for r in w.workers()}
     assert "max_requests 100 reached" in w.output
 
