@@ -133,11 +133,20 @@ class Balancers:
 
     def __init__(self) -> None:
         self._by_members: dict[tuple[Member, ...], upstream_balancer.Balancer] = {}
+        # The same members tuple (an alias's) comes back on every call: found by identity
+        # first, as hashing it hashes every field of every member.  The entry keeps the
+        # tuple alive, so its id is not reused while it is here.
+        self._by_id: dict[int, tuple[tuple[Member, ...], upstream_balancer.Balancer]] = {}
 
     def of(self, members: tuple[Member, ...]) -> upstream_balancer.Balancer:
+        seen = self._by_id.get(id(members))
+        if seen is not None and seen[0] is members:
+            return seen[1]
         found = self._by_members.get(members)
         if found is None:
             found = self._by_members[members] = upstream_balancer.Balancer(members)
+        if len(self._by_id) < 1024:  # bounded: a server written in a call is a new tuple
+            self._by_id[id(members)] = (members, found)
         return found
 
     async def one(self, members: tuple[Member, ...], call: Callable[[Member], Awaitable[T]],
