@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
@@ -23,6 +24,9 @@ from skitai.was.result import DONE, EXCEPTION, TIMEOUT, Results
 from skitai.was.result import Result as Result
 
 log = logging.getLogger("skitai.was")
+# then() in an app thread and the loop finishing the call: the callback list is swapped
+# under this lock, so a callback added just as the call finishes still runs.
+_then_lock = threading.Lock()
 DEFAULT_TIMEOUT = 10.0
 GRACE = 0.25
 Runner = Callable[[], Awaitable[Result]]
@@ -96,8 +100,10 @@ class Call:
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("%s: %s in %.1f ms [%s %s]", self.target, result.status_code,
                       (time.time() - started) * 1000, *self.ids)
-        self._result = result
-        for callback in self._callbacks:
+        with _then_lock:  # against then() in the app's thread: each callback runs once
+            self._result = result
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
             callback(result)
         return result
 
@@ -193,10 +199,12 @@ class Call:
     def then(self, callback: Callable[[Result], Any]) -> Call:
         """Call ``callback(result)`` on the loop thread when the call finishes (also for
         a result the cache gave at once: never before the caller's next line)."""
-        if self._result is not None:
-            bridge_mod.get().loop.call_soon_threadsafe(callback, self._result)
-        else:
-            self._callbacks.append(callback)
+        with _then_lock:
+            result = self._result
+            if result is None:
+                self._callbacks.append(callback)
+                return self
+        bridge_mod.get().loop.call_soon_threadsafe(callback, result)
         return self
 
     # --- caching ---------------------------------------------------------------------------
