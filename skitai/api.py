@@ -284,7 +284,8 @@ def set_request_limits(request_line: int | None = None, header_fields: int | Non
                        header_bytes: int | None = None) -> None:
     """Request head limits (None keeps the default): the request line (414), the number
     of header fields and the bytes of one field (431), the whole head (431).  HTTP/2: the
-    field count and size answer 431 on the stream; the whole head is the advertised
+    field count and size answer 431 on the stream, a ``:path`` that would make the HTTP/1.1
+    request line too long 414; the whole head is the advertised
     SETTINGS_MAX_HEADER_LIST_SIZE (a connection error beyond it)."""
     given = {"request_line": request_line, "header_fields": header_fields,
              "header_field_size": header_field_size, "header_bytes": header_bytes}

@@ -452,3 +452,26 @@ def test_header_field_limits_answer_431_on_one_stream(server: ServerProcess) -> 
     assert c.get("/echo/after").status == 200  # the connection goes on
     assert c.terminated is None
     c.close()
+
+
+def test_long_path_answers_414_on_one_stream(server: ServerProcess) -> None:
+    # max_request_line (4094, as HTTP/1.1): the request line HTTP/1.1 would carry,
+    # "GET <path> HTTP/1.1", over it is 414 on that stream; the connection goes on.
+    c = client(server)
+    at_limit = "/echo/" + "a" * (4094 - len("GET  HTTP/1.1") - len("/echo/"))
+    over = at_limit + "b"
+    long = c.request(over)
+    beside = c.request("/echo/beside")
+    edge = c.request(at_limit)
+    posted = c.request(over, "POST", end=False)  # its body is not wanted (RST_STREAM NO_ERROR)
+    c.wait(lambda: all(c.replies[s].ended or c.replies[s].reset is not None
+                       for s in (long, beside, edge, posted)))
+    assert c.replies[long].status == 414 and c.replies[posted].status == 414
+    assert c.replies[beside].status == 200 and c.replies[edge].status == 200
+    assert c.replies[edge].data.startswith(f"HTTP/2 GET {at_limit}|".encode())
+    again = c.request(over)  # the same block again (the fast path's kept verdict)
+    c.wait(lambda: c.replies[again].ended)
+    assert c.replies[again].status == 414
+    assert c.get("/echo/after").status == 200
+    assert c.terminated is None
+    c.close()
