@@ -18,7 +18,7 @@ _settings: dict[str, Any] = {"backend_keep_alive": 10.0}
 
 def start(config: Any, loop: asyncio.AbstractEventLoop) -> None:
     bridge.attach(loop)
-    targets.configure(tuple(config.aliases))
+    targets.configure(tuple(config.aliases), bool(config.backend_http2))
     rcache.get_cache().resize(int(getattr(config, "max_rcache", rcache.DEFAULT_MAX)))
     _settings["backend_keep_alive"] = float(config.backend_keep_alive)
     _settings["varpath"] = config.varpath
