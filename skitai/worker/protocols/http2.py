@@ -86,6 +86,7 @@ from h2.connection import ConnectionState
 from h2.connection import _decode_headers as _h2_decode_headers
 from hyperframe.frame import GoAwayFrame
 
+from skitai import h2repr  # noqa: F401 - side effect: received frames cost less (see there)
 from skitai.errors import LocalProtocolError
 from skitai.worker import events
 
