@@ -60,7 +60,7 @@ class Member:
     user: str | None = None
     password: str | None = dataclasses.field(default=None, repr=False)
 
-    @property
+    @functools.cached_property  # (asked per proxied request: computed once)
     def netloc(self) -> str:
         """``host:port`` as a Host header or URL writes it (IPv6 bracketed)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -69,7 +69,7 @@ class Member:
             return host
         return f"{host}:{self.port}"
 
-    @property
+    @functools.cached_property  # (in every proxied request's log field: computed once)
     def label(self) -> str:
         """How logs and ``skitai status`` name the member (never with a password)."""
         if self.unix:

@@ -90,7 +90,13 @@ class Call:
                       (time.time() - started) * 1000, *self.ids)
         self._result = result
         for callback in self._callbacks:
-            callback(result)
+            try:
+                callback(result)
+            except Exception:  # noqa: BLE001 - the app's callback: logged, the result stands
+                # Nobody may wait on this call (a callback set in @app.mounted): without
+                # this the failure would vanish with the task.
+                log.exception("%s: callback %s failed [%s %s]", self.target,
+                              getattr(callback, "__qualname__", repr(callback)), *self.ids)
         return result
 
     def _on_task_done(self, task: asyncio.Task[Result]) -> None:

@@ -179,3 +179,21 @@ def test_pool_exhausted_is_status_2_with_a_clear_message(monkeypatch):
     assert res.status == result.EXCEPTION
     assert isinstance(res.error, pg.PoolExhausted) and "connections busy" in str(res.error)
     assert busy.getwait(10).status == result.DONE
+
+
+def test_a_failing_callback_is_logged_and_the_result_stands(tmp_path, caplog):
+    # The seed's @app.mounted example sets callbacks nobody waits on: a failure in one
+    # must reach the log, not vanish with the call.
+    skitai.alias("@lite", skitai.DB_SQLITE3, str(tmp_path / "cb.db"))
+    seen = []
+
+    def boom(res):
+        seen.append(res.data[0].n)
+        raise KeyError("STATENAMES")
+
+    with caplog.at_level("ERROR", logger="skitai.was"):
+        res = was.backend("@lite", callback=boom).execute("SELECT 7 AS n").getwait(10)
+    assert res.status == result.DONE and res.data[0].n == 7
+    assert seen == [7]
+    assert any("callback" in r.getMessage() and "boom" in r.getMessage() and r.exc_info
+               for r in caplog.records), caplog.text
