@@ -18,6 +18,7 @@ from skitai.config.daemons import SmtpdaConfig
 from skitai.config.model import CriticalPoint, MountSpec
 from skitai.config.pref import Pref
 from skitai.errors import ConfigError
+from skitai.was import runtime as was_runtime
 
 DJANGO_SETUP_ENV = "SKITAI_DJANGO_SETUP"  # read by skitai.worker.apps
 
@@ -66,6 +67,10 @@ def abspath(*parts: str) -> str:
 
 
 joinpath = abspath
+
+# was, used before skitai.run() or without it, reads this draft (was never imports api).
+was_runtime.declare(aliases=lambda: tuple(_draft.aliases), swd=getswd,
+                    backend_http2=lambda: bool(_draft.get("backend_http2")))
 
 
 def _caller(depth: int) -> str:

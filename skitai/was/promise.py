@@ -272,9 +272,9 @@ def _templates() -> Any:
     if _env is None:
         import jinja2
 
-        from skitai.api import getswd
+        from skitai.was import runtime
 
-        dirs = [os.path.join(getswd(), "templates"), os.path.join(os.getcwd(), "templates")]
+        dirs = [os.path.join(runtime.swd(), "templates"), os.path.join(os.getcwd(), "templates")]
         _env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True)
     return _env
 
