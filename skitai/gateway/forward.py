@@ -119,7 +119,8 @@ class ForwardProxy:
                              where="enable_proxy()")
         pool = AliasPool(alias, self.loop, keep_alive=self.config.proxy_keep_alive,
                          timeout=self.config.backend_timeout,
-                         ssl_context=self._context() if scheme == "https" else None)
+                         ssl_context=self._context() if scheme == "https" else None,
+                         http2=self.config.backend_http2)
         handler = _AbsoluteForm(pool, mount_point="/", body_limit=self.config.max_client_body_size,
                                 tunnel_idle=self.config.proxy_tunnel_timeout)
         self._handlers[key] = handler

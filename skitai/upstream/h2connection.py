@@ -45,6 +45,7 @@ import h2.exceptions
 import h2.settings
 import hpack.hpack
 
+from skitai import h2repr  # noqa: F401 - side effect: received frames cost less (see there)
 from skitai.config.aliases import Member
 from skitai.upstream.connection import (
     Headers,

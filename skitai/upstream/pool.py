@@ -31,7 +31,10 @@ requests that wait for it, so concurrent calls do not each open a connection.  A
 that picks ``http/1.1`` (or none) gets the keep-alive pool above, and is remembered so.
 A request the member refused or dropped in a GOAWAY (``H2Refused``: never processed) is
 sent again on a new connection to the same member.  An upgrade (a WebSocket) always goes
-over a connection that offers ``http/1.1`` only.
+over a connection that offers ``http/1.1`` only, and so does every request when ``http2``
+is off (``skitai.set_backend_http2(False)``, or the alias's ``http2=False``): h2 costs the
+client several times the CPU per request of a kept-alive HTTP/1.1 connection, which is
+what nginx speaks to its upstreams.
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ class AliasPool:
     def __init__(self, alias: Alias, loop: asyncio.AbstractEventLoop, *,
                  keep_alive: float = 10.0, timeout: float = 30.0, connect_timeout: float = 5.0,
                  max_idle: int = 128, health_interval: float = 2.0,
-                 ssl_context: ssl_mod.SSLContext | None = None) -> None:
+                 ssl_context: ssl_mod.SSLContext | None = None, http2: bool = True) -> None:
         self.alias = alias
         self.loop = loop
         self.keep_alive = keep_alive
@@ -107,6 +110,8 @@ class AliasPool:
         self.max_idle = max_idle
         self.health_interval = health_interval
         self.balancer = Balancer(alias.members)
+        # Offer h2 to https members (set_backend_http2 / alias http2=); off: HTTP/1.1 only
+        self.http2 = http2
         self._ssl = ssl_context
         self._ssl_given = ssl_context is not None
         self._ssl_h1: ssl_mod.SSLContext | None = None
@@ -339,6 +344,7 @@ class AliasPool:
     async def _connection(self, state: MemberState, timeout: float, h1_only: bool = False
                           ) -> UpstreamConnection | H2UpstreamConnection:
         index = state.index
+        h1_only = h1_only or not self.http2
         h2_maybe = state.member.ssl and not h1_only and self._alpn.get(index) != "http/1.1"
         if h2_maybe:
             shared = self._h2.get(index)
@@ -478,7 +484,8 @@ class AliasPool:
             await asyncio.sleep(self.health_interval)
             for state in down:
                 try:
-                    conn = await asyncio.wait_for(self._connect(state.member), self.connect_timeout)
+                    conn = await asyncio.wait_for(self._connect(state.member, not self.http2),
+                                                  self.connect_timeout)
                 except (TimeoutError, OSError, ssl_mod.SSLError):
                     continue
                 conn.close()

@@ -76,7 +76,8 @@ def pool_for(target: targets.Target, alias_name: str | None) -> Any:
         alias = (targets.find_alias(alias_name) if alias_name is not None else
                  aliases_mod.Alias(name=target.name, type=target.kind, members=target.members))
         found = _pools[key] = pool_mod.AliasPool(
-            alias, loop, keep_alive=float(runtime.setting("backend_keep_alive", 10.0)))
+            alias, loop, keep_alive=float(runtime.setting("backend_keep_alive", 10.0)),
+            http2=targets.backend_http2() if alias.http2 is None else alias.http2)
     return found
 
 

@@ -27,17 +27,27 @@ _settings: dict[str, Any] = {"backend_keep_alive": 10.0}
 _declared: dict[str, Callable[[], Any]] = {}
 
 
-def declare(*, aliases: Callable[[], tuple[Alias, ...]], swd: Callable[[], str]) -> None:
+def declare(*, aliases: Callable[[], tuple[Alias, ...]], swd: Callable[[], str],
+            backend_http2: Callable[[], bool] | None = None) -> None:
     """The app side's draft, read while no worker has started ``was``: ``aliases()``
-    (declared so far) and ``swd()`` (the app's working directory)."""
+    (declared so far), ``swd()`` (the app's working directory) and ``backend_http2()``
+    (``set_backend_http2``'s choice)."""
     _declared["aliases"] = aliases
     _declared["swd"] = swd
+    if backend_http2 is not None:
+        _declared["backend_http2"] = backend_http2
 
 
 def declared_aliases() -> tuple[Alias, ...]:
     """The aliases declared so far, outside a worker (none when nothing declared any)."""
     found = _declared.get("aliases")
     return found() if found is not None else ()
+
+
+def declared_backend_http2() -> bool:
+    """``set_backend_http2``'s choice so far, outside a worker (on when nothing declared)."""
+    found = _declared.get("backend_http2")
+    return bool(found()) if found is not None else True
 
 
 def swd() -> str:
@@ -53,7 +63,7 @@ def start(config: Any, loop: asyncio.AbstractEventLoop) -> None:
     from skitai.was import bridge, rcache, targets
 
     bridge.attach(loop)
-    targets.configure(tuple(config.aliases))
+    targets.configure(tuple(config.aliases), bool(config.backend_http2))
     rcache.get_cache().resize(int(getattr(config, "max_rcache", rcache.DEFAULT_MAX)))
     _settings["backend_keep_alive"] = float(config.backend_keep_alive)
     _settings["varpath"] = config.varpath

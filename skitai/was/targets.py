@@ -25,6 +25,7 @@ from skitai.was import runtime
 T = TypeVar("T")
 
 _configured: tuple[aliases_mod.Alias, ...] | None = None
+_http2 = True  # set_backend_http2, from the worker's config (configure)
 # A member that refused a connection is tried last for this long.
 DOWN_FOR = 10.0
 
@@ -35,10 +36,19 @@ _resolved_db: dict[tuple[str, str | None, str | None, str | None, str | None], T
 RESOLVED_MAX = 1024
 
 
-def configure(aliases: tuple[aliases_mod.Alias, ...] | None) -> None:
-    global _configured
+def configure(aliases: tuple[aliases_mod.Alias, ...] | None, backend_http2: bool = True) -> None:
+    global _configured, _http2
     _configured = aliases
+    _http2 = backend_http2
     _resolved_db.clear()
+
+
+def backend_http2() -> bool:
+    """``set_backend_http2``'s choice (an alias's ``http2=`` wins over it): the worker's
+    config, or outside a worker what the app side declared, as for the aliases."""
+    if _configured is not None:
+        return _http2
+    return runtime.declared_backend_http2()
 
 
 def known_aliases() -> tuple[aliases_mod.Alias, ...]:

@@ -143,6 +143,7 @@ class H2Connection(BaseConnection):
             max_header_bytes=cfg.max_header_bytes,
             max_header_fields=cfg.max_header_fields,
             max_header_field_size=cfg.max_header_field_size,
+            max_request_line=cfg.max_request_line,
             max_concurrent_streams=cfg.h2_max_concurrent_streams,
             enable_push=cfg.h2_push,
             enable_connect_protocol=bool(EXTENDED_CONNECT),
@@ -304,7 +305,8 @@ class H2Connection(BaseConnection):
     def _on_error(self, event: events.RemoteError) -> None:
         sid = event.stream_id
         if sid:
-            # One stream over the field limits (431): answered, the connection goes on.
+            # One stream over the field limits (431) or the request line's (414):
+            # answered, the connection goes on.
             log.info("refusing HTTP/2 stream %d from %s: %s", sid, self.client, event.reason)
             sink = self.streams.get(sid)
             if sink is not None:  # its trailers: the app has the request already
