@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 13's benchmarks (../shared/bench/compare.py, interleaved rounds, medians):
-#   bash bench/was.sh [rounds] [duration]
+#   bash bench/was.sh [rounds] [duration] [fanout|select|all]
 # 1. fan-out view (3 concurrent calls to a 20 ms member), wrk -c8 and -c64:
 #    skitai 2 workers x 4 threads, Flask + was.get  vs  gunicorn gthread 2x4, Flask + requests
 #    (sequential)  vs  uvicorn 2 workers, Starlette + aiohttp asyncio.gather (the ceiling)
@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 rounds=${1:-3}
 duration=${2:-8}
-shared=${BENCH_SHARED:-$(realpath "$root/../../shared/bench")}
+only=${3:-all}  # "select": the SELECT 1 table alone (3 servers), "fanout": the fan-out ones
+shared=${BENCH_SHARED:-$(cd "$root/../shared/bench" 2>/dev/null && pwd || echo /work/shared/bench)}
 py=${PYTHON:-python3}
 member_port=23100
 varpath16=$(mktemp -d)  # a second instance of the same script needs its own pid file
@@ -33,11 +34,21 @@ servers=(
   --server "skitai-was-2x16@23104=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=16 SKITAI_VARPATH=$varpath16 $py $root/bench/was_fanout_skitai.py"
   --server "uvicorn-2-asyncio@23103=$py -m uvicorn --workers 2 --http httptools --loop uvloop --no-access-log --port {port} --app-dir $root/bench was_fanout_asgi:app"
 )
-for c in 8 64; do
-  echo "## fan-out, 3 calls to a 20 ms member, wrk -c$c"
-  $py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections $c \
-    --path /fanout "${servers[@]}"
-done
-echo "## SELECT 1 per request, wrk -c64"
-$py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections 64 \
-  --path /select1 "${servers[@]}"
+if [ "$only" != select ]; then
+  for c in 8 64; do
+    echo "## fan-out, 3 calls to a 20 ms member, wrk -c$c"
+    $py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections $c \
+      --path /fanout "${servers[@]}"
+  done
+fi
+# WAS_BASE=/path/to/another/tree: its skitai as one more peer ("skitai-base-2x4"), before/after
+if [ -n "${WAS_BASE:-}" ]; then
+  varbase=$(mktemp -d)
+  servers+=(--server "skitai-base-2x4@23105=env PYTHONPATH=$WAS_BASE SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 SKITAI_VARPATH=$varbase $py $WAS_BASE/bench/was_fanout_skitai.py")
+fi
+if [ "$only" != fanout ]; then
+  echo "## SELECT 1 per request, wrk -c64"
+  # skitai-was-2x16 left out: a SELECT is too short for more threads to matter
+  $py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections 64 \
+    --path /select1 "${servers[@]:0:4}" "${servers[@]:6}"
+fi

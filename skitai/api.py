@@ -18,6 +18,7 @@ from skitai.config.daemons import SmtpdaConfig
 from skitai.config.model import CriticalPoint, MountSpec
 from skitai.config.pref import Pref
 from skitai.errors import ConfigError
+from skitai.was import runtime as was_runtime
 
 DJANGO_SETUP_ENV = "SKITAI_DJANGO_SETUP"  # read by skitai.worker.apps
 
@@ -66,6 +67,10 @@ def abspath(*parts: str) -> str:
 
 
 joinpath = abspath
+
+# was, used before skitai.run() or without it, reads this draft (was never imports api).
+was_runtime.declare(aliases=lambda: tuple(_draft.aliases), swd=getswd,
+                    backend_http2=lambda: bool(_draft.get("backend_http2")))
 
 
 def _caller(depth: int) -> str:
@@ -249,6 +254,14 @@ def set_backend_keep_alive(timeout: float = 10) -> None:
     _set("set_backend_keep_alive", 1, backend_keep_alive=timeout)
 
 
+def set_backend_http2(enabled: bool = True) -> None:
+    """Offer ``h2`` to ``https://`` members by ALPN (the default: one multiplexed
+    connection per member), or keep them on HTTP/1.1 keep-alive (``False``: about a
+    quarter of the client CPU per request, what nginx does).  For ``was`` and the
+    reverse proxy alike; ``skitai.alias(..., http2=...)`` decides for one alias."""
+    _set("set_backend_http2", 1, backend_http2=enabled)
+
+
 def set_max_rcache(objmax: int = 300) -> None:
     """How many ``was`` results each worker keeps cached (``result.cache(ttl)``; LRU)."""
     _set("set_max_rcache", 1, max_rcache=objmax)
@@ -284,7 +297,8 @@ def set_request_limits(request_line: int | None = None, header_fields: int | Non
                        header_bytes: int | None = None) -> None:
     """Request head limits (None keeps the default): the request line (414), the number
     of header fields and the bytes of one field (431), the whole head (431).  HTTP/2: the
-    field count and size answer 431 on the stream; the whole head is the advertised
+    field count and size answer 431 on the stream, a ``:path`` that would make the HTTP/1.1
+    request line too long 414; the whole head is the advertised
     SETTINGS_MAX_HEADER_LIST_SIZE (a connection error beyond it)."""
     given = {"request_line": request_line, "header_fields": header_fields,
              "header_field_size": header_field_size, "header_bytes": header_bytes}
@@ -338,14 +352,17 @@ deflu = trackers = lukeys = addlu
 
 
 def alias(name: str, type: str, servers: str | list[str] | tuple[str, ...], role: str = "",
-          source: str = "", ssl: bool = False) -> None:
+          source: str = "", ssl: bool = False, *, http2: bool | None = None) -> None:
     """Name a group of backend members: ``skitai.alias("@members", skitai.PROTO_HTTP,
     ["10.0.0.2:5001 1", "10.0.0.3:5001 3"])``; mount it (``skitai.mount("/m", "@members")``)
-    or call it from ``was``.  Bad member strings fail here, naming the call and member."""
+    or call it from ``was``.  ``http2``: offer ``h2`` to its ``https://`` members (None:
+    ``set_backend_http2``'s choice).  Bad member strings fail here, naming the call and
+    member."""
     from skitai.config import aliases
 
     where = _call("alias", 1, name=name, type=type)
-    _draft.aliases.append(aliases.make(name, type, servers, role, source, ssl, where=where))
+    _draft.aliases.append(aliases.make(name, type, servers, role, source, ssl, where=where,
+                                       http2=http2))
 
 
 def set_trusted_proxies(*networks: str) -> None:

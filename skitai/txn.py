@@ -43,6 +43,8 @@ _pid = 0
 _PROCESS_TAG = ""
 _serial = itertools.count(1)
 _random = random.Random()  # span ids: unique, not secret (no getrandom call per request)
+_LOW128: Final = (1 << 128) - 1
+_TXN_FIELDS: Final = frozenset({GTXN_HEADER, LTXN_HEADER, TRACEPARENT, TRACESTATE})
 
 
 def reseed() -> None:
@@ -87,15 +89,24 @@ class Txn:
         if self.trace_id is None:
             # Ours (an edge request): a random trace id, as W3C asks; one that came with
             # only X-Gtxn-Id: derived from it, so every hop of it agrees.
-            self.trace_id = f"{_random.getrandbits(128) or 1:032x}" if self.minted \
-                else _trace_id_for(self.gtxid)
+            if self.minted:  # trace id and span id from one draw (once per request)
+                bits = _random.getrandbits(192)
+                if not bits & _LOW128 or not bits >> 128:
+                    bits |= 1 | 1 << 128  # W3C: neither id may be all zeros
+                ids = bits.to_bytes(24, "little").hex()  # trace: the low 16 bytes
+                self.trace_id, span = ids[:32], ids[32:]
+            else:
+                self.trace_id = _trace_id_for(self.gtxid)
+                span = _hex_id(8)
             self.parent_span = None
-        if not self._gtxid_bytes:
-            self._gtxid_bytes = self.gtxid.encode("ascii")
-        span = f"{_random.getrandbits(64) or 1:016x}"
+        else:
+            span = _hex_id(8)
+        gtxid = self._gtxid_bytes
+        if not gtxid:
+            gtxid = self._gtxid_bytes = self.gtxid.encode("ascii")
         headers = [
-            (b"X-Gtxn-Id", self._gtxid_bytes),
-            (b"X-Ltxn-Id", str(ltxid).encode("ascii")),
+            (b"X-Gtxn-Id", gtxid),
+            (b"X-Ltxn-Id", b"%d" % ltxid),
             (b"traceparent", f"00-{self.trace_id}-{span}-{self.flags}".encode("ascii")),
         ]
         if self.tracestate:
@@ -123,11 +134,23 @@ def new_gtxid(channel: int | None = None, request: int | None = None) -> str:
     return f"GTID-{_PROCESS_TAG}-C{channel}-R{request or 0}"
 
 
+def edge_prefix(channel: int) -> str:
+    """``new_gtxid(channel, request)`` is this plus ``str(request)``: the worker keeps it
+    per connection and makes an edge request's id (no incoming ids) with one
+    concatenation.  The id is the same string whenever it is made, so the environ, the
+    request log and ``was`` agree without sharing a ``Txn``."""
+    if not _PROCESS_TAG:
+        reseed()
+    return f"GTID-{_PROCESS_TAG}-C{channel}-R"
+
+
 def from_headers(headers: Iterable[tuple[bytes, bytes]], channel: int | None = None,
                  request: int | None = None) -> Txn:
     """The ids a request arrives with, or fresh edge ids."""
     gtxid = ltxid = traceparent = tracestate = None
     for name, value in headers:
+        if name not in _TXN_FIELDS:  # (most fields: one set lookup, not four compares)
+            continue
         if name == GTXN_HEADER:
             gtxid = value
         elif name == LTXN_HEADER:
@@ -137,7 +160,9 @@ def from_headers(headers: Iterable[tuple[bytes, bytes]], channel: int | None = N
         elif name == TRACESTATE:
             tracestate = value
     if gtxid is None and traceparent is None:  # the usual edge request
-        txn = Txn(new_gtxid(channel, request))
+        # (new_gtxid's work, inline: once per request)
+        txn = Txn(f"GTID-{_PROCESS_TAG}-C{channel}-R{request or 0}"
+                  if channel is not None and _PROCESS_TAG else new_gtxid(channel, request))
         txn.minted = True
         return txn
     return make(gtxid, ltxid, traceparent, tracestate, channel, request)
@@ -165,6 +190,20 @@ def make(gtxid: bytes | None, ltxid: bytes | None, traceparent: bytes | None,
         gid = f"GTID-{trace_id}" if trace_id is not None else new_gtxid(channel, request)
         local = EDGE_LTXID
     return Txn(gid, local, trace_id, span, flags, state)
+
+
+def _random_hex(size: int) -> str:
+    """``size`` random bytes in hex (``getrandbits().to_bytes().hex()``: a third of the
+    cost of formatting ``getrandbits`` with ``:032x``, and no Python-level randbytes)."""
+    return _random.getrandbits(size * 8).to_bytes(size, "little").hex()
+
+
+def _hex_id(size: int) -> str:
+    """``size`` random bytes in hex, never all zeros (W3C: an all-zero id is invalid)."""
+    text = _random_hex(size)
+    if text.strip("0"):
+        return text
+    return "0" * (2 * size - 1) + "1"
 
 
 def _trace_id_for(gtxid: str) -> str:

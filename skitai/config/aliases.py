@@ -60,7 +60,7 @@ class Member:
     user: str | None = None
     password: str | None = dataclasses.field(default=None, repr=False)
 
-    @property
+    @functools.cached_property  # (asked per proxied request: computed once)
     def netloc(self) -> str:
         """``host:port`` as a Host header or URL writes it (IPv6 bracketed)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -69,7 +69,7 @@ class Member:
             return host
         return f"{host}:{self.port}"
 
-    @property
+    @functools.cached_property  # (in every proxied request's log field: computed once)
     def label(self) -> str:
         """How logs and ``skitai status`` name the member (never with a password)."""
         if self.unix:
@@ -91,6 +91,7 @@ class Alias:
     sources: tuple[str, ...] = ()  # CIDR networks, normalised (IPv4 and IPv6)
     ssl: bool = False
     where: str = ""  # the call or file:line that declared it, for later errors
+    http2: bool | None = None  # offer h2 to https members; None: set_backend_http2's
 
     @property
     def is_http(self) -> bool:
@@ -143,7 +144,7 @@ def alias_type(value: object, where: str) -> str:
 
 def make(name: object, type_: object, servers: object, role: object = "", source: object = "",
          ssl: object = False, *, where: str, default_password: str | None = None,
-         env: Mapping[str, str] | None = None) -> Alias:
+         env: Mapping[str, str] | None = None, http2: object = None) -> Alias:
     """Parse one alias; every mistake is a ``ConfigError`` naming ``where`` and the member."""
     if not isinstance(name, str) or not key(name) or any(c.isspace() for c in name):
         raise ConfigError(f"{where}: the alias name must be a word like '@members'")
@@ -157,8 +158,10 @@ def make(name: object, type_: object, servers: object, role: object = "", source
         parse_member(text, kind, ssl=use_ssl, where=f"{where}: member {i + 1} {_masked(text)!r}",
                      default_password=default_password, env=env)
         for i, text in enumerate(servers))
+    if http2 is not None and not isinstance(http2, bool):
+        raise ConfigError(f"{where}: http2 is True, False or None")
     return Alias(name=key(name), type=kind, members=members, roles=_roles(role, where),
-                 sources=_sources(source, where), ssl=use_ssl, where=where)
+                 sources=_sources(source, where), ssl=use_ssl, where=where, http2=http2)
 
 
 def parse_member(text: object, kind: str, *, ssl: bool = False, where: str,
@@ -336,7 +339,7 @@ def _masked(text: object) -> str:
 
 # --- [@alias] sections of ~/.skitai.conf ------------------------------------------------
 
-SECTION_KEYS: Final = frozenset({"type", "members", "role", "source", "ssl", "password"})
+SECTION_KEYS: Final = frozenset({"type", "members", "role", "source", "ssl", "password", "http2"})
 
 
 def split_members(value: str) -> list[str]:
@@ -372,7 +375,7 @@ def from_conf(conf: conffile.ConfFile, env: Mapping[str, str] | None = None) -> 
                         entries["role"].value if "role" in entries else "",
                         entries["source"].value if "source" in entries else "",
                         _bool(entries.get("ssl")), where=where, default_password=secret,
-                        env=env))
+                        env=env, http2=_bool(entries["http2"]) if "http2" in entries else None))
     return out
 
 

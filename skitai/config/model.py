@@ -119,6 +119,11 @@ class ServerConfig:
                                      parse=parse.seconds, conf="request-timeout")
     backend_keep_alive: float = setting(10.0, doc="Idle seconds before backend connections are renewed.",
                                         parse=parse.seconds)
+    # set_backend_http2(): on, an https:// member is offered h2 by ALPN (one multiplexed
+    # connection); off, HTTP/1.1 keep-alive only, as nginx speaks to its upstreams.
+    backend_http2: bool = setting(True, doc="Offer h2 to https:// backend members (ALPN); "
+                                  "an alias's own http2= wins.", parse=parse.boolean,
+                                  conf="backend-http2")
     # set_request_limits(); gunicorn's defaults (limit_request_line, _fields, _field_size).
     max_request_line: int = setting(4094, doc="Longest request line in bytes (414 beyond).",
                                     parse=parse.positive_int, conf="max-request-line")

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from skitai.gateway.cache import Entry, HttpCache
+from skitai.upstream import cachecontrol
 from skitai.upstream.connection import UpstreamError
 from skitai.worker.stream import Stream
 
@@ -22,7 +23,7 @@ async def forward(proxy: ProxyHandler, cache: HttpCache, stream: Stream) -> None
     request = stream.request
     host = next((v for n, v in request.headers if n == b"host"), b"")
     key = cache.key(host, request.target)
-    revalidate = _client_revalidates(request.headers)
+    revalidate = cachecontrol.client_revalidates(request.headers)
     if request.method == b"HEAD":
         # The GET's entry, fresh, answers a HEAD (no body); otherwise the member does
         # (a HEAD fills nothing: its answer has no body to keep).
@@ -126,17 +127,6 @@ def serve(stream: Stream, entry: Entry) -> None:
     if stream.request.method == b"HEAD":
         body = b""  # the GET's headers, Content-Length included, and no body
     stream.respond(entry.status, headers, body, entry.reason)
-
-
-def _client_revalidates(headers: list[tuple[bytes, bytes]]) -> bool:
-    for name, value in headers:
-        if name == b"cache-control":
-            low = value.lower()
-            if b"no-cache" in low or b"max-age=0" in low:
-                return True
-        elif name == b"pragma" and b"no-cache" in value.lower():
-            return True
-    return False
 
 
 def _length(headers: list[tuple[bytes, bytes]]) -> int | None:

@@ -5,6 +5,13 @@ destination through a keep-alive pool per destination (the reverse proxy's handl
 framing: hop-by-hop headers dropped, one well-framed request per client request), and
 ``CONNECT host:port`` opens a byte tunnel after ``200 Connection established``.
 
+A WebSocket in absolute form (``GET ws://host:port/path`` with ``Upgrade: websocket``;
+``wss://`` for a TLS destination) is the reverse proxy's WebSocket pass-through to that
+destination: an HTTP/1.1 upgrade to it, then the two connections joined by a byte
+tunnel.  Over HTTP/2, ``CONNECT`` is RFC 9113 8.5's (``:method CONNECT`` and
+``:authority`` only): the answer is a 200 HEADERS frame and the tunnel's bytes are the
+stream's DATA frames (``websocket_h2.take_connect``); END_STREAM or RST_STREAM ends it.
+
 Never an open proxy: only clients inside ``clients`` (default: loopback) may use it, only
 to ``hosts`` (exact names, or ``.domain`` for a domain and its subdomains; default any)
 and ``ports`` (default 80 and 443).  Anything else is a 403 that names nothing of the
@@ -26,6 +33,7 @@ from skitai.config.model import ServerConfig
 from skitai.gateway.proxy import ProxyHandler, TrustedProxies, answer
 from skitai.gateway.tunnel import Tunnel
 from skitai.upstream.pool import AliasPool
+from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.stream import Stream
 
 log = logging.getLogger("skitai.gateway")
@@ -57,7 +65,12 @@ class ForwardProxy:
     @staticmethod
     def wants(target: bytes, method: bytes) -> bool:
         """Is this request for the forward proxy (not for a mount)?"""
-        return method == b"CONNECT" or target[:7].lower() in (b"http://", b"https:/")
+        if method == b"CONNECT":
+            return True
+        if target[:1] == b"/":  # origin form: the usual request, for a mount
+            return False
+        head = target[:7].lower()
+        return head in (b"http://", b"https:/") or head[:5] == b"ws://" or head[:6] == b"wss://"
 
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         request = stream.request
@@ -72,6 +85,13 @@ class ForwardProxy:
             host, port = parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
         except ValueError:
             return self._refuse(stream, 400, "bad target")
+        if scheme in ("ws", "wss"):
+            # A WebSocket through the proxy: only as an upgrade (what else could a ws://
+            # request be?), over the http(s) pool of the destination.
+            if not ws_proto.is_upgrade(request) or request.http_version == b"2":
+                return self._refuse(stream, 400, "ws:// without a WebSocket upgrade")
+            scheme = "https" if scheme == "wss" else "http"
+            port = parts.port or (443 if scheme == "https" else 80)
         if scheme not in ("http", "https") or not host:
             return self._refuse(stream, 400, "bad target")
         if not self.allowed(host, port):
@@ -99,7 +119,8 @@ class ForwardProxy:
                              where="enable_proxy()")
         pool = AliasPool(alias, self.loop, keep_alive=self.config.proxy_keep_alive,
                          timeout=self.config.backend_timeout,
-                         ssl_context=self._context() if scheme == "https" else None)
+                         ssl_context=self._context() if scheme == "https" else None,
+                         http2=self.config.backend_http2)
         handler = _AbsoluteForm(pool, mount_point="/", body_limit=self.config.max_client_body_size,
                                 tunnel_idle=self.config.proxy_tunnel_timeout)
         self._handlers[key] = handler
@@ -126,10 +147,10 @@ class ForwardProxy:
             self._refuse(stream, 400, "bad CONNECT target")
             return
         port = int(port_text)
-        if not self.allowed(host, port) or not hasattr(sink, "switch_protocol") \
-                or stream.request.http_version == b"2":
+        if not self.allowed(host, port) or not hasattr(sink, "switch_protocol"):
             self._refuse(stream, 403, "destination")
             return
+        h2 = stream.request.http_version == b"2"
         tunnel = Tunnel(self.loop, idle=self.config.proxy_tunnel_timeout)
         try:
             transport, _ = await asyncio.wait_for(
@@ -145,10 +166,13 @@ class ForwardProxy:
         stream.upstream = f"{host}:{port}/tunnel"
 
         def adopt(client: Any, trailing: bytes) -> asyncio.Protocol:
-            client.write(CONNECTED)
+            if not h2:  # (HTTP/2: the 200 went out as a HEADERS frame, below)
+                client.write(CONNECTED)
             return tunnel.adopt_client(client, trailing)
 
         tunnel.member.transport = transport
+        if h2:
+            stream.send_head(200, [])  # RFC 9113 8.5: a 2xx; the stream is the tunnel now
         sink.switch_protocol(adopt)
 
     @staticmethod
@@ -156,4 +180,7 @@ class ForwardProxy:
         log.info("forward proxy refused %s %s from %s: %s", stream.request.method.decode(),
                  stream.request.target[:200].decode("latin-1"),
                  stream.client[0] if stream.client else "-", why)
-        answer(stream, status, [(b"connection", b"close")])
+        # HTTP/1.1: the connection goes (a refused CONNECT or upgrade may be followed by
+        # bytes meant for the tunnel); HTTP/2: only this stream ends.
+        h2 = stream.request.http_version == b"2"
+        answer(stream, status, [] if h2 else [(b"connection", b"close")])

@@ -42,7 +42,13 @@ from urllib.parse import quote
 from skitai.config.aliases import Network, in_networks
 from skitai.gateway.auth import Gate, Refusal
 from skitai.gateway.cache import HttpCache
-from skitai.upstream.connection import Headers, ResponseStream, UpstreamError, UpstreamTimeout
+from skitai.upstream.connection import (
+    HOP_BY_HOP,
+    Headers,
+    ResponseStream,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from skitai.upstream.pool import IDEMPOTENT, AliasPool
 from skitai.worker import eager, errorpage, events
 from skitai.worker.protocols import websocket as ws_proto
@@ -50,10 +56,6 @@ from skitai.worker.stream import ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.gateway")
 
-HOP_BY_HOP: Final = frozenset({
-    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-    b"transfer-encoding", b"upgrade", b"proxy-authorization", b"proxy-authenticate",
-    b"http2-settings"})
 _REPLACED: Final = frozenset({b"x-gtxn-id", b"x-ltxn-id", b"traceparent", b"tracestate",
                               b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
                               b"x-real-ip", b"forwarded", b"via", b"host", b"content-length",
@@ -235,7 +237,7 @@ class ProxyHandler:
     def member_headers(self, stream: Stream, txn_headers: Headers) -> Headers:
         request = stream.request
         client = stream.client[0] if stream.client else ""
-        trusted = client in self.trusted
+        trusted = bool(self.trusted.networks) and client in self.trusted
         named: set[bytes] | None = None
         host = xff = proto = fhost = None
         out: Headers = []
@@ -303,8 +305,11 @@ class ProxyHandler:
 
     @staticmethod
     def send_whole(stream: Stream, response: ResponseStream, body: bytes) -> None:
-        headers = client_headers(response.headers)
-        if body and not any(n == b"content-length" for n, _ in headers):
+        # The usual answer (no hop-by-hop field, a Content-Length) goes with its own list.
+        headers = client_headers(response.headers) if response.hop else response.headers
+        if body and response.length < 0:
+            if headers is response.headers:
+                headers = headers[:]
             headers.append((b"content-length", str(len(body)).encode()))
         if response.trailers:
             stream.send_head(response.status, headers, response.reason)

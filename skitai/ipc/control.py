@@ -86,19 +86,38 @@ class Decoder:
 
 
 def read_frames(sock: socket.socket, decoder: Decoder) -> list[Message] | None:
-    """Read what the non-blocking ``sock`` holds and decode it: the whole messages (none
-    when nothing was ready or a frame is still partial), or None once the peer is gone
-    (EOF or a socket error).  A bad frame raises ``ProtocolError``.  Every end of a
-    channel (master, control socket, worker, daemon) reads through this."""
+    """Read what ``sock`` holds and decode it: the whole messages (none when nothing was
+    ready, the socket's timeout passed, or a frame is still partial), or None once the
+    peer is gone (EOF or a socket error).  A bad frame raises ``ProtocolError``.  Every
+    end of a channel (master, control socket and its CLI client, worker, daemon) reads
+    through this: a non-blocking socket in a selector loop, or one with a timeout
+    (``settimeout``) for a caller that waits."""
     try:
         data = sock.recv(65536)
-    except (BlockingIOError, InterruptedError):
+    except (BlockingIOError, InterruptedError, TimeoutError):
         return []
     except OSError:
         return None
     if not data:
         return None
     return decoder.feed(data)
+
+
+def drain_frames(sock: socket.socket, decoder: Decoder) -> list[Message]:
+    """Everything a peer that has gone (an exited child) sent before it went: read to
+    EOF, or until nothing more is ready.  A bad frame ends it, keeping what came before."""
+    out: list[Message] = []
+    while True:
+        pending = decoder.pending
+        try:
+            got = read_frames(sock, decoder)
+        except ProtocolError:
+            return out
+        if got is None:
+            return out
+        if not got and decoder.pending == pending:
+            return out  # nothing was ready: (a partial frame read grows ``pending``)
+        out += got
 
 
 def _decode_body(body: bytes, decoder: Decoder) -> Message:

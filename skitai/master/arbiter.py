@@ -498,16 +498,7 @@ class Arbiter:
         channel = proc.channel
         if channel is None:
             return
-        messages: list[dict[str, Any]] = []
-        with contextlib.suppress(OSError):
-            while True:
-                data = channel.recv(65536)
-                if not data:
-                    break
-                try:
-                    messages.extend(proc.decoder.feed(data))
-                except Exception:  # noqa: BLE001 - a broken last frame: keep what came before
-                    break
+        messages = codec.drain_frames(channel, proc.decoder)
         self._close_channel(proc)
         for message in messages:
             if message.get("op") == "broadcast":

@@ -158,16 +158,10 @@ def call(path: str, message: dict[str, Any], timeout: float = 10.0) -> dict[str,
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ControlError(f"no answer from the master within {timeout:g}s")
-            sock.settimeout(left)
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                raise ControlError(f"no answer from the master within {timeout:g}s") from None
-            except OSError as exc:
-                raise ControlError(f"control socket error: {exc}") from None
-            if not data:
+            sock.settimeout(left)  # read_frames: [] when it passes
+            messages = codec.read_frames(sock, decoder)
+            if messages is None:
                 raise ControlError("the master closed the control connection without answering")
-            messages = decoder.feed(data)
             if messages:
                 return messages[0]
     finally:

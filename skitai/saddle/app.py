@@ -24,9 +24,12 @@ from skitai.saddle import dispatch, extensions, router
 from skitai.saddle.extras import Extras
 from skitai.saddle.lifecycle import LIFECYCLE, Lifecycle
 from skitai.saddle.params import Binder
+from skitai.saddle.storage import Storage
 from skitai.saddle.was import Was
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     import jinja2
 
     from skitai.saddle import templates
@@ -69,6 +72,9 @@ class Saddle(Lifecycle, Extras):
         self.use_reloader = False
         self.securekey: str | None = None
         self.config = _default_config()
+        self.storage = Storage()  # the seed's app.storage (set in @app.mounted callbacks)
+        self.numthreads = 1  # the engine's thread pool size, given at mount (wac.numthreads)
+        self._broadcast_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.packages = ["package", "contrib"]
         self.router = router.Router()
         self.hooks: dict[str, list[F]] = {name: [] for name in REQUEST_HOOKS}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import threading
@@ -23,10 +24,13 @@ from typing import TYPE_CHECKING, Any, cast
 from skitai.saddle.was import Was
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from skitai.saddle import router
     from skitai.saddle.app import Saddle
 
 F = Callable[..., Any]
+log = logging.getLogger("skitai.app")
 
 LIFECYCLE = ("before_mount", "mounted", "before_remount", "remounted", "before_umount", "umounted")
 # The seed's app events (``@app.on(saddle.app_starting)``), emitted at these points.
@@ -49,6 +53,8 @@ class Lifecycle:
         apps: dict[str, Any]
         engine_was: Any
         loop: Any
+        numthreads: int
+        _broadcast_pool: concurrent.futures.ThreadPoolExecutor | None
         mount_point: str
         _mounted: bool
         _mount_lock: threading.Lock
@@ -94,6 +100,9 @@ class Lifecycle:
         with self._mount_lock:
             self.engine_was = context.get("was")
             self.loop = context.get("loop")
+            threads = context.get("threads")
+            if isinstance(threads, int):
+                self.numthreads = threads
             point = str(context.get("point") or "")
             self.mount_point = "" if point == "/" else point
             name = context.get("name")
@@ -117,6 +126,9 @@ class Lifecycle:
                 if off is not None:
                     off(event, handler)
         self._bound.clear()
+        pool, self._broadcast_pool = self._broadcast_pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)  # handlers already queued still run
         self._run_lifecycle("umounted", was)
         self._mounted = False
 
@@ -158,15 +170,45 @@ class Lifecycle:
         if event == "model-changed":  # every model-changed:<key>
             def handler(name: str, *args: Any, **kwargs: Any) -> Any:
                 if name == event or name.startswith(event + ":"):
-                    return f(self.mount_was(), *args, **kwargs)
+                    return self._run_broadcast(f, args, kwargs)
                 return None
             engine.on_broadcast("*")(handler)
             self._bound.append(("*", handler))
         else:
             def direct(*args: Any, **kwargs: Any) -> Any:
-                return f(self.mount_was(), *args, **kwargs)
+                return self._run_broadcast(f, args, kwargs)
             engine.on_broadcast(event)(direct)
             self._bound.append((event, direct))
+
+    def _run_broadcast(self, f: F, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The engine delivers broadcasts on the worker's loop; the seed's handlers wait on
+        ``was`` calls (``was.sqlite3(...).execute(...).wait()``), which must not block the
+        loop: a plain function runs on this app's broadcast thread instead (one thread:
+        handlers run in the order the events came).  An ``async def`` one stays on the
+        loop; outside a loop (no master, a test) the handler runs in the caller."""
+        import asyncio  # here: importing Saddle pulls in no asyncio (tests/unit/saddle/test_layers)
+        import concurrent.futures
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return f(self.mount_was(), *args, **kwargs)
+        if inspect.iscoroutinefunction(f):
+            return f(self.mount_was(), *args, **kwargs)
+        with self._mount_lock:
+            if self._broadcast_pool is None:
+                self._broadcast_pool = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix=f"broadcast-{self.name}")
+            pool = self._broadcast_pool
+        pool.submit(self._broadcast_guarded, f, args, kwargs)
+        return None
+
+    def _broadcast_guarded(self, f: F, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            f(self.mount_was(), *args, **kwargs)
+        except Exception:  # noqa: BLE001 - one handler's failure is logged, the next runs
+            log.exception("broadcast handler %s of %s failed",
+                          getattr(f, "__qualname__", f), self.name)
 
     # --- app layout --------------------------------------------------------------------------------
     def get_resource(self, *parts: str) -> str:

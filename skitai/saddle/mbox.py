@@ -123,6 +123,8 @@ class MboxMounts(Mounts[MessageBox]):
     def send(self, msg: Any, category: str = "info", valid: int = 0, **extra: Any) -> int:
         return self.current.send(msg, category, valid, **extra)
 
+    push = send  # the seed's "App Decorating" example: was.mbox.push(msg, category, icon=...)
+
     def get(self, key: str | None = None, val: Any = None) -> list[Message]:
         return self.current.get(key, val)
 

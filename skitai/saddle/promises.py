@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from skitai.saddle import extensions
+from skitai.saddle.response import Response
 from skitai.saddle.was import EngineRequired
 
 
@@ -36,9 +37,22 @@ def _make_promise(was: Any) -> Any:
             return str(was.render(template, context))
 
         made.render = render
+        # The seed's handlers answer with promise.response.api(...) / .fault(...): the
+        # view's was.response, whose JSON body is what settle() (send, reject) writes.
+        made.response = was.response
+        for name in ("send", "settle", "reject"):
+            write = getattr(made, name, None)
+            if write is not None:
+                setattr(made, name, _unwrapping(write))
         return made
 
     return promise
+
+
+def _unwrapping(write: Any) -> Any:
+    def call(content: Any = None) -> Any:
+        return write(content.body if isinstance(content, Response) else content)
+    return call
 
 
 def install() -> None:

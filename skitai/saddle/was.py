@@ -23,7 +23,7 @@ import traceback as tb_mod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from skitai.saddle import extensions
+from skitai.saddle import applog, extensions
 from skitai.saddle.request import Request
 from skitai.saddle.response import Response
 
@@ -50,6 +50,23 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 
 class EngineRequired(AttributeError):
     """An engine service (``was.broadcast``...) asked of an app under another WSGI server."""
+
+
+class TxnId(str):
+    """``was.txnid``: ``"<global id>/<local id>"``.  Saddle has always read it as a string;
+    calling it, ``was.txnid()``, gives ``(global id, local id)`` as the engine's ``was``
+    does for any other app, so code written for either works in a Saddle view."""
+
+    gtxid: str
+    ltxid: int
+
+    def __new__(cls, gtxid: str, ltxid: int, local: str) -> TxnId:
+        self = super().__new__(cls, f"{gtxid}/{local}")
+        self.gtxid, self.ltxid = gtxid, ltxid
+        return self
+
+    def __call__(self) -> tuple[str, int]:
+        return self.gtxid, self.ltxid
 
 
 class G:
@@ -172,22 +189,42 @@ class Was:
         with _shared_lock:
             return _shared.pop(name, None)
 
+    # --- the seed's wac attributes (lifecycle hooks; any was has them) ---------------------------
+    @property
+    def logger(self) -> applog.AppLogger:
+        """``wac.logger.get("app")`` / ``wac.logger.make_logger("login", "daily")``."""
+        return applog.logger
+
+    @property
+    def config(self) -> Any:
+        """``wac.config``: the app's config (with the mount's ``pref.config``)."""
+        return self.app.config
+
+    @property
+    def numthreads(self) -> int:
+        """``wac.numthreads``: the worker's thread pool size (0: requests on its loop)."""
+        return self.app.numthreads
+
     # --- logging ---------------------------------------------------------------------------------
     @property
-    def txnid(self) -> str:
+    def txnid(self) -> TxnId:
         """Global/local transaction id: the engine's (``skitai.gtxid``/``skitai.ltxid`` in
         the environ) when it gives them, else the ``X-Gtxn-Id`` a gateway sent (or one of
-        this process's own) and this request's number in this process."""
+        this process's own) and this request's number in this process.  A string
+        (``"GTID-.../1000"``) that can also be called, as the engine's ``was.txnid()``."""
         env = self.env
         value = env.get("skitai.txnid")
-        if value is None:
+        if not isinstance(value, TxnId):
             if env.get("skitai.gtxid"):  # the engine's transaction ids (the gateway's scheme)
-                value = f"{env['skitai.gtxid']}/{env.get('skitai.ltxid', '')}"
+                ltxid = str(env.get("skitai.ltxid", ""))
+                value = TxnId(str(env["skitai.gtxid"]), int(ltxid) if ltxid.isdigit() else 0,
+                              ltxid)
             else:
                 gtxid = env.get("HTTP_X_GTXN_ID") or f"{os.getpid():x}-{next(_ids):x}"
-                value = f"{gtxid}/{next(_ids):x}"
+                number = next(_ids)
+                value = TxnId(str(gtxid), number, f"{number:x}")
             env["skitai.txnid"] = value
-        return str(value)
+        return value
 
     def log(self, msg: Any, category: str = "info") -> None:
         level = _LEVELS.get(category, logging.INFO)

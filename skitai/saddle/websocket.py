@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from skitai.saddle import extensions, rpc, rpccall
 from skitai.saddle.helpers import WebSocketSpec
+from skitai.saddle.params import ParameterError
 
 log = logging.getLogger("skitai.app")
 
@@ -95,7 +96,24 @@ def _call(was: Any, rule: Any, message: Any) -> Any:
         except rpc.Answered:  # a gate refused the method (authentication): a fault
             answer = rpc.fault(403, "refused")
         return answer.body.decode("utf-8")
-    return rule.view(was, message, **(was._params or {}))
+    return rule.view(was, message, **_arguments(was, rule))
+
+
+def _arguments(was: Any, rule: Any) -> dict[str, Any]:
+    """The URL parameters and the handshake's query parameters the view names (the seed:
+    "for getting another args, just add args behind message arg", ``?client_name=...``);
+    the message is the view's first argument after ``was``.  A missing one is a 400."""
+    kwargs = dict(was._params or {})
+    binder = rule.binder
+    first = binder.positional[0] if binder.positional else None
+    if was.env.get("QUERY_STRING") and binder.takes_query:
+        for k, v in was.request.query.items():
+            if k != first and (binder.varkw or k in binder.names):
+                kwargs.setdefault(k, v)
+    missing = [n for n in binder.required if n != first and n not in kwargs]
+    if missing:
+        raise ParameterError("missing parameter(s): " + ", ".join(missing))
+    return kwargs
 
 
 def dispatch(was: Any, rule: Any) -> Any:

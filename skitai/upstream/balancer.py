@@ -66,12 +66,17 @@ class Balancer:
     def pick(self, exclude: frozenset[int] | set[int] = frozenset()) -> MemberState | None:
         """The member for the next request (None: every member was excluded)."""
         states = self.states
+        candidates: list[MemberState] | None = None
         if len(states) == 1:
             only = states[0]
             return None if only.index in exclude else only
-        if not exclude and not any(s.down for s in states):
-            candidates = states  # the usual case: no list to build
+        for state in states:  # (a loop, not any(): no generator per request)
+            if state.down:
+                break
         else:
+            if not exclude:
+                candidates = states  # the usual case: no list to build
+        if candidates is None:
             candidates = [s for s in states if not s.down and s.index not in exclude]
         if not candidates:
             candidates = [s for s in states if s.index not in exclude]
@@ -79,8 +84,14 @@ class Balancer:
                 return None
         if len(candidates) == 1:
             return candidates[0]
-        first = self._sample(candidates)
-        second = self._sample(candidates)
+        if candidates is states:  # (the usual case, inline: no call per sample)
+            cum, last, rand = self._cum, len(states) - 1, self._rng.random
+            total = cum[-1]
+            first = states[min(bisect.bisect_right(cum, rand() * total), last)]
+            second = states[min(bisect.bisect_right(cum, rand() * total), last)]
+        else:
+            first = self._sample(candidates)
+            second = self._sample(candidates)
         if second is first:
             return first
         return second if second.load < first.load else first

@@ -30,6 +30,12 @@ import httptools
 from skitai.config.aliases import Member
 
 MAX_HEAD: Final = 64 * 1024
+# Response fields that concern one hop only (RFC 9110 7.6.1), as a proxy drops them; a
+# response without any (the usual one) is relayed with its header list as it is.
+HOP_BY_HOP: Final = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
+    b"transfer-encoding", b"upgrade", b"proxy-authorization", b"proxy-authenticate",
+    b"http2-settings"})
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
 
@@ -64,6 +70,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.last_used = loop.time()
         self.requests = 0
         self.response: ResponseStream | None = None
+        # The last response, kept for the next request (its parser goes on with the
+        # next message): no parser, deque or reference cycle made per request.
+        self.spare: ResponseStream | None = None
+        self.member_state: object = None  # the pool's state of this member (pool._state_of)
+        self.watchdog: Watchdog | None = None  # the loop's (found once)
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
 
@@ -112,9 +123,15 @@ class UpstreamConnection(asyncio.Protocol):
         if self.closed or self.transport is None:
             raise UpstreamError("connection closed", sent=False, member=self.member.label)
         self.requests += 1
-        self.response = ResponseStream(self, method)
+        response = self.spare
+        if response is None:
+            response = ResponseStream(self, method)
+        else:
+            self.spare = None
+            response.reset(method)
+        self.response = response
         self.transport.write(head)
-        return self.response
+        return response
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -167,7 +184,7 @@ class ResponseStream:
     ``b""``.  httptools calls the ``on_*`` methods."""
 
     __slots__ = ("conn", "member", "status", "reason", "headers", "trailers", "upgraded", "tail",
-                 "received", "_parser", "_head_only", "_in_head", "_head_bytes", "_head_ready",
+                 "received", "hop", "length", "_parser", "_head_only", "_in_head", "_head_bytes", "_head_ready",
                  "_chunks", "_buffered", "_paused", "_done", "_reusable", "_eof_delimited",
                  "_error", "_waiter", "sender", "deadline", "timeout", "listener",
                  "continued", "_continue_waiter", "__weakref__")
@@ -175,6 +192,13 @@ class ResponseStream:
     def __init__(self, conn: UpstreamConnection, method: bytes) -> None:
         self.conn = conn
         self.member = conn.member
+        self._parser = httptools.HttpResponseParser(self)
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self.reset(method)
+
+    def reset(self, method: bytes) -> None:
+        """Ready for a new response on the same connection (its parser is where the last
+        response left it: at the start of the next message)."""
         self.status = 0
         self.reason = b""
         self.headers: Headers = []
@@ -182,12 +206,12 @@ class ResponseStream:
         self.upgraded = False
         self.tail = b""  # bytes after a 101 head: the first bytes of the new protocol
         self.received = 0  # bytes the member sent (0: nothing reached us)
-        self._parser = httptools.HttpResponseParser(self)
+        self.hop = False  # the head has a hop-by-hop field (see HOP_BY_HOP)
+        self.length = -1  # the head's Content-Length (-1: none)
         self._head_only = method == b"HEAD"
         self._in_head = True
         self._head_bytes = 0
         self._head_ready: asyncio.Future[None] | None = None  # made when someone waits
-        self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._paused = False
         self._done = False
@@ -215,15 +239,22 @@ class ResponseStream:
         self._in_head = True
         self.headers = []
         self.reason = b""
+        self.hop = False
+        self.length = -1
 
     def on_status(self, data: bytes) -> None:
         self.reason += data
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._in_head:
-            self.headers.append((name.lower(), value))
-        else:
-            self.trailers.append((name.lower(), value))
+        name = name.lower()
+        if not self._in_head:
+            self.trailers.append((name, value))
+            return
+        self.headers.append((name, value))
+        if name in HOP_BY_HOP:
+            self.hop = True
+        elif name == b"content-length" and value.isdigit():
+            self.length = int(value)  # llhttp refused a second, different one
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -235,7 +266,9 @@ class ResponseStream:
         self.status = status
         self._wake_continue()
         self._in_head = False
-        framed = any(n == b"content-length" or n == b"transfer-encoding" for n, _ in self.headers)
+        # llhttp judged the framing; a body without either field ends at the close.
+        framed = self.length >= 0 or (
+            self.hop and any(n == b"transfer-encoding" for n, _ in self.headers))
         self._eof_delimited = not framed and status not in (204, 304) and not self._head_only
         ready = self._head_ready
         if ready is not None and not ready.done():
@@ -251,12 +284,17 @@ class ResponseStream:
         if self._buffered > HIGH_WATER and not self._paused:
             self._paused = True
             self.conn.pause_reading()
-        self._wake()
+        if self._waiter is not None:  # (inline _wake: once per read)
+            self._wake()
 
     def on_message_complete(self) -> None:
         if self._in_head or self._done:
             return  # the end of an interim response, or of a HEAD response ended early
-        self._end(reusable=self._parser.should_keep_alive())
+        # (_end, inline: once per response)
+        self._done = True
+        self._reusable = self._parser.should_keep_alive()
+        if self._waiter is not None:
+            self._wake()
 
     # --- fed by the connection -----------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -286,7 +324,12 @@ class ResponseStream:
                     self._parse(data[room:])
                 return
             self._head_bytes += len(data)
-        self._parse(data)
+        try:  # (_parse, inline: the path of every read)
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgraded(data, exc)
+        except httptools.HttpParserError as exc:
+            self._malformed(exc)
 
     def _parse(self, data: bytes) -> None:
         if not data or self._error is not None:
@@ -294,13 +337,19 @@ class ResponseStream:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            offset = int(exc.args[0]) if exc.args else len(data)
-            self.upgraded = True
-            self.tail = data[offset:]
-            self._end(reusable=False)
+            self._upgraded(data, exc)
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamError(f"malformed response from the member: {exc}",
-                                     member=self.member.label))
+            self._malformed(exc)
+
+    def _upgraded(self, data: bytes, exc: httptools.HttpParserUpgrade) -> None:
+        offset = int(exc.args[0]) if exc.args else len(data)
+        self.upgraded = True
+        self.tail = data[offset:]
+        self._end(reusable=False)
+
+    def _malformed(self, exc: httptools.HttpParserError) -> None:
+        self._fail(UpstreamError(f"malformed response from the member: {exc}",
+                                 member=self.member.label))
 
     def lost(self, exc: Exception | None) -> None:
         if self._done or self._error is not None:
@@ -387,7 +436,8 @@ class ResponseStream:
         """Give the connection back (or close it when the response did not end cleanly);
         returns whether it may be reused."""
         if self.deadline:
-            _watchdog(self.conn.loop).streams.discard(self)
+            dog = self.conn.watchdog
+            (dog if dog is not None else _watchdog(self.conn.loop)).streams.discard(self)
             self.deadline = 0.0
         reusable = self._done and self._reusable and self._error is None and not self._chunks
         sender = self.sender
@@ -395,7 +445,14 @@ class ResponseStream:
                                    or sender.exception() is not None):
             sender.cancel()  # the request body did not all go out: never reuse
             reusable = False
-        return self.conn.finished(reusable)
+        conn = self.conn
+        if conn.finished(reusable):
+            conn.spare = self  # reset by the next start()
+            return True
+        # The parser holds our bound methods: drop it, or every response would be a
+        # reference cycle left to the garbage collector.
+        self._parser = _SPENT
+        return False
 
     async def wait_continue(self, timeout: float) -> bool:
         """After a head sent with ``Expect: 100-continue``: True when the body should go
@@ -421,9 +478,13 @@ class ResponseStream:
     def _arm(self, timeout: float) -> None:
         """The member must say something within ``timeout`` seconds (checked by the
         loop's watchdog a few times a second: no timer per request)."""
+        conn = self.conn
         self.timeout = timeout
-        self.deadline = self.conn.loop.time() + timeout
-        _watchdog(self.conn.loop).watch(self)
+        self.deadline = conn.loop.time() + timeout
+        dog = conn.watchdog
+        if dog is None:
+            dog = conn.watchdog = _watchdog(conn.loop)
+        dog.watch(self)
 
     def expire(self) -> None:
         self._fail(UpstreamTimeout(f"{self.member.label} did not answer within "
@@ -452,6 +513,14 @@ class ResponseStream:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+class _Nobody:
+    """The protocol of ``_SPENT``: no callbacks."""
+
+
+# Stands in for a released response's parser (fed nothing: the connection has moved on).
+_SPENT: Final = httptools.HttpResponseParser(_Nobody())
 
 
 async def _wait(fut: asyncio.Future[None], timeout: float | None, member: Member) -> None:

@@ -45,6 +45,7 @@ import h2.exceptions
 import h2.settings
 import hpack.hpack
 
+from skitai import h2repr  # noqa: F401 - side effect: received frames cost less (see there)
 from skitai.config.aliases import Member
 from skitai.upstream.connection import (
     Headers,
@@ -554,7 +555,14 @@ class H2ResponseStream(ResponseStream):
         self.received += 1  # something came (the body's bytes are counted as they come)
         self.status = status
         self.reason = _REASONS.get(status, b"")
-        self.headers = headers[1:]
+        fields = self.headers = headers[1:]
+        # What the HTTP/1.1 parser notes per field (``on_header``), for the relay: an h2
+        # block has no hop-by-hop field (h2 refused them), but its Content-Length counts.
+        self.hop = False
+        self.length = -1
+        for name, value in fields:
+            if name == b"content-length" and value.isdigit():
+                self.length = int(value)
         self._in_head = False
         ready = self._head_ready
         if ready is not None and not ready.done():

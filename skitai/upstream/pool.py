@@ -19,7 +19,10 @@ every ``health_interval`` seconds (a TCP or unix connect) and come back when the
 
 ``keep_alive`` (``skitai.set_backend_keep_alive``, the seed's meaning): an idle
 connection older than this is closed rather than reused, so the member's own keep-alive
-timeout never races a request.
+timeout never races a request.  ``max_idle`` (128) idle connections are kept per member:
+fewer than a worker's concurrent requests to a member, and every burst would close
+connections only to open them again (64 clients through one member with 32 kept cost
+45% more instructions per request, the connects and the slow path they take).
 
 HTTP/2: an ``https://`` member is offered ``h2`` and ``http/1.1`` by ALPN.  When it picks
 ``h2`` the pool keeps one ``H2UpstreamConnection`` for it (``h2connection.py``) and every
@@ -28,7 +31,10 @@ requests that wait for it, so concurrent calls do not each open a connection.  A
 that picks ``http/1.1`` (or none) gets the keep-alive pool above, and is remembered so.
 A request the member refused or dropped in a GOAWAY (``H2Refused``: never processed) is
 sent again on a new connection to the same member.  An upgrade (a WebSocket) always goes
-over a connection that offers ``http/1.1`` only.
+over a connection that offers ``http/1.1`` only, and so does every request when ``http2``
+is off (``skitai.set_backend_http2(False)``, or the alias's ``http2=False``): h2 costs the
+client several times the CPU per request of a kept-alive HTTP/1.1 connection, which is
+what nginx speaks to its upstreams.
 """
 
 from __future__ import annotations
@@ -94,8 +100,8 @@ class AliasPool:
 
     def __init__(self, alias: Alias, loop: asyncio.AbstractEventLoop, *,
                  keep_alive: float = 10.0, timeout: float = 30.0, connect_timeout: float = 5.0,
-                 max_idle: int = 32, health_interval: float = 2.0,
-                 ssl_context: ssl_mod.SSLContext | None = None) -> None:
+                 max_idle: int = 128, health_interval: float = 2.0,
+                 ssl_context: ssl_mod.SSLContext | None = None, http2: bool = True) -> None:
         self.alias = alias
         self.loop = loop
         self.keep_alive = keep_alive
@@ -104,6 +110,8 @@ class AliasPool:
         self.max_idle = max_idle
         self.health_interval = health_interval
         self.balancer = Balancer(alias.members)
+        # Offer h2 to https members (set_backend_http2 / alias http2=); off: HTTP/1.1 only
+        self.http2 = http2
         self._ssl = ssl_context
         self._ssl_given = ssl_context is not None
         self._ssl_h1: ssl_mod.SSLContext | None = None
@@ -170,7 +178,8 @@ class AliasPool:
                    timeout: float | None = None) -> ResponseStream | None:
         """Send a bodiless request on a kept-alive connection at once, if the chosen
         member has one (the fast path: no connect, no coroutine); None otherwise.  The
-        caller reacts to ``response.listener`` events and calls ``release``."""
+        caller reacts to ``response.listener`` events and calls ``release``.  ``headers``
+        must hold no framing or per-hop field (``_FRAMING``): they are not looked at."""
         state = self.balancer.pick()
         if state is None:
             return None
@@ -185,7 +194,7 @@ class AliasPool:
                     conn.transport is None or conn.transport.is_closing():
                 conn.close()
                 continue
-            head, _ = _head(method, state.member, path, headers, None, None)
+            head = _plain_head(method, state.member, path, headers)
             try:
                 response = conn.start(method, head)
             except UpstreamError:  # closed under us: try the next one
@@ -335,6 +344,7 @@ class AliasPool:
     async def _connection(self, state: MemberState, timeout: float, h1_only: bool = False
                           ) -> UpstreamConnection | H2UpstreamConnection:
         index = state.index
+        h1_only = h1_only or not self.http2
         h2_maybe = state.member.ssl and not h1_only and self._alpn.get(index) != "http/1.1"
         if h2_maybe:
             shared = self._h2.get(index)
@@ -408,7 +418,11 @@ class AliasPool:
     async def _connect(self, member: Member, h1_only: bool = False
                        ) -> UpstreamConnection | H2UpstreamConnection:
         def factory() -> UpstreamConnection:
-            return UpstreamConnection(member, self.loop)
+            conn = UpstreamConnection(member, self.loop)
+            for state in self.balancer.states:  # (release() finds it without a search)
+                if state.member is member:
+                    conn.member_state = state
+            return conn
 
         if member.unix:
             _, proto = await self.loop.create_unix_connection(factory, member.unix)
@@ -439,6 +453,9 @@ class AliasPool:
         return self._ssl
 
     def _state_of(self, conn: UpstreamConnection | H2UpstreamConnection) -> MemberState:
+        state = conn.member_state if isinstance(conn, UpstreamConnection) else None
+        if isinstance(state, MemberState):
+            return state
         for state in self.balancer.states:
             if state.member is conn.member:
                 return state
@@ -467,7 +484,8 @@ class AliasPool:
             await asyncio.sleep(self.health_interval)
             for state in down:
                 try:
-                    conn = await asyncio.wait_for(self._connect(state.member), self.connect_timeout)
+                    conn = await asyncio.wait_for(self._connect(state.member, not self.http2),
+                                                  self.connect_timeout)
                 except (TimeoutError, OSError, ssl_mod.SSLError):
                     continue
                 conn.close()
@@ -522,6 +540,24 @@ def _head(method: bytes, member: Member, path: bytes, headers: Iterable[tuple[by
             lines.append(b"transfer-encoding: chunked\r\n")
     lines.append(b"\r\n")
     return b"".join(lines), chunked
+
+
+def _plain_head(method: bytes, member: Member, path: bytes,
+                headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """``_head`` for a request without a body whose fields hold no framing or per-hop
+    field (the reverse proxy's fast path, whose ``member_headers`` dropped them): the
+    same bytes, with no per-field checks."""
+    target = member.prefix.encode("latin-1") + path if member.prefix else path
+    lines = [method, b" ", target or b"/", b" HTTP/1.1\r\n"]
+    has_host = False
+    for name, value in headers:
+        if name == b"host":
+            has_host = True
+        lines += (name, b": ", value, b"\r\n")
+    if not has_host:
+        lines += (b"host: ", member.netloc.encode("idna"), b"\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 async def _send_body(conn: UpstreamConnection, response: ResponseStream,

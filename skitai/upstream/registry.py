@@ -34,7 +34,8 @@ class Registry:
             raise UpstreamError(f"'@{key}' is a {alias.type} alias, not an HTTP one", sent=False)
         pool = self._pools[key] = AliasPool(
             alias, self.loop, keep_alive=self.config.backend_keep_alive,
-            timeout=self.config.backend_timeout)
+            timeout=self.config.backend_timeout,
+            http2=self.config.backend_http2 if alias.http2 is None else alias.http2)
         return pool
 
     def loads(self) -> dict[str, list[dict[str, object]]]:

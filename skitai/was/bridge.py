@@ -7,7 +7,9 @@ started on first use.  An app thread starts a call with ``start(factory)``: the
 coroutine is queued and the loop is woken once for however many calls were queued
 before it ran (one ``call_soon_threadsafe``, one self-pipe write, for the three calls a
 view starts before its first ``getwait``), so calls started before the first wait run
-concurrently.  The thread then waits on a ``concurrent.futures.Future``.
+concurrently.  The thread then waits on a ``Handoff``: one lock, released by the loop
+when the outcome is in (a ``concurrent.futures.Future`` costs four times as many
+instructions per call, in its ``Condition``).
 
 On the loop thread itself (``threads=0``, an ``async def`` view, a callback) a call
 becomes a task at once and is awaited; blocking there would stop the server, so a
@@ -16,9 +18,9 @@ blocking wait on the loop thread raises ``WouldBlockLoop`` instead.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import collections
-import concurrent.futures
 import contextvars
 import threading
 from collections.abc import Callable, Coroutine
@@ -31,21 +33,115 @@ class WouldBlockLoop(RuntimeError):
     """A blocking wait was asked for on the event loop's own thread."""
 
 
+class Handoff:
+    """A call's outcome, passed from the loop to the one thread that waits for it.
+
+    The lock is taken when the handoff is made and released when the outcome is set,
+    so ``result(timeout)`` is one ``lock.acquire``.  ``cancel()`` (the waiter gave up)
+    cancels the loop's task.  ``notify`` runs a function (on the loop) when done.
+    """
+
+    __slots__ = ("_lock", "_value", "_error", "_done", "_cancelled", "_task", "_loop",
+                 "_notify")
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._done = False
+        self._cancelled = False
+        self._task: asyncio.Future[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._notify: Callable[[], Any] | None = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The value (or raise the error); ``TimeoutError`` when not done in time,
+        ``asyncio.CancelledError`` when cancelled."""
+        if not self._done:
+            if not self._lock.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+                if not self._done:
+                    raise TimeoutError
+            else:
+                self._lock.release()  # done: later result() calls pass at once
+        if self._cancelled:
+            raise asyncio.CancelledError
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def cancel(self) -> bool:
+        """From the waiting thread: stop waiting; the loop's task is cancelled."""
+        if self._done:
+            return False
+        self._finish(None, None, cancelled=True)
+        task, loop = self._task, self._loop
+        if task is not None and loop is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop is closed
+                pass
+        return True
+
+    def set_result(self, value: Any) -> None:
+        self._finish(value, None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._finish(None, error)
+
+    def _finish(self, value: Any, error: BaseException | None, cancelled: bool = False) -> None:
+        # Set from the loop (the outcome) or the waiter (cancel); the first one wins.
+        with _finish_lock:
+            if self._done:
+                return
+            self._value, self._error, self._cancelled = value, error, cancelled
+            self._done = True
+        self._lock.release()
+        notify = self._notify
+        if notify is not None:
+            notify()
+
+    def on_done(self, notify: Callable[[], Any]) -> None:
+        """``notify()`` once done (now, if it is)."""
+        self._notify = notify
+        if self._done:
+            notify()
+
+    def relay(self, task: asyncio.Future[Any]) -> None:
+        """A loop task's done callback: its outcome, to the waiter."""
+        if self._done:
+            return
+        if task.cancelled():
+            self._finish(None, None, cancelled=True)
+        elif (exc := task.exception()) is not None:
+            self._finish(None, exc)
+        else:
+            self._finish(task.result(), None)
+
+
+_finish_lock = threading.Lock()
+
+
 class Bridge:
     def __init__(self, loop: asyncio.AbstractEventLoop, thread_id: int) -> None:
         self.loop = loop
         self.thread_id = thread_id
-        self._queue: collections.deque[
-            tuple[Factory, concurrent.futures.Future[Any], contextvars.Context]] = \
+        self._queue: collections.deque[tuple[Factory, Handoff, contextvars.Context]] = \
             collections.deque()
         self._scheduled = False
 
     def on_loop(self) -> bool:
         return threading.get_ident() == self.thread_id
 
-    def start(self, factory: Factory) -> concurrent.futures.Future[Any]:
+    def start(self, factory: Factory) -> Handoff:
         """From any thread but the loop's: run ``factory()`` on the loop."""
-        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        fut = Handoff()
         # The caller's context (its request, for was.*) goes with the call: drained
         # together, calls from several threads each run in their own.
         self._queue.append((factory, fut, contextvars.copy_context()))
@@ -77,49 +173,10 @@ class Bridge:
             except BaseException as exc:  # noqa: BLE001 - the caller gets it
                 fut.set_exception(exc)
                 continue
-            task.add_done_callback(_Relay(fut))
-            fut.add_done_callback(_Canceller(loop, task))
-
-
-class _Relay:
-    """Copies a loop task's outcome into the waiting thread's future (and lets that
-    future cancel the task)."""
-
-    __slots__ = ("fut",)
-
-    def __init__(self, fut: concurrent.futures.Future[Any]) -> None:
-        self.fut = fut
-
-    def __call__(self, task: asyncio.Future[Any]) -> None:
-        fut = self.fut
-        if fut.done():
-            return
-        try:
-            if task.cancelled():
-                fut.cancel()
-            elif (exc := task.exception()) is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(task.result())
-        except concurrent.futures.InvalidStateError:
-            pass  # the waiter cancelled it from its thread meanwhile
-
-
-class _Canceller:
-    """A waiter that gave up (``fut.cancel()``) cancels the loop task."""
-
-    __slots__ = ("loop", "task")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Future[Any]) -> None:
-        self.loop = loop
-        self.task = task
-
-    def __call__(self, fut: concurrent.futures.Future[Any]) -> None:
-        if fut.cancelled() and not self.task.done():
-            try:
-                self.loop.call_soon_threadsafe(self.task.cancel)
-            except RuntimeError:
-                pass
+            fut._task, fut._loop = task, loop
+            task.add_done_callback(fut.relay)
+            if fut.cancelled():  # the waiter gave up while the task was being made
+                task.cancel()
 
 
 # --- the process's bridge --------------------------------------------------------------------

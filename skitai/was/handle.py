@@ -11,8 +11,8 @@ out), bounded by the call's own ``timeout``; a wait shorter than that gives up w
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
@@ -24,6 +24,9 @@ from skitai.was.result import DONE, EXCEPTION, TIMEOUT, Results
 from skitai.was.result import Result as Result
 
 log = logging.getLogger("skitai.was")
+# then() in an app thread and the loop finishing the call: the callback list is swapped
+# under this lock, so a callback added just as the call finishes still runs.
+_then_lock = threading.Lock()
 DEFAULT_TIMEOUT = 10.0
 GRACE = 0.25
 Runner = Callable[[], Awaitable[Result]]
@@ -44,7 +47,7 @@ class Call:
         self._cache = cache if cache is not None else rcache_mod.get_cache()
         self._key = cache_key
         self._result: Result | None = None
-        self._future: concurrent.futures.Future[Result] | None = None
+        self._future: bridge_mod.Handoff | None = None
         self._task: asyncio.Task[Result] | None = None
         self._bridge: bridge_mod.Bridge | None = None
         self._callbacks: list[Callable[[Result], Any]] = []
@@ -69,14 +72,23 @@ class Call:
 
     async def _run(self) -> Result:
         started = time.time()
+        # The call's own timeout: a timer that cancels this task (what asyncio.timeout
+        # does, in a third of the instructions: one timer handle, no context manager).
+        task = asyncio.current_task()
+        assert task is not None
+        timer = task.get_loop().call_later(self.timeout, self._expire, task)
         try:
-            async with asyncio.timeout(self.timeout):
+            try:
                 result = await self._runner()
+            finally:
+                timer.cancel()
         except TimeoutError:
-            result = Result(status=TIMEOUT, target=self.target, error=TimeoutError(
-                f"{self.target}: no answer within {self.timeout:g}s"))
+            result = self._timed_out()
         except asyncio.CancelledError:
-            raise
+            if not self._expired:
+                raise
+            task.uncancel()  # this cancellation was the timeout's, and is handled here
+            result = self._timed_out()
         except Exception as exc:  # noqa: BLE001 - a failed call is a result with status 2
             result = Result(status=EXCEPTION, error=exc, target=self.target)
         result.meta = self.meta
@@ -88,10 +100,28 @@ class Call:
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("%s: %s in %.1f ms [%s %s]", self.target, result.status_code,
                       (time.time() - started) * 1000, *self.ids)
-        self._result = result
-        for callback in self._callbacks:
-            callback(result)
+        with _then_lock:  # against then() in the app's thread: each callback runs once
+            self._result = result
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback(result)
+            except Exception:  # noqa: BLE001 - the app's callback: logged, the result stands
+                # Nobody may wait on this call (a callback set in @app.mounted): without
+                # this the failure would vanish with the task.
+                log.exception("%s: callback %s failed [%s %s]", self.target,
+                              getattr(callback, "__qualname__", repr(callback)), *self.ids)
         return result
+
+    _expired = False
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        self._expired = True
+        task.cancel()
+
+    def _timed_out(self) -> Result:
+        return Result(status=TIMEOUT, target=self.target, error=TimeoutError(
+            f"{self.target}: no answer within {self.timeout:g}s"))
 
     def _on_task_done(self, task: asyncio.Task[Result]) -> None:
         if task.cancelled() and self._result is None:
@@ -131,12 +161,12 @@ class Call:
         limit = self.timeout + GRACE if timeout is None else timeout
         try:
             result = self._future.result(limit)
-        except concurrent.futures.TimeoutError:
+        except TimeoutError:
             self._future.cancel()
             result = Result(status=TIMEOUT, error=TimeoutError(
                 f"{self.target}: no answer within {limit:g}s"), target=self.target,
                 meta=self.meta, id=self.id, ltxid=self.ids[1])
-        except concurrent.futures.CancelledError as exc:
+        except asyncio.CancelledError as exc:
             result = Result(status=TIMEOUT, error=TimeoutError(str(exc) or "cancelled"),
                             target=self.target, meta=self.meta, id=self.id)
         except Exception as exc:  # noqa: BLE001 - e.g. the loop stopped
@@ -158,22 +188,40 @@ class Call:
                 return await asyncio.shield(self._task)
             return await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(_await_task(self._task), self._task.get_loop()))
-        assert self._future is not None
-        return await asyncio.wrap_future(self._future)
+        handoff = self._future
+        assert handoff is not None
+        # Started from a thread, awaited on some loop of that thread's: woken by the
+        # call's own loop when it is done.
+        running = asyncio.get_running_loop()
+        waiter = running.create_future()
+
+        def wake() -> None:
+            running.call_soon_threadsafe(_settle, waiter)
+
+        handoff.on_done(wake)
+        await waiter
+        return self._wait(0)
 
     def then(self, callback: Callable[[Result], Any]) -> Call:
         """Call ``callback(result)`` on the loop thread when the call finishes (also for
         a result the cache gave at once: never before the caller's next line)."""
-        if self._result is not None:
-            bridge_mod.get().loop.call_soon_threadsafe(callback, self._result)
-        else:
-            self._callbacks.append(callback)
+        with _then_lock:
+            result = self._result
+            if result is None:
+                self._callbacks.append(callback)
+                return self
+        bridge_mod.get().loop.call_soon_threadsafe(callback, result)
         return self
 
     # --- caching ---------------------------------------------------------------------------
     def cache(self, timeout: float = 60) -> None:
         """``result.cache(timeout)`` on this call's result (waiting for it if needed)."""
         self._wait(None).cache(timeout)
+
+
+def _settle(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _await_task(task: asyncio.Task[Result]) -> Result:

@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 
 from skitai import __version__
 from skitai.config import aliases as aliases_mod
+from skitai.upstream import cachecontrol
 from skitai.was import bridge, context, handle, rcache, targets
 from skitai.was.result import DONE, Headers, Result
 
@@ -75,7 +76,8 @@ def pool_for(target: targets.Target, alias_name: str | None) -> Any:
         alias = (targets.find_alias(alias_name) if alias_name is not None else
                  aliases_mod.Alias(name=target.name, type=target.kind, members=target.members))
         found = _pools[key] = pool_mod.AliasPool(
-            alias, loop, keep_alive=float(runtime.setting("backend_keep_alive", 10.0)))
+            alias, loop, keep_alive=float(runtime.setting("backend_keep_alive", 10.0)),
+            http2=targets.backend_http2() if alias.http2 is None else alias.http2)
     return found
 
 
@@ -119,20 +121,9 @@ def build_headers(headers: HeadersIn, auth: Auth, fmt: str | None,
 
 def cache_ttl(result: Result) -> float:
     """Seconds the answer may be kept by its own Cache-Control (0: not at all)."""
-    value = result.headers.get("cache-control")
-    if not value or result.status_code != 200:
+    if result.status_code != 200:
         return 0.0
-    ttl = 0.0
-    for part in value.lower().split(","):
-        name, _, arg = part.strip().partition("=")
-        if name in ("no-store", "no-cache", "private"):
-            return 0.0
-        if name in ("max-age", "s-maxage"):
-            try:
-                ttl = max(ttl, float(arg.strip('"')))
-            except ValueError:
-                return 0.0
-    return ttl
+    return cachecontrol.private_ttl(result.headers.get("cache-control"))
 
 
 class Method:

@@ -1,10 +1,12 @@
-"""``was.postgresql``: an asyncpg pool per member, on the worker's loop.
+"""``was.postgresql``: a pool of asyncpg connections per member, on the worker's loop.
 
-Each member (host, port, database, user) gets one pool per worker, made at its first
-call and kept for the worker's life.  A connection returns to the pool as it is, an
-open transaction rolled back (``_reset``).  A query runs on a connection from the pool; when
-every connection stays busy for ``POOL_WAIT`` seconds the call fails with
-``PoolExhausted`` rather than queue without end.  Rows come back as ``sql.Row``.
+Each member (host, port, database, user) gets one pool per worker (``pgpool.Pool``),
+made at its first call and kept for the worker's life.  A query runs on a connection
+taken from the pool and given back after it, idle: a transaction it left open is rolled
+back first, and a connection whose statement was interrupted (a timeout, a lost
+connection) is dropped.  When every connection stays busy for ``POOL_WAIT`` seconds the
+call fails with ``PoolExhausted`` rather than queue without end.  Rows come back as
+``sql.Row``.
 """
 
 from __future__ import annotations
@@ -15,58 +17,43 @@ from typing import Any
 
 from skitai.config.aliases import Member
 from skitai.was import sql
+from skitai.was.pgpool import Pool, PoolExhausted
 from skitai.was.result import DONE, Result
 
-POOL_MIN = 1
+__all__ = ["Driver", "PoolExhausted"]
+
+POOL_MIN = 1  # unused: connections open at their first use (kept for code that sets it)
 POOL_MAX = 16
 POOL_WAIT = 5.0
-
-
-class PoolExhausted(ConnectionError):
-    """Every connection of a member's pool stayed busy."""
 
 
 class Driver:
     name = "postgresql"
 
     def __init__(self) -> None:
-        self._pools: dict[Member, Any] = {}
-        self._making: dict[Member, asyncio.Future[Any]] = {}
+        self._pools: dict[Member, Pool] = {}
+        self._asyncpg: Any = None
 
-    async def pool(self, member: Member) -> Any:
+    def pool(self, member: Member) -> Pool:
         found = self._pools.get(member)
-        if found is not None:
-            return found
-        making = self._making.get(member)
-        if making is not None:
-            return await asyncio.shield(making)
-        asyncpg: Any = importlib.import_module("asyncpg")  # untyped: used through Any
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._making[member] = fut
-        try:
-            pool = await asyncpg.create_pool(
-                host=member.host or None, port=member.port or None,
-                user=member.user or "postgres", password=member.password,
-                database=member.database or member.user or "postgres",
-                min_size=POOL_MIN, max_size=POOL_MAX, ssl=await _ssl(member), reset=_reset)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: a concurrent waiter re-raises it, nobody else logs
-            raise
-        finally:
-            del self._making[member]
-        self._pools[member] = pool
-        fut.set_result(pool)
-        return pool
+        if found is None:
+            found = self._pools[member] = Pool(lambda: self._connect(member), POOL_MAX,
+                                               member.label)
+        return found
+
+    async def _connect(self, member: Member) -> Any:
+        asyncpg = self._asyncpg
+        if asyncpg is None:
+            asyncpg = self._asyncpg = importlib.import_module("asyncpg")  # untyped: Any
+        return await asyncpg.connect(
+            host=member.host or None, port=member.port or None,
+            user=member.user or "postgres", password=member.password,
+            database=member.database or member.user or "postgres", ssl=await _ssl(member))
 
     async def execute(self, member: Member, sql_text: str, params: sql.Params) -> Result:
-        pool = await self.pool(member)
+        pool = self.pool(member)
         text, values = sql.to_numeric(sql_text, params)
-        try:
-            conn = await pool.acquire(timeout=POOL_WAIT)
-        except TimeoutError:
-            raise PoolExhausted(f"{member.label}: all {POOL_MAX} connections busy for "
-                                f"{POOL_WAIT:g}s") from None
+        conn = await pool.acquire(POOL_WAIT)
         try:
             if not values and sql.is_script(text):
                 status = await conn.execute(text)
@@ -75,8 +62,16 @@ class Driver:
                 records = await conn.fetch(text, *values)
                 rows = [sql.Row(r.items()) for r in records]
                 status = "OK"
-        finally:
-            await pool.release(conn)
+            if conn.is_in_transaction():
+                # A BEGIN never committed: its work must not reach the next call.
+                await conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if isinstance(exc, self._asyncpg.PostgresError) and not conn.is_in_transaction():
+                pool.release(conn)  # the server said no; the connection is idle again
+            else:
+                pool.discard(conn)
+            raise
+        pool.release(conn)
         return Result(status=DONE, status_code=200, reason=status, data=rows,
                       target=f"postgresql://{member.label}/{member.database or ''}")
 
@@ -91,13 +86,6 @@ class Driver:
 
 
 _ssl_context: Any = None
-
-
-async def _reset(conn: Any) -> None:
-    """Nothing more than asyncpg itself does with a custom reset: it clears listeners and
-    rolls back an open transaction (logging it).  Its default reset query costs a round
-    trip per call, a second query for every ``SELECT 1``; was runs one statement per
-    call, so a ``BEGIN`` left open is the state that could leak, and it does not."""
 
 
 async def _ssl(member: Member) -> Any:

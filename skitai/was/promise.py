@@ -94,8 +94,10 @@ class Promise:
         return call
 
     def _track(self, reqid: str, starter: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not isinstance(reqid, str) or not reqid.isidentifier():
-            raise ValueError(f"a request name is a Python identifier, got {reqid!r}")
+        # The seed says a request name SHOULD be an identifier (a template variable) and
+        # then names one 'req-0' itself: any non-empty string is taken.
+        if not isinstance(reqid, str) or not reqid:
+            raise ValueError(f"a request name is a non-empty string, got {reqid!r}")
         kwargs["callback"] = self._on_response(reqid)
         with self._cond:
             self._requests += 1
@@ -270,9 +272,9 @@ def _templates() -> Any:
     if _env is None:
         import jinja2
 
-        from skitai.api import getswd
+        from skitai.was import runtime
 
-        dirs = [os.path.join(getswd(), "templates"), os.path.join(os.getcwd(), "templates")]
+        dirs = [os.path.join(runtime.swd(), "templates"), os.path.join(os.getcwd(), "templates")]
         _env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True)
     return _env
 

@@ -3,7 +3,8 @@ call, and which member(s) answer (``.lb`` one by weight and load, ``.map`` all).
 
 Aliases are the ones ``skitai.alias()`` and ``[@name]`` sections declared, parsed once
 by ``skitai.config.aliases``: the worker hands its frozen config's tuple to
-``configure()``; outside a worker (a script) the draft ``app.py`` built so far is used.
+``configure()``; outside a worker (a script) the aliases the app side declared to
+``runtime.declare()`` so far (``app.py``'s draft) are used.
 A server written in the call (``was.postgresql("127.0.0.1:5432", "mydb")``) is parsed by
 the same ``aliases.parse_member``.
 """
@@ -19,25 +20,41 @@ from urllib.parse import quote
 from skitai.config import aliases as aliases_mod
 from skitai.config.aliases import Member
 from skitai.upstream import balancer as upstream_balancer
+from skitai.was import runtime
 
 T = TypeVar("T")
 
 _configured: tuple[aliases_mod.Alias, ...] | None = None
+_http2 = True  # set_backend_http2, from the worker's config (configure)
 # A member that refused a connection is tried last for this long.
 DOWN_FOR = 10.0
 
 
-def configure(aliases: tuple[aliases_mod.Alias, ...] | None) -> None:
-    global _configured
+# In a worker (aliases fixed) a call site's database target, resolved once: the same few
+# are asked for on every request.  Bounded in case an app writes ever new server strings.
+_resolved_db: dict[tuple[str, str | None, str | None, str | None, str | None], Target] = {}
+RESOLVED_MAX = 1024
+
+
+def configure(aliases: tuple[aliases_mod.Alias, ...] | None, backend_http2: bool = True) -> None:
+    global _configured, _http2
     _configured = aliases
+    _http2 = backend_http2
+    _resolved_db.clear()
+
+
+def backend_http2() -> bool:
+    """``set_backend_http2``'s choice (an alias's ``http2=`` wins over it): the worker's
+    config, or outside a worker what the app side declared, as for the aliases."""
+    if _configured is not None:
+        return _http2
+    return runtime.declared_backend_http2()
 
 
 def known_aliases() -> tuple[aliases_mod.Alias, ...]:
     if _configured is not None:
         return _configured
-    from skitai import api
-
-    return tuple(api.draft().aliases)
+    return runtime.declared_aliases()
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,20 @@ def find_alias(name: str) -> aliases_mod.Alias:
 def resolve_db(server: str, kind: str | None, database: str | None = None,
                user: str | None = None, password: str | None = None) -> Target:
     """``@alias`` or a server string for a database ``kind`` (None: the alias's own)."""
+    if _configured is None:  # the draft may still change: resolved each time
+        return _resolve_db(server, kind, database, user, password)
+    key = (server, kind, database, user, password)
+    found = _resolved_db.get(key)
+    if found is None:
+        found = _resolve_db(server, kind, database, user, password)
+        if len(_resolved_db) >= RESOLVED_MAX:
+            _resolved_db.clear()
+        _resolved_db[key] = found
+    return found
+
+
+def _resolve_db(server: str, kind: str | None, database: str | None,
+                user: str | None, password: str | None) -> Target:
     if server.startswith("@"):
         alias = find_alias(server)
         if kind is not None and alias.type != kind:
@@ -112,11 +143,20 @@ class Balancers:
 
     def __init__(self) -> None:
         self._by_members: dict[tuple[Member, ...], upstream_balancer.Balancer] = {}
+        # The same members tuple (an alias's) comes back on every call: found by identity
+        # first, as hashing it hashes every field of every member.  The entry keeps the
+        # tuple alive, so its id is not reused while it is here.
+        self._by_id: dict[int, tuple[tuple[Member, ...], upstream_balancer.Balancer]] = {}
 
     def of(self, members: tuple[Member, ...]) -> upstream_balancer.Balancer:
+        seen = self._by_id.get(id(members))
+        if seen is not None and seen[0] is members:
+            return seen[1]
         found = self._by_members.get(members)
         if found is None:
             found = self._by_members[members] = upstream_balancer.Balancer(members)
+        if len(self._by_id) < 1024:  # bounded: a server written in a call is a new tuple
+            self._by_id[id(members)] = (members, found)
         return found
 
     async def one(self, members: tuple[Member, ...], call: Callable[[Member], Awaitable[T]],

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from skitai.worker import eager, events, websocket_app
 from skitai.worker.handler import ContinueRelay
 from skitai.worker.static import Refusal
-from skitai.worker.stream import NO_LINKS, BodyRefused, ClientDisconnected, Stream
+from skitai.worker.stream import NO_LINKS, BodyBuffer, BodyRefused, ClientDisconnected, Stream
 
 if TYPE_CHECKING:
     from skitai.worker.handler import Handler
@@ -88,12 +88,13 @@ def set_hint_promise(site: Site, conn: Pusher, stream: Stream) -> None:
 
 
 def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
-             websocket: bool = False) -> tuple[int, asyncio.Future[None] | None]:
+             websocket: bool = False) -> asyncio.Future[None] | None:
     """Route a new stream and start its handler.
 
-    Returns the request body limit of the route (0 when no route matched) and the task
-    running the handler's awaitable (None when the handler returned without one, e.g. a
-    WSGI app submitted to the pool, or when ``respond(stream, status)`` already answered).
+    Gives the stream's body the route's size limit (``BodyBuffer.feed`` refuses past it)
+    and returns the task running the handler's awaitable (None when the handler returned
+    without one, e.g. a WSGI app submitted to the pool, or when ``respond(stream, status)``
+    already answered).
     ``websocket``: the connection saw a WebSocket upgrade request (an app may take it).
     """
     request = stream.request
@@ -101,45 +102,51 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
     if forward is not None and forward.wants(request.target, request.method):
         # enable_proxy(): absolute-form and CONNECT requests (skitai.gateway.forward)
         site.count_request(request)
+        body = stream.body
+        if type(body) is BodyBuffer:  # (NO_BODY: nothing will be fed)
+            body.limit = site.body_limit
         try:
             proxied = forward(stream)
         except Exception:  # noqa: BLE001 - a proxy bug must not kill the connection loop
             log.exception("forward proxy failed for %s", request.target)
             respond(stream, 500)
-            return site.body_limit, None
-        return site.body_limit, (eager.start(site.loop, proxied) if proxied is not None else None)
+            return None
+        return eager.start(site.loop, proxied) if proxied is not None else None
     route = route_stream(site, router, stream)
     if route is None:
         respond(stream, 404)
-        return 0, None
+        return None
     limit = route.body_limit or site.body_limit
     if request.content_length is not None and request.content_length > limit:
         respond(stream, 413)
-        return limit, None
+        return None
+    body = stream.body
+    if type(body) is BodyBuffer:
+        body.limit = limit  # BodyBuffer.feed refuses past it
     handler = pick_handler(route, stream, respond)
     if handler is None:
-        return limit, None
+        return None
     # (An upgrade request with a body is served as plain HTTP by the adapter: never ours.)
     if websocket and handler is route.app and not request.has_body:
         if websocket_app.wants(handler):  # a WSGI app: it is asked (INIT) to take it
             websocket_app.start(stream, handler)
-            return limit, None
+            return None
     try:
         result = handler(stream)
         task = eager.start(site.loop, result) if result is not None else None
     except BodyRefused as exc:  # the declared body breaks the handler's own limits
         respond(stream, exc.status)
-        return limit, None
+        return None
     except Exception:  # noqa: BLE001 - a handler bug must not kill the connection loop
         log.exception("handler failed for %s", request.target)
         respond(stream, 500)
-        return limit, None
+        return None
     if request.expect_continue and not stream.headers_sent and not stream.closed \
             and not (isinstance(handler, ContinueRelay) and handler.relays_continue()):
         # Only now: the handler has accepted the declared body (its limits passed).  A
         # ``ContinueRelay`` (the reverse proxy) asks its member instead.
         stream.send_informational(100)
-    return limit, task
+    return task
 
 
 def pick_handler(route: Route, stream: Stream, respond: Respond) -> Handler | None:

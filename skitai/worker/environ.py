@@ -47,7 +47,7 @@ class EnvironCache:
     ``SERVER_PORT``): a keep-alive client sends the same header block request after
     request, and comparing two lists costs less than decoding it again."""
 
-    __slots__ = ("base", "common", "headers", "chunked", "fields")
+    __slots__ = ("base", "common", "headers", "chunked", "fields", "gtxid_prefix")
 
     def __init__(self) -> None:
         self.base: dict[str, Any] | None = None
@@ -55,6 +55,7 @@ class EnvironCache:
         self.headers: events.Headers | None = None
         self.chunked = False
         self.fields: dict[str, str] = {}
+        self.gtxid_prefix = ""  # the connection's "GTID-<tag>-C<n>-R" (Stream.put_txn)
 
 
 def build_environ(

@@ -40,13 +40,14 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from skitai.worker import errorpage, ranges
 from skitai.worker.filecache import CachedFile, FileCache
 from skitai.worker.routing import split_target
-from skitai.worker.stream import Stream
+from skitai.worker.stream import ClientDisconnected, Stream
 
 ALLOWED_METHODS = b"GET, HEAD"
 RESOLVE_TTL = 1.0  # seconds a URL -> file answer is reused (like nginx's open_file_cache)
@@ -220,64 +221,78 @@ class StaticDirectory:
                 (b"content-length", b"%d" % info.st_size)]
 
     # --- sending --------------------------------------------------------------------------
-    async def __call__(self, stream: Stream) -> None:
+    def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         found = self.resolve(stream)
         if found is None:
-            await send_status(stream, 404)
-        elif isinstance(found, Refusal):
-            await send_status(stream, found.status)
-        else:
-            await self.serve(stream, found)
+            return send_status(stream, 404)
+        if isinstance(found, Refusal):
+            return send_status(stream, found.status)
+        return self.serve(stream, found)
 
-    async def serve(self, stream: Stream, resolved: Resolved) -> None:
+    def serve(self, stream: Stream, resolved: Resolved) -> Coroutine[Any, Any, None] | None:
+        """Answer with the file.  The usual request (the whole file, no condition, a
+        socket that takes it at once) is done when this returns None: no coroutine and
+        no task per response; otherwise the coroutine returned finishes the response."""
         request = stream.request
         method = request.method
         if method not in (b"GET", b"HEAD"):
-            await send_status(stream, 405, [(b"allow", ALLOWED_METHODS)])
-            return
+            return send_status(stream, 405, [(b"allow", ALLOWED_METHODS)])
         if resolved.redirect is not None:
             _, query = split_target(request.target)
             location = resolved.redirect + (b"?" + query if query else b"")
-            await send_status(stream, 301, [(b"location", location)])
-            return
+            return send_status(stream, 301, [(b"location", location)])
         file = self.files.acquire(resolved.path)  # one stat when it is open already
         if file is None:
-            await send_status(stream, 404)
-            return
+            return send_status(stream, 404)
         try:
-            await self._send_file(stream, resolved, file, method == b"HEAD")
+            rest = self._send_file(stream, resolved, file, method == b"HEAD")
+        except ClientDisconnected:
+            rest = None  # (the connection logs the request as the client's close)
+        except BaseException:
+            self.files.release(file)
+            raise
+        if rest is None:
+            self.files.release(file)
+            return None
+        return self._release_after(rest, file)
+
+    async def _release_after(self, rest: Coroutine[Any, Any, None], file: CachedFile) -> None:
+        try:
+            await rest
         finally:
             self.files.release(file)
 
-    async def _send_file(self, stream: Stream, resolved: Resolved, file: CachedFile,
-                         head_only: bool) -> None:
+    def _send_file(self, stream: Stream, resolved: Resolved, file: CachedFile,
+                   head_only: bool) -> Coroutine[Any, Any, None] | None:
+        # Most requests carry no condition and no Range: one scan decides.
+        for name, _ in stream.request.headers:
+            if name in _CONDITIONAL:
+                return self._send_conditional(stream, resolved, file, head_only)
+        # The whole file: its head is built once per file version (and URL path).
+        head = file.heads.get(resolved.url_path)
+        if head is None:
+            head = self._full_head(resolved, file.info)
+            if not any(name == b"expires" for name, _ in head):  # (Expires moves on)
+                file.heads[resolved.url_path] = head
+        stream.send_head(200, head)
+        if not head_only:
+            rest = stream.send_file_now(file, 0, file.info.st_size)
+            if rest is not None:
+                return _end_after(stream, rest)
+        stream.end()
+        return None
+
+    async def _send_conditional(self, stream: Stream, resolved: Resolved, file: CachedFile,
+                                head_only: bool) -> None:
+        """A request with a precondition or a Range (``ranges.py`` decides)."""
         headers = stream.request.headers
         info = file.info
         size = info.st_size
-        # Most requests carry no condition and no Range: one scan decides.
-        conditional = False
-        for name, _ in headers:
-            if name in _CONDITIONAL:
-                conditional = True
-                break
-        if not conditional:
-            # The whole file: its head is built once per file version (and URL path).
-            head = file.heads.get(resolved.url_path)
-            if head is None:
-                head = self._full_head(resolved, info)
-                if not any(name == b"expires" for name, _ in head):  # (Expires moves on)
-                    file.heads[resolved.url_path] = head
-            stream.send_head(200, head)
-            if not head_only:
-                await stream.send_file(file, 0, size)
-            stream.end()
-            return
         mtime = int(info.st_mtime)
         etag = ranges.make_etag(size, info.st_mtime_ns, info.st_ino)
         validators = [(b"etag", etag), (b"last-modified", ranges.format_http_date(mtime))]
         validators += self.cache_headers(resolved.url_path, time.time())
-        verdict = ranges.evaluate_preconditions(stream.request.method, headers, etag, mtime) \
-            if conditional else None
+        verdict = ranges.evaluate_preconditions(stream.request.method, headers, etag, mtime)
         if verdict == 304:
             stream.send_head(304, validators)  # no Content-Length: a 304 has no body
             stream.end()
@@ -288,7 +303,7 @@ class StaticDirectory:
         ctype = content_type(resolved.path)
         common = validators + [(b"accept-ranges", b"bytes"), (b"x-content-type-options", b"nosniff")]
         plan = ranges.FULL
-        range_value = ranges.header_value(headers, b"range") if conditional else None
+        range_value = ranges.header_value(headers, b"range")
         # Only GET has range semantics (RFC 9110 14.2): HEAD describes the whole file.
         if range_value is not None and not head_only:
             if ranges.if_range_allows(ranges.header_value(headers, b"if-range"), etag, mtime):
@@ -321,6 +336,11 @@ class StaticDirectory:
                 await stream.send_file(file, start, stop - start)
             await stream.send_data(tail)
         stream.end()
+
+
+async def _end_after(stream: Stream, rest: Coroutine[Any, Any, None]) -> None:
+    await rest
+    stream.end()
 
 
 async def send_status(stream: Stream, status: int,

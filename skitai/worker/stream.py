@@ -28,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import io
+import sys
 import tempfile
 import threading
-from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Protocol
+from collections.abc import Callable, Coroutine
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from skitai import txn as txn_mod
 from skitai.worker import events
@@ -60,7 +61,10 @@ class StreamSink(Protocol):
                        body: bytes) -> None:
         """A whole small response (head, body, end) in one go."""
     async def stream_drain(self, stream_id: int) -> None: ...
-    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int, count: int) -> None: ...
+    def stream_sendfile(self, stream_id: int, file: FileLike, offset: int,
+                        count: int) -> Coroutine[Any, Any, None] | None:
+        """Send ``count`` bytes of ``file``: None when they went at once (HTTP/1.1's
+        sendfile), else a coroutine to await that sends them (an ``async def`` will do)."""
     def stream_abort(self, stream_id: int) -> None:
         """The response cannot be completed: reset the stream (HTTP/2) or the connection."""
     def pause_reading(self) -> None: ...
@@ -162,7 +166,7 @@ class BodyBuffer:
     """
 
     __slots__ = ("_chunks", "_size", "_done", "_error", "_cond", "_waiter", "_sink", "_paused",
-                 "_loop", "received", "check", "_spool", "_settled", "trailers")
+                 "_loop", "received", "limit", "check", "_spool", "_settled", "trailers")
 
     def __init__(self, sink: StreamSink, loop: asyncio.AbstractEventLoop) -> None:
         self._chunks: collections.deque[bytes] = collections.deque()
@@ -177,6 +181,8 @@ class BodyBuffer:
         self._paused = False
         self._loop = loop
         self.received = 0  # bytes fed so far (for the access log and size limits)
+        # The route's max_client_body_size, set by dispatch before any body arrives.
+        self.limit = sys.maxsize
         # Sees each chunk before it is kept; raises BodyRefused (a handler's limits).
         self.check: Callable[[bytes], None] | None = None
         self._spool: _Spool | None = None  # collect(): the whole body is kept here
@@ -228,6 +234,9 @@ class BodyBuffer:
 
     # --- producer side (loop thread) -------------------------------------------
     def feed(self, data: bytes) -> None:
+        """Raises ``BodyRefused`` (nothing of ``data`` kept) past ``limit`` or ``check``."""
+        if self.received + len(data) > self.limit:
+            raise BodyRefused("request body too large")
         if self.check is not None:
             self.check(data)  # may raise BodyRefused: nothing of this chunk is kept
         spool = self._spool
@@ -424,6 +433,25 @@ class Stream:
                                                         id(self.sink) & 0xFFFF, self.stream_id)
         return found
 
+    def put_txn(self, environ: dict[str, Any]) -> None:
+        """README "API Transaction ID": the ids an app reads (``skitai.gtxid``,
+        ``skitai.ltxid``, ``skitai.traceparent``).  The usual edge request (no
+        ``X-Gtxn-Id``, no ``traceparent``: the environ already has the headers) costs one
+        string, not a ``Txn``: that is made only when a backend call or the log asks."""
+        if (self.txn_ids is None and "HTTP_X_GTXN_ID" not in environ
+                and "HTTP_TRACEPARENT" not in environ):
+            # new_gtxid(channel, request), its connection's part made once.
+            cache = self.environ_cache
+            prefix = cache.gtxid_prefix if cache is not None else ""
+            if not prefix:
+                prefix = txn_mod.edge_prefix(id(self.sink) & 0xFFFF)
+                if cache is not None:
+                    cache.gtxid_prefix = prefix
+            environ["skitai.gtxid"] = prefix + str(self.stream_id)
+            environ["skitai.ltxid"] = "1000"  # txn.EDGE_LTXID
+        else:
+            environ.update(self.txn().environ())
+
     def send_head(self, status: int, headers: Headers, reason: bytes = b"") -> None:
         if self.headers_sent:
             raise RuntimeError("response head already sent")
@@ -465,10 +493,19 @@ class Stream:
 
     async def send_file(self, file: FileLike, offset: int, count: int) -> None:
         """Send ``count`` bytes of ``file`` from ``offset`` (sendfile where the transport allows)."""
-        if count:
-            self._check_open()
-            self.sent_bytes += count
-            await self.sink.stream_sendfile(self.stream_id, file, offset, count)
+        rest = self.send_file_now(file, offset, count)
+        if rest is not None:
+            await rest
+
+    def send_file_now(self, file: FileLike, offset: int,
+                      count: int) -> Coroutine[Any, Any, None] | None:
+        """``send_file`` without a coroutine when the socket takes the whole file at once
+        (None); else the coroutine that sends the rest, for the caller to await."""
+        if not count:
+            return None
+        self._check_open()
+        self.sent_bytes += count
+        return self.sink.stream_sendfile(self.stream_id, file, offset, count)
 
     def end(self, trailers: Headers | None = None) -> None:
         if self.ended:

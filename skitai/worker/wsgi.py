@@ -43,6 +43,7 @@ from skitai.worker.pool import ThreadPool
 from skitai.worker.stream import NO_BODY, BodyBuffer, BodyTimeout, ClientDisconnected, Stream
 
 log = logging.getLogger("skitai.app")
+_bind, _unbind = was_context.bind, was_context.unbind
 
 COLLECT_LIMIT = 256 * 1024
 BODY_BUFFER_SIZE = 64 * 1024  # a request body past this waits in a temporary file
@@ -347,8 +348,7 @@ class WsgiHandler:
             extra=stream.environ_extra,
             cache=stream.environ_cache,
         )
-        # README "API Transaction ID": the app reads its ids (skitai.gtxid, skitai.ltxid).
-        environ.update(stream.txn().environ())
+        stream.put_txn(environ)  # skitai.gtxid, skitai.ltxid
         return environ
 
     # --- the app call (in a pool thread, or inline on the loop) -----------------------
@@ -363,30 +363,31 @@ class WsgiHandler:
             ex = _Exchange(self, stream, threaded)
         result: Any = None  # what a user app returns: a str or bytes is taken too
         handed_off = False
-        token = was_context.bind(environ)  # `from skitai import was` knows this request
+        token = _bind(environ)  # `from skitai import was` knows this request
         try:
             result = self.app(environ, ex.start_response) if awaited is None else awaited
-            if not threaded and hasattr(result, "__await__"):
-                handed_off = True
-                return self._await_app(stream, ex, result, environ)
             if "REMOTE_USER" in environ:  # an app's authentication names the user in the log
                 stream.user = str(environ["REMOTE_USER"])
-            if hasattr(result, "__aiter__"):
-                # An async body (was.promise(...)): the loop drives it, the thread is free.
-                handed_off = True
-                return self._async_body(stream, ex, result, environ, threaded)
             kind = type(result)
-            if kind is not list and (kind is str or kind is bytes):
-                result = [result]  # one chunk, not a sequence of characters
-            if isinstance(result, FileWrapper) and ex.headers is not None:
-                if threaded:
-                    if self._send_file_wrapper(stream, ex, result):
-                        return None
-                else:
-                    rest = self._file_wrapper_task(stream, ex, result)
-                    if rest is not None:
-                        handed_off = True
-                        return rest
+            if kind is not list:  # (a list, the usual result, is none of these)
+                if not threaded and hasattr(result, "__await__"):
+                    handed_off = True
+                    return self._await_app(stream, ex, result, environ)
+                if hasattr(result, "__aiter__"):
+                    # An async body (was.promise(...)): the loop drives it, the thread is free.
+                    handed_off = True
+                    return self._async_body(stream, ex, result, environ, threaded)
+                if kind is str or kind is bytes:
+                    result = [result]  # one chunk, not a sequence of characters
+                elif isinstance(result, FileWrapper) and ex.headers is not None:
+                    if threaded:
+                        if self._send_file_wrapper(stream, ex, result):
+                            return None
+                    else:
+                        rest = self._file_wrapper_task(stream, ex, result)
+                        if rest is not None:
+                            handed_off = True
+                            return rest
             chunks = iter(result)
             # environ["skitai.unbuffered"]: each piece goes out as the app yields it (a
             # gRPC stream, a feed), instead of being collected up to COLLECT_LIMIT.
@@ -417,7 +418,7 @@ class WsgiHandler:
             if threaded and pool is not None:
                 pool.complete(self._complete, stream, ex)
             else:
-                self._complete(stream, ex)
+                self._complete_response(stream, ex)  # (ClientDisconnected: caught below)
         except ClientDisconnected:
             pass
         except BaseException as exc:  # noqa: BLE001 - any app failure becomes a 500
@@ -432,7 +433,7 @@ class WsgiHandler:
                 pool.complete(self._fail, stream, ex, _describe(environ), traceback.format_exc(),
                               status)
         finally:
-            was_context.reset(token)
+            _unbind(token)  # (set and reset in this one synchronous frame)
             if not handed_off:
                 if type(result) is not list:
                     _close(result)

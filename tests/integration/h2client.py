@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import socket
 import ssl
 import time
@@ -52,6 +53,8 @@ class H2Client:
         # before it (e.g. HEADERS for a stream this client reset).
         self._raw = bytearray()
         self.goaway: GoAwayFrame | None = None
+        # frames received, by type (e.g. "WindowUpdateFrame"), counted by the shadow parser
+        self.frames: collections.Counter[str] = collections.Counter()
         if upgrade:
             self.upgrade_settings = self.conn.initiate_upgrade_connection()
             self.replies[1] = Reply()
@@ -139,6 +142,7 @@ class H2Client:
             frame, length = Frame.parse_frame_header(memoryview(bytes(raw[:9])))
             if len(raw) < 9 + length:
                 return
+            self.frames[type(frame).__name__] += 1
             if isinstance(frame, GoAwayFrame) and self.goaway is None:
                 frame.parse_body(memoryview(bytes(raw[9:9 + length])))
                 self.goaway = frame

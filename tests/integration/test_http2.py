@@ -129,6 +129,28 @@ def test_20_mib_up_and_down_without_holding_it(server: ServerProcess) -> None:
     assert growth < 12 << 20, f"worker RSS grew by {growth / 2**20:.1f} MiB"
 
 
+
+@pytest.mark.parametrize("path", ["/upload", "/streaming/upload"])
+def test_upload_window_updates_come_in_half_window_steps(server: ServerProcess, path: str) -> None:
+    # 10 MiB in 16 KiB DATA frames (640): the server hands window back when half of it
+    # was consumed (stream 256 KiB, connection 4 MiB), so about 80 + 5 WINDOW_UPDATEs
+    # arrive, not one or two per frame; the streaming mount's reader holds and releases
+    # its stream's window and the upload still never stalls.
+    c = client(server)
+    c.wait(lambda: c.conn.remote_settings.initial_window_size == 256 * 1024)
+    before = c.frames["WindowUpdateFrame"]
+    size = 10 << 20
+    payload = pattern(size)
+    sid = c.request(path, "POST", headers=[(b"content-length", str(size).encode())], end=False)
+    c.send_body(sid, payload)
+    c.wait(lambda: c.replies[sid].ended, timeout=120)
+    assert c.replies[sid].data.decode() == f"len={size} md5={hashlib.md5(payload).hexdigest()}"
+    updates = c.frames["WindowUpdateFrame"] - before
+    print(f"{path}: {updates} WINDOW_UPDATE frames for {size // 16384} DATA frames")
+    assert 0 < updates <= size // (128 * 1024) + size // (2 << 20) + 8, updates
+    c.close()
+
+
 def test_request_trailers_are_accepted(server: ServerProcess) -> None:
     c = client(server)
     sid = c.request("/echo/t", "POST", end=False)
@@ -450,5 +472,28 @@ def test_header_field_limits_answer_431_on_one_stream(server: ServerProcess) -> 
     assert c.replies[ok].status == 200 and c.replies[ok].data.startswith(b"HTTP/2 GET /echo/ok|")
     assert c.replies[edge].status == 200 and c.replies[crumbs].status == 200
     assert c.get("/echo/after").status == 200  # the connection goes on
+    assert c.terminated is None
+    c.close()
+
+
+def test_long_path_answers_414_on_one_stream(server: ServerProcess) -> None:
+    # max_request_line (4094, as HTTP/1.1): the request line HTTP/1.1 would carry,
+    # "GET <path> HTTP/1.1", over it is 414 on that stream; the connection goes on.
+    c = client(server)
+    at_limit = "/echo/" + "a" * (4094 - len("GET  HTTP/1.1") - len("/echo/"))
+    over = at_limit + "b"
+    long = c.request(over)
+    beside = c.request("/echo/beside")
+    edge = c.request(at_limit)
+    posted = c.request(over, "POST", end=False)  # its body is not wanted (RST_STREAM NO_ERROR)
+    c.wait(lambda: all(c.replies[s].ended or c.replies[s].reset is not None
+                       for s in (long, beside, edge, posted)))
+    assert c.replies[long].status == 414 and c.replies[posted].status == 414
+    assert c.replies[beside].status == 200 and c.replies[edge].status == 200
+    assert c.replies[edge].data.startswith(f"HTTP/2 GET {at_limit}|".encode())
+    again = c.request(over)  # the same block again (the fast path's kept verdict)
+    c.wait(lambda: c.replies[again].ended)
+    assert c.replies[again].status == 414
+    assert c.get("/echo/after").status == 200
     assert c.terminated is None
     c.close()

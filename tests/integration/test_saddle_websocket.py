@@ -60,6 +60,23 @@ def room(was, message):
     return "%d: %s" % (was.wsclient() % 1000, message)
 
 
+num_sent = {}
+
+
+@app.route("/chat")
+def chat(was, message, client_name):  # the seed's example: ?client_name= after the message
+    client_id = was.wsclient()
+    if was.wshasevent():
+        if was.wsinit():
+            num_sent[client_id] = 0
+            return was.wsconfig(skitai.WS_SIMPLE, 60)
+        elif was.wsclosed():
+            del num_sent[client_id]
+        return
+    num_sent[client_id] += 1
+    return "%s said: %s (%d)" % (client_name, message, num_sent[client_id])
+
+
 @app.route("/add")
 def add(was, a, b):
     return a + b
@@ -105,6 +122,18 @@ def test_wsinit_spelling_with_json(srv: ServerProcess) -> None:
     with connect(url(srv, "/ws/json"), open_timeout=20) as ws:
         ws.send(json.dumps({"q": 21}))
         assert json.loads(ws.recv(timeout=20)) == {"got": 21, "twice": 42}
+
+
+def test_query_parameters_after_the_message(srv: ServerProcess) -> None:
+    """The seed: "for getting another args, just add args behind message arg"."""
+    with connect(url(srv, "/ws/chat?client_name=steve"), open_timeout=20) as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=20) == "steve said: hi (1)"
+        ws.send("again")
+        assert ws.recv(timeout=20) == "steve said: again (2)"
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        connect(url(srv, "/ws/chat"), open_timeout=20)
+    assert refused.value.response.status_code == 400
 
 
 def test_xmlrpc_messages(srv: ServerProcess) -> None:

@@ -136,6 +136,50 @@ def test_a_member_offering_only_http11_gets_http11(tmp_path: Path, trust: str,
         server.server_close()
 
 
+def test_http2_switch_keeps_a_tls_member_preferring_h2_on_http11(
+        tls_members: list[ServerProcess], trust: str) -> None:
+    """The member picks h2 whenever it is offered; with the switch off it is not offered."""
+    member = tls_members[0]
+    skitai.alias("@h1only", skitai.PROTO_HTTPS, f"127.0.0.1:{member.port}", http2=False)
+    skitai.alias("@h2still", skitai.PROTO_HTTPS, f"127.0.0.1:{member.port}")
+    answers = [was.get(f"@h1only/echo/{i}") for i in range(3)]
+    assert [a.getwait(10).data.split("|")[0] for a in answers] == [
+        f"HTTP/1.1 GET /echo/{i}" for i in range(3)]
+    pool = was_http._pools[next(k for k in was_http._pools if k[0] == "@h1only")]
+    assert not pool.http2 and not pool._h2 and not pool._alpn
+    assert was.get("@h2still/echo/x").getwait(10).data.startswith("HTTP/2 GET /echo/x|")
+    skitai.set_backend_http2(False)  # globally (an alias's own http2= would win)
+    skitai.alias("@h1global", skitai.PROTO_HTTPS, f"127.0.0.1:{member.port}")
+    assert was.get("@h1global/echo/g").getwait(10).data.startswith("HTTP/1.1 GET /echo/g|")
+
+
+PROXY_H1 = """
+import skitai
+skitai.alias("@tls", skitai.PROTO_HTTPS, {members!r})
+skitai.set_backend_http2(False)
+skitai.mount("/", "@tls")
+skitai.run(threads=0)
+"""
+
+
+def test_reverse_proxy_keeps_a_tls_member_on_http11_when_told(
+        tls_members: list[ServerProcess], tmp_path: Path) -> None:
+    member = tls_members[0]
+    front = start_app(tmp_path, PROXY_H1.format(members=[f"https://127.0.0.1:{member.port}"]),
+                      env={"SSL_CERT_FILE": member.cert,  # type: ignore[attr-defined]
+                           "SKITAI_VARPATH": str(tmp_path / "var")})
+    try:
+        for i in range(3):
+            with urllib.request.urlopen(front.url(f"/echo/{i}"), timeout=10) as resp:
+                body = resp.read().decode()
+            assert body.startswith(f"HTTP/1.1 GET /echo/{i}|"), body
+        req = urllib.request.Request(front.url("/echo/up"), data=b"z" * 200_000, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.read().decode().startswith("HTTP/1.1 POST /echo/up| len=200000 ")
+    finally:
+        front.stop()
+
+
 PROXY = """
 import skitai
 skitai.alias("@tls", skitai.PROTO_HTTPS, {members!r})

@@ -77,7 +77,6 @@ class Http1Connection(SendfileConnection):
         self._closing = False  # close once the current response is done
         self._partial = False  # bytes of an unfinished request head were received
         self._draining = False
-        self._limit = server.body_limit
         self._ws_pending = False  # a WebSocket upgrade request awaits its app's answer
         self.environ_cache = environ_mod.EnvironCache()
         # The first bytes, kept until they cannot be the HTTP/2 preface (h2c prior knowledge).
@@ -163,12 +162,8 @@ class Http1Connection(SendfileConnection):
                 pass
             return
         if type(event) is events.Body:
-            body = stream.body
-            if body.received + len(event.data) > self._limit:
-                self._abort_stream(stream, 413, "request body too large")
-                return
             try:
-                body.feed(event.data)
+                stream.body.feed(event.data)  # (the route's size limit too)
             except BodyRefused as exc:
                 self._abort_stream(stream, exc.status, exc.reason)
         elif type(event) is events.EndBody:
@@ -204,10 +199,7 @@ class Http1Connection(SendfileConnection):
             for event in declined:
                 self._on_event(event)
         set_hint_promise(server, self, stream)
-        limit, self.task = dispatch(server, self.router, stream, self._respond_simple,
-                                    self._ws_pending)
-        if limit:
-            self._limit = limit
+        self.task = dispatch(server, self.router, stream, self._respond_simple, self._ws_pending)
         if self.task is not None:
             self.task.add_done_callback(self._task_done)
 
@@ -362,7 +354,7 @@ class Http1Connection(SendfileConnection):
             server.log_access(stream, stream.status)
         self.current = None
         self.task = None
-        if stream.request.has_body and not stream.body.complete and not stream.closed:
+        if not stream.body.complete and not stream.closed:  # (NO_BODY is complete)
             # Answered before the body arrived (a redirect, an app that ignores it): the
             # connection cannot be reused; linger so the response is not lost to a RST.
             self._closing = True

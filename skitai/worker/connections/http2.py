@@ -73,10 +73,15 @@ class Tunnel(Protocol):
     def feed(self, data: bytes) -> None: ...
     def end(self) -> None: ...
     def closed(self) -> None: ...
+    def writable(self) -> None:
+        """The client's window opened: what was held for it went out (or some did)."""
 
 
 # :protocol value -> takes the extended CONNECT stream over (see the module docstring)
 EXTENDED_CONNECT: dict[bytes, Callable[[H2Connection, events.Request], None]] = {}
+# A plain CONNECT (RFC 9113 8.5: :authority only) -> takes the stream over for the forward
+# proxy when the connection's router has one (``websocket_h2.take_connect``); else 501.
+PLAIN_CONNECT: Callable[[H2Connection, events.Request], None] | None = None
 # Request fields a pushed request copies from the request that pushed it.
 _PUSH_COPY: Final = frozenset((b"user-agent", b"accept-encoding", b"accept-language", b"cookie"))
 
@@ -84,15 +89,13 @@ _PUSH_COPY: Final = frozenset((b"user-agent", b"accept-encoding", b"accept-langu
 class _Sink:
     """The ``StreamSink`` of one HTTP/2 stream."""
 
-    __slots__ = ("conn", "stream_id", "stream", "task", "limit", "waiter", "reset_after",
-                 "logged")
+    __slots__ = ("conn", "stream_id", "stream", "task", "waiter", "reset_after", "logged")
 
     def __init__(self, conn: H2Connection, stream_id: int) -> None:
         self.conn = conn
         self.stream_id = stream_id
         self.stream: Stream | None = None
         self.task: asyncio.Future[None] | None = None
-        self.limit = conn.server.body_limit
         self.waiter: asyncio.Future[None] | None = None
         self.reset_after = False  # RST_STREAM(NO_ERROR) once the response is out (unread body)
         self.logged = False
@@ -140,6 +143,7 @@ class H2Connection(BaseConnection):
             max_header_bytes=cfg.max_header_bytes,
             max_header_fields=cfg.max_header_fields,
             max_header_field_size=cfg.max_header_field_size,
+            max_request_line=cfg.max_request_line,
             max_concurrent_streams=cfg.h2_max_concurrent_streams,
             enable_push=cfg.h2_push,
             enable_connect_protocol=bool(EXTENDED_CONNECT),
@@ -241,9 +245,7 @@ class H2Connection(BaseConnection):
         if request.content_length == 0:
             stream.body.finish()  # nothing can follow (h2 enforces it): complete before the app runs
         set_hint_promise(server, self, stream)
-        limit, task = dispatch(server, self.router, stream, self._respond_simple)
-        if limit:
-            sink.limit = limit
+        task = dispatch(server, self.router, stream, self._respond_simple)
         if task is not None:
             sink.task = task
             task.add_done_callback(partial(self._task_done, sink))
@@ -254,6 +256,8 @@ class H2Connection(BaseConnection):
             if name == b":protocol":
                 protocol = value
         take = EXTENDED_CONNECT.get(protocol.lower()) if protocol else None
+        if take is None and not protocol and self.router.forward_proxy is not None:
+            take = PLAIN_CONNECT  # a tunnel through the forward proxy (enable_proxy)
         if take is None:
             # RFC 9113 8.5: a CONNECT proxy we are not; RFC 8441: unknown :protocol.
             self.write(self.adapter.send(events.Response(request.stream_id, 501,
@@ -274,12 +278,8 @@ class H2Connection(BaseConnection):
         assert stream is not None
         if stream.closed:
             return  # refused (413) or reset: the rest of the body is dropped
-        body = stream.body
-        if body.received + len(event.data) > sink.limit:
-            self._refuse_body(sink, 413, "request body too large")
-            return
         try:
-            body.feed(event.data)
+            stream.body.feed(event.data)  # (the route's size limit too)
         except BodyRefused as exc:
             self._refuse_body(sink, exc.status, exc.reason)
 
@@ -305,7 +305,8 @@ class H2Connection(BaseConnection):
     def _on_error(self, event: events.RemoteError) -> None:
         sid = event.stream_id
         if sid:
-            # One stream over the field limits (431): answered, the connection goes on.
+            # One stream over the field limits (431) or the request line's (414):
+            # answered, the connection goes on.
             log.info("refusing HTTP/2 stream %d from %s: %s", sid, self.client, event.reason)
             sink = self.streams.get(sid)
             if sink is not None:  # its trailers: the app has the request already
@@ -415,6 +416,9 @@ class H2Connection(BaseConnection):
         for sid in writable:
             sink = self.streams.get(sid)
             if sink is None:
+                tunnel = self.tunnels.get(sid)
+                if tunnel is not None:
+                    tunnel.writable()
                 continue
             waiter = sink.waiter
             if waiter is not None and not waiter.done():

@@ -6,7 +6,15 @@ transport's back: so the head and anything buffered must leave the transport fir
 head goes out with ``MSG_MORE`` (through a dup of the socket: uvloop's socket object
 refuses ``send``) so that it shares its packets with the file's first bytes, as nginx's
 ``tcp_nopush``.  Under TLS, HTTP/2 framing, or below ``SENDFILE_MIN`` bytes, the file is
-read with ``pread`` and sent as ``Data`` events with a drain between them.
+read with ``pread`` and sent as ``Data`` events with a drain between them (over HTTP/1.1,
+a file of one piece, ``FILE_CHUNK``, is queued at once like a small response body).
+
+No coroutine when it need not wait: ``stream_sendfile`` sends the head and the file at
+once, from the handler's call, and returns None when the socket took all of it (a cached
+static file up to the socket's buffer size: the usual case); only what the socket does
+not take is left to a coroutine that waits for it to drain.  (It used to yield one loop
+turn first, to batch the writes as ``write_soon`` does; a Task per file response cost
+more than that won.)
 
 ``SendfileConnection`` is a ``BaseConnection`` with this ``stream_sendfile``; a subclass
 provides ``file_frame(stream_id, count)`` (its adapter's framing).
@@ -17,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from skitai.worker import events
 from skitai.worker.connections.base import BaseConnection
@@ -72,12 +81,42 @@ class SendfileConnection(BaseConnection):
         super().connection_lost(exc)
         self._drop_more()
 
-    async def stream_sendfile(self, stream_id: int, file: FileLike, offset: int, count: int) -> None:
+    def stream_sendfile(self, stream_id: int, file: FileLike, offset: int,
+                        count: int) -> Coroutine[Any, Any, None] | None:
+        """Send the file body now, as far as the socket takes it: None when all of it
+        went (a file that fits the socket buffer: no coroutine, no task per response),
+        else a coroutine that sends the rest."""
         out = self._sendfile_fd() if count >= SENDFILE_MIN else None
-        if out is not None:
-            await self._sendfile(out, stream_id, file, offset, count)
-        else:
-            await send_file_in_chunks(self, stream_id, file, offset, count)
+        transport = self.transport
+        if out is None or transport is None:
+            if count > FILE_CHUNK:
+                return send_file_in_chunks(self, stream_id, file, offset, count)
+            # One piece (a small file, or TLS): read and queue it now, as a small
+            # response body is; the transport's buffer takes it.
+            chunk = os.pread(file.fileno(), count, offset)
+            if len(chunk) < count:
+                self.abort()  # the promised length cannot be kept
+                raise ClientDisconnected("file shrank while sending")
+            self.stream_send(events.Data(stream_id, chunk))
+            return None
+        if self.closed or transport.is_closing():
+            raise ClientDisconnected("client disconnected")
+        frame = self.file_frame(stream_id, count)
+        if frame is None:  # HEAD: no body bytes
+            return None
+        prefix, suffix = frame
+        if prefix:
+            self._wbuf.append(prefix)
+        self._send_head_more(transport)
+        if not transport.get_write_buffer_size():
+            sent = self._sendfile_some(out, file.fileno(), offset, count)
+            offset += sent
+            count -= sent
+            if not count:
+                if suffix:
+                    self._wbuf.append(suffix)
+                return None
+        return self._sendfile_rest(transport, out, file, offset, count, suffix)
 
     def _sendfile_fd(self) -> int | None:
         """The socket's fd when the kernel can copy the file for us (plain TCP or unix);
@@ -107,24 +146,23 @@ class SendfileConnection(BaseConnection):
                 self._more = None
         return int(sock.fileno())
 
-    async def _sendfile(self, out: int, stream_id: int, file: FileLike, offset: int,
-                        count: int) -> None:
-        frame = self.file_frame(stream_id, count)
-        if frame is None:  # HEAD: no body bytes
-            return
-        prefix, suffix = frame
-        if prefix:
-            self._wbuf.append(prefix)
-        transport = self.transport
-        assert transport is not None
-        # As write_soon does for small responses: let the loop read every ready socket
-        # before this one's head and file go out (fewer wake-ups of the clients in the
-        # middle of a batch: +10% files/s and a third of the p99 in bench/web.sh).
-        await asyncio.sleep(0)
-        if self.closed or transport.is_closing():
-            raise ClientDisconnected("client disconnected")
-        self._send_head_more(transport)
-        await self._sendfile_body(transport, out, file, offset, count)
+    async def _sendfile_rest(self, transport: asyncio.WriteTransport, out: int, file: FileLike,
+                             offset: int, count: int, suffix: bytes) -> None:
+        """What the socket did not take at once: wait until it drains, then go on."""
+        # The head (and anything before it) must leave the transport's buffer first:
+        # sendfile writes to the socket behind the transport's back.
+        while transport.get_write_buffer_size():
+            await self._socket_writable(out)
+        fd = file.fileno()
+        while True:
+            if self.closed:
+                raise ClientDisconnected("client disconnected")
+            sent = self._sendfile_some(out, fd, offset, count)
+            offset += sent
+            count -= sent
+            if not count:
+                break
+            await self._socket_writable(out)
         if suffix:
             self._wbuf.append(suffix)
 
@@ -157,21 +195,15 @@ class SendfileConnection(BaseConnection):
         if sent < len(data):
             transport.write(data[sent:])
 
-    async def _sendfile_body(self, transport: asyncio.WriteTransport, out: int, file: FileLike,
-                             offset: int, count: int) -> None:
-        # The head (and anything before it) must leave the transport's buffer first:
-        # sendfile writes to the socket behind the transport's back.
-        while transport.get_write_buffer_size():
-            await self._socket_writable(out)
-        fd = file.fileno()
-        while count > 0:
-            if self.closed:
-                raise ClientDisconnected("client disconnected")
+    def _sendfile_some(self, out: int, fd: int, offset: int, count: int) -> int:
+        """``os.sendfile`` until the socket would block or all ``count`` bytes went: the
+        bytes sent.  A failed socket or a file that shrank aborts the connection."""
+        done = 0
+        while done < count:
             try:
-                sent = os.sendfile(out, fd, offset, count)
+                sent = os.sendfile(out, fd, offset + done, count - done)
             except BlockingIOError:
-                await self._socket_writable(out)
-                continue
+                break
             except OSError as exc:
                 self.abort()
                 raise ClientDisconnected(f"sendfile: {exc.strerror}") from exc
@@ -179,9 +211,10 @@ class SendfileConnection(BaseConnection):
                 # The file shrank under us: the promised length cannot be kept.
                 self.abort()
                 raise ClientDisconnected("file shrank while sending")
-            offset += sent
-            count -= sent
+            done += sent
+        if done:
             self.last_io = self.server.clock
+        return done
 
     async def _socket_writable(self, out: int) -> None:
         """Wait until the socket takes more bytes.  The transport owns the fd's

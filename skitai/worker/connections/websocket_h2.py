@@ -33,11 +33,17 @@ from skitai.worker.stream import FileLike, Stream
 log = logging.getLogger("skitai.server")
 
 CANCEL = ErrorCodes.CANCEL
+# Bytes held for a tunnel's stream (its client's window closed) above which the protocol
+# feeding it is told to pause (``pause_writing``), and below which to resume.
+TUNNEL_HIGH = 256 * 1024
+TUNNEL_LOW = 64 * 1024
 
 
 def install() -> None:
-    """Register WebSocket as an extended CONNECT protocol (call before serving)."""
+    """Register WebSocket as an extended CONNECT protocol (call before serving), and the
+    forward proxy's plain CONNECT tunnels (the same stream-as-transport machinery)."""
     http2.EXTENDED_CONNECT[b"websocket"] = take
+    http2.PLAIN_CONNECT = take_connect
 
 
 def take(conn: H2Connection, request: events.Request) -> None:
@@ -59,6 +65,25 @@ def take(conn: H2Connection, request: events.Request) -> None:
         sink.respond(404)
         return
     websocket_app.start(stream, app)
+
+
+def take_connect(conn: H2Connection, request: events.Request) -> None:
+    """A plain ``CONNECT host:port`` stream (RFC 9113 8.5) for the forward proxy: it
+    answers 200 and switches the stream to a byte tunnel (``switch_protocol``): DATA
+    frames both ways, END_STREAM or RST_STREAM to end it."""
+    forward = conn.router.forward_proxy
+    sink = _TunnelSink(conn, request.stream_id)
+    stream = Stream(sink, request, conn.loop, scheme=conn.scheme, client=conn.client,
+                    server=conn.sockname, started=conn.loop.time())
+    sink.stream = stream
+    if forward is None:
+        sink.respond(501)
+        return
+    conn.server.count_request(request)
+    proxied = forward(stream)
+    task = eager.start(conn.loop, proxied) if proxied is not None else None
+    if task is not None:
+        task.add_done_callback(_log_failure)
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
@@ -142,6 +167,7 @@ class _TunnelTransport(asyncio.Transport):
         self.protocol: Any = None
         self._closing = False
         self._lost = False
+        self._paused = False  # pause_writing() was called on the protocol
 
     # --- Tunnel (http2 -> here) -------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -160,9 +186,23 @@ class _TunnelTransport(asyncio.Transport):
         self._lose()
 
     # --- transport (session -> here) ------------------------------------------------------------
+    def writable(self) -> None:
+        if self._paused and self.get_write_buffer_size() < TUNNEL_LOW and not self._lost:
+            self._paused = False
+            resume = getattr(self.protocol, "resume_writing", None)
+            if resume is not None:
+                resume()
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._closing and data:
             self.conn.send_tunnel(events.Data(self.stream_id, bytes(data)))
+            if not self._paused and self.get_write_buffer_size() > TUNNEL_HIGH:
+                # The client does not open its window as fast as the source writes:
+                # backpressure, as a socket transport's write buffer gives.
+                self._paused = True
+                pause = getattr(self.protocol, "pause_writing", None)
+                if pause is not None:
+                    pause()
 
     def is_closing(self) -> bool:
         return self._closing or self.conn.closed

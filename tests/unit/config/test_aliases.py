@@ -202,3 +202,23 @@ def test_mount_proxy_host_option() -> None:
             skitai.mount("/d", "@members", proxy_host=bad)
     with pytest.raises(ConfigError, match="alias mount"):
         skitai.mount("/e", str(Path(__file__).parent), proxy_host="$host")
+
+
+def test_backend_http2_switch_globally_per_alias_and_in_the_file(tmp_path: Path) -> None:
+    skitai.alias("@both", skitai.PROTO_HTTPS, "h:443")
+    skitai.alias("@h1", skitai.PROTO_HTTPS, "h:443", http2=False)
+    cfg = _freeze()
+    assert cfg.backend_http2 is True  # the default: h2 offered to https members
+    assert aliases.find(cfg.aliases, "@both").http2 is None  # follows the global choice
+    assert aliases.find(cfg.aliases, "@h1").http2 is False
+    skitai.set_backend_http2(False)
+    assert _freeze().backend_http2 is False
+    with pytest.raises(ConfigError, match="http2"):
+        skitai.alias("@bad", skitai.PROTO_HTTPS, "h:443", http2="no")  # type: ignore[arg-type]
+    api.reset()
+    path = tmp_path / "skitai.conf"
+    path.write_text("[common]\nbackend-http2 = off\n\n[@web]\ntype = https\nmembers = h:443\n"
+                    "http2 = yes\n")
+    cfg = api.draft().freeze(conf=conffile.read(str(path)), env={})
+    assert cfg.backend_http2 is False
+    assert aliases.find(cfg.aliases, "@web").http2 is True

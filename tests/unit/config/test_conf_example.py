@@ -11,7 +11,7 @@ from skitai.cron import main as cron_main
 from skitai.cron import schedule
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "etc" / "skitai.conf.example"
-KEY_LINE = re.compile(r"^#?\s*([a-z][a-z_-]*)\s*=")
+KEY_LINE = re.compile(r"^#?\s*([a-z][a-z0-9_-]*)\s*=")
 
 
 def _uncommented(tmp_path: Path) -> Path:

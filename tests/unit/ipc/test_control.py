@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 import struct
 
 import pytest
@@ -79,3 +80,39 @@ def test_encode_refuses_what_json_cannot_carry(value: object) -> None:
         control.encode({"op": "broadcast", "args": [value]})
     with pytest.raises(ValueError):
         control.encode([1, 2])  # type: ignore[arg-type]
+
+
+# --- reading from a socket (a real socketpair) ---------------------------------------------
+
+
+def test_read_frames_with_a_timeout_gives_nothing_then_the_message_then_none() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        decoder = control.Decoder()
+        a.settimeout(0.05)  # the CLI's blocking client: nothing arrived within the timeout
+        assert control.read_frames(a, decoder) == []
+        b.sendall(control.encode({"ok": True}))
+        assert control.read_frames(a, decoder) == [{"ok": True}]
+        b.close()
+        assert control.read_frames(a, decoder) is None  # the peer went away
+
+
+def test_drain_frames_reads_to_eof_across_frames_larger_than_one_read() -> None:
+    # An exited child's last broadcasts (the master's _drain_channel): the 70 KB frame
+    # takes two reads, the first of which decodes nothing.
+    a, b = socket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        b.sendall(_stream())
+        b.close()
+        assert control.drain_frames(a, control.Decoder()) == MESSAGES
+
+
+def test_drain_frames_stops_when_nothing_more_is_ready_or_at_a_bad_frame() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        b.sendall(control.encode(MESSAGES[0]))
+        assert control.drain_frames(a, control.Decoder()) == [MESSAGES[0]]  # b still open
+        b.sendall(struct.pack(">I", 2) + b"[]")  # a bad frame: not an object
+        assert control.drain_frames(a, control.Decoder()) == []  # no ProtocolError raised

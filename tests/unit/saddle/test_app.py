@@ -386,6 +386,17 @@ def test_transaction_ids_come_from_the_engine_when_given(app: Saddle) -> None:
     assert was.txnid == was.txnid  # one id per request
 
 
+def test_txnid_can_be_called_as_the_engines_was_txnid(app: Saddle) -> None:
+    # README "Backend calls": was.txnid() in any app; a Saddle view's was had a plain str.
+    from skitai.saddle.was import Was
+
+    was = Was(app, {"skitai.gtxid": "GTID-a-C1-R2", "skitai.ltxid": "1000"})
+    assert was.txnid() == ("GTID-a-C1-R2", 1000)
+    assert was.txnid == "GTID-a-C1-R2/1000"
+    gtxid, ltxid = Was(app, {"HTTP_X_GTXN_ID": "G9"}).txnid()
+    assert gtxid == "G9" and ltxid > 0
+
+
 def test_async_view_from_a_pool_thread_runs_on_the_loop_in_the_callers_context(app: Saddle) -> None:
     import asyncio
     import contextvars
@@ -408,3 +419,49 @@ def test_async_view_from_a_pool_thread_runs_on_the_loop_in_the_callers_context(a
         loop.call_soon_threadsafe(loop.stop)
         runner.join(5)
         loop.close()
+
+
+def test_app_storage_keeps_values_for_the_views(app: Saddle) -> None:
+    # The seed's README fills app.storage in @app.mounted callbacks and reads it in views.
+    app.storage.set("STATENAMES", {"CA": "California"})
+
+    @app.route("/s")
+    def s(was):  # noqa: ANN001, ANN202
+        return app.storage.get("STATENAMES")
+
+    assert json.loads(call(app, "/s")[2]) == {"CA": "California"}
+    assert app.storage.get("missing", 1) == 1 and "STATENAMES" in app.storage
+    assert app.storage.remove("STATENAMES") == {"CA": "California"}
+    assert app.storage.get("STATENAMES") is None
+
+
+def test_a_view_naming_no_query_parameter_reads_them_from_request_args(app: Saddle) -> None:
+    # The seed's "simplest way": def hello(was, id): was.request.args.get("topic"), with
+    # ?topic=Python; only a view that names query parameters refuses others (400).
+    @app.route("/episode/<int:id>")
+    def hello(was, id):  # noqa: ANN001, ANN202, A002
+        return {"topic": was.request.args.get("topic")}
+
+    @app.route("/hello")
+    def hello_world(was, num=8):  # noqa: ANN001, ANN202
+        return {"num": num}
+
+    status, _, body = call(app, "/episode/100", query="topic=Python")
+    assert status.startswith("200") and json.loads(body) == {"topic": "Python"}
+    assert json.loads(call(app, "/hello", query="num=100")[2]) == {"num": "100"}
+    status, _, body = call(app, "/hello", query="num=100&x=1")
+    assert status.startswith("400") and b"x" in body
+
+
+def test_wac_logger_config_and_numthreads(app: Saddle) -> None:
+    # The seed's before_mount(wac): wac.logger.get("app"), make_logger("login", "daily"),
+    # wac.config, wac.numthreads (the engine gives the thread count at mount).
+    from skitai.saddle.was import Was
+
+    wac = Was(app, {})
+    assert wac.logger.get("app").name == "skitai.app"
+    assert wac.logger.make_logger("login", "daily").name == "skitai.app.login"
+    assert wac.config is app.config and wac.config.max_post_body_size == 5 * 1024 * 1024
+    assert wac.numthreads == 1
+    app.skitai_mount({"threads": 8, "point": "/"})
+    assert Was(app, {}).numthreads == 8

@@ -137,6 +137,15 @@ def test_mbox_one_shot_survives_redirect_and_is_consumed():
     assert [m[4] for m in mbox.MboxMounts(jar3, KEY).get()] == ["alarm"]
 
 
+def test_mbox_push_is_send():
+    # The seed's "App Decorating" example: was.mbox.push(msg, category, icon=...).
+    jar = cookies.Cookies(None)
+    box = mbox.MboxMounts(jar, KEY)
+    box.push("Invalid User Name or Password", "error", icon="new_releases")
+    (m,) = box.get("error")
+    assert m[4] == "Invalid User Name or Password" and m[5] == {"icon": "new_releases"}
+
+
 def test_mbox_not_consumed_when_request_failed():
     jar = cookies.Cookies(None)
     box = mbox.MboxMounts(jar, KEY)

@@ -179,3 +179,55 @@ def test_pool_exhausted_is_status_2_with_a_clear_message(monkeypatch):
     assert res.status == result.EXCEPTION
     assert isinstance(res.error, pg.PoolExhausted) and "connections busy" in str(res.error)
     assert busy.getwait(10).status == result.DONE
+
+
+def test_a_failing_callback_is_logged_and_the_result_stands(tmp_path, caplog):
+    # The seed's @app.mounted example sets callbacks nobody waits on: a failure in one
+    # must reach the log, not vanish with the call.
+    skitai.alias("@lite", skitai.DB_SQLITE3, str(tmp_path / "cb.db"))
+    seen = []
+
+    def boom(res):
+        seen.append(res.data[0].n)
+        raise KeyError("STATENAMES")
+
+    with caplog.at_level("ERROR", logger="skitai.was"):
+        res = was.backend("@lite", callback=boom).execute("SELECT 7 AS n").getwait(10)
+    assert res.status == result.DONE and res.data[0].n == 7
+    assert seen == [7]
+    assert any("callback" in r.getMessage() and "boom" in r.getMessage() and r.exc_info
+               for r in caplog.records), caplog.text
+
+
+def test_an_interrupted_statement_drops_its_connection_and_the_pool_goes_on():
+    need_pg()
+    from skitai.was import databases, pg, targets
+
+    # A member of its own, so the pool is this test's alone.
+    skitai.alias("@cut", skitai.DB_PGSQL, "postgres:cut-pool@127.0.0.1:5432/test")
+    was.backend("@cut").execute("SELECT 1").wait(10)
+    res = was.backend("@cut", timeout=0.3).execute("SELECT pg_sleep(3)").getwait(10)
+    assert res.status == result.TIMEOUT
+    for _ in range(5):  # a fresh connection, not the one left waiting on pg_sleep
+        assert was.backend("@cut").execute("SELECT 2 AS n").getwait(10).data[0].n == 2
+    drv = [d for d in databases.drivers().values() if isinstance(d, pg.Driver)][0]
+    pool = drv.pool(targets.resolve_db("@cut", None).members[0])
+    # The interrupted connection was dropped; one new one served the five calls after it.
+    assert (pool.get_size(), pool.get_idle_size()) == (1, 1)
+
+
+def test_a_connection_idle_too_long_is_closed(monkeypatch):
+    need_pg()
+    from skitai.was import databases, pg, pgpool, targets
+
+    monkeypatch.setattr(pgpool, "IDLE_MAX", 0.05)
+    skitai.alias("@idle", skitai.DB_PGSQL, "postgres:idle-pool@127.0.0.1:5432/test")
+    both = [was.backend("@idle").execute("SELECT pg_sleep(0.3)") for _ in range(2)]
+    assert all(c.getwait(10).status == result.DONE for c in both)  # two connections
+    drv = [d for d in databases.drivers().values() if isinstance(d, pg.Driver)][0]
+    pool = drv.pool(targets.resolve_db("@idle", None).members[0])
+    assert pool.get_size() == 2
+    time.sleep(0.2)  # both idle longer than IDLE_MAX
+    assert was.backend("@idle").execute("SELECT 1").getwait(10).status == result.DONE
+    # The warm one served it; the one at the bottom of the stack was closed.
+    assert (pool.get_size(), pool.get_idle_size()) == (1, 1)

@@ -196,5 +196,11 @@ def test_promise_collects_http_calls_and_settles():
         assert promise.pending() or promise.fulfilled()
         assert b"".join(promise) == b"<p>paths: /one /two</p>"
         assert promise.settled() and not promise.rejected()
-        with pytest.raises(ValueError, match="identifier"):
-            promise.get("not an id", "@p/")
+        # The seed names a request 'req-0' (it only recommends identifiers): any name but "".
+        with pytest.raises(ValueError, match="non-empty"):
+            promise.get("", "@p/")
+    with members(1) as srvs:
+        skitai.alias("@q", skitai.PROTO_HTTP, addresses(srvs))
+        named = was.promise(lambda p, r: p.settle(r.id + " " + r.data["path"]))
+        named.get("req-0", "@q/x")
+        assert b"".join(named) == b"req-0 /x"

@@ -71,7 +71,9 @@ def run(handler: StaticDirectory, target: str | bytes, headers: dict[str, str] |
         stream = Stream(sink, request, asyncio.get_running_loop(), scheme="http", client=None,
                         server=None, started=0.0)
         stream.script_name = mount
-        await handler(stream)
+        rest = handler(stream)  # None: answered without a coroutine
+        if rest is not None:
+            await rest
         assert stream.ended
 
     asyncio.run(go())

@@ -207,6 +207,63 @@ def test_hold_keeps_the_window_until_release() -> None:
     assert client.local_flow_control_window(1) == 65535
 
 
+
+def _window_updates(data: bytes) -> list[tuple[int, int]]:
+    """(stream id, increment) of every WINDOW_UPDATE frame in ``data``."""
+    out = []
+    at = 0
+    while at + 9 <= len(data):
+        length = int.from_bytes(data[at:at + 3], "big")
+        if data[at + 3] == 8:
+            sid = int.from_bytes(data[at + 5:at + 9], "big") & 0x7FFFFFFF
+            out.append((sid, int.from_bytes(data[at + 9:at + 13], "big") & 0x7FFFFFFF))
+        at += 9 + length
+    return out
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_upload_window_is_handed_back_in_half_window_steps(held: bool) -> None:
+    # The smallest windows (65535 for the stream and the connection): 10 MiB in 16 KiB
+    # DATA frames completes, and the window comes back when half of it was consumed (h2's
+    # WindowManager, as nghttp2 does), per stream and connection: one WINDOW_UPDATE of
+    # each per two frames, not one per frame.  ``held``: a reader that is behind (hold)
+    # and catches up (release) every few frames is never left without window either.
+    client, server = pair(stream_window=65535, connection_window=65535)
+    settle(client, server)
+    client.send_headers(1, [(b":method", b"POST"), *REQ[1:4]])
+    to_server(client, server)
+    size, frame = 10 << 20, 16384
+    sent = received = 0
+    updates: list[tuple[int, int]] = []
+    rounds = 0
+    while sent < size:
+        rounds += 1
+        assert rounds < 10 * size // frame, "the upload stalled"
+        room = min(client.local_flow_control_window(1), frame, size - sent)
+        if room <= 0:
+            if held and server.is_held(1):
+                server.release(1)  # the reader caught up
+            out = server.data_to_send()
+            assert out, "no window is coming: the upload stalled"
+            updates += _window_updates(out)
+            client.receive_data(out)
+            continue
+        client.send_data(1, b"u" * room, end_stream=sent + room == size)
+        sent += room
+        if held and sent % (3 * frame) == 0:
+            server.hold(1)
+        for e in to_server(client, server):
+            if isinstance(e, events.Body):
+                received += len(e.data)
+    assert received == size
+    frames = size // frame
+    stream_updates = sum(1 for sid, _ in updates if sid == 1)
+    connection_updates = sum(1 for sid, _ in updates if sid == 0)
+    assert stream_updates <= frames // 2 + 2 and connection_updates <= frames // 2 + 2, (
+        stream_updates, connection_updates)
+    assert all(inc >= 32767 for _, inc in updates)
+
+
 def test_rapid_reset_closes_with_enhance_your_calm() -> None:
     clock = Clock()
     client, server = pair(flood=FloodLimits(resets=50))
