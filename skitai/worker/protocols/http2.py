@@ -687,6 +687,11 @@ class Http2Adapter:
                | data[pos + 8]) & 0x7FFFFFFF
         length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
         priority = data[pos + 4] & _PRIORITY
+        if conn.streams:
+            # What h2 does for each new stream: it counts the open ones and drops the
+            # closed (a closed stream kept would still take a SETTINGS window change,
+            # which may overflow its window: FLOW_CONTROL_ERROR).
+            conn.open_inbound_streams  # noqa: B018 - the property's side effect
         if (self.draining or not sid & 1 or sid <= conn.highest_inbound_stream_id
                 or conn.state_machine.state is not _SERVER_OPEN
                 or length > conn.max_inbound_frame_size

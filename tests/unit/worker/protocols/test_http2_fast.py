@@ -415,3 +415,23 @@ def test_a_connection_window_update_in_a_refused_read_sends_nothing(fast_path: b
     assert server.closed and server.error_code == ErrorCodes.PROTOCOL_ERROR, evs
     got = client.receive_data(server.data_to_send())
     assert [type(e) for e in got] == [h2.events.ConnectionTerminated], got
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "h2-path"])
+def test_a_new_stream_drops_the_closed_ones_before_a_window_change(fast_path: bool) -> None:
+    # (found by test_http2_fuzz.py) h2 drops its closed streams when a new stream opens;
+    # a SETTINGS_INITIAL_WINDOW_SIZE change then leaves them alone.  The fast path kept
+    # them, and the change overflowed a closed stream's window: FLOW_CONTROL_ERROR.
+    client, server = pair()
+    server.fast_path = fast_path
+    client.send_headers(3, REQ, end_stream=True)
+    client.increment_flow_control_window(65535, stream_id=3)
+    server.feed(client.data_to_send())
+    client.receive_data(server.send_whole(3, 200, [], b"done"))  # closed, by h2
+    client.send_headers(5, REQ, end_stream=True)
+    client.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+    evs = server.feed(client.data_to_send())
+    assert not server.closed, evs
+    assert [type(e) for e in evs] == [events.Request, events.EndBody]
+    got = client.receive_data(server.send_whole(5, 200, [], b"ok"))
+    assert any(isinstance(e, h2.events.StreamEnded) for e in got)

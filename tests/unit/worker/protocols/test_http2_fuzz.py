@@ -98,7 +98,8 @@ def header_list(draw: Any, trailers: bool = False, clean: bool = False) -> list[
         pseudo = [(b":method", method),
                   (b":scheme", draw(st.sampled_from([b"http", b"https"]))),
                   (b":authority", draw(st.sampled_from([b"example.com"] * 4 + [b"e:443", b""]))),
-                  (b":path", draw(st.sampled_from([b"/"] * 4 + [b"/a?b=c", b"", b"*"])))]
+                  (b":path", draw(st.sampled_from([b"/"] * 4 + [b"/a?b=c", b"", b"*",
+                                                             b"/" + b"p" * 40])))]
         if clean:
             pseudo[2:] = [(b":authority", b"example.com"), (b":path", b"/")]
             if method == b"CONNECT" or method == b"get":
@@ -466,6 +467,7 @@ CONFIGS = st.fixed_dictionaries({
     "max_header_field_size": st.just(FIELD_SIZE),
     "max_header_bytes": st.sampled_from([1024, 65536, 65536]),
     "max_concurrent_streams": st.sampled_from([2, 100]),
+    "max_request_line": st.sampled_from([50, 4094]),
     "enable_connect_protocol": st.booleans(),
     "flood": st.sampled_from([FloodLimits()] * 3 + [FloodLimits(resets=3, settings=3, pings=3,
                                                                 continuations=2)]),
