@@ -125,6 +125,8 @@ _SERVER_OPEN: Final = ConnectionState.SERVER_OPEN
 _CONN_CLOSED: Final = ConnectionState.CLOSED
 # h2's HPACK decoding, with HPACK errors turned into its ProtocolError subclasses
 _decode_headers: Final = _h2_decode_headers
+# The fast path's events, among h2's of the same read (Http2Adapter._answer)
+_OURS: Final = frozenset((events.Request, events.EndBody, events.RemoteError))
 _REQUEST_PSEUDO: Final = frozenset((b":method", b":scheme", b":authority", b":path",
                                     b":status", b":protocol"))
 # Bytes a field name may hold after a leading ":" (RFC 9113 8.2.1: none of 0x00-0x20,
@@ -546,9 +548,6 @@ class Http2Adapter:
         self._trailers: dict[int, events.Headers] = {}
         self._held: dict[int, int] = {}  # stream -> flow-controlled bytes not yet acknowledged
         self._writable: set[int] = set()
-        # A connection WINDOW_UPDATE the fast path took: the streams waiting for window
-        # send at the end of the read, as after h2's read (none if the read is refused).
-        self._opened = False
         self.closed = False
         self.draining = False  # shutdown() sent GOAWAY; streams above last_stream_id are refused
         self.error_code: int | None = None  # the code of the GOAWAY we sent, if any
@@ -639,32 +638,29 @@ class Http2Adapter:
             if not fast:
                 self._receive(data, out)
                 return out
-            # Frames in order: the runs between fast HEADERS frames go through h2.
+            # Frames in order: the runs between fast HEADERS frames go through h2.  The
+            # events of the whole read (h2's, and the fast path's own) are answered once
+            # it is all read, as after one h2 read: nothing is answered (no DATA sent for
+            # a window, no stream refused) when a frame later in the read is refused.
+            conn = self._conn
+            got: list[Any] = []
             start = 0
             for pos in fast:
                 if pos > start:
-                    self._receive(data[start:pos], out)
-                    if self.closed:
-                        self._opened = False
-                        if self.error_code is None:
-                            # The peer's GOAWAY: h2 reads the rest of the read all the same
-                            # (no more events; a bad frame there is its GOAWAY), as it would
-                            # have without the fast path.
-                            self._conn.receive_data(data[pos:])
-                        return out
-                if (self._fast_headers(data, pos, out) if data[pos + 3] == _HEADERS
-                        else self._fast_window(data, pos)):
+                    if self._lazy:
+                        self._materialize()
+                    got += conn.receive_data(data[start:pos])
+                if (self._fast_headers(data, pos, got) if data[pos + 3] == _HEADERS
+                        else self._fast_window(data, pos, got)):
                     start = pos + 9 + ((data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2])
                 else:
                     start = pos  # h2 takes it with the next run
             if start < len(data):
-                self._receive(data[start:] if start else data, out)
-            if self._opened:
-                self._opened = False
-                if not self.closed:
-                    self._window_opened(0)
+                if self._lazy:
+                    self._materialize()
+                got += conn.receive_data(data[start:] if start else data)
+            self._answer(got, out)
         except h2.exceptions.ProtocolError as exc:
-            self._opened = False
             # What h2's receive_data does for a frame it refuses (GOAWAY with the
             # exception's code, queued; no event of this read is delivered).
             if self._conn.state_machine.state is not _CONN_CLOSED:
@@ -674,7 +670,7 @@ class Http2Adapter:
                               getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR), send=False)
         return out
 
-    def _fast_headers(self, data: bytes, pos: int, out: list[events.Event]) -> bool:
+    def _fast_headers(self, data: bytes, pos: int, out: list[Any]) -> bool:
         """A new stream's request in one HEADERS frame with END_STREAM, taken without h2's
         frame objects, state machines and validation generators: the HPACK block is decoded
         by h2's decoder (same errors), the fields checked here as h2 checks them
@@ -740,7 +736,7 @@ class Http2Adapter:
             decoder.requests[block] = (self._methods[sid], b"", (), False, request)
         return True
 
-    def _fast_window(self, data: bytes, pos: int) -> bool:
+    def _fast_window(self, data: bytes, pos: int, out: list[Any]) -> bool:
         """A WINDOW_UPDATE for the connection, as h2 takes it (its window grows; the
         streams waiting for window send), without making the lazy streams h2's."""
         conn = self._conn
@@ -750,21 +746,28 @@ class Http2Adapter:
         if not increment or window > 2**31 - 1 or conn.state_machine.state is not _SERVER_OPEN:
             return False  # h2 says what is wrong
         conn.outbound_flow_control_window = window
-        self._opened = True
+        # answered with the read's other events, as h2's own would be
+        out.append(h2.events.WindowUpdated(stream_id=0, delta=increment))
         return True
 
     def _receive(self, data: bytes, out: list[events.Event]) -> None:
         """Bytes through h2 (raises its ProtocolError); its events appended to ``out``."""
         if self._lazy:
             self._materialize()
-        received = self._conn.receive_data(data)
+        self._answer(self._conn.receive_data(data), out)
+
+    def _answer(self, received: list[Any], out: list[events.Event]) -> None:
+        """h2's events of a read turned into ours (and the fast path's, ``_OURS``, kept in
+        their place), with what the adapter does for them (windows, refusals)."""
         refused: set[int] = set()
         ev: Any  # h2's events; the type identity checks below pick each one's class
         for ev in received:
             kind = type(ev)
             if refused and getattr(ev, "stream_id", 0) in refused:
                 continue
-            if kind is h2.events.DataReceived:
+            if kind in _OURS:
+                out.append(ev)
+            elif kind is h2.events.DataReceived:
                 sid = ev.stream_id
                 held = self._held.get(sid)
                 if held is not None:
