@@ -61,7 +61,11 @@ h2's in the state h2 would have it in (``_materialize``: before any other frame 
 h2, and before any other output on it).  ``send_whole`` on a lazy stream writes the
 HEADERS and DATA frames h2 would and moves h2's state as h2 would (the connection window,
 the stream recorded closed by END_STREAM).  A connection WINDOW_UPDATE is taken the same
-way (``_fast_window``).  A request block that repeats byte for byte while the HPACK table
+way (``_fast_window``).  The events of a read, h2's and the fast path's, are answered
+(windows, refusals) once all of it is read, as after one h2 read: a frame refused later
+in the read leaves nothing answered, on either path (tests/unit/worker/protocols/
+test_http2_fuzz.py compares the two paths on random input; ``fast_path`` False is h2's
+alone).  A request block that repeats byte for byte while the HPACK table
 stays unchanged (``_BlockDecoder``) reuses the request read from it the first time.
 
 *Graceful stop.*  ``shutdown()`` sends GOAWAY(NO_ERROR) naming the highest stream seen:
