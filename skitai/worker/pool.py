@@ -1,19 +1,27 @@
-"""The WSGI thread pool, and its completions run in batches on the loop.
+"""The WSGI thread pool: few thread wake-ups, completions run in batches on the loop.
 
-Theory.  ``concurrent.futures.ThreadPoolExecutor`` costs each request a ``Future`` (with
-its own ``threading.Condition``) and a work item, and ``loop.call_soon_threadsafe`` costs
-each response a handle and a write to the loop's self-pipe.  At hello-world sizes that
-hand-off was a large part of what ``threads=4`` paid over ``threads=0``.  Here:
+Theory.  At hello-world sizes what ``threads=4`` pays over ``threads=0`` is not the
+Python it runs but the thread switches: every woken thread fights the loop for the GIL,
+and each GIL hand-off is a futex wake and a context switch (``concurrent.futures`` plus
+``call_soon_threadsafe`` per request measured ~3.6 switches a request, 1 worker, wrk
+-c64).  So:
 
-- ``submit(fn, *args)`` puts the call on a ``queue.SimpleQueue`` (C, one lock, no
-  future: the caller's own completion carries the result back);
-- ``complete(fn, *args)`` from a pool thread appends to a deque and wakes the loop only
-  if no wake-up is pending: one wake-up (one self-pipe write, one callback) runs every
-  completion that arrived meanwhile, in order.
+- ``submit(fn, *args)`` (on the loop) appends to a deque and wakes at most ONE sleeping
+  thread, once per loop turn (``call_soon``: after the turn's reads), and only when no
+  thread is awake: an awake thread takes the next job without sleeping.  No future: the
+  caller's own completion carries the result back.
+- A job may block (a database call, a WebSocket session): when no thread took a job for
+  ``STALL`` while jobs wait, more threads are woken (checked at each submit, and by a
+  loop timer while jobs wait).
+- ``complete(fn, *args)`` (on a pool thread) appends to a deque; the thread wakes the
+  loop (one self-pipe write, one callback for every completion held) when it has no job
+  left, or at the next job once ``HOLD`` passed since its last wake-up; the loop timer
+  runs completions a thread held before a job that blocks.
 
-``complete`` is safe without a lock: a thread appends before it reads the flag, and the
-loop clears the flag before it drains, so a call is either seen by a drain in progress
-or schedules the next one.
+A thread decides to sleep under ``_lock``, and the loop decides to wake one under it,
+after appending the job: no wake-up is lost.  ``_wake_pending`` is cleared by the loop
+before it drains ``_done``, so a completion is either seen by a drain in progress or
+schedules the next one.
 """
 
 from __future__ import annotations
@@ -21,12 +29,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import queue
 import threading
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 log = logging.getLogger("skitai.server")
+
+# No thread took a job for this long while jobs wait: wake another (its job may block).
+STALL = 0.01
+# A thread with more jobs to run holds completions at most this long.
+HOLD = 0.001
 
 Call = tuple[Callable[..., object], tuple[Any, ...]]
 
@@ -40,7 +53,14 @@ class ThreadPool:
         self.size = threads
         self.loop = loop
         self.name = name
-        self._jobs: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
+        self._jobs: collections.deque[Call | None] = collections.deque()
+        self._lock = threading.Lock()  # _awake and _sleepers change together under it
+        self._sleepers: list[threading.Lock] = []  # each held: released to wake its thread
+        self._awake = 0  # threads running a job or about to look at the queue
+        self._progress = 0.0  # monotonic time a thread last took a job
+        self._check_pending = False
+        self._wake_soon = False
+        self._posted = 0.0  # monotonic time a thread last woke the loop for completions
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._done: collections.deque[Call] = collections.deque()
@@ -53,10 +73,47 @@ class ThreadPool:
             return
         if len(self._threads) < self.size:
             self._start_threads()
-        self._jobs.put((fn, args))
+        self._jobs.append((fn, args))
+        if not self._wake_soon:
+            if self.loop.is_running():
+                # At the end of this loop turn: one wake-up for every job the turn submits.
+                self._wake_soon = True
+                self.loop.call_soon(self._wake_if_needed)
+            else:
+                self._wake_if_needed()  # (no turn to end: a test, or the worker stopping)
+        if not self._check_pending:
+            # An awake thread will take it, unless its job blocks: look again shortly.
+            self._check_pending = True
+            self.loop.call_later(STALL, self._check)
+
+    def _wake_if_needed(self) -> None:
+        self._wake_soon = False
+        with self._lock:  # (a thread decides to sleep under it: no wake-up is lost)
+            if self._jobs and self._sleepers and (
+                    self._awake == 0 or monotonic() - self._progress > STALL):
+                self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        self._awake += 1
+        self._progress = monotonic()  # (a thread woken but not yet running is no stall)
+        self._sleepers.pop().release()
+
+    def _check(self) -> None:
+        self._check_pending = False
+        if self._done and not self._wake_pending:
+            self._run_completions()  # held by a thread that went on to a job that blocks
+        if self._jobs:
+            if self._sleepers and monotonic() - self._progress > STALL:
+                with self._lock:  # the awake threads are stuck: a thread for each job
+                    for _ in range(min(len(self._jobs), len(self._sleepers))):
+                        self._wake_locked()
+            self._check_pending = True
+            self.loop.call_later(STALL, self._check)
 
     def _start_threads(self) -> None:
         while len(self._threads) < self.size:
+            with self._lock:
+                self._awake += 1
             thread = threading.Thread(target=self._work, daemon=True,
                                       name=f"{self.name}_{len(self._threads)}")
             self._threads.append(thread)
@@ -75,21 +132,42 @@ class ThreadPool:
     # --- thread side -----------------------------------------------------------------------
     def complete(self, fn: Callable[..., object], *args: Any) -> None:
         """From a pool thread: run ``fn(*args)`` on the loop, with the other completions
-        of the same wake-up."""
+        of the same wake-up (posted by the pool thread when it has no job left)."""
         self._done.append((fn, args))
-        if not self._wake_pending:
+        if self._awake == 0:
+            self._post()  # from a thread of the app's own: no pool thread would post it
+
+    def _post(self) -> None:
+        """Wake the loop for the completions held (a thread with no job left)."""
+        if self._done and not self._wake_pending:
             self._wake_pending = True
+            self._posted = monotonic()
             try:
                 self.loop.call_soon_threadsafe(self._run_completions)
             except RuntimeError:
                 pass  # the loop is closed: the worker is gone
 
     def _work(self) -> None:
-        get = self._jobs.get
+        jobs = self._jobs
+        me = threading.Lock()
+        me.acquire()
         while True:
-            job = get()
+            try:
+                job = jobs.popleft()
+            except IndexError:
+                self._post()
+                with self._lock:
+                    if jobs:  # appended meanwhile, by a submit that saw this thread awake
+                        continue
+                    self._awake -= 1
+                    self._sleepers.append(me)
+                me.acquire()  # until _wake_locked releases it (and counted this thread awake)
+                continue
             if job is None:  # shutdown
                 return
+            now = self._progress = monotonic()
+            if self._done and now - self._posted > HOLD:
+                self._post()  # more jobs keep coming: the held responses go now
             fn, args = job
             try:
                 fn(*args)
@@ -102,4 +180,9 @@ class ThreadPool:
         call finishes on its own: the threads are daemons)."""
         self._stopping = True
         for _ in self._threads:
-            self._jobs.put(None)
+            self._jobs.append(None)
+        with self._lock:
+            for sleeper in self._sleepers:
+                sleeper.release()
+            self._awake += len(self._sleepers)
+            self._sleepers.clear()

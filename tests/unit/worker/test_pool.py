@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
+from skitai.worker import pool as pool_module
 from skitai.worker.pool import ThreadPool
 
 
@@ -64,6 +67,85 @@ def test_one_wake_up_runs_every_completion_posted_meanwhile() -> None:
         loop.run_until_complete(asyncio.sleep(0.01))
         assert completed == list(range(50))
         assert wakeups == [50]  # the loop was woken once for the fifty
+    finally:
+        pool.shutdown()
+        loop.close()
+
+
+def test_jobs_submitted_in_one_loop_turn_wake_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Quick jobs: the thread woken for the turn runs them all (no GIL fight between four
+    # threads), and wakes the loop once for their completions.
+    monkeypatch.setattr(pool_module, "STALL", 60.0)  # no stall on a slow machine either
+    loop = asyncio.new_event_loop()
+    pool = ThreadPool(4, loop)
+    ran_on: set[int] = set()
+    completed: list[int] = []
+    wakeups: list[int] = []
+    real = pool._run_completions
+
+    def counting() -> None:
+        wakeups.append(len(pool._done))
+        real()
+
+    pool._run_completions = counting  # type: ignore[method-assign]
+
+    def job(n: int) -> None:
+        ran_on.add(threading.get_ident())
+        pool.complete(completed.append, n)
+
+    async def main() -> None:
+        pool.submit(lambda: None)  # starts the threads; they go to sleep
+        while len(pool._sleepers) < 4:
+            await asyncio.sleep(0.001)
+        for n in range(100):  # one turn
+            pool.submit(job, n)
+        while len(completed) < 100:
+            await asyncio.sleep(0.001)
+
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 30))
+        assert completed == list(range(100))
+        assert len(ran_on) == 1
+        assert len(wakeups) <= 2  # (the first job's completion-less post, then the hundred)
+    finally:
+        pool.shutdown()
+        loop.close()
+
+
+def test_a_job_that_blocks_does_not_hold_back_the_others() -> None:
+    # The awake thread's job waits on a later job: another thread must be woken for it,
+    # and the completion posted before the blocking job must reach the loop meanwhile.
+    loop = asyncio.new_event_loop()
+    pool = ThreadPool(2, loop)
+    released = threading.Event()
+    first_done = threading.Event()
+    order: list[str] = []
+
+    def quick_done() -> None:
+        order.append("quick")
+        first_done.set()
+
+    def quick() -> None:
+        pool.complete(quick_done)
+
+    def blocker() -> None:
+        # The quick job's completion runs on the loop while this thread is stuck here.
+        assert first_done.wait(30)
+        assert released.wait(30)
+        pool.complete(order.append, "blocker")
+
+    async def main() -> None:
+        pool.submit(quick)
+        pool.submit(blocker)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.05)  # the blocker is running by now
+        pool.submit(released.set)
+        while "blocker" not in order:
+            await asyncio.sleep(0.001)
+
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 30))
+        assert order == ["quick", "blocker"]
     finally:
         pool.shutdown()
         loop.close()
