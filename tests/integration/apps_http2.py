@@ -9,6 +9,13 @@ import skitai
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     query = environ["QUERY_STRING"]
+    if path == "/held":
+        # A held upload: its body is not read until the test creates the file
+        # "release" in the server's directory (then read as /upload reads it).
+        deadline = time.monotonic() + 120
+        while not os.path.exists("release") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        path = "/upload"
     if path == "/upload":
         # read in pieces: the body is never held whole
         md5, size = hashlib.md5(), 0

@@ -55,6 +55,7 @@ class H2Client:
         self.goaway: GoAwayFrame | None = None
         # frames received, by type (e.g. "WindowUpdateFrame"), counted by the shadow parser
         self.frames: collections.Counter[str] = collections.Counter()
+        self.ping_acks: list[bytes] = []  # the opaque data of each PING ACK received
         if upgrade:
             self.upgrade_settings = self.conn.initiate_upgrade_connection()
             self.replies[1] = Reply()
@@ -168,6 +169,8 @@ class H2Client:
         elif isinstance(e, h2.events.PushedStreamReceived):
             self.pushed[e.pushed_stream_id] = (e.parent_stream_id, list(e.headers))
             self.replies.setdefault(e.pushed_stream_id, Reply())
+        elif isinstance(e, h2.events.PingAckReceived):
+            self.ping_acks.append(e.ping_data)
         elif isinstance(e, h2.events.ConnectionTerminated):
             self.terminated = e
 
@@ -180,6 +183,14 @@ class H2Client:
                 if not done():
                     raise ConnectionError("server closed the connection")
                 return
+
+    def round_trip(self, timeout: float = 30.0) -> None:
+        """PING and wait for its ACK: whatever the server sent for the frames before the
+        PING (WINDOW_UPDATEs) has been received and handled once this returns."""
+        data = b"%08d" % len(self.ping_acks)
+        self.conn.ping(data)
+        self.flush()
+        self.wait(lambda: data in self.ping_acks, timeout)
 
     def get(self, path: str, **kw: Any) -> Reply:
         sid = self.request(path, **kw)

@@ -181,6 +181,76 @@ def test_body_over_the_limit_is_413(tmp_path: Path) -> None:
         srv.stop()
 
 
+def _send_what_fits(c: H2Client, pending: dict[int, memoryview]) -> bool:
+    """Send on each stream what its window and the connection's allow now, without
+    waiting; True if anything went out."""
+    sent = False
+    for sid, view in pending.items():
+        if not view:
+            continue
+        room = min(c.conn.local_flow_control_window(sid), c.conn.max_outbound_frame_size,
+                   len(view))
+        if room > 0:
+            c.conn.send_data(sid, view[:room].tobytes(), end_stream=room == len(view))
+            pending[sid] = view[room:]
+            sent = True
+    c.flush()
+    return sent
+
+
+def test_held_uploads_do_not_stall_the_connection(tmp_path: Path) -> None:
+    # 20 uploads on one connection to an app that does not read them yet (a streaming
+    # mount: the app runs at once, then waits for the test's "release" file).  Each
+    # sends until its stream window is spent: its unread body stops that stream only,
+    # the connection window is handed back as the data is buffered (as nginx does).
+    # So another upload and a GET on the same connection are answered meanwhile, and
+    # once released every held upload completes.  (Held bytes once counted against the
+    # connection window: about 16 held streams of 256 KiB stalled 4 MiB of it.)
+    srv = start_app(tmp_path, prepare(tmp_path), env={"SKITAI_THREADS": "24",
+                                                      "SKITAI_VARPATH": str(tmp_path / "var")})
+    c = H2Client.connect(srv.host, srv.port)
+    try:
+        c.wait(lambda: c.conn.remote_settings.initial_window_size == 256 * 1024)
+        size = 1 << 20  # more than the server takes before it holds a stream
+        payload = pattern(size)
+        held = [c.request("/streaming/held", "POST", end=False,
+                          headers=[(b"content-length", str(size).encode())])
+                for _ in range(20)]
+        pending = {sid: memoryview(payload) for sid in held}
+        # Send until nothing more can go: a PING round trip after the windows ran out
+        # makes sure every WINDOW_UPDATE the server sent for the data so far arrived.
+        while True:
+            if _send_what_fits(c, pending):
+                continue
+            c.round_trip()
+            if not _send_what_fits(c, pending):
+                break
+        windows = [int(c.conn.streams[sid].outbound_flow_control_window) for sid in held]
+        assert windows == [0] * len(held), (
+            f"the held uploads stalled on the connection window "
+            f"({c.conn.outbound_flow_control_window}), not each on its own: {windows}")
+        unread = [size - len(view) for view in pending.values()]
+        assert all(0 < n < size for n in unread), unread  # every one is held
+        assert sum(unread) > 4 << 20, unread  # more than the server's connection window
+        other = c.request("/echo/other", "POST", end=False)
+        c.send_body(other, b"z" * 300_000, timeout=20)  # needs connection window
+        c.wait(lambda: c.replies[other].ended, timeout=20)
+        assert b"len=300000" in c.replies[other].data
+        assert c.get("/echo/get").status == 200
+        assert not any(c.replies[sid].ended for sid in held)
+        (tmp_path / "release").touch()
+        while any(pending.values()):
+            if not _send_what_fits(c, pending):
+                c.pump()
+        c.wait(lambda: all(c.replies[sid].ended for sid in held), timeout=60)
+        expected = f"len={size} md5={hashlib.md5(payload).hexdigest()}".encode()
+        for sid in held:
+            assert c.replies[sid].status == 200 and bytes(c.replies[sid].data) == expected
+    finally:
+        c.close()
+        srv.stop()
+
+
 def _flood(server: ServerProcess, frames: list[bytes]) -> H2Client:
     c = client(server)
     c.wait(lambda: c.conn.remote_settings.max_concurrent_streams == 100)

@@ -27,7 +27,8 @@ has sent everything it queued for it (window permitting) and the transport takes
 so the connection holds at most one producer chunk per stream, never a whole body.
 
 Input: the adapter acknowledges DATA (hands window back) unless a stream's body buffer
-asked to pause (``pause_reading``), so a slow reader stops its own stream only.
+asked to pause (``pause_reading``): then only the connection's window comes back, so a
+slow reader stops its own stream only, never the connection's other streams.
 
 Graceful stop (``shutdown``): GOAWAY(NO_ERROR) naming the last stream seen; the streams in
 flight finish; the connection closes when none is left.

@@ -24,14 +24,17 @@ holds at most one chunk of its producer in memory, whatever the body size.
 
 *Inbound flow control (the peer sends).*  Received DATA is acknowledged (the window
 handed back) as it arrives, unless the stream is ``hold()``-ing: its consumer is behind
-(the stream's body buffer is above its high-water mark).  Held bytes are acknowledged on
-``release()``, so a client that sends faster than the app reads is stopped by its own
-stream window while the other streams of the connection go on.  Acknowledged bytes
-become WINDOW_UPDATE frames in steps of half a window, per stream and for the
-connection (h2's ``WindowManager``, as nghttp2 does: 10 MiB of 16 KiB frames get about
-85 of them, not 1280), or at once when the window is empty (no stream stalls).  Held
-bytes count against the connection window too, so streams held together can stop the
-connection's other uploads until one is released.
+(the stream's body buffer is above its high-water mark).  A held stream's bytes are
+acknowledged at once for the connection (they are buffered: nginx and h2o do the same)
+and for the stream only on ``release()``, so a client that sends faster than the app
+reads is stopped by its own stream window while the other streams of the connection
+go on, uploads included: held streams never spend the connection window (once they
+did, and 16 held streams of 256 KiB stalled 4 MiB of it).  What a held stream buffers
+is bounded by its stream window (plus the body buffer's high-water mark), so a
+connection by that times SETTINGS_MAX_CONCURRENT_STREAMS.  Acknowledged bytes become
+WINDOW_UPDATE frames in steps of half a window, per stream and for the connection (h2's
+``WindowManager``, as nghttp2 does: 10 MiB of 16 KiB frames get about 85 of them, not
+1280), or at once when the window is empty (no stream stalls).
 
 *Limits and floods.*  Before h2 sees the bytes, a small frame-header scanner counts what
 the known attacks are made of, per time window: RST_STREAM from the client (rapid reset,
@@ -93,7 +96,7 @@ import hpack.hpack
 import hpack.table
 from h2.connection import ConnectionState
 from h2.connection import _decode_headers as _h2_decode_headers
-from hyperframe.frame import GoAwayFrame
+from hyperframe.frame import GoAwayFrame, WindowUpdateFrame
 
 from skitai import h2repr  # noqa: F401 - side effect: received frames cost less (see there)
 from skitai.errors import LocalProtocolError
@@ -773,11 +776,16 @@ class Http2Adapter:
                 out.append(ev)
             elif kind is h2.events.DataReceived:
                 sid = ev.stream_id
+                size = ev.flow_controlled_length
                 held = self._held.get(sid)
                 if held is not None:
-                    self._held[sid] = held + ev.flow_controlled_length
-                elif ev.flow_controlled_length:
-                    self._conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                    # The connection's window comes back now (the bytes are buffered),
+                    # the stream's once its reader takes them (release).
+                    self._held[sid] = held + size
+                    if size:
+                        self._ack_connection(size)
+                elif size:
+                    self._conn.acknowledge_received_data(size, sid)
                 if ev.data:
                     out.append(events.Body(sid, ev.data))
             elif kind is h2.events.RequestReceived:
@@ -953,15 +961,26 @@ class Http2Adapter:
         return stream_id in self._held
 
     def release(self, stream_id: int) -> None:
-        """Hand back the window held for this stream, and keep doing so as data arrives."""
+        """Hand back the stream window held for this stream, and keep doing so as data
+        arrives (the connection's was handed back as the data came)."""
         if self._lazy:
             self._materialize()
         held = self._held.pop(stream_id, 0)
         if held and not self.closed:
-            try:
-                self._conn.acknowledge_received_data(held, stream_id)
-            except h2.exceptions.ProtocolError:
-                pass
+            stream = self._conn.streams.get(stream_id)
+            if stream is not None and stream.open:
+                self._conn._prepare_for_sending(  # noqa: SLF001 - h2's output of its frames
+                    stream.acknowledge_received_data(held))
+
+    def _ack_connection(self, size: int) -> None:
+        """Received bytes handed back to the connection's window only (h2's
+        ``acknowledge_received_data`` without its stream part)."""
+        conn = self._conn
+        increment = conn._inbound_flow_control_window_manager.process_bytes(size)  # noqa: SLF001 - h2's connection WindowManager
+        if increment:
+            frame = WindowUpdateFrame(0)
+            frame.window_increment = increment
+            conn._prepare_for_sending([frame])  # noqa: SLF001 - h2's output of its frames
 
     # --- output -------------------------------------------------------------------------------
     def send(self, event: events.Event) -> bytes:
@@ -1192,10 +1211,7 @@ class Http2Adapter:
             del gone[next(iter(gone))]
         self._methods.pop(sid, None)
         self._trailers.pop(sid, None)
-        held = self._held.pop(sid, 0)
-        if held and not self.closed:
-            # h2 only updates the connection window for a closed stream
-            self._conn.acknowledge_received_data(held, sid)
+        self._held.pop(sid, None)  # (the connection's window: handed back on arrival)
         self._writable.add(sid)
 
     # --- stream and connection control -------------------------------------------------------

@@ -208,6 +208,37 @@ def test_hold_keeps_the_window_until_release() -> None:
 
 
 
+def test_held_stream_hands_the_connection_window_back() -> None:
+    # A held stream's bytes are buffered: the connection's window comes back at once,
+    # the stream's only on release.  Another stream's upload then goes on although
+    # the held bytes are more than the connection window.
+    client, server = pair(stream_window=65535, connection_window=65535)
+    settle(client, server)
+    client.send_headers(1, [(b":method", b"POST"), *REQ[1:4]])
+    client.send_headers(3, [(b":method", b"POST"), *REQ[1:4]])
+    to_server(client, server)
+    server.hold(1)
+    for _ in range(4):
+        client.send_data(1, b"x" * 16000)
+    to_server(client, server)
+    to_client(client, server)
+    assert client.streams[1].outbound_flow_control_window == 65535 - 64000  # the stream: nothing back
+    # the connection: all of it but the last frame (WINDOW_UPDATEs in half-window steps)
+    assert client.outbound_flow_control_window == 65535 - 16000
+    got = 0
+    for _ in range(4):
+        client.send_data(3, b"y" * 16000)
+        got += sum(len(e.data) for e in to_server(client, server) if isinstance(e, events.Body))
+        to_client(client, server)
+    assert got == 64000 and client.outbound_flow_control_window > 32767
+    server.release(1)
+    to_client(client, server)
+    assert client.streams[1].outbound_flow_control_window == 65535
+    server.hold(3)
+    assert server.reset(3)  # (the RST_STREAM) held bytes of a reset stream: nothing to hand back
+    assert not server.is_held(3)
+
+
 def _window_updates(data: bytes) -> list[tuple[int, int]]:
     """(stream id, increment) of every WINDOW_UPDATE frame in ``data``."""
     out = []
