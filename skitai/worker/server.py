@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from skitai.worker.connections.http1 import Http1Connection
 
 log = logging.getLogger("skitai.server")
+# Loop turns from a listener's accept to its connection's connection_made (see serve)
+_ACCEPT_TURNS = 3
 
 
 class Server:
@@ -107,6 +109,19 @@ class Server:
     async def serve(self) -> None:
         """Run until ``stop()``; a graceful stop waits for in-flight work (bounded)."""
         graceful = await self._stopped
+        told = set(self.connections)  # stop() shut these down
+        # A connection asyncio accepted just before the stop joins ``connections`` a
+        # turn or two later, when its transport and protocol are made: let those turns
+        # run (stop() left the asyncio Server open for them), then shut it down as the
+        # others, so its request is answered, not reset when the worker exits.  (A TLS
+        # connection still in its handshake joins later still: not waited for.)
+        for _ in range(_ACCEPT_TURNS):
+            await asyncio.sleep(0)
+        for srv in self._servers:
+            srv.close()  # (asyncio's: see stop)
+        for conn in list(self.connections):
+            if conn not in told:
+                conn.shutdown()
         if graceful and self.connections:
             deadline = self.loop.time() + self.config.graceful_timeout
             while self.connections and self.loop.time() < deadline:
@@ -142,7 +157,14 @@ class Server:
             return
         self.stopping = True
         for srv in self._servers:
-            srv.close()
+            if isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop):
+                # asyncio makes the transport of a connection it accepted a turn later,
+                # and drops it (unanswered: a reset) if its Server is closed by then
+                # (Server._attach asserts): stop accepting now, close in serve().
+                for sock in srv.sockets:
+                    self.loop.remove_reader(sock.fileno())
+            else:
+                srv.close()  # uvloop makes the protocol in the accept's own callback
         for conn in list(self.connections):
             conn.shutdown()
         self._stopped.set_result(graceful)

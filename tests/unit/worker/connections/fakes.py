@@ -120,8 +120,9 @@ class CoroutineHandler:
 class Site:
     """A ``Server`` with one mount, on its own loop."""
 
-    def __init__(self, handler: Handle | None, *, body_limit: int = 0, **config: Any) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, handler: Handle | None, *, body_limit: int = 0,
+                 loop: asyncio.AbstractEventLoop | None = None, **config: Any) -> None:
+        self.loop = loop if loop is not None else asyncio.new_event_loop()
         self.router = router = Router()
         if handler is not None:
             router.default.add("/", app=CoroutineHandler(handler, body_limit))
