@@ -583,7 +583,7 @@ async def _send_body(conn: UpstreamConnection, response: ResponseStream,
             conn.write(b"%x\r\n%b\r\n" % (len(data), data))
         else:
             conn.write(data)
-        await conn.drain(timeout)
+        await conn.wait_writable(timeout)
     if chunked:
         fields = trailers() if trailers is not None else None
         if fields:  # the client's trailer section, re-framed like the head
