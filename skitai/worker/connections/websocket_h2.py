@@ -175,10 +175,15 @@ class _TunnelTransport(asyncio.Transport):
             self.protocol.data_received(data)
 
     def end(self) -> None:
-        """The peer ended its side (END_STREAM)."""
+        """The peer ended its side (END_STREAM): a half-close, as a socket's EOF.  A
+        protocol that keeps its side open (``eof_received`` returns True: a CONNECT
+        tunnel, whose destination may still answer) goes on sending until it closes;
+        any other (a WebSocket) ends the stream now."""
+        keep = False
         if self.protocol is not None and not self._lost:
-            self.protocol.eof_received()
-        self.close()
+            keep = bool(self.protocol.eof_received())
+        if not keep:
+            self.close()
 
     def closed(self) -> None:
         """The stream was reset or the connection is gone."""
