@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -336,9 +337,10 @@ class CountingDestination:
     """A TCP destination (asyncio, on 127.0.0.1:0 in a thread) that reads until EOF, then
     answers how many bytes it got, in two writes a moment apart, and closes: it can
     only answer through a tunnel that passes the client's half-close on and keeps the
-    way back open."""
+    way back open.  ``speaks_first``: it says hello and half-closes first instead, then
+    counts what comes until EOF (in ``counted``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, speaks_first: bool = False) -> None:
         import asyncio
         import threading
 
@@ -347,7 +349,15 @@ class CountingDestination:
         self.loop = asyncio.new_event_loop()
         self.done: asyncio.Future[None] = self.loop.create_future()
 
+        self.counted: list[int] = []
+
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if speaks_first:
+                writer.write(b"hello\n")
+                writer.write_eof()
+                self.counted.append(len(await reader.read()))
+                writer.close()
+                return
             data = await reader.read()  # until EOF
             writer.write(b"count=%d\n" % len(data))
             await writer.drain()
@@ -406,6 +416,32 @@ def test_connect_tunnels_pass_the_half_close_on(tmp_path: Path) -> None:
             while chunk := s.recv(65536):
                 rest += chunk
             assert rest == b"count=5000\nbye\n"
+    finally:
+        client.close()
+        gw.stop()
+        dest.stop()
+
+
+def test_connect_over_http2_a_destination_that_ends_first(tmp_path: Path) -> None:
+    """The destination half-closes first: END_STREAM reaches the client, whose DATA still
+    reach the destination until the client ends its side too."""
+    from tests.integration.h2client import H2Client
+
+    dest = CountingDestination(speaks_first=True)
+    gw = start_gateway(tmp_path, ["127.0.0.1:1"], extra=f"skitai.enable_proxy(ports=[{dest.port}])")
+    client = H2Client.connect("127.0.0.1", gw.port)
+    try:
+        sid = _h2_connect(client, f"127.0.0.1:{dest.port}")
+        reply = client.replies[sid]
+        assert reply.status == 200
+        client.wait(lambda: reply.ended or reply.reset is not None)
+        assert reply.reset is None and bytes(reply.data) == b"hello\n"
+        client.send_body(sid, b"z" * 70000, end=True)
+        deadline = time.monotonic() + 20
+        while not dest.counted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dest.counted == [70000]
+        assert reply.reset is None
     finally:
         client.close()
         gw.stop()
