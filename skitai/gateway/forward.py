@@ -10,7 +10,10 @@ A WebSocket in absolute form (``GET ws://host:port/path`` with ``Upgrade: websoc
 destination: an HTTP/1.1 upgrade to it, then the two connections joined by a byte
 tunnel.  Over HTTP/2, ``CONNECT`` is RFC 9113 8.5's (``:method CONNECT`` and
 ``:authority`` only): the answer is a 200 HEADERS frame and the tunnel's bytes are the
-stream's DATA frames (``websocket_h2.take_connect``); END_STREAM or RST_STREAM ends it.
+stream's DATA frames (``websocket_h2.take_connect``).  The client's END_STREAM is a
+half-close, as a TCP client's FIN over HTTP/1.1: the destination gets EOF (``write_eof``)
+and what it still sends flows back until it closes, which ends the stream (END_STREAM);
+RST_STREAM ends both directions at once.
 
 Never an open proxy: only clients inside ``clients`` (default: loopback) may use it, only
 to ``hosts`` (exact names, or ``.domain`` for a domain and its subdomains; default any)

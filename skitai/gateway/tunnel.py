@@ -6,7 +6,9 @@ the other.  Backpressure: when one side's transport cannot take more (``pause_wr
 the other side stops reading until it drains.  A half-close is passed on (``write_eof``)
 and the tunnel ends when both directions are closed or either side is lost; an idle
 tunnel (no byte either way for ``idle`` seconds) is closed by a timer that re-arms
-itself only as often as the timeout, not per read.
+itself only as often as the timeout, not per read.  What one side sends before the
+other is adopted (a CONNECT destination that speaks first: an SSH or SMTP banner, or a
+close) is held, that side paused, and delivered at the adoption.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class TunnelEnd(asyncio.Protocol):
         self.peer: TunnelEnd | None = None
         self.eof = False
         self.closed = False
+        self.early = b""  # read before the peer had a transport (see adopt_client)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -33,8 +36,13 @@ class TunnelEnd(asyncio.Protocol):
         peer = self.peer
         self.tunnel.last_io = self.tunnel.loop.time()
         self.tunnel.bytes[self.name] += len(data)
-        if peer is not None and peer.transport is not None and not peer.closed:
-            peer.transport.write(data)
+        if peer is not None and not peer.closed:
+            if peer.transport is not None:
+                peer.transport.write(data)
+            else:  # the other side is not adopted yet: held until it is
+                self.early += data
+                if self.transport is not None:
+                    self.transport.pause_reading()
 
     def eof_received(self) -> bool | None:
         self.eof = True
@@ -98,6 +106,22 @@ class Tunnel:
         if self._member_pending:
             data, self._member_pending = self._member_pending, b""
             self.member.data_received(data)
+        member = self.member
+        if member.early:  # what the member sent before (it was paused meanwhile)
+            data, member.early = member.early, b""
+            transport.write(data)
+            if member.transport is not None and not member.closed:
+                try:
+                    member.transport.resume_reading()
+                except (RuntimeError, AttributeError):
+                    pass
+        if self._closed:  # the member came and went before: what it said, then the end
+            transport.close()
+        elif member.eof:  # ... or its half-close
+            if transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
         self._arm()
         return self.client
 

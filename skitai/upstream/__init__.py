@@ -1,7 +1,8 @@
 """The upstream client (layer 3): members of an alias, per worker, as the reverse proxy
 (``skitai.gateway``) and ``was`` use them.
 
-- ``connection.py``: ``UpstreamConnection`` (HTTP/1.1 client protocol) and
+- ``connection.py``: ``UpstreamConnection`` (HTTP/1.1 client protocol, on
+  ``skitai.transport.TransportConnection`` as the server's connections are) and
   ``ResponseStream``; ``UpstreamError`` (502) and ``UpstreamTimeout`` (504).
 - ``h2connection.py``: ``H2UpstreamConnection`` (HTTP/2 client over TLS, one per member,
   streams multiplexed) chosen by ALPN (``AlpnSwitch``); ``H2ResponseStream``.

@@ -1,8 +1,9 @@
 """One HTTP/1.1 connection to a backend member, and the response read from it.
 
-Theory.  ``UpstreamConnection`` is an ``asyncio.Protocol`` on the worker's loop (the
-client-side twin of the server's connections): it writes one well-framed request at a
-time (no pipelining) and feeds what the member answers into a ``ResponseStream``, parsed
+Theory.  ``UpstreamConnection`` is a ``skitai.transport.TransportConnection`` on the
+worker's loop (the client-side twin of the server's connections, which build on the same
+class: the transport, its backpressure and its end are that class's): it writes one
+well-framed request at a time (no pipelining) and feeds what the member answers into a ``ResponseStream``, parsed
 by ``httptools`` (llhttp) in its strict mode, so the member's framing is judged by the
 same parser that judges clients: bad chunking, Content-Length with Transfer-Encoding, a
 head over ``MAX_HEAD`` bytes are errors (``UpstreamError``, a 502 to the caller), and a
@@ -12,7 +13,9 @@ chunked) ends at the close.
 
 Backpressure: the response body is queued until the reader takes it; above
 ``HIGH_WATER`` queued bytes the connection stops reading from the member, and resumes
-below ``LOW_WATER``.  Writes wait on ``drain()`` while the transport is paused.
+below ``LOW_WATER``.  Writes go straight to the transport (one request at a time: its
+head and body leave as they come) and a streamed body waits on ``wait_writable()`` while
+the transport is paused.
 
 Reuse: a connection goes back to its pool only when the response ended cleanly, both
 sides allow keep-alive, and the member sent nothing beyond the response.
@@ -28,6 +31,7 @@ from typing import Final
 import httptools
 
 from skitai.config.aliases import Member
+from skitai.transport import TransportConnection
 
 MAX_HEAD: Final = 64 * 1024
 # Response fields that concern one hop only (RFC 9110 7.6.1), as a proxy drops them; a
@@ -59,14 +63,12 @@ class UpstreamTimeout(UpstreamError):
     status_hint = 504
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(TransportConnection):
     """A client connection to one member."""
 
     def __init__(self, member: Member, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
         self.member = member
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
         self.last_used = loop.time()
         self.requests = 0
         self.response: ResponseStream | None = None
@@ -75,13 +77,15 @@ class UpstreamConnection(asyncio.Protocol):
         self.spare: ResponseStream | None = None
         self.member_state: object = None  # the pool's state of this member (pool._state_of)
         self.watchdog: Watchdog | None = None  # the loop's (found once)
-        self._write_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
+
+    def gone(self) -> UpstreamError:
+        return UpstreamError("the member closed the connection", member=self.member.label)
+
+    def stalled(self, timeout: float) -> UpstreamTimeout:
+        return UpstreamTimeout(f"{self.member.label} did not answer within {timeout:g}s",
+                               member=self.member.label)
 
     # --- asyncio.Protocol ---------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
     def data_received(self, data: bytes) -> None:
         response = self.response
         if response is None:
@@ -93,29 +97,13 @@ class UpstreamConnection(asyncio.Protocol):
         if response.listener is not None:
             response.listener(response)
 
-    def eof_received(self) -> bool | None:
-        return False  # close our side too; connection_lost follows
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        super().connection_lost(exc)
         response = self.response
         if response is not None:
             response.lost(exc)
             if response.listener is not None:
                 response.listener(response)
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(UpstreamError("the member closed the connection",
-                                               member=self.member.label))
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     # --- used by the pool -------------------------------------------------------------------
     def start(self, method: bytes, head: bytes) -> ResponseStream:
@@ -134,28 +122,10 @@ class UpstreamConnection(asyncio.Protocol):
         return response
 
     def write(self, data: bytes) -> None:
+        """Write through (nothing is buffered: see the module docstring)."""
         if self.closed or self.transport is None:
-            raise UpstreamError("the member closed the connection", member=self.member.label)
+            raise self.gone()
         self.transport.write(data)
-
-    async def drain(self, timeout: float | None = None) -> None:
-        if self.closed:
-            raise UpstreamError("the member closed the connection", member=self.member.label)
-        if not self._write_paused:
-            return
-        self._drain_waiter = self.loop.create_future()
-        try:
-            await _wait(self._drain_waiter, timeout, self.member)
-        finally:
-            self._drain_waiter = None
-
-    def pause_reading(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.resume_reading()
 
     def finished(self, reusable: bool) -> bool:
         """The response is over; returns whether the connection may serve another."""
@@ -168,15 +138,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def detach(self) -> asyncio.Transport | None:
         """Hand the transport to someone else (a WebSocket tunnel after a 101)."""
-        transport, self.transport = self.transport, None
+        transport = super().detach()
+        self.transport = None
         self.response = None
-        self.closed = True
         return transport
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
 
 
 class ResponseStream:
@@ -523,28 +488,9 @@ class _Nobody:
 _SPENT: Final = httptools.HttpResponseParser(_Nobody())
 
 
-async def _wait(fut: asyncio.Future[None], timeout: float | None, member: Member) -> None:
-    """Await ``fut`` for at most ``timeout`` seconds (a timer: used only while a member
-    does not take the request body as fast as it comes)."""
-    if timeout is None:
-        await fut
-        return
-    handle = fut.get_loop().call_later(timeout, _expire, fut, timeout, member)
-    try:
-        await fut
-    finally:
-        handle.cancel()
-
-
 def _settle(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
-
-
-def _expire(fut: asyncio.Future[None], timeout: float, member: Member) -> None:
-    if not fut.done():
-        fut.set_exception(UpstreamTimeout(f"{member.label} did not answer within {timeout:g}s",
-                                          member=member.label))
 
 
 class Watchdog:

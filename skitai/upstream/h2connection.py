@@ -47,6 +47,7 @@ import hpack.hpack
 
 from skitai import h2repr  # noqa: F401 - side effect: received frames cost less (see there)
 from skitai.config.aliases import Member
+from skitai.transport import TransportConnection
 from skitai.upstream.connection import (
     Headers,
     ResponseStream,
@@ -115,14 +116,14 @@ class AlpnSwitch(asyncio.Protocol):
         chosen.connection_made(transport)
 
 
-class H2UpstreamConnection(asyncio.Protocol):
-    """A client HTTP/2 connection to one member, shared by concurrent requests."""
+class H2UpstreamConnection(TransportConnection):
+    """A client HTTP/2 connection to one member, shared by concurrent requests (the
+    transport, its backpressure and its end are ``TransportConnection``'s; the frames
+    leave through ``_flush``, h2's output, not the write buffer)."""
 
     def __init__(self, member: Member, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
         self.member = member
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
         self.goaway = False  # the member sent GOAWAY: no new stream here
         self.retiring = False  # the pool let go of it: closed when its last stream ends
         self.last_used = loop.time()
@@ -139,15 +140,17 @@ class H2UpstreamConnection(asyncio.Protocol):
             normalize_outbound_headers=False, normalize_inbound_headers=False))
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._window_waiters: list[asyncio.Future[None]] = []
-        self._write_paused = False
         self._flush_soon = False  # a write is scheduled for this turn of the loop
         # The member's first SETTINGS came: until then its stream limit is unknown (h2
         # assumes none) and no stream goes out, so none is refused for exceeding it.
         self._settings_seen = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------
+    def gone(self) -> UpstreamError:
+        return UpstreamError("the member closed the connection", member=self.member.label)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        super().connection_made(transport)
         conn = self._h2
         conn.initiate_connection()
         conn.update_settings({
@@ -171,20 +174,14 @@ class H2UpstreamConnection(asyncio.Protocol):
             self._event(event)
         self._flush()
 
-    def eof_received(self) -> bool | None:
-        return False
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        super().connection_lost(exc)
         self._fail_all(None)
         self._wake_windows()
         self._wake_slots()
 
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
     def resume_writing(self) -> None:
-        self._write_paused = False
+        super().resume_writing()
         self._wake_windows()
 
     # --- events ---------------------------------------------------------------------------
@@ -463,16 +460,15 @@ class H2UpstreamConnection(asyncio.Protocol):
         if not self.streams:
             self.close()
 
-    def close(self) -> None:
+    def close(self, linger: bool = False) -> None:
+        """GOAWAY, then close."""
         if not self.closed and self.transport is not None and not self.transport.is_closing():
             try:
                 self._h2.close_connection()
                 self._flush()
             except h2.exceptions.ProtocolError:
                 pass
-        self.closed = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        super().close(linger)
 
     # --- internals -----------------------------------------------------------------------------
     def _flush_later(self) -> None:
@@ -532,7 +528,7 @@ class StreamChannel(UpstreamConnection):
     def detach(self) -> asyncio.Transport | None:
         return None  # a stream has no transport of its own to hand over
 
-    def close(self) -> None:
+    def close(self, linger: bool = False) -> None:
         if not self.closed:
             self.closed = True
             self.owner.forget(self.sid, reset=True)

@@ -14,7 +14,9 @@ headers are dropped.  So a member receives exactly one well-framed request per c
 Fail-over: a connect that is refused or times out marks the member down (passive) and
 the request goes to another member (no byte of it was sent).  A request whose bytes went
 out is retried elsewhere only if its method is idempotent and its body is replayable
-(``bytes``), and only when no byte of the response came back.  Down members are probed
+(``bytes``, or a streamed body of which nothing was read yet: a head sent with ``Expect:
+100-continue`` that the member dropped before its 100, ``BodyUnread``), and only when no
+byte of the response came back.  Down members are probed
 every ``health_interval`` seconds (a TCP or unix connect) and come back when they answer.
 
 ``keep_alive`` (``skitai.set_backend_keep_alive``, the seed's meaning): an idle
@@ -75,6 +77,12 @@ _NO_TRAILER: Final = frozenset({b"host", b"trailer", b"authorization", b"proxy-a
 Body = bytes | AsyncIterable[bytes] | None
 # A request refused by an HTTP/2 member (never processed) is sent again this many times.
 H2_RETRIES: Final = 3
+
+
+class BodyUnread(UpstreamError):
+    """The member failed after a head sent with ``Expect: 100-continue`` and before its
+    100 (or any answer): the head reached it, no byte of the streamed body was read from
+    the caller, so an idempotent request may go to another member with it whole."""
 
 
 @dataclass
@@ -244,7 +252,8 @@ class AliasPool:
         if member is not None and not 0 <= member < len(states):
             raise UpstreamError(f"@{self.name} has no member #{member}", sent=False)
         replayable = body is None or isinstance(body, bytes)
-        retry_sent = (method in IDEMPOTENT if idempotent is None else idempotent) and replayable
+        safe = method in IDEMPOTENT if idempotent is None else idempotent
+        retry_sent = safe and replayable
         tried: set[int] = set()
         last: UpstreamError | None = None
         deadline = self.loop.time() + timeout
@@ -280,7 +289,7 @@ class AliasPool:
                 last = exc
                 if isinstance(exc, UpstreamTimeout) and exc.sent:
                     raise  # the member is slow, not gone: 504, and no second try
-                if exc.sent and not retry_sent:
+                if exc.sent and not retry_sent and not (safe and isinstance(exc, BodyUnread)):
                     raise
                 log.warning("@%s: member %s failed (%s); trying another", self.name,
                             state.member.label, exc)
@@ -314,10 +323,10 @@ class AliasPool:
                 stream.release()
                 raise
             return stream
+        relay: _Relay | None = None
         if on_continue is not None and body is not None and not isinstance(body, bytes):
             headers = [*headers, (b"expect", b"100-continue")]
-        else:
-            on_continue = None
+            relay = _Relay(on_continue)
         head, chunked = _head(method, member, path, headers, body, length, upgrade)
         try:
             response = conn.start(method, head)
@@ -330,14 +339,16 @@ class AliasPool:
                 conn.write(body)
         elif body is not None:
             sender = response.sender = asyncio.ensure_future(
-                _send_body(conn, response, body, chunked, timeout, trailers, on_continue))
+                _send_body(conn, response, body, chunked, timeout, trailers, relay))
             sender.add_done_callback(_sent)
         try:
             await response.head(timeout)
-        except UpstreamError:
+        except UpstreamError as exc:
             if sender is not None:
                 sender.cancel()
             response.release()
+            if relay is not None and not relay.called and not isinstance(exc, UpstreamTimeout):
+                raise BodyUnread(str(exc), member=exc.member) from exc
             raise
         return response
 
@@ -583,7 +594,7 @@ async def _send_body(conn: UpstreamConnection, response: ResponseStream,
             conn.write(b"%x\r\n%b\r\n" % (len(data), data))
         else:
             conn.write(data)
-        await conn.drain(timeout)
+        await conn.wait_writable(timeout)
     if chunked:
         fields = trailers() if trailers is not None else None
         if fields:  # the client's trailer section, re-framed like the head
@@ -594,6 +605,21 @@ async def _send_body(conn: UpstreamConnection, response: ResponseStream,
             conn.write(b"0\r\n\r\n")
     if response.deadline:
         response.deadline = conn.loop.time() + timeout
+
+
+class _Relay:
+    """A caller's ``on_continue``, noting whether it was called: from then on the body is
+    being read from the caller (it cannot go to another member)."""
+
+    __slots__ = ("call", "called")
+
+    def __init__(self, call: Callable[[], None]) -> None:
+        self.call = call
+        self.called = False
+
+    def __call__(self) -> None:
+        self.called = True
+        self.call()
 
 
 def _sent(task: asyncio.Future[None]) -> None:

@@ -5,8 +5,10 @@ Map (a request flows top to bottom)::
     main.py             composition root: builds the router, the Server, the listeners
     child.py            supervision by the master (heartbeat, control channel, recycling)
     server.py           Server: the connection registry, listeners, 1 s sweep, stop, access log
-    connections/        one class per protocol on one base that owns the transport
-        base.py         BaseConnection: write buffer, end-of-turn flush, drain, close/linger
+    connections/        one class per protocol on one base (on skitai/transport.py's
+                        TransportConnection, which owns the transport: write buffer,
+                        drain, pause, close/linger/abort; the upstream client's too)
+        base.py         BaseConnection: the server's registry, end-of-turn flush, sweep
         sendfile.py     sendfile(2) with MSG_MORE, or pread chunks (TLS, HTTP/2)
         http1.py        Http1Connection: pipelining, upgrades, h2c/ALPN hand-over, timeouts
         http2.py        H2Connection: streams, flow control, push, stream timeouts; switches

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -330,3 +331,118 @@ def test_connect_over_http2_without_enable_proxy(tmp_path: Path, member: ServerP
     finally:
         client.close()
         gw.stop()
+
+
+class CountingDestination:
+    """A TCP destination (asyncio, on 127.0.0.1:0 in a thread) that reads until EOF, then
+    answers how many bytes it got, in two writes a moment apart, and closes: it can
+    only answer through a tunnel that passes the client's half-close on and keeps the
+    way back open.  ``speaks_first``: it says hello and half-closes first instead, then
+    counts what comes until EOF (in ``counted``)."""
+
+    def __init__(self, speaks_first: bool = False) -> None:
+        import asyncio
+        import threading
+
+        ready = threading.Event()
+        self.port = 0
+        self.loop = asyncio.new_event_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
+
+        self.counted: list[int] = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if speaks_first:
+                writer.write(b"hello\n")
+                writer.write_eof()
+                self.counted.append(len(await reader.read()))
+                writer.close()
+                return
+            data = await reader.read()  # until EOF
+            writer.write(b"count=%d\n" % len(data))
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.write(b"bye\n")
+            await writer.drain()
+            writer.close()
+
+        async def main() -> None:
+            server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            await self.done
+            server.close()
+
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),),
+                                       daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(lambda: self.done.done() or self.done.set_result(None))
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_connect_tunnels_pass_the_half_close_on(tmp_path: Path) -> None:
+    """The client ends its side (HTTP/2 END_STREAM, or an HTTP/1.1 client's FIN): the
+    destination gets EOF and its answer still comes back, then its close ends the stream."""
+    from tests.integration.h2client import H2Client
+
+    dest = CountingDestination()
+    gw = start_gateway(tmp_path, ["127.0.0.1:1"], extra=f"skitai.enable_proxy(ports=[{dest.port}])")
+    client = H2Client.connect("127.0.0.1", gw.port)
+    try:
+        sid = _h2_connect(client, f"127.0.0.1:{dest.port}")
+        reply = client.replies[sid]
+        assert reply.status == 200 and not reply.ended
+        payload = b"x" * 100000  # more than one DATA frame
+        client.send_body(sid, payload, end=True)
+        client.wait(lambda: reply.ended or reply.reset is not None)
+        assert reply.reset is None
+        assert bytes(reply.data) == b"count=100000\nbye\n"
+        # the connection goes on (only that stream ended)
+        assert client.get("/members/").status in (200, 502)
+        # the same over HTTP/1.1: the client's FIN
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s:
+            s.sendall(f"CONNECT 127.0.0.1:{dest.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(1024)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            rest = head.split(b"\r\n\r\n", 1)[1]
+            s.sendall(b"y" * 5000)
+            s.shutdown(socket.SHUT_WR)
+            while chunk := s.recv(65536):
+                rest += chunk
+            assert rest == b"count=5000\nbye\n"
+    finally:
+        client.close()
+        gw.stop()
+        dest.stop()
+
+
+def test_connect_over_http2_a_destination_that_ends_first(tmp_path: Path) -> None:
+    """The destination half-closes first: END_STREAM reaches the client, whose DATA still
+    reach the destination until the client ends its side too."""
+    from tests.integration.h2client import H2Client
+
+    dest = CountingDestination(speaks_first=True)
+    gw = start_gateway(tmp_path, ["127.0.0.1:1"], extra=f"skitai.enable_proxy(ports=[{dest.port}])")
+    client = H2Client.connect("127.0.0.1", gw.port)
+    try:
+        sid = _h2_connect(client, f"127.0.0.1:{dest.port}")
+        reply = client.replies[sid]
+        assert reply.status == 200
+        client.wait(lambda: reply.ended or reply.reset is not None)
+        assert reply.reset is None and bytes(reply.data) == b"hello\n"
+        client.send_body(sid, b"z" * 70000, end=True)
+        deadline = time.monotonic() + 20
+        while not dest.counted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dest.counted == [70000]
+        assert reply.reset is None
+    finally:
+        client.close()
+        gw.stop()
+        dest.stop()

@@ -1,7 +1,8 @@
 """What the reverse proxy relays between client and member beyond the body: request
-trailers (HTTP/1.1 chunked and HTTP/2), ``Expect: 100-continue`` answered by the member,
-and the ``Host`` a member sees (``mount(..., proxy_host=)``).  Members: a raw-socket
-server that records the exact bytes it got, and a real skitai member."""
+trailers (HTTP/1.1 chunked and HTTP/2), ``Expect: 100-continue`` answered by the member
+(and sent to another member when the first drops it before its 100), and the ``Host`` a
+member sees (``mount(..., proxy_host=)``).  Members: a raw-socket server that records the
+exact bytes it got, and a real skitai member."""
 
 from __future__ import annotations
 
@@ -309,3 +310,101 @@ def test_host_per_mount(tmp_path: Path) -> None:
     finally:
         gw.stop()
         member.stop()
+
+
+# --- Expect: 100-continue and fail-over ----------------------------------------------------
+
+
+class ExpectDropper:
+    """A member on 127.0.0.1:0 that reads a request head and, when it says ``Expect:
+    100-continue``, closes the connection without a word (no 100, no answer)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.heads: list[bytes] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self) -> None:
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                try:
+                    while b"\r\n\r\n" not in head:
+                        more = conn.recv(65536)
+                        if not more:
+                            break
+                        head += more
+                except OSError:
+                    continue
+                self.heads.append(head)
+                if b"expect: 100-continue" not in head.lower():
+                    conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+
+def _expect_exchange(gw: ServerProcess, method: bytes, body: bytes) -> bytes:
+    """A request with ``Expect: 100-continue`` whose body goes after the 100 only; the
+    final answer (or what came instead of the 100)."""
+    s = socket.create_connection((gw.host, gw.port), timeout=20)
+    try:
+        s.sendall(method + b" /members/expect-accept HTTP/1.1\r\nHost: gw\r\n"
+                  b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % len(body))
+        interim = _read_response(s)
+        if not interim.startswith(b"HTTP/1.1 100"):
+            return interim
+        s.sendall(body)
+        return _read_response(s)
+    finally:
+        s.close()
+
+
+def test_expect_request_goes_to_another_member_when_the_first_drops_it(tmp_path: Path) -> None:
+    """The member picked first (weight 1000 to 1) closes on the Expect head, before its
+    100: no byte of the body was read from the client, so an idempotent request (PUT)
+    goes to the other member, whose 100 the client gets.  A POST is not sent twice (its
+    head reached the first member): 502."""
+    dropper = ExpectDropper()
+    good = RawMember()
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{dropper.port} 1000", f"127.0.0.1:{good.port} 1"])
+    try:
+        final = _expect_exchange(gw, b"PUT", b"12345")
+        assert final.startswith(b"HTTP/1.1 200"), final
+        seen = json.loads(final.partition(b"\r\n\r\n")[2])
+        assert seen["body"] == "12345" and "expect: 100-continue" in seen["head"].lower()
+        assert len(dropper.heads) == 1 and dropper.heads[0].startswith(b"PUT ")
+        final = _expect_exchange(gw, b"POST", b"12345")
+        assert final.startswith(b"HTTP/1.1 502"), final
+        assert len(dropper.heads) == 2 and len(good.requests) == 1
+    finally:
+        gw.stop()
+        dropper.stop()
+        good.stop()
+
+
+def test_expect_request_goes_to_another_member_when_the_first_refuses_the_connect(
+        tmp_path: Path) -> None:
+    """A refused connect: nothing reached that member, so any method (a POST here) goes
+    to the next one, and the client gets that member's 100."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]  # bound, never listening: connects are refused
+    good = RawMember()
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{refused_port} 1000", f"127.0.0.1:{good.port} 1"])
+    try:
+        final = _expect_exchange(gw, b"POST", b"abcde")
+        assert final.startswith(b"HTTP/1.1 200"), final
+        assert json.loads(final.partition(b"\r\n\r\n")[2])["body"] == "abcde"
+        assert len(good.requests) == 1
+    finally:
+        gw.stop()
+        good.stop()
+        closed.close()

@@ -33,9 +33,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from skitai import log as logmod
+from skitai.transport import is_tls
 from skitai.worker import environ as environ_mod
 from skitai.worker import errorpage, events
-from skitai.worker.connections.base import is_tls
 from skitai.worker.connections.sendfile import SendfileConnection
 from skitai.worker.connections.websocket import open_session
 from skitai.worker.dispatch import dispatch, set_hint_promise

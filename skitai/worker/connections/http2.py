@@ -51,8 +51,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Final, Protocol
 
 from skitai import log as logmod
+from skitai.transport import Address, close_lingering, is_tls
 from skitai.worker import errorpage, events
-from skitai.worker.connections.base import Address, BaseConnection, close_lingering, is_tls
+from skitai.worker.connections.base import BaseConnection
 from skitai.worker.connections.http1 import Http1Connection
 from skitai.worker.connections.sendfile import send_file_in_chunks
 from skitai.worker.dispatch import dispatch, hint_promise, response_headers, set_hint_promise

@@ -168,6 +168,7 @@ class _TunnelTransport(asyncio.Transport):
         self._closing = False
         self._lost = False
         self._paused = False  # pause_writing() was called on the protocol
+        self._ended = False  # the peer's END_STREAM came
 
     # --- Tunnel (http2 -> here) -------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -175,10 +176,16 @@ class _TunnelTransport(asyncio.Transport):
             self.protocol.data_received(data)
 
     def end(self) -> None:
-        """The peer ended its side (END_STREAM)."""
+        """The peer ended its side (END_STREAM): a half-close, as a socket's EOF.  A
+        protocol that keeps its side open (``eof_received`` returns True: a CONNECT
+        tunnel, whose destination may still answer) goes on sending until it closes;
+        any other (a WebSocket) ends the stream now."""
+        self._ended = True
+        keep = False
         if self.protocol is not None and not self._lost:
-            self.protocol.eof_received()
-        self.close()
+            keep = bool(self.protocol.eof_received())
+        if not keep:
+            self.close()
 
     def closed(self) -> None:
         """The stream was reset or the connection is gone."""
@@ -218,11 +225,20 @@ class _TunnelTransport(asyncio.Transport):
         return True
 
     def write_eof(self) -> None:
-        # END_STREAM is the half-close; on a stream there is no RST risk for the others.
-        self.close()
+        """END_STREAM, the half-close: what the peer still sends keeps coming here until
+        its own END_STREAM (a CONNECT destination that finished talking first)."""
+        if self._closing:
+            return
+        self._closing = True
+        self.conn.send_tunnel(events.EndData(self.stream_id))  # (which forgets the tunnel)
+        self.conn.flush()
+        if self._ended or self.conn.closed or self._lost:
+            self._lose()
+        else:
+            self.conn.tunnels[self.stream_id] = self
 
     def abort(self) -> None:
-        if not self._closing:
+        if not self._lost:  # (also after write_eof: the peer's side is still open)
             self._closing = True
             self.conn.tunnels.pop(self.stream_id, None)
             self.conn.reset_stream(self.stream_id, CANCEL)

@@ -370,3 +370,80 @@ def test_a_request_to_one_given_member() -> None:
         a.stop()
         b.stop()
     run(main())
+
+
+class ExpectMember:
+    """A member that reads a head with ``Expect: 100-continue`` and then closes at once
+    (``drop``), or sends its 100, reads ``part`` bytes of the body and closes."""
+
+    def __init__(self, *, drop: bool, part: int = 0) -> None:
+        self.drop = drop
+        self.part = part
+        self.heads: list[bytes] = []
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    async def start(self) -> ExpectMember:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            self.heads.append(await reader.readuntil(b"\r\n\r\n"))
+            if not self.drop:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                await reader.readexactly(self.part)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+def test_an_expect_head_dropped_before_the_100_goes_to_another_member_body_unread() -> None:
+    """The first member closes on the Expect head: nothing of the streamed body was read,
+    so a PUT goes to the next member whole (``on_continue`` is called once, for it); a
+    POST does not (its head reached the first); and once the body began (the member's
+    100 came) no request goes elsewhere."""
+
+    async def main() -> None:
+        dropper = await ExpectMember(drop=True).start()
+        taker = await ExpectMember(drop=False, part=3).start()
+        good = await Member(lambda h, b: b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                            % (len(b), b)).start()
+        read: list[bytes] = []
+
+        async def body() -> collections.abc.AsyncIterator[bytes]:
+            for part in (b"abc", b"def"):
+                read.append(part)
+                yield part
+
+        pool = pool_for(dropper.port, good.port)
+        continued: list[int] = []
+        first_dropper(pool)
+        response = await pool.open(b"PUT", b"/", [], body(), length=6,
+                                   on_continue=lambda: continued.append(1))
+        assert await response.body() == b"abcdef"
+        pool.release(response)
+        assert len(dropper.heads) == 1 and b"expect: 100-continue" in dropper.heads[0].lower()
+        assert continued == [1] and read == [b"abc", b"def"]
+        first_dropper(pool)
+        read.clear()
+        with pytest.raises(UpstreamError, match="before its response"):
+            await pool.open(b"POST", b"/", [], body(), length=6, on_continue=lambda: None)
+        assert len(dropper.heads) == 2 and len(good.requests) == 1 and read == []
+        pool.close()
+        # the body began: a PUT is not sent again
+        pool = pool_for(taker.port, good.port)
+        first_dropper(pool)
+        with pytest.raises(UpstreamError):
+            await pool.open(b"PUT", b"/", [], body(), length=6, on_continue=lambda: None)
+        assert len(taker.heads) == 1 and len(good.requests) == 1
+        pool.close()
+        for m in (dropper, taker, good):
+            m.stop()
+    run(main())

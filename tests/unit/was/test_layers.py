@@ -1,7 +1,9 @@
 """``was`` and ``upstream`` are layer 3: no import of ``skitai.api``, ``skitai.gateway``
 or ``skitai.worker`` anywhere in their code (the app side hands ``was`` its aliases and
-working directory through ``was.runtime.declare``/``start``).  Read from the source,
-since importing ``skitai`` itself loads the API layer first."""
+working directory through ``was.runtime.declare``/``start``).  ``transport.py``, the
+base of the server's and the upstream client's connections, sits under both: it imports
+no other ``skitai`` module.  Read from the source, since importing ``skitai`` itself
+loads the API layer first."""
 
 from __future__ import annotations
 
@@ -36,3 +38,18 @@ def test_was_and_upstream_import_no_upper_layer() -> None:
                 if name.startswith(UPPER) and (rel, name) not in ALLOWED:
                     found.append((rel, name))
     assert found == []
+
+
+def test_transport_imports_nothing_of_skitai() -> None:
+    found = [name for name in _imports(ROOT / "transport.py") if name.startswith("skitai")]
+    assert found == []
+
+
+def test_server_and_upstream_connections_share_the_transport_base() -> None:
+    from skitai.transport import TransportConnection
+    from skitai.upstream.connection import UpstreamConnection
+    from skitai.upstream.h2connection import H2UpstreamConnection
+    from skitai.worker.connections.base import BaseConnection
+
+    for cls in (BaseConnection, UpstreamConnection, H2UpstreamConnection):
+        assert issubclass(cls, TransportConnection), cls
