@@ -3,7 +3,9 @@
     python bench/server_instr.py skitai|uvicorn [N] [--h2]
 
 Environment: BENCH_PATH (default /; e.g. /static/64k.bin with BENCH_STATIC_DIR set),
-SKITAI_THREADS (default 0), BENCH_ROOT (the skitai tree to run, default this one:
+SKITAI_THREADS (default 0), BENCH_CONNS (default 1: one connection; K: K keep-alive
+connections in lockstep, one request on each, then every response: the batches a
+loaded worker sees, where ``threads=4`` hands many jobs over per loop turn), BENCH_ROOT (the skitai tree to run, default this one:
 point it at another checkout to compare before and after).
 
 Starts the server under ``valgrind --tool=callgrind --trace-children=yes`` twice, sends
@@ -36,6 +38,7 @@ SHARED = os.environ.get("BENCH_SHARED") or next(
 PATH = os.environ.get("BENCH_PATH", "/").encode()
 REQUEST = b"GET " + PATH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 TREE = os.environ.get("BENCH_ROOT", ROOT)
+CONNS = int(os.environ.get("BENCH_CONNS", "1"))
 
 
 def command(who: str, port: int, var: str) -> list[str]:
@@ -57,20 +60,31 @@ def load(port: int, n: int, h2: bool | None = None) -> None:
         subprocess.run(["h2load", "-n", str(n), "-c", "1", "-m", "10",
                         f"http://127.0.0.1:{port}/"], check=True, stdout=subprocess.DEVNULL)
         return
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        for _ in range(n):
-            sock.sendall(REQUEST)
-            got = b""
-            while True:  # one whole response: its head, then Content-Length bytes
-                chunk = sock.recv(262144)
-                if not chunk:
-                    raise ConnectionError("server closed")
-                got += chunk
-                head, sep, body = got.partition(b"\r\n\r\n")
-                if sep:
-                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-                    if len(body) >= length:
-                        break
+    k = CONNS if n > 1 else 1
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(k)]
+    try:
+        for _ in range(n // k):
+            for sock in socks:
+                sock.sendall(REQUEST)
+            for sock in socks:
+                read_response(sock)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def read_response(sock: socket.socket) -> None:
+    got = b""
+    while True:  # one whole response: its head, then Content-Length bytes
+        chunk = sock.recv(262144)
+        if not chunk:
+            raise ConnectionError("server closed")
+        got += chunk
+        head, sep, body = got.partition(b"\r\n\r\n")
+        if sep:
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            if len(body) >= length:
+                return
 
 
 def free_port() -> int:
@@ -122,6 +136,8 @@ def main() -> None:
     a = count(who, n)
     b = count(who, 3 * n)
     how = "h2c, h2load -c1 -m10" if H2 else "HTTP/1.1 keep-alive"
+    if CONNS > 1 and not H2:
+        how += f", {CONNS} connections in lockstep"
     print(f"{who}: {(b - a) // (2 * n)} instructions/request ({how}; real server, callgrind)")
 
 

@@ -47,7 +47,8 @@ class EnvironCache:
     ``SERVER_PORT``): a keep-alive client sends the same header block request after
     request, and comparing two lists costs less than decoding it again."""
 
-    __slots__ = ("base", "common", "headers", "chunked", "fields", "gtxid_prefix")
+    __slots__ = ("base", "common", "headers", "chunked", "fields", "gtxid_prefix",
+                 "template", "extra_keys")
 
     def __init__(self) -> None:
         self.base: dict[str, Any] | None = None
@@ -56,6 +57,18 @@ class EnvironCache:
         self.chunked = False
         self.fields: dict[str, str] = {}
         self.gtxid_prefix = ""  # the connection's "GTID-<tag>-C<n>-R" (Stream.put_txn)
+        # common + every key a request sets (placeholders) + fields + the extra keys: a
+        # request's environ is its copy (one memcpy of a table already the right size)
+        # with values replaced, not a dict grown key by key.
+        self.template: dict[str, Any] | None = None
+        self.extra_keys: tuple[str, ...] = ()
+
+
+# Set for every request after the template's copy (build_environ), and the transaction
+# ids set right after it by the WSGI handler (Stream.put_txn): placeholders in the template.
+_PER_REQUEST = dict.fromkeys(("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING",
+                              "RAW_URI", "REQUEST_URI", "SERVER_PROTOCOL", "wsgi.input",
+                              "skitai.gtxid", "skitai.ltxid"), "")
 
 
 def build_environ(
@@ -76,13 +89,27 @@ def build_environ(
     merged last (``skitai.hint_promise``); ``cache`` is the connection's (the same
     ``scheme``, ``client`` and ``server`` for every call with it)."""
     base = base or {}
+    headers = request.headers
     if cache is None:
         environ = _common(base, scheme, client)
     else:
         if cache.base is not base:
             cache.common = _common(base, scheme, client)
             cache.base = base
-        environ = cache.common.copy()
+            cache.template = None
+        extra_keys = tuple(extra) if extra else ()
+        template = cache.template
+        if (template is None or headers != cache.headers or request.chunked != cache.chunked
+                or extra_keys != cache.extra_keys):
+            if headers != cache.headers or request.chunked != cache.chunked:
+                cache.fields = _fields(headers, request.chunked, server, scheme)
+                cache.headers, cache.chunked = headers, request.chunked
+            template = cache.common.copy()
+            template.update(_PER_REQUEST)
+            template.update(cache.fields)
+            template.update(dict.fromkeys(extra_keys))
+            cache.template, cache.extra_keys = template, extra_keys
+        environ = template.copy()
     method = request.method
     environ["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("latin-1")
     environ["SCRIPT_NAME"] = script_name
@@ -91,15 +118,8 @@ def build_environ(
     environ["RAW_URI"] = environ["REQUEST_URI"] = request.target.decode("latin-1")
     environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(request.http_version, "HTTP/1.1")
     environ["wsgi.input"] = body
-    headers = request.headers
     if cache is None:
         environ.update(_fields(headers, request.chunked, server, scheme))
-    elif headers == cache.headers and request.chunked == cache.chunked:
-        environ.update(cache.fields)
-    else:
-        cache.fields = fields = _fields(headers, request.chunked, server, scheme)
-        cache.headers, cache.chunked = headers, request.chunked
-        environ.update(fields)
     if extra:
         environ.update(extra)
     return environ

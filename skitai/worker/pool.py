@@ -208,12 +208,14 @@ class ThreadPool:
                     raise IndexError
                 job = jobs.popleft()
             except IndexError:
-                self._post()
                 with self._lock:
                     if jobs and self._awake - self._parked <= size:
                         continue  # appended meanwhile, by a submit that saw this thread awake
                     self._awake -= 1
                     self._sleepers.append(me)
+                # The completions go last, just before this thread lets go of the GIL: the
+                # loop, woken by them, does not wait for it (a context switch less).
+                self._post()
                 me.acquire()  # until _wake_locked releases it (and counted this thread awake)
                 continue
             if job is None:  # shutdown

@@ -394,9 +394,15 @@ class WsgiHandler:
             unbuffered = environ.get("skitai.unbuffered") is True
             for chunk in chunks:
                 if threaded:
-                    ex.write(chunk)
-                    if unbuffered and ex.chunks:
-                        self._flush(stream, ex, True)
+                    if type(chunk) is bytes and chunk and ex.headers is not None:
+                        ex.chunks.append(chunk)  # (ex.write without its call)
+                        ex.size += len(chunk)
+                        if ex.size > COLLECT_LIMIT or unbuffered:
+                            self._flush(stream, ex, True)
+                    else:
+                        ex.write(chunk)
+                        if unbuffered and ex.chunks:
+                            self._flush(stream, ex, True)
                 elif chunk:
                     # Inline: collect without flushing; past the limit, a task goes on.
                     if ex.headers is None:
@@ -418,7 +424,7 @@ class WsgiHandler:
             if threaded and pool is not None:
                 pool.complete(self._complete, stream, ex)
             else:
-                self._complete_response(stream, ex)  # (ClientDisconnected: caught below)
+                self._complete(stream, ex)
         except ClientDisconnected:
             pass
         except BaseException as exc:  # noqa: BLE001 - any app failure becomes a 500
@@ -597,28 +603,26 @@ class WsgiHandler:
 
     # --- on the loop -----------------------------------------------------------------------
     def _complete(self, stream: Stream, ex: _Exchange) -> None:
-        try:
-            self._complete_response(stream, ex)
-        except ClientDisconnected:
-            pass  # the peer went away while the app ran: a normal event, logged as 499
-
-    def _complete_response(self, stream: Stream, ex: _Exchange) -> None:
+        """The collected response goes out (on the loop)."""
         if stream.closed:
             return
-        if not ex.head_sent and not ex.trailers:
-            headers = ex.headers or []
-            if not ex.has_length:
-                headers.append((b"content-length", str(ex.size).encode()))
-            chunks = ex.chunks
-            stream.respond(ex.status, headers,
-                           chunks[0] if len(chunks) == 1 else b"".join(chunks), ex.reason)
-            return
-        if not ex.head_sent:  # trailers follow: the head, the body, then the trailer block
-            ex.head_sent = True
-            stream.send_head(ex.status, ex.headers or [], ex.reason)
-        for c in ex.chunks:
-            stream.send_data_nowait(c)
-        stream.end(ex.trailers)
+        try:
+            if not ex.head_sent and not ex.trailers:
+                headers = ex.headers or []
+                if not ex.has_length:
+                    headers.append((b"content-length", str(ex.size).encode()))
+                chunks = ex.chunks
+                stream.respond(ex.status, headers,
+                               chunks[0] if len(chunks) == 1 else b"".join(chunks), ex.reason)
+                return
+            if not ex.head_sent:  # trailers follow: the head, the body, then the trailer block
+                ex.head_sent = True
+                stream.send_head(ex.status, ex.headers or [], ex.reason)
+            for c in ex.chunks:
+                stream.send_data_nowait(c)
+            stream.end(ex.trailers)
+        except ClientDisconnected:
+            pass  # the peer went away while the app ran: a normal event, logged as 499
 
     def _fail(self, stream: Stream, ex: _Exchange, what: str, tb: str,
               status: int = 500) -> None:

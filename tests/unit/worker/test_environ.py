@@ -99,3 +99,25 @@ def test_connection_cache_reuses_the_header_entries_only_while_they_match() -> N
     # the environ handed to an app is its own: changing it changes no later one
     other["HTTP_HOST"] = "changed"
     assert env([(b"host", b"b.example")])["HTTP_HOST"] == "b.example"
+
+
+def test_connection_cache_template_follows_the_extra_keys_of_each_request() -> None:
+    from skitai.worker.environ import EnvironCache
+
+    base = base_environ(multithread=False, multiprocess=False, file_wrapper=None)
+    cache = EnvironCache()
+    headers = [(b"host", b"a.example")]
+
+    def env(extra):
+        req = events.Request(1, b"GET", b"/a", headers, b"1.1")
+        return build_environ(req, script_name="", path_info="/a", query=b"", scheme="http",
+                             client=("10.0.0.1", 5555), server=("127.0.0.1", 8080),
+                             body=io.BytesIO(b""), base=base, extra=extra, cache=cache)
+
+    hinted = env({"skitai.hint_promise": "first"})
+    assert hinted["skitai.hint_promise"] == "first"
+    assert env({"skitai.hint_promise": "second"})["skitai.hint_promise"] == "second"
+    plain = env(None)  # the same head without the extra: the key is not left behind
+    assert "skitai.hint_promise" not in plain
+    assert plain["HTTP_HOST"] == "a.example" and plain["REQUEST_METHOD"] == "GET"
+    assert env({"skitai.hint_promise": "third"})["skitai.hint_promise"] == "third"
