@@ -39,6 +39,7 @@ from functools import partial
 from typing import Any, Final
 from urllib.parse import quote
 
+from skitai import txn as txn_mod
 from skitai.config.aliases import Network, in_networks
 from skitai.gateway.auth import Gate, Refusal
 from skitai.gateway.cache import HttpCache
@@ -115,7 +116,7 @@ class ProxyHandler:
                 and not _wants_upgrade(request.headers) and self.cache is None:
             # The fast path: a kept-alive member connection, the answer relayed from its
             # read callback; no coroutine unless the response has to stream.
-            headers = self.member_headers(stream, stream.txn().next_call()[1])
+            headers = self.member_headers(stream)
             response = self.pool.start_idle(request.method, self.member_target(stream), headers)
             if response is not None:
                 response.listener = partial(self._on_member, stream, headers, time.monotonic())
@@ -155,7 +156,7 @@ class ProxyHandler:
     async def _websocket(self, stream: Stream) -> None:
         from skitai.gateway import wsproxy
 
-        headers = self.member_headers(stream, stream.txn().next_call()[1])
+        headers = self.member_headers(stream)
         await wsproxy.forward(self, stream, headers)
 
     def _on_member(self, stream: Stream, headers: Headers, started: float,
@@ -195,7 +196,7 @@ class ProxyHandler:
     async def forward(self, stream: Stream, headers: Headers | None = None) -> None:
         request = stream.request
         if headers is None:
-            headers = self.member_headers(stream, stream.txn().next_call()[1])
+            headers = self.member_headers(stream)
         body = _body(stream) if request.has_body else None
         length = request.content_length
         if length is not None and _may_have_trailers(request):
@@ -234,12 +235,45 @@ class ProxyHandler:
                 target = b"/" + target
         return target
 
-    def member_headers(self, stream: Stream, txn_headers: Headers) -> Headers:
+    def member_headers(self, stream: Stream, txn_headers: Headers | None = None) -> Headers:
+        """The fields the member gets (a new list): the client's without the hop-by-hop
+        and replaced ones, ``Host``, ``X-Forwarded-*``, ``Via``, and the transaction ids
+        (``txn_headers``, or the stream's next call's).  A keep-alive client sends the
+        same head again and again: the connection keeps the last one and its fields
+        (``EnvironCache.proxied``), and comparing two lists costs less than the scan."""
+        headers = stream.request.headers
+        cache = stream.environ_cache
+        memo = cache.proxied if cache is not None else None
+        if memo is not None and memo[0] is self and memo[1] == headers:
+            fields, incoming = memo[2], memo[3]
+        else:
+            fields, incoming = self._member_fields(stream)
+            if cache is not None:
+                cache.proxied = (self, headers[:], fields, incoming)
+        if txn_headers is None:
+            if incoming or stream.txn_ids is not None:
+                txn_headers = stream.txn().next_call()[1]
+            else:
+                # An edge request (no ids came), its one backend call: the ids a minted
+                # Txn's next_call gives, without the Txn (the log's are the same).
+                prefix = cache.gtxid_prefix if cache is not None else ""
+                if not prefix:
+                    prefix = txn_mod.edge_prefix(id(stream.sink) & 0xFFFF)
+                    if cache is not None:
+                        cache.gtxid_prefix = prefix
+                txn_headers = txn_mod.edge_call(
+                    (prefix + str(stream.stream_id)).encode("ascii"))
+        return fields + txn_headers
+
+    def _member_fields(self, stream: Stream) -> tuple[Headers, bool]:
+        """``member_headers`` without the transaction ids, and whether the request came
+        with ids of its own (``X-Gtxn-Id`` or ``traceparent``)."""
         request = stream.request
         client = stream.client[0] if stream.client else ""
         trusted = bool(self.trusted.networks) and client in self.trusted
         named: set[bytes] | None = None
         host = xff = proto = fhost = None
+        incoming = False
         out: Headers = []
         for name, value in request.headers:  # one pass: kept fields, and what we replace
             if name not in _DROPPED and name[:1] != b":":
@@ -254,6 +288,8 @@ class ProxyHandler:
                 proto = value
             elif name == b"x-forwarded-host":
                 fhost = value
+            elif name == b"x-gtxn-id" or name == b"traceparent":
+                incoming = True
         if named:  # fields the client's Connection header names are hop-by-hop too
             out = [h for h in out if h[0] not in named]
         if self.fixed_host is not None:
@@ -270,8 +306,7 @@ class ProxyHandler:
             out.append((b"x-forwarded-host", host))
         version = b"2" if request.http_version == b"2" else b"1.1"
         out.append((b"via", version + b" skitai"))
-        out.extend(txn_headers)
-        return out
+        return out, incoming
 
     # --- response side ---------------------------------------------------------------------
     async def relay(self, stream: Stream, response: ResponseStream) -> None:

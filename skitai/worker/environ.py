@@ -47,7 +47,7 @@ class EnvironCache:
     ``SERVER_PORT``): a keep-alive client sends the same header block request after
     request, and comparing two lists costs less than decoding it again."""
 
-    __slots__ = ("base", "common", "headers", "chunked", "fields", "gtxid_prefix")
+    __slots__ = ("base", "common", "headers", "chunked", "fields", "gtxid_prefix", "proxied")
 
     def __init__(self) -> None:
         self.base: dict[str, Any] | None = None
@@ -56,6 +56,8 @@ class EnvironCache:
         self.chunked = False
         self.fields: dict[str, str] = {}
         self.gtxid_prefix = ""  # the connection's "GTID-<tag>-C<n>-R" (Stream.put_txn)
+        # The reverse proxy's memo of the last request head it forwarded (gateway/proxy.py)
+        self.proxied: tuple[object, events.Headers, events.Headers, bool] | None = None
 
 
 def build_environ(
