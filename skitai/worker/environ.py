@@ -57,7 +57,7 @@ class EnvironCache:
         self.fields: dict[str, str] = {}
         self.gtxid_prefix = ""  # the connection's "GTID-<tag>-C<n>-R" (Stream.put_txn)
         # The reverse proxy's memo of the last request head it forwarded (gateway/proxy.py)
-        self.proxied: tuple[object, events.Headers, events.Headers, bool] | None = None
+        self.proxied: object = None
 
 
 def build_environ(
