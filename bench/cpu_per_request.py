@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("servers", nargs="+")
     args = ap.parse_args()
-    print(f"| server | requests | CPU µs/request | req/s | load |\n|---|---:|---:|---:|---|")
+    print("| server | requests | CPU µs/request | req/s | load |\n|---|---:|---:|---:|---|")
     for spec in args.servers:
         name, _, rest = spec.partition("@")
         port_s, _, cmd = rest.partition("=")

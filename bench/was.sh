@@ -6,8 +6,9 @@
 #    (sequential)  vs  uvicorn 2 workers, Starlette + aiohttp asyncio.gather (the ceiling)
 # 2. SELECT 1 per request: skitai Flask + was.postgresql  vs  gunicorn gthread 2x4 Flask +
 #    psycopg pool  vs  uvicorn 2 workers Starlette + asyncpg.
-# (skitai-was-2x16: the same app with 16 threads a worker, to show where the 2x4 limit is:
-#  a Flask view holds its thread while it waits, so 8 threads serve at most 8 requests at once.)
+# (skitai-was-2x4-nolend: the same app with max-threads = threads, so a view waiting on was
+#  keeps its thread: 8 threads serve at most 8 requests at once; by default a waiting
+#  view's thread lends its place, up to 4 x threads in all: worker/pool.py.)
 # Needs: pip install gunicorn 'uvicorn[standard]' aiohttp requests 'psycopg[binary,pool]' starlette
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ done
 servers=(
   --server "skitai-was-2x4@23101=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 $py $root/bench/was_fanout_skitai.py"
   --server "gunicorn-gthread-2x4@23102=$py -m gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:{port} --chdir $root/bench was_fanout_wsgi:app"
-  --server "skitai-was-2x16@23104=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=16 SKITAI_VARPATH=$varpath16 $py $root/bench/was_fanout_skitai.py"
+  --server "skitai-was-2x4-nolend@23104=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 SKITAI_MAX_THREADS=4 SKITAI_VARPATH=$varpath16 $py $root/bench/was_fanout_skitai.py"
   --server "uvicorn-2-asyncio@23103=$py -m uvicorn --workers 2 --http httptools --loop uvloop --no-access-log --port {port} --app-dir $root/bench was_fanout_asgi:app"
 )
 if [ "$only" != select ]; then
@@ -48,7 +49,7 @@ if [ -n "${WAS_BASE:-}" ]; then
 fi
 if [ "$only" != fanout ]; then
   echo "## SELECT 1 per request, wrk -c64"
-  # skitai-was-2x16 left out: a SELECT is too short for more threads to matter
+  # skitai-was-2x4-nolend left out: a SELECT is too short for lending to matter
   $py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections 64 \
     --path /select1 "${servers[@]:0:4}" "${servers[@]:6}"
 fi

@@ -101,6 +101,12 @@ class ServerConfig:
     threads: int = setting(4, doc="WSGI threads per worker; 0 runs apps inline on the loop.",
                            parse=parse.non_negative_int, env="SKITAI_THREADS",
                            cli="--threads", conf="threads")
+    # A thread waiting on a was call lends its place (worker/pool.py): threads bounds the
+    # app code running at once, max_threads the threads in all.
+    max_threads: int = setting(0, doc="Most WSGI threads per worker, counting those waiting "
+                               "on was calls (0: 4 x threads; = threads: no lending).",
+                               parse=parse.non_negative_int, env="SKITAI_MAX_THREADS",
+                               cli="--max-threads", conf="max-threads")
     graceful_timeout: float = setting(30.0, doc="Seconds in-flight work may take at stop.",
                                       parse=parse.seconds, conf="graceful-timeout")
     worker_timeout: float = setting(30.0, doc="Seconds without a heartbeat before a worker is aborted.",

@@ -11,6 +11,10 @@ concurrently.  The thread then waits on a ``Handoff``: one lock, released by the
 when the outcome is in (a ``concurrent.futures.Future`` costs four times as many
 instructions per call, in its ``Condition``).
 
+A thread of the WSGI pool that waits lends its place in the pool meanwhile: the pool
+registers itself as the thread's ``Parker`` (``set_parker``), and ``Handoff.result``
+calls ``park()`` before it blocks and ``unpark()`` after (see ``worker/pool.py``).
+
 On the loop thread itself (``threads=0``, an ``async def`` view, a callback) a call
 becomes a task at once and is awaited; blocking there would stop the server, so a
 blocking wait on the loop thread raises ``WouldBlockLoop`` instead.
@@ -24,9 +28,25 @@ import collections
 import contextvars
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 Factory = Callable[[], Coroutine[Any, Any, Any]]
+
+
+class Parker(Protocol):
+    """What a thread's pool does while the thread waits on the loop."""
+
+    def park(self) -> None: ...
+
+    def unpark(self) -> None: ...
+
+
+_threads = threading.local()
+
+
+def set_parker(parker: Parker | None) -> None:
+    """For the calling thread: ``parker`` is told of every blocking wait."""
+    _threads.parker = parker
 
 
 class WouldBlockLoop(RuntimeError):
@@ -65,7 +85,15 @@ class Handoff:
         """The value (or raise the error); ``TimeoutError`` when not done in time,
         ``asyncio.CancelledError`` when cancelled."""
         if not self._done:
-            if not self._lock.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            parker: Parker | None = getattr(_threads, "parker", None)
+            if parker is not None:
+                parker.park()
+            try:
+                acquired = self._lock.acquire(True, -1 if timeout is None else max(timeout, 0.0))
+            finally:
+                if parker is not None:
+                    parker.unpark()
+            if not acquired:
                 if not self._done:
                     raise TimeoutError
             else:

@@ -101,7 +101,8 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
     logs = logmod.Logs(config.logpath, config.verbose)
     loop = new_loop()
     asyncio.set_event_loop(loop)
-    executor = ThreadPool(config.threads, loop) if config.threads else None
+    executor = ThreadPool(config.threads, loop, max_threads=config.max_threads or None) \
+        if config.threads else None
     _configure_mail(config)
     _configure_spooler(config)
     mounted: list[Any] = []

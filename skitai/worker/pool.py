@@ -18,6 +18,15 @@ and each GIL hand-off is a futex wake and a context switch (``concurrent.futures
   left, or at the next job once ``HOLD`` passed since its last wake-up; the loop timer
   runs completions a thread held before a job that blocks.
 
+- A job waiting on a ``was`` call (``bridge.Handoff.result``) lends its place: the thread
+  ``park()``s (counted in ``_parked``), which posts its held completions and, when jobs
+  wait, wakes or starts another thread, up to ``max_threads`` in all; ``unpark()`` when
+  the answer is in.  So ``threads`` bounds the threads running app code at once, not the
+  requests waiting on backends (a view making 20 ms calls holds no place while it waits):
+  Java's ``ForkJoinPool.managedBlock`` compensation.  A thread that finishes a job while
+  more than ``threads`` run goes back to sleep, so the surplus lasts only while the
+  waits do.
+
 A thread decides to sleep under ``_lock``, and the loop decides to wake one under it,
 after appending the job: no wake-up is lost.  ``_wake_pending`` is cleared by the loop
 before it drains ``_done``, so a completion is either seen by a drain in progress or
@@ -34,6 +43,8 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
+from skitai.was import bridge
+
 log = logging.getLogger("skitai.server")
 
 # No thread took a job for this long while jobs wait: wake another (its job may block).
@@ -48,18 +59,22 @@ Call = tuple[Callable[..., object], tuple[Any, ...]]
 
 
 class ThreadPool:
-    """``threads`` daemon threads named ``<name>_<n>``, started on first use."""
+    """``threads`` daemon threads named ``<name>_<n>``, started on first use, and up to
+    ``max_threads`` in all while some wait on ``was`` calls (None: ``4 * threads``)."""
 
-    def __init__(self, threads: int, loop: asyncio.AbstractEventLoop, name: str = "wsgi") -> None:
+    def __init__(self, threads: int, loop: asyncio.AbstractEventLoop, name: str = "wsgi",
+                 max_threads: int | None = None) -> None:
         if threads < 1:
             raise ValueError("a thread pool needs at least one thread")
         self.size = threads
+        self.max_threads = max(threads, max_threads if max_threads else 4 * threads)
         self.loop = loop
         self.name = name
         self._jobs: collections.deque[Call | None] = collections.deque()
         self._lock = threading.Lock()  # _awake and _sleepers change together under it
         self._sleepers: list[threading.Lock] = []  # each held: released to wake its thread
         self._awake = 0  # threads running a job or about to look at the queue
+        self._parked = 0  # of those, threads waiting on a was call (park/unpark)
         self._progress = 0.0  # monotonic time a thread last took a job
         self._check_pending = False
         self._wake_soon = False
@@ -92,24 +107,37 @@ class ThreadPool:
     def _wake_if_needed(self) -> None:
         self._wake_soon = False
         with self._lock:  # (a thread decides to sleep under it: no wake-up is lost)
-            if self._jobs and self._sleepers and (
-                    self._awake == 0 or monotonic() - self._progress > STALL):
+            running = self._awake - self._parked
+            if self._jobs and running < self.size and (
+                    running == 0 or monotonic() - self._progress > STALL):
                 self._wake_locked()
 
-    def _wake_locked(self) -> None:
-        self._awake += 1
-        self._progress = monotonic()  # (a thread woken but not yet running is no stall)
-        self._sleepers.pop().release()
+    def _wake_locked(self) -> bool:
+        """Wake a sleeping thread, or start one while fewer than ``max_threads`` exist
+        (False: neither)."""
+        if self._sleepers:
+            self._awake += 1
+            self._progress = monotonic()  # (a thread woken but not yet running is no stall)
+            self._sleepers.pop().release()
+            return True
+        if len(self._threads) < self.max_threads and not self._stopping:
+            self._awake += 1
+            self._progress = monotonic()
+            self._start_thread()
+            return True
+        return False
 
     def _check(self) -> None:
         self._check_pending = False
         if self._done and not self._wake_pending:
             self._run_completions()  # held by a thread that went on to a job that blocks
         if self._jobs:
-            if self._sleepers and monotonic() - self._progress > STALL:
+            if monotonic() - self._progress > STALL:
                 with self._lock:  # the awake threads are stuck: a thread for each job
-                    for _ in range(min(len(self._jobs), len(self._sleepers))):
-                        self._wake_locked()
+                    for _ in range(min(len(self._jobs),
+                                       self.size - (self._awake - self._parked))):
+                        if not self._wake_locked():
+                            break
             self._check_pending = True
             self.loop.call_later(STALL, self._check)
 
@@ -117,10 +145,14 @@ class ThreadPool:
         while len(self._threads) < self.size:
             with self._lock:
                 self._awake += 1
-            thread = threading.Thread(target=self._work, daemon=True,
-                                      name=f"{self.name}_{len(self._threads)}")
-            self._threads.append(thread)
-            thread.start()
+                self._start_thread()
+
+    def _start_thread(self) -> None:
+        """Under ``_lock``, counted awake already."""
+        thread = threading.Thread(target=self._work, daemon=True,
+                                  name=f"{self.name}_{len(self._threads)}")
+        self._threads.append(thread)
+        thread.start()
 
     def _run_completions(self) -> None:
         self._wake_pending = False  # before draining: see the module docstring
@@ -150,18 +182,36 @@ class ThreadPool:
             except RuntimeError:
                 pass  # the loop is closed: the worker is gone
 
+    def park(self) -> None:
+        """From a pool thread about to wait on the loop (a ``was`` call): its place goes
+        to another thread while it waits."""
+        self._post()  # what it holds must not wait for its answer
+        with self._lock:
+            self._parked += 1
+            if self._jobs and self._awake - self._parked < self.size:
+                self._wake_locked()
+
+    def unpark(self) -> None:
+        with self._lock:
+            self._parked -= 1
+
     def _work(self) -> None:
+        bridge.set_parker(self)
         jobs = self._jobs
+        size = self.size
         me = threading.Lock()
         me.acquire()
         while True:
             try:
+                if self._awake - self._parked > size and not self._stopping:
+                    # (a surplus thread, left by waits that ended: it sleeps)
+                    raise IndexError
                 job = jobs.popleft()
             except IndexError:
                 self._post()
                 with self._lock:
-                    if jobs:  # appended meanwhile, by a submit that saw this thread awake
-                        continue
+                    if jobs and self._awake - self._parked <= size:
+                        continue  # appended meanwhile, by a submit that saw this thread awake
                     self._awake -= 1
                     self._sleepers.append(me)
                 me.acquire()  # until _wake_locked releases it (and counted this thread awake)

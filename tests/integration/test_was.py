@@ -259,3 +259,88 @@ def test_flask_async_view_awaits_was_calls(tmp_path: Path) -> None:
         assert fetch_json(srv, "/") == [1, 2]
     finally:
         srv.stop()
+
+
+LENDING_APP = """
+    import os
+    import skitai
+    from skitai import was
+
+    def app(environ, start_response):
+        res = was.get("@gate/").getwait(30)
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [res.content]
+
+    if __name__ == "__main__":
+        skitai.alias("@gate", skitai.PROTO_HTTP, [os.environ["GATE"]])
+        skitai.mount("/", app)
+        skitai.run(workers=1, threads=1)
+"""
+
+
+class _Gate:
+    """A member that holds each request until ``size`` are in at once (or ``patience``
+    passed), and answers how many were in together."""
+
+    def __init__(self, size: int, patience: float) -> None:
+        import threading
+
+        self.size, self.patience = size, patience
+        self.cond = threading.Condition()
+        self.inside = 0
+        self.most = 0
+
+    def handler(self) -> type:
+        from http.server import BaseHTTPRequestHandler
+
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with gate.cond:
+                    gate.inside += 1
+                    gate.most = max(gate.most, gate.inside)
+                    gate.cond.notify_all()
+                    gate.cond.wait_for(lambda: gate.most >= gate.size, gate.patience)
+                    together = gate.most
+                out = json.dumps({"together": together}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+                with gate.cond:
+                    gate.inside -= 1
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.mark.parametrize("max_threads, together", [("4", 4), ("1", 1)])
+def test_a_view_waiting_on_was_lends_its_thread(tmp_path: Path, max_threads: str,
+                                                together: int) -> None:
+    # threads=1: four requests whose views wait on a member that answers once four calls
+    # are in.  With max-threads 4 the waiting view's thread lends its place and all four
+    # calls meet at the member; with max-threads 1 (no lending) they go one at a time.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from http.server import ThreadingHTTPServer
+
+    gate = _Gate(4, patience=1.0)
+    member = ThreadingHTTPServer(("127.0.0.1", 0), gate.handler())
+    member.daemon_threads = True
+    threading.Thread(target=member.serve_forever, daemon=True).start()
+    srv = start_app(tmp_path, LENDING_APP, env={
+        "GATE": f"127.0.0.1:{member.server_port}", "SKITAI_MAX_THREADS": max_threads})
+    try:
+        with ThreadPoolExecutor(4) as clients:
+            outs = list(clients.map(lambda _: fetch_json(srv, "/"), range(4)))
+        assert gate.most == together
+        assert max(o["together"] for o in outs) == together  # type: ignore[index]
+    finally:
+        srv.stop()
+        member.shutdown()
+        member.server_close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
+from skitai.was import bridge
 from skitai.worker import pool as pool_module
 from skitai.worker.pool import ThreadPool
 
@@ -146,6 +148,125 @@ def test_a_job_that_blocks_does_not_hold_back_the_others() -> None:
     try:
         loop.run_until_complete(asyncio.wait_for(main(), 30))
         assert order == ["quick", "blocker"]
+    finally:
+        pool.shutdown()
+        loop.close()
+
+
+def _wait_in_pool(pool: ThreadPool, loop: asyncio.AbstractEventLoop, jobs: int,
+                  timeout: float) -> tuple[int, list[str]]:
+    """``jobs`` jobs that each wait on a ``Handoff`` (a was call's wait) until ``jobs``
+    of them wait at once, or ``timeout``: how many waited together at most, and what
+    each got."""
+    waiting = 0
+    most = 0
+    lock = threading.Lock()
+    handoffs = [bridge.Handoff() for _ in range(jobs)]
+    outcomes: list[str] = []
+
+    def job(n: int) -> None:
+        nonlocal waiting, most
+        with lock:
+            waiting += 1
+            most = max(most, waiting)
+            if waiting == jobs:
+                for h in handoffs:
+                    h.set_result("answered")
+        try:
+            outcome = handoffs[n].result(timeout)
+        except TimeoutError:
+            outcome = "timeout"
+        with lock:
+            waiting -= 1
+        pool.complete(outcomes.append, outcome)
+
+    async def main() -> None:
+        for n in range(jobs):
+            pool.submit(job, n)
+        while len(outcomes) < jobs:
+            await asyncio.sleep(0.005)
+
+    loop.run_until_complete(asyncio.wait_for(main(), 60))
+    return most, outcomes
+
+
+def test_a_thread_waiting_on_a_was_call_lends_its_place() -> None:
+    # threads=2, max_threads=6: six jobs all waiting on the loop at once, on six threads.
+    loop = asyncio.new_event_loop()
+    pool = ThreadPool(2, loop, max_threads=6)
+    try:
+        most, outcomes = _wait_in_pool(pool, loop, 6, 30)
+        assert most == 6
+        assert outcomes == ["answered"] * 6
+        assert len(pool._threads) == 6
+        assert pool._parked == 0
+    finally:
+        pool.shutdown()
+        loop.close()
+
+
+def test_max_threads_equal_to_threads_lends_nothing() -> None:
+    loop = asyncio.new_event_loop()
+    pool = ThreadPool(2, loop, max_threads=2)
+    try:
+        most, outcomes = _wait_in_pool(pool, loop, 3, 0.5)
+        assert most == 2  # the third job waited for a place, not on the loop
+        assert "timeout" in outcomes
+        assert len(pool._threads) == 2
+        assert pool._parked == 0
+    finally:
+        pool.shutdown()
+        loop.close()
+
+
+def test_after_the_waits_no_more_than_threads_run_app_code() -> None:
+    # Four jobs wait on the loop while sixty others queue: two threads run those
+    # meanwhile.  When the waits end, the four threads finish their own jobs, and the
+    # surplus goes to sleep: the queued jobs (which sleep, so the GIL would let them
+    # overlap) never run more than two at a time.
+    loop = asyncio.new_event_loop()
+    pool = ThreadPool(2, loop, max_threads=6)
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    finished: list[int] = []
+    handoffs = [bridge.Handoff() for _ in range(4)]
+    parked = threading.Semaphore(0)
+
+    def waiter(n: int) -> None:
+        parked.release()
+        handoffs[n].result(30)
+        pool.complete(finished.append, -1)
+
+    def busy(n: int) -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.002)
+        with lock:
+            running -= 1
+        pool.complete(finished.append, n)
+
+    async def main() -> None:
+        for n in range(4):
+            pool.submit(waiter, n)
+        for _ in range(4):
+            while not parked.acquire(blocking=False):
+                await asyncio.sleep(0.001)
+        for n in range(60):
+            pool.submit(busy, n)
+        await asyncio.sleep(0.01)
+        for h in handoffs:
+            h.set_result(None)
+        while len(finished) < 64:
+            await asyncio.sleep(0.005)
+
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 60))
+        assert sorted(finished) == [-1] * 4 + list(range(60))
+        assert 1 <= most <= 2
+        assert len(pool._threads) > 2  # (threads were lent)
     finally:
         pool.shutdown()
         loop.close()
