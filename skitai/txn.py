@@ -21,6 +21,7 @@ import itertools
 import os
 import random
 import re
+from binascii import hexlify
 from collections.abc import Iterable
 from typing import Final
 
@@ -44,7 +45,9 @@ _PROCESS_TAG = ""
 _serial = itertools.count(1)
 _random = random.Random()  # span ids: unique, not secret (no getrandom call per request)
 _LOW128: Final = (1 << 128) - 1
+_SPAN_UNIT: Final = 1 << 128  # the span id's lowest bit in a 192-bit draw
 _TXN_FIELDS: Final = frozenset({GTXN_HEADER, LTXN_HEADER, TRACEPARENT, TRACESTATE})
+_FIRST_CALL: Final = b"%d" % (EDGE_LTXID + 1000 + 1)  # an edge request's first call
 
 
 def reseed() -> None:
@@ -122,6 +125,21 @@ class Txn:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=reseed)
+
+
+def edge_call(gtxid: bytes) -> list[tuple[bytes, bytes]]:
+    """``Txn.next_call()[1]`` for the first backend call of an edge request (one that
+    brought no ``X-Gtxn-Id`` and no ``traceparent``: a minted ``Txn``) whose global id is
+    ``gtxid``: the same fields (local id 2001, a trace id and a span id from one draw)
+    without a ``Txn``.  For a caller that makes exactly one call per request and has
+    made no ``Txn`` for it (the reverse proxy): a ``Txn`` made later (the request log)
+    has the same global and local ids."""
+    bits = _random.getrandbits(192)
+    if bits < _SPAN_UNIT or not bits & _LOW128:  # (one compare, usually: no shift)
+        bits |= 1 | _SPAN_UNIT  # W3C: neither id may be all zeros
+    # trace id: the low 16 bytes, span id: the high 8 ("<32 hex>-<16 hex>" in one call)
+    ids = hexlify(bits.to_bytes(24, "little"), b"-", -16)
+    return [(b"X-Gtxn-Id", gtxid), (b"X-Ltxn-Id", _FIRST_CALL), (b"traceparent", b"00-%b-01" % ids)]
 
 
 def new_gtxid(channel: int | None = None, request: int | None = None) -> str:

@@ -11,6 +11,7 @@ from skitai.config.model import MountSpec, ServerConfig
 from skitai.gateway.auth import Gate
 from skitai.gateway.cache import HttpCache
 from skitai.gateway.proxy import ProxyHandler, TrustedProxies
+from skitai.log import LogOff
 from skitai.upstream import registry
 
 
@@ -36,7 +37,8 @@ def proxy_handler(config: ServerConfig, spec: MountSpec,
     return ProxyHandler(pool, mount_point=spec.point, body_limit=config.max_client_body_size,
                         trusted=TrustedProxies(config.trusted_proxies), gate=gate,
                         tunnel_idle=config.proxy_tunnel_timeout, cache=response_cache(config),
-                        proxy_host=spec.proxy_host)
+                        proxy_host=spec.proxy_host,
+                        logged=not LogOff(config.log_off).everything)
 
 
 _gates: dict[int, Gate] = {}

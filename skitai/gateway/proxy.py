@@ -39,6 +39,7 @@ from functools import partial
 from typing import Any, Final
 from urllib.parse import quote
 
+from skitai import txn as txn_mod
 from skitai.config.aliases import Network, in_networks
 from skitai.gateway.auth import Gate, Refusal
 from skitai.gateway.cache import HttpCache
@@ -76,6 +77,23 @@ class TrustedProxies:
         return bool(self.networks) and in_networks(address, self.networks)
 
 
+class _Fields:
+    """What ``ProxyHandler._member_fields`` made of a request head (``head``, a copy)."""
+
+    __slots__ = ("handler", "head", "fields", "block", "incoming", "upgrade")
+
+    def __init__(self, handler: ProxyHandler, head: Headers, fields: Headers, incoming: bool,
+                 upgrade: bool) -> None:
+        self.handler = handler
+        self.head = head
+        self.fields = fields
+        # ``fields`` as HTTP/1.1 field lines, when they name the Host (else the pool
+        # adds the member's: see ``AliasPool.start_idle``)
+        self.block = _lines(fields) if any(n == b"host" for n, _ in fields) else b""
+        self.incoming = incoming
+        self.upgrade = upgrade
+
+
 class ProxyHandler:
     """The handler of one ``mount(point, "@alias")``."""
 
@@ -87,8 +105,10 @@ class ProxyHandler:
     def __init__(self, pool: AliasPool, *, mount_point: str, body_limit: int,
                  trusted: TrustedProxies | None = None, gate: Gate | None = None,
                  tunnel_idle: float = 600.0, cache: HttpCache | None = None,
-                 proxy_host: str | None = None) -> None:
+                 proxy_host: str | None = None, logged: bool = True) -> None:
         self.pool = pool
+        # Requests are logged (not ``log_off("/")``): the log's ``upstream=`` field is made.
+        self.logged = logged
         self.cache = cache
         self.tunnel_idle = tunnel_idle
         self.gate = gate if gate is not None and gate.needed or pool.alias.sources else None
@@ -112,15 +132,21 @@ class ProxyHandler:
     def __call__(self, stream: Stream) -> Coroutine[Any, Any, None] | None:
         request = stream.request
         if self.gate is None and not request.has_body and request.method in IDEMPOTENT \
-                and not _wants_upgrade(request.headers) and self.cache is None:
-            # The fast path: a kept-alive member connection, the answer relayed from its
-            # read callback; no coroutine unless the response has to stream.
-            headers = self.member_headers(stream, stream.txn().next_call()[1])
-            response = self.pool.start_idle(request.method, self.member_target(stream), headers)
-            if response is not None:
-                response.listener = partial(self._on_member, stream, headers, time.monotonic())
-                return None
-            return self.forward(stream, headers)
+                and self.cache is None:
+            known = self._fields(stream)
+            if not known.upgrade:
+                # The fast path: a kept-alive member connection, the answer relayed from
+                # its read callback; no coroutine unless the response has to stream.
+                ids = self._ids(stream, known.incoming)
+                headers = known.fields + ids
+                response = self.pool.start_idle(
+                    request.method, self.member_target(stream), headers,
+                    block=known.block + _lines(ids) if known.block else b"")
+                if response is not None:
+                    response.listener = partial(self._on_member, stream, headers,
+                                                time.monotonic())
+                    return None
+                return self.forward(stream, headers)
         return self._admit_and_forward(stream)
 
     async def _admitted(self, stream: Stream) -> bool:
@@ -155,21 +181,23 @@ class ProxyHandler:
     async def _websocket(self, stream: Stream) -> None:
         from skitai.gateway import wsproxy
 
-        headers = self.member_headers(stream, stream.txn().next_call()[1])
+        headers = self.member_headers(stream)
         await wsproxy.forward(self, stream, headers)
 
     def _on_member(self, stream: Stream, headers: Headers, started: float,
                    response: ResponseStream) -> None:
         """Fast path events: the response is whole (relay it), or its head came and the
         body streams (hand it to a coroutine), or the member failed before answering."""
-        error = response.error
         if response.complete:
             response.listener = None
-            stream.upstream = f"{response.member.label}/{_ms(started)}ms"
+            if self.logged:
+                stream.upstream = _upstream(response.member.label, started)
             if not stream.closed:
                 self.send_whole(stream, response, response.take())
             self.pool.release(response)
-        elif error is not None and not response.status:
+            return
+        error = response.error
+        if error is not None and not response.status:
             response.listener = None
             self.pool.release(response)
             if stream.closed:
@@ -183,7 +211,8 @@ class ProxyHandler:
             _spawn(self.pool.loop, self.forward(stream, headers))
         elif response.status:
             response.listener = None
-            stream.upstream = f"{response.member.label}/{_ms(started)}ms"
+            if self.logged:
+                stream.upstream = _upstream(response.member.label, started)
             _spawn(self.pool.loop, self._stream_out(stream, response))
 
     async def _stream_out(self, stream: Stream, response: ResponseStream) -> None:
@@ -195,7 +224,7 @@ class ProxyHandler:
     async def forward(self, stream: Stream, headers: Headers | None = None) -> None:
         request = stream.request
         if headers is None:
-            headers = self.member_headers(stream, stream.txn().next_call()[1])
+            headers = self.member_headers(stream)
         body = _body(stream) if request.has_body else None
         length = request.content_length
         if length is not None and _may_have_trailers(request):
@@ -213,7 +242,8 @@ class ProxyHandler:
         except UpstreamError as exc:
             self.fail(stream, exc, started)
             return
-        stream.upstream = f"{response.member.label}/{_ms(started)}ms"
+        if self.logged:
+            stream.upstream = _upstream(response.member.label, started)
         try:
             await self.relay(stream, response)
         finally:
@@ -234,12 +264,52 @@ class ProxyHandler:
                 target = b"/" + target
         return target
 
-    def member_headers(self, stream: Stream, txn_headers: Headers) -> Headers:
+    def member_headers(self, stream: Stream, txn_headers: Headers | None = None) -> Headers:
+        """The fields the member gets (a new list): the client's without the hop-by-hop
+        and replaced ones, ``Host``, ``X-Forwarded-*``, ``Via``, and the transaction ids
+        (``txn_headers``, or the stream's next call's)."""
+        known = self._fields(stream)
+        return known.fields + (self._ids(stream, known.incoming) if txn_headers is None
+                               else txn_headers)
+
+    def _fields(self, stream: Stream) -> _Fields:
+        """``member_headers`` without the ids.  A keep-alive client sends the same head
+        again and again: its connection keeps the last one and what it made
+        (``EnvironCache.proxied``); comparing two lists costs less than the scan."""
+        headers = stream.request.headers
+        cache = stream.environ_cache
+        if cache is not None:
+            known = cache.proxied
+            if type(known) is _Fields and known.handler is self and known.head == headers:
+                return known
+        known = self._member_fields(stream)
+        if cache is not None:
+            cache.proxied = known
+        return known
+
+    @staticmethod
+    def _ids(stream: Stream, incoming: bool) -> Headers:
+        """The transaction id fields of the stream's next backend call."""
+        cache = stream.environ_cache
+        if incoming or stream.txn_ids is not None or cache is None:
+            return stream.txn().next_call()[1]
+        # An edge request (no ids came), its one backend call: the ids a minted Txn's
+        # next_call gives, without the Txn (a Txn made later, for the log, agrees).
+        prefix = cache.gtxid_prefix
+        if not prefix:
+            prefix = cache.gtxid_prefix = txn_mod.edge_prefix(id(stream.sink) & 0xFFFF)
+        return txn_mod.edge_call((prefix + str(stream.stream_id)).encode("ascii"))
+
+    def _member_fields(self, stream: Stream) -> _Fields:
+        """The scan ``_fields`` keeps: the member's fields but the ids, whether the
+        request came with ids of its own (``X-Gtxn-Id`` or ``traceparent``) and whether
+        it asks for an upgrade."""
         request = stream.request
         client = stream.client[0] if stream.client else ""
         trusted = bool(self.trusted.networks) and client in self.trusted
         named: set[bytes] | None = None
         host = xff = proto = fhost = None
+        incoming = upgrade = False
         out: Headers = []
         for name, value in request.headers:  # one pass: kept fields, and what we replace
             if name not in _DROPPED and name[:1] != b":":
@@ -254,6 +324,10 @@ class ProxyHandler:
                 proto = value
             elif name == b"x-forwarded-host":
                 fhost = value
+            elif name == b"x-gtxn-id" or name == b"traceparent":
+                incoming = True
+            elif name == b"upgrade":
+                upgrade = True
         if named:  # fields the client's Connection header names are hop-by-hop too
             out = [h for h in out if h[0] not in named]
         if self.fixed_host is not None:
@@ -270,8 +344,7 @@ class ProxyHandler:
             out.append((b"x-forwarded-host", host))
         version = b"2" if request.http_version == b"2" else b"1.1"
         out.append((b"via", version + b" skitai"))
-        out.extend(txn_headers)
-        return out
+        return _Fields(self, request.headers[:], out, incoming, upgrade)
 
     # --- response side ---------------------------------------------------------------------
     async def relay(self, stream: Stream, response: ResponseStream) -> None:
@@ -403,11 +476,12 @@ def _log_crash(fut: asyncio.Future[Any]) -> None:
         log.error("proxy task failed", exc_info=fut.exception())
 
 
-def _wants_upgrade(headers: Headers) -> bool:
-    for name, _ in headers:
-        if name == b"upgrade":
-            return True
-    return False
+def _lines(fields: Headers) -> bytes:
+    """Fields as HTTP/1.1 field lines (``name: value\r\n`` each)."""
+    if len(fields) == 3:  # the transaction ids (txn.Txn.next_call, txn.edge_call)
+        (a, b), (c, d), (e, f) = fields
+        return b"%b: %b\r\n%b: %b\r\n%b: %b\r\n" % (a, b, c, d, e, f)
+    return b"".join([b"%b: %b\r\n" % field for field in fields])
 
 
 def _is_address(host: str) -> bool:
@@ -420,3 +494,8 @@ def _is_address(host: str) -> bool:
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+def _upstream(label: str, started: float) -> str:
+    """The request log's ``upstream=`` field: the member and its time, ``member/NNms``."""
+    return f"{label}/{int((time.monotonic() - started) * 1000)}ms"

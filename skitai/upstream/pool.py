@@ -183,11 +183,14 @@ class AliasPool:
         return response
 
     def start_idle(self, method: bytes, path: bytes, headers: Headers,
-                   timeout: float | None = None) -> ResponseStream | None:
+                   timeout: float | None = None, block: bytes = b"") -> ResponseStream | None:
         """Send a bodiless request on a kept-alive connection at once, if the chosen
         member has one (the fast path: no connect, no coroutine); None otherwise.  The
         caller reacts to ``response.listener`` events and calls ``release``.  ``headers``
-        must hold no framing or per-hop field (``_FRAMING``): they are not looked at."""
+        must hold no framing or per-hop field (``_FRAMING``): they are not looked at.
+        ``block``: ``headers`` already written as field lines (``name: value\r\n``
+        each, in order) and holding a ``host``: an HTTP/1.1 head is made of it as it is
+        (the reverse proxy keeps most of its lines from one request to the next)."""
         state = self.balancer.pick()
         if state is None:
             return None
@@ -202,7 +205,12 @@ class AliasPool:
                     conn.transport is None or conn.transport.is_closing():
                 conn.close()
                 continue
-            head = _plain_head(method, state.member, path, headers)
+            if block:
+                member = state.member
+                target = member.prefix.encode("latin-1") + path if member.prefix else path
+                head = b"%b %b HTTP/1.1\r\n%b\r\n" % (method, target or b"/", block)
+            else:
+                head = _plain_head(method, state.member, path, headers)
             try:
                 response = conn.start(method, head)
             except UpstreamError:  # closed under us: try the next one
@@ -234,7 +242,9 @@ class AliasPool:
         return response
 
     def release(self, response: ResponseStream) -> None:
-        state = self._state_of(response.conn)
+        state = getattr(response.conn, "member_state", None)  # (_state_of's usual case)
+        if type(state) is not MemberState:
+            state = self._state_of(response.conn)
         state.outstanding -= 1
         if response.release() and not self._closed and len(state.idle) < self.max_idle:
             state.idle.append(response.conn)

@@ -48,7 +48,7 @@ class EnvironCache:
     request, and comparing two lists costs less than decoding it again."""
 
     __slots__ = ("base", "common", "headers", "chunked", "fields", "gtxid_prefix",
-                 "template", "extra_keys")
+                 "template", "extra_keys", "proxied")
 
     def __init__(self) -> None:
         self.base: dict[str, Any] | None = None
@@ -62,6 +62,8 @@ class EnvironCache:
         # with values replaced, not a dict grown key by key.
         self.template: dict[str, Any] | None = None
         self.extra_keys: tuple[str, ...] = ()
+        # The reverse proxy's memo of the last request head it forwarded (gateway/proxy.py)
+        self.proxied: object = None
 
 
 # Set for every request after the template's copy (build_environ), and the transaction

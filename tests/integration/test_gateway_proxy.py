@@ -110,6 +110,41 @@ def test_a_skitai_member_reads_the_ids_from_its_environ(tmp_path: Path, members)
         gw.stop()
 
 
+def test_keep_alive_requests_get_their_own_ids_and_the_log_agrees(tmp_path: Path,
+                                                                    members) -> None:
+    """Requests on one client connection (the same head again, so the proxy reuses its
+    member fields; the later ones take the fast path on a kept-alive member connection):
+    each carries its own global id, local id 2001 and a fresh trace id; one that brings
+    ids of its own keeps them; the request log has the ids the member got."""
+    a, _ = members
+    gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port}"])
+    seen = []
+    try:
+        conn = http.client.HTTPConnection(gw.host, gw.port, timeout=30)
+        for i in range(5):
+            extra = {"X-Gtxn-Id": "GTID-given", "X-Ltxn-Id": "2003"} if i == 3 else {}
+            conn.request("GET", f"/members/n{i}", headers=extra)
+            resp = conn.getresponse()
+            assert resp.status == 200
+            seen.append(json.loads(resp.read()))
+        conn.close()
+    finally:
+        gw.stop()
+    gtxids = [s["headers"]["x-gtxn-id"] for s in seen]
+    assert len(set(gtxids)) == 5 and gtxids[3] == "GTID-given"
+    traces = [s["headers"]["traceparent"].split("-")[1] for s in seen]
+    assert len(set(traces)) == 5
+    for i, s in enumerate(seen):
+        assert s["gtxid"] == gtxids[i]
+        assert s["headers"]["x-ltxn-id"] == s["ltxid"] == ("3004" if i == 3 else "2001")
+        assert s["headers"]["x-forwarded-for"] == "127.0.0.1"
+        assert s["headers"]["via"] == "1.1 skitai"
+    log = (tmp_path / "gateway" / "logs" / "request.log").read_text()
+    for i, gtxid in enumerate(gtxids):
+        line = next(ln for ln in log.splitlines() if f"/members/n{i} " in ln)
+        assert f" {gtxid} {2003 if i == 3 else 1000} " in line
+
+
 def test_weights_are_respected(tmp_path: Path, members) -> None:
     a, b = members
     gw = start_gateway(tmp_path, [f"127.0.0.1:{a.port} 1", f"127.0.0.1:{b.port} 3"])

@@ -57,3 +57,20 @@ def test_bad_incoming_ids_are_ignored_not_logged() -> None:
     assert t.gtxid.startswith("GTID-") and " " not in t.gtxid and t.ltxid == 1000
     t = txn.from_headers([(b"x-gtxn-id", b"GTID-abc"), (b"x-ltxn-id", b"1x")])
     assert (t.gtxid, t.ltxid) == ("GTID-abc", 1000)
+
+
+def test_edge_call_is_a_minted_txns_first_call() -> None:
+    """The reverse proxy's shortcut gives the fields Txn.next_call gives (same draw)."""
+    t = txn.from_headers([(b"host", b"a")], channel=4676, request=67)
+    state = txn._random.getstate()
+    ltxid, headers = t.next_call()
+    txn._random.setstate(state)
+    assert txn.edge_call(t.gtxid.encode()) == headers
+    assert ltxid == 2001 and t.gtxid == txn.edge_prefix(4676) + "67"
+    for bits in (0, 1 << 130, 5):  # an all-zero trace or span id is never sent
+        txn._random.getrandbits = lambda _n, b=bits: b  # type: ignore[method-assign]
+        try:
+            _, trace, span, _ = txn.edge_call(b"G")[2][1].split(b"-")
+        finally:
+            del txn._random.getrandbits
+        assert trace.strip(b"0") and span.strip(b"0")
