@@ -81,11 +81,12 @@ class Handoff:
     def cancelled(self) -> bool:
         return self._cancelled
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None, lend: bool = True) -> Any:
         """The value (or raise the error); ``TimeoutError`` when not done in time,
-        ``asyncio.CancelledError`` when cancelled."""
+        ``asyncio.CancelledError`` when cancelled.  ``lend``: a pool thread lends its
+        place while it waits (``Parker``)."""
         if not self._done:
-            parker: Parker | None = getattr(_threads, "parker", None)
+            parker: Parker | None = getattr(_threads, "parker", None) if lend else None
             if parker is not None:
                 parker.park()
             try:

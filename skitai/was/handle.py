@@ -39,8 +39,9 @@ class Call:
                  cache_key: Any = None, use_cache: rcache_mod.UseCache = True,
                  meta: dict[str, Any] | None = None, reqid: str | None = None,
                  cache: rcache_mod.ResultCache | None = None,
-                 ids: tuple[str, int] | None = None) -> None:
+                 ids: tuple[str, int] | None = None, lend: bool = True) -> None:
         self.target = target
+        self.lend = lend  # a pool thread waiting on it lends its place (bridge.Parker)
         self.timeout = timeout
         self.meta = meta if meta is not None else {}
         self.id = reqid
@@ -160,7 +161,7 @@ class Call:
         # timeout (with its clearer message) ends it first.
         limit = self.timeout + GRACE if timeout is None else timeout
         try:
-            result = self._future.result(limit)
+            result = self._future.result(limit, self.lend)
         except TimeoutError:
             self._future.cancel()
             result = Result(status=TIMEOUT, error=TimeoutError(
