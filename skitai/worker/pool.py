@@ -18,7 +18,8 @@ and each GIL hand-off is a futex wake and a context switch (``concurrent.futures
   left, or at the next job once ``HOLD`` passed since its last wake-up; the loop timer
   runs completions a thread held before a job that blocks.
 
-- A job waiting on a ``was`` call (``bridge.Handoff.result``) lends its place: the thread
+- A job waiting on a ``was`` call (``bridge.Handoff.result``; not a database call,
+  which keeps its place: ``was/databases.py``) lends its place: the thread
   ``park()``s (counted in ``_parked``), which posts its held completions and, when jobs
   wait, wakes or starts another thread, up to ``max_threads`` in all; ``unpark()`` when
   the answer is in.  So ``threads`` bounds the threads running app code at once, not the

@@ -154,7 +154,7 @@ def test_a_job_that_blocks_does_not_hold_back_the_others() -> None:
 
 
 def _wait_in_pool(pool: ThreadPool, loop: asyncio.AbstractEventLoop, jobs: int,
-                  timeout: float) -> tuple[int, list[str]]:
+                  timeout: float, lend: bool = True) -> tuple[int, list[str]]:
     """``jobs`` jobs that each wait on a ``Handoff`` (a was call's wait) until ``jobs``
     of them wait at once, or ``timeout``: how many waited together at most, and what
     each got."""
@@ -173,7 +173,7 @@ def _wait_in_pool(pool: ThreadPool, loop: asyncio.AbstractEventLoop, jobs: int,
                 for h in handoffs:
                     h.set_result("answered")
         try:
-            outcome = handoffs[n].result(timeout)
+            outcome = handoffs[n].result(timeout, lend)
         except TimeoutError:
             outcome = "timeout"
         with lock:
@@ -214,6 +214,20 @@ def test_max_threads_equal_to_threads_lends_nothing() -> None:
         assert "timeout" in outcomes
         assert len(pool._threads) == 2
         assert pool._parked == 0
+    finally:
+        pool.shutdown()
+        loop.close()
+
+
+def test_a_wait_that_does_not_lend_keeps_its_place() -> None:
+    # A database call's wait (was.databases: lend=False) holds its thread's place.
+    loop = asyncio.new_event_loop()
+    pool = ThreadPool(2, loop, max_threads=6)
+    try:
+        most, outcomes = _wait_in_pool(pool, loop, 3, 0.5, lend=False)
+        assert most == 2
+        assert "timeout" in outcomes
+        assert len(pool._threads) == 2
     finally:
         pool.shutdown()
         loop.close()
