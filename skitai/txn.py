@@ -116,6 +116,12 @@ class Txn:
             headers.append((b"tracestate", self.tracestate.encode("latin-1")))
         return ltxid, headers
 
+    def next_id(self) -> int:
+        """``next_call()[0]`` for a call that sends no ids (a database): the same
+        numbering, without the headers (a trace id, a span id, three strings)."""
+        self._calls += 1
+        return self.ltxid + 1000 + self._calls
+
     def environ(self) -> dict[str, str]:
         out = {ENVIRON_GTXID: self.gtxid, ENVIRON_LTXID: str(self.ltxid)}
         if self.traceparent is not None:

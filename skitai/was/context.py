@@ -64,6 +64,22 @@ def txn() -> txn_mod.Txn:
     return found
 
 
+def call_ids() -> tuple[str, int]:
+    """(global id, local id) of a new backend call that sends no ids itself (a
+    database): ``txn()``'s numbering without its headers; outside a request, fresh ids
+    (what a fresh ``Txn``'s first call gets) without making a ``Txn``."""
+    environ = _request.get()
+    if environ is None:
+        return txn_mod.new_gtxid(), _FIRST_CALL
+    found: txn_mod.Txn | None = environ.get(TXN_KEY)
+    if found is None:
+        found = environ[TXN_KEY] = _from_environ(environ)
+    return found.gtxid, found.next_id()
+
+
+_FIRST_CALL = txn_mod.EDGE_LTXID + 1000 + 1
+
+
 def _from_environ(environ: Environ) -> txn_mod.Txn:
     gtxid = environ.get(txn_mod.ENVIRON_GTXID) or environ.get("HTTP_X_GTXN_ID")
     ltxid = environ.get(txn_mod.ENVIRON_LTXID) or environ.get("HTTP_X_LTXN_ID")

@@ -65,12 +65,24 @@ def drivers() -> dict[str, Any]:
 
 
 def _connect_errors(kind: str) -> tuple[type[BaseException], ...]:
-    errors: tuple[type[BaseException], ...] = (OSError,)
-    if kind == "redis":
-        import redis.exceptions
+    errors = _errors_by_kind.get(kind)
+    if errors is None:
+        errors = (OSError,)
+        if kind == "redis":
+            import redis.exceptions
 
-        errors += (redis.exceptions.ConnectionError,)
+            errors += (redis.exceptions.ConnectionError,)
+        _errors_by_kind[kind] = errors
     return errors
+
+
+_errors_by_kind: dict[str, tuple[type[BaseException], ...]] = {}
+
+
+def _key(kind: str, members: tuple[Any, ...], mode: str, op: str, args: str
+         ) -> tuple[Any, ...]:
+    """A call's result-cache key (``rcache.deferred``: made only if the cache is used)."""
+    return (kind, members, mode, op, args)
 
 
 class _Proxy:
@@ -81,37 +93,39 @@ class _Proxy:
                  callback: Callable[[Result], Any] | None) -> None:
         self._target = target
         self._mode = mode
-        self._use_cache = rcache.check_use_cache(use_cache)
+        self._use_cache = use_cache if use_cache is True else rcache.check_use_cache(use_cache)
         self._timeout = timeout
         self._meta = meta
         self._callback = callback
         self._driver = driver(target.kind)
 
-    def _start(self, op: str, run: Callable[[Any], Any], key_args: tuple[Any, ...]
+    def _start(self, op: str, run: Callable[..., Any], key: Any, *args: Any
                ) -> handle.Call | handle.MapCall:
+        """A call of ``run(member, *args)``; ``key`` its result-cache key."""
         target = self._target
-        key = (target.kind, target.members, self._mode, op, repr(key_args))
         label = f"{target.name} {op}"
-        errors = _connect_errors(target.kind)
         if self._mode == "map":
             return handle.MapCall(
-                lambda: [self._call(functools.partial(run, m), label, None)
+                lambda: [self._call(functools.partial(run, m, *args), label, None)
                          for m in target.members],
                 target=label, cache_key=key, use_cache=self._use_cache)
+        # The coroutine the balancer runs is the call's own (no wrapper coroutine).
+        return self._call(functools.partial(targets.balancer.one, target.members, run,
+                                            _connect_errors(target.kind), *args), label, key)
 
-        async def one() -> Result:
-            result: Result = await targets.balancer.one(target.members, run, errors)
-            return result
-
-        return self._call(one, label, key)
+    def _key(self, op: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        target = self._target
+        return _key(target.kind, target.members, self._mode, op, repr(args))
 
     def _call(self, runner: Callable[[], Any], label: str, key: Any) -> handle.Call:
         # A database call keeps its thread's place while it waits (lend=False): a database
         # serves best at a concurrency near its cores, and a worker's threads already
         # bound its queries; lent places raised it 4x (16 pool connections a worker) and
         # SELECT 1 at -c64 lost 10-25% of its req/s.  An HTTP member's wait is latency.
+        meta = self._meta
         call = handle.Call(runner, target=label, timeout=self._timeout, cache_key=key,
-                           use_cache=self._use_cache, meta=dict(self._meta or {}), lend=False)
+                           use_cache=self._use_cache, meta={} if meta is None else dict(meta),
+                           lend=False)
         if self._callback is not None:
             call.then(self._callback)
         return call
@@ -127,9 +141,12 @@ class SqlProxy(_Proxy):
             if params is not None:
                 raise TypeError("a QuerySet brings its own parameters: execute(queryset)")
             statement, params = sql.from_queryset(statement)
-        drv = self._driver
-        return self._start("execute", lambda m: drv.execute(m, statement, params),
-                           (statement, params))
+        target = self._target
+        # The parameters as they are now (the app may change a list it passed before
+        # result.cache()); the key itself is made only if the cache is used.
+        key = rcache.deferred(_key, target.kind, target.members, self._mode, "execute",
+                              repr((statement, params)) if params is not None else statement)
+        return self._start("execute", self._driver.execute, key, statement, params)
 
     excute = execute  # the seed README's spelling
     query = execute
@@ -143,8 +160,8 @@ class RedisProxy(_Proxy):
         drv = self._driver
 
         def command(*args: Any, **kwargs: Any) -> handle.Call | handle.MapCall:
-            return self._start(name, lambda m: drv.command(m, name, args, kwargs),
-                               (args, sorted(kwargs.items())))
+            return self._start(name, drv.command, self._key(name, (args, sorted(kwargs.items()))),
+                               name, args, kwargs)
 
         return command
 
@@ -160,9 +177,9 @@ class MongoProxy(_Proxy):
         database = self._database
 
         def command(collection: str, *args: Any, **kwargs: Any) -> handle.Call | handle.MapCall:
-            return self._start(name, lambda m: drv.command(m, database, collection, name,
-                                                           args, kwargs),
-                               (database, collection, args, sorted(kwargs.items())))
+            return self._start(name, drv.command, self._key(
+                name, (database, collection, args, sorted(kwargs.items()))),
+                database, collection, name, args, kwargs)
 
         return command
 
@@ -191,18 +208,12 @@ class Engine:
                  password: str | None = None, *, use_cache: rcache.UseCache = True,
                  timeout: float = handle.DEFAULT_TIMEOUT, meta: dict[str, Any] | None = None,
                  callback: Callable[[Result], Any] | None = None) -> Any:
-        return self._proxy(self.mode, server, dbname, user, password, use_cache, timeout, meta,
-                           callback)
-
-    def _proxy(self, mode: str, server: str, dbname: str | None, user: str | None,
-               password: str | None, use_cache: rcache.UseCache, timeout: float,
-               meta: dict[str, Any] | None, callback: Callable[[Result], Any] | None) -> Any:
         if not isinstance(server, str) or not server:
             raise TypeError("the first argument is an '@alias' or a server address")
-        mongo_db = dbname if (self.kind == "mongodb" or server.startswith("@")) else None
+        mongo_db = dbname if (self.kind == "mongodb" or server[0] == "@") else None
         target = targets.resolve_db(server, self.kind, None if mongo_db else dbname, user,
                                     password)
-        proxy = _PROXIES[target.kind](target, mode, use_cache=use_cache, timeout=timeout,
+        proxy = _PROXIES[target.kind](target, self.mode, use_cache=use_cache, timeout=timeout,
                                       meta=meta, callback=callback)
         if isinstance(proxy, MongoProxy):
             proxy._database = mongo_db

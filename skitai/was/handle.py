@@ -57,10 +57,8 @@ class Call:
             self._result = _from_cache(hit, self.meta, reqid)
             return
         self._runner = runner
-        if ids is None:  # a call that sends no ids itself (a database): numbered all the same
-            txn = context.txn()
-            ids = (txn.gtxid, txn.next_call()[0])
-        self.ids = ids
+        # A call that sends no ids itself (a database): numbered all the same.
+        self.ids = ids if ids is not None else context.call_ids()
         bridge = self._bridge = bridge_mod.get()
         if bridge.on_loop():
             self._task = bridge.task(self._run)

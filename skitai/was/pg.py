@@ -32,14 +32,27 @@ class Driver:
 
     def __init__(self) -> None:
         self._pools: dict[Member, Pool] = {}
+        # The same member (an alias's) comes back on every call: found by identity, as
+        # hashing a Member hashes all its fields; with its results' target.  The entry
+        # keeps the member alive, so its id is not reused while it is here.
+        self._by_id: dict[int, tuple[Member, Pool, str]] = {}
         self._asyncpg: Any = None
 
     def pool(self, member: Member) -> Pool:
+        return self._slot(member)[1]
+
+    def _slot(self, member: Member) -> tuple[Member, Pool, str]:
+        seen = self._by_id.get(id(member))
+        if seen is not None and seen[0] is member:
+            return seen
         found = self._pools.get(member)
         if found is None:
             found = self._pools[member] = Pool(lambda: self._connect(member), POOL_MAX,
                                                member.label)
-        return found
+        slot = (member, found, f"postgresql://{member.label}/{member.database or ''}")
+        if len(self._by_id) < 1024:  # bounded: a server written in a call is a new member
+            self._by_id[id(member)] = slot
+        return slot
 
     async def _connect(self, member: Member) -> Any:
         asyncpg = self._asyncpg
@@ -51,7 +64,7 @@ class Driver:
             database=member.database or member.user or "postgres", ssl=await _ssl(member))
 
     async def execute(self, member: Member, sql_text: str, params: sql.Params) -> Result:
-        pool = self.pool(member)
+        _, pool, target = self._slot(member)
         text, values = sql.to_numeric(sql_text, params)
         conn = await pool.acquire(POOL_WAIT)
         try:
@@ -72,8 +85,7 @@ class Driver:
                 pool.discard(conn)
             raise
         pool.release(conn)
-        return Result(status=DONE, status_code=200, reason=status, data=rows,
-                      target=f"postgresql://{member.label}/{member.database or ''}")
+        return Result(status=DONE, status_code=200, reason=status, data=rows, target=target)
 
     def stats(self) -> dict[str, Any]:
         return {m.label: {"size": p.get_size(), "idle": p.get_idle_size(), "max": POOL_MAX}
@@ -81,6 +93,7 @@ class Driver:
 
     async def close(self) -> None:
         pools, self._pools = list(self._pools.values()), {}
+        self._by_id.clear()
         for pool in pools:
             await pool.close()
 

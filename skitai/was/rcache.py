@@ -17,8 +17,10 @@ method may be called from any thread.
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 DEFAULT_MAX = 300
@@ -38,9 +40,17 @@ class ResultCache:
         return len(self._entries)
 
     def get(self, key: Any, use_cache: UseCache = True) -> Any:
-        """The cached value, or ``None`` (a miss, expired, older than ``use_cache``)."""
+        """The cached value, or ``None`` (a miss, expired, older than ``use_cache``).
+        ``key`` may be deferred (``deferred``): it is made only if there are entries."""
         if use_cache is False or key is None:
             return None
+        if not self._entries:
+            # The usual case for an app that caches nothing: no key, no clock, no lock.
+            # (The count needs no lock: an int's += has no point where the GIL switches.)
+            self.misses += 1
+            return None
+        if type(key) is functools.partial:
+            key = key()
         since = 0.0 if use_cache is True else float(use_cache)
         now = time.time()
         with self._lock:
@@ -62,6 +72,8 @@ class ResultCache:
         ``use_cache`` timestamp is compared with."""
         if ttl <= 0 or self.max_entries <= 0:
             return
+        if type(key) is functools.partial:
+            key = key()
         now = time.time()
         with self._lock:
             self._entries[key] = (value, now if created is None else created, now + ttl)
@@ -90,6 +102,14 @@ _cache = ResultCache()
 
 def get_cache() -> ResultCache:
     return _cache
+
+
+def deferred(make: Callable[..., Any], *args: Any) -> Any:
+    """A key made by ``make(*args)`` only when the cache is asked or written (most calls
+    find it empty and are never stored): pass it where a key goes.  ``args`` must not
+    change meanwhile (``result.cache()`` may come later): make a mutable part into
+    something immutable (``repr``) first."""
+    return functools.partial(make, *args)
 
 
 def check_use_cache(value: object) -> UseCache:

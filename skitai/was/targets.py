@@ -34,6 +34,9 @@ DOWN_FOR = 10.0
 # are asked for on every request.  Bounded in case an app writes ever new server strings.
 _resolved_db: dict[tuple[str, str | None, str | None, str | None, str | None], Target] = {}
 RESOLVED_MAX = 1024
+# Outside a worker: the same, each with the declared aliases it was resolved from.
+_draft_db: dict[tuple[str, str | None, str | None, str | None, str | None],
+                tuple[tuple[aliases_mod.Alias, ...], Target]] = {}
 
 
 def configure(aliases: tuple[aliases_mod.Alias, ...] | None, backend_http2: bool = True) -> None:
@@ -41,6 +44,7 @@ def configure(aliases: tuple[aliases_mod.Alias, ...] | None, backend_http2: bool
     _configured = aliases
     _http2 = backend_http2
     _resolved_db.clear()
+    _draft_db.clear()
 
 
 def backend_http2() -> bool:
@@ -77,9 +81,19 @@ def find_alias(name: str) -> aliases_mod.Alias:
 def resolve_db(server: str, kind: str | None, database: str | None = None,
                user: str | None = None, password: str | None = None) -> Target:
     """``@alias`` or a server string for a database ``kind`` (None: the alias's own)."""
-    if _configured is None:  # the draft may still change: resolved each time
-        return _resolve_db(server, kind, database, user, password)
     key = (server, kind, database, user, password)
+    if _configured is None:
+        # The draft may still change: a target is kept with the aliases it was resolved
+        # from and used while they are the same (a pointer compare per alias).
+        declared = runtime.declared_aliases()
+        seen = _draft_db.get(key)
+        if seen is not None and seen[0] == declared:
+            return seen[1]
+        found = _resolve_db(server, kind, database, user, password)
+        if len(_draft_db) >= RESOLVED_MAX:
+            _draft_db.clear()
+        _draft_db[key] = (declared, found)
+        return found
     found = _resolved_db.get(key)
     if found is None:
         found = _resolve_db(server, kind, database, user, password)
@@ -159,12 +173,30 @@ class Balancers:
             self._by_id[id(members)] = (members, found)
         return found
 
-    async def one(self, members: tuple[Member, ...], call: Callable[[Member], Awaitable[T]],
-                  connect_errors: tuple[type[BaseException], ...]) -> T:
-        """``call`` on the member the balancer picks; on a connection failure, another."""
+    async def one(self, members: tuple[Member, ...], call: Callable[..., Awaitable[T]],
+                  connect_errors: tuple[type[BaseException], ...], *args: object) -> T:
+        """``call(member, *args)`` on the member the balancer picks; on a connection
+        failure, another."""
         balancer = self.of(members)
+        states = balancer.states
+        if len(states) == 1:
+            # One member (the usual database alias): nothing to pick, no other to try;
+            # counted as below (``was.status()``), its down state kept for the display.
+            state = states[0]
+            state.outstanding += 1
+            try:
+                result = await call(state.member, *args)
+            except connect_errors:
+                state.failures += 1
+                state.down, state.down_since = True, time.monotonic()
+                raise
+            finally:
+                state.outstanding -= 1
+            state.served += 1
+            state.down = False
+            return result
         now = time.monotonic()
-        for member_state in balancer.states:
+        for member_state in states:
             if member_state.down and now - member_state.down_since > DOWN_FOR:
                 member_state.down = False
         tried: set[int] = set()
@@ -173,7 +205,7 @@ class Balancers:
             tried.add(state.index)
             state.outstanding += 1
             try:
-                result = await call(state.member)
+                result = await call(state.member, *args)
             except connect_errors as exc:
                 state.failures += 1
                 state.down, state.down_since = True, time.monotonic()
