@@ -106,10 +106,14 @@ class Handoff:
         return self._value
 
     def cancel(self) -> bool:
-        """From the waiting thread: stop waiting; the loop's task is cancelled."""
+        """From the waiting thread: stop waiting; the loop's task is cancelled (it ends
+        as cancelled, or with the outcome it had just reached: this waiter reads
+        neither)."""
         if self._done:
             return False
-        self._finish(None, None, cancelled=True)
+        # Only the loop writes the outcome (``_finish``): the waiter only says it gave
+        # up, so the two never race on the outcome and need no lock between them.
+        self._cancelled = True
         task, loop = self._task, self._loop
         if task is not None and loop is not None:
             try:
@@ -125,12 +129,14 @@ class Handoff:
         self._finish(None, error)
 
     def _finish(self, value: Any, error: BaseException | None, cancelled: bool = False) -> None:
-        # Set from the loop (the outcome) or the waiter (cancel); the first one wins.
-        with _finish_lock:
-            if self._done:
-                return
-            self._value, self._error, self._cancelled = value, error, cancelled
-            self._done = True
+        # On the loop (or in the starting thread before the loop has the handoff): the
+        # outcome's only writer, once; the lock's release publishes it to the waiter.
+        if self._done:
+            return
+        self._value, self._error = value, error
+        if cancelled:
+            self._cancelled = True
+        self._done = True
         self._lock.release()
         notify = self._notify
         if notify is not None:
@@ -144,17 +150,21 @@ class Handoff:
 
     def relay(self, task: asyncio.Future[Any]) -> None:
         """A loop task's done callback: its outcome, to the waiter."""
-        if self._done:
-            return
-        if task.cancelled():
+        try:
+            value = task.result()  # (one call when it has a value: the usual case)
+        except asyncio.CancelledError:
             self._finish(None, None, cancelled=True)
-        elif (exc := task.exception()) is not None:
+        except BaseException as exc:  # noqa: BLE001 - the waiter gets it
             self._finish(None, exc)
         else:
-            self._finish(task.result(), None)
-
-
-_finish_lock = threading.Lock()
+            if self._done:  # (_finish, inline for the usual case)
+                return
+            self._value = value
+            self._done = True
+            self._lock.release()
+            notify = self._notify
+            if notify is not None:
+                notify()
 
 
 class Bridge:
@@ -195,16 +205,17 @@ class Bridge:
         loop = self.loop
         while queue:
             factory, fut, context = queue.popleft()
-            if fut.cancelled():  # the waiter gave up before the loop got to it
+            if fut._cancelled:  # the waiter gave up before the loop got to it
+                fut._finish(None, None, cancelled=True)  # (for an on_done() that waits)
                 continue
             try:
                 task = loop.create_task(context.run(factory), context=context)
             except BaseException as exc:  # noqa: BLE001 - the caller gets it
-                fut.set_exception(exc)
+                fut._finish(None, exc)
                 continue
             fut._task, fut._loop = task, loop
             task.add_done_callback(fut.relay)
-            if fut.cancelled():  # the waiter gave up while the task was being made
+            if fut._cancelled:  # the waiter gave up while the task was being made
                 task.cancel()
 
 

@@ -97,7 +97,9 @@ class _Proxy:
         self._timeout = timeout
         self._meta = meta
         self._callback = callback
-        self._driver = driver(target.kind)
+        self._bridge = on = bridge.get()
+        found = _drivers.get((target.kind, id(on.loop)))
+        self._driver = found if found is not None else driver(target.kind)
 
     def _start(self, op: str, run: Callable[..., Any], key: Any, *args: Any
                ) -> handle.Call | handle.MapCall:
@@ -110,8 +112,9 @@ class _Proxy:
                          for m in target.members],
                 target=label, cache_key=key, use_cache=self._use_cache)
         # The coroutine the balancer runs is the call's own (no wrapper coroutine).
-        return self._call(functools.partial(targets.balancer.one, target.members, run,
-                                            _connect_errors(target.kind), *args), label, key)
+        errors = _errors_by_kind.get(target.kind) or _connect_errors(target.kind)
+        return self._call(functools.partial(targets.balancer.one, target.members, run, errors,
+                                            *args), label, key)
 
     def _key(self, op: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
         target = self._target
@@ -125,7 +128,7 @@ class _Proxy:
         meta = self._meta
         call = handle.Call(runner, target=label, timeout=self._timeout, cache_key=key,
                            use_cache=self._use_cache, meta={} if meta is None else dict(meta),
-                           lend=False)
+                           lend=False, bridge=self._bridge)
         if self._callback is not None:
             call.then(self._callback)
         return call

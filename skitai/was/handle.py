@@ -10,6 +10,7 @@ out), bounded by the call's own ``timeout``; a wait shorter than that gives up w
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import logging
 import threading
@@ -27,6 +28,7 @@ log = logging.getLogger("skitai.was")
 # then() in an app thread and the loop finishing the call: the callback list is swapped
 # under this lock, so a callback added just as the call finishes still runs.
 _then_lock = threading.Lock()
+_CACHE = rcache_mod.get_cache()  # the worker's (made once; resized and cleared in place)
 DEFAULT_TIMEOUT = 10.0
 GRACE = 0.25
 Runner = Callable[[], Awaitable[Result]]
@@ -35,23 +37,29 @@ Runner = Callable[[], Awaitable[Result]]
 class Call:
     """One call in flight (or answered from the cache)."""
 
+    __slots__ = ("target", "lend", "timeout", "meta", "id", "ids", "_cache", "_key", "_result",
+                 "_future", "_task", "_bridge", "_callbacks", "_runner", "_expired")
+
     def __init__(self, runner: Runner, *, target: str, timeout: float = DEFAULT_TIMEOUT,
                  cache_key: Any = None, use_cache: rcache_mod.UseCache = True,
                  meta: dict[str, Any] | None = None, reqid: str | None = None,
                  cache: rcache_mod.ResultCache | None = None,
-                 ids: tuple[str, int] | None = None, lend: bool = True) -> None:
+                 ids: tuple[str, int] | None = None, lend: bool = True,
+                 bridge: bridge_mod.Bridge | None = None) -> None:
+        """``bridge``: the process's (``bridge.get()``), when the caller has it already."""
         self.target = target
         self.lend = lend  # a pool thread waiting on it lends its place (bridge.Parker)
         self.timeout = timeout
         self.meta = meta if meta is not None else {}
         self.id = reqid
-        self._cache = cache if cache is not None else rcache_mod.get_cache()
+        self._cache = cache if cache is not None else _CACHE
         self._key = cache_key
         self._result: Result | None = None
         self._future: bridge_mod.Handoff | None = None
         self._task: asyncio.Task[Result] | None = None
         self._bridge: bridge_mod.Bridge | None = None
-        self._callbacks: list[Callable[[Result], Any]] = []
+        self._callbacks: list[Callable[[Result], Any]] | None = None  # then(): made on use
+        self._expired = False
         hit = self._cache.get(cache_key, use_cache) if cache_key is not None else None
         if isinstance(hit, Result):
             self._result = _from_cache(hit, self.meta, reqid)
@@ -59,8 +67,10 @@ class Call:
         self._runner = runner
         # A call that sends no ids itself (a database): numbered all the same.
         self.ids = ids if ids is not None else context.call_ids()
-        bridge = self._bridge = bridge_mod.get()
-        if bridge.on_loop():
+        if bridge is None:
+            bridge = bridge_mod.get()
+        self._bridge = bridge
+        if _thread.get_ident() == bridge.thread_id:  # on the loop
             self._task = bridge.task(self._run)
             self._task.add_done_callback(self._on_task_done)
         else:
@@ -73,9 +83,9 @@ class Call:
         started = time.time()
         # The call's own timeout: a timer that cancels this task (what asyncio.timeout
         # does, in a third of the instructions: one timer handle, no context manager).
-        task = asyncio.current_task()
-        assert task is not None
-        timer = task.get_loop().call_later(self.timeout, self._expire, task)
+        bridge = self._bridge
+        assert bridge is not None
+        timer = bridge.loop.call_later(self.timeout, self._expire)
         try:
             try:
                 result = await self._runner()
@@ -86,6 +96,8 @@ class Call:
         except asyncio.CancelledError:
             if not self._expired:
                 raise
+            task = asyncio.current_task()
+            assert task is not None
             task.uncancel()  # this cancellation was the timeout's, and is handled here
             result = self._timed_out()
         except Exception as exc:  # noqa: BLE001 - a failed call is a result with status 2
@@ -93,7 +105,9 @@ class Call:
         result.meta = self.meta
         result.id = self.id
         result.ltxid = self.ids[1]
-        result.set_cache_key(self._key, self._cache, started)
+        # (Result.set_cache_key, inline.)  ``started``: when the call began, so an update
+        # (setlu) made while it ran still makes a cached entry stale.
+        result._cache_key, result._rcache, result.started = self._key, self._cache, started
         if result.status != DONE:
             log.warning("%s: %s [%s %s]", self.target, result.error or "failed", *self.ids)
         elif log.isEnabledFor(logging.DEBUG):
@@ -101,8 +115,8 @@ class Call:
                       (time.time() - started) * 1000, *self.ids)
         with _then_lock:  # against then() in the app's thread: each callback runs once
             self._result = result
-            callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
+            callbacks, self._callbacks = self._callbacks, None
+        for callback in callbacks or ():
             try:
                 callback(result)
             except Exception:  # noqa: BLE001 - the app's callback: logged, the result stands
@@ -112,11 +126,15 @@ class Call:
                               getattr(callback, "__qualname__", repr(callback)), *self.ids)
         return result
 
-    _expired = False
-
-    def _expire(self, task: asyncio.Task[Any]) -> None:
-        self._expired = True
-        task.cancel()
+    def _expire(self) -> None:
+        # The task running _run: the on-loop one, or the one the bridge made for the
+        # thread's Handoff (set before the task first ran).
+        task = self._task
+        if task is None and self._future is not None:
+            task = self._future._task
+        if task is not None:
+            self._expired = True
+            task.cancel()
 
     def _timed_out(self) -> Result:
         return Result(status=TIMEOUT, target=self.target, error=TimeoutError(
@@ -207,7 +225,10 @@ class Call:
         with _then_lock:
             result = self._result
             if result is None:
-                self._callbacks.append(callback)
+                if self._callbacks is None:
+                    self._callbacks = [callback]
+                else:
+                    self._callbacks.append(callback)
                 return self
         bridge_mod.get().loop.call_soon_threadsafe(callback, result)
         return self

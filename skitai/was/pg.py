@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import operator
 from typing import Any
 
 from skitai.config.aliases import Member
@@ -25,6 +26,8 @@ __all__ = ["Driver", "PoolExhausted"]
 POOL_MIN = 1  # unused: connections open at their first use (kept for code that sets it)
 POOL_MAX = 16
 POOL_WAIT = 5.0
+_NO_VALUES: list[Any] = []  # never changed: passed as *values
+_items = operator.methodcaller("items")
 
 
 class Driver:
@@ -64,16 +67,24 @@ class Driver:
             database=member.database or member.user or "postgres", ssl=await _ssl(member))
 
     async def execute(self, member: Member, sql_text: str, params: sql.Params) -> Result:
-        _, pool, target = self._slot(member)
-        text, values = sql.to_numeric(sql_text, params)
-        conn = await pool.acquire(POOL_WAIT)
+        slot = self._by_id.get(id(member))
+        if slot is None or slot[0] is not member:
+            slot = self._slot(member)
+        _, pool, target = slot
+        if params is None:  # (to_numeric's first line: SQL without parameters as is)
+            text, values = sql_text, _NO_VALUES
+        else:
+            text, values = sql.to_numeric(sql_text, params)
+        conn = pool.take()
+        if conn is None:
+            conn = await pool.acquire(POOL_WAIT)
         try:
             if not values and sql.is_script(text):
                 status = await conn.execute(text)
                 rows: list[sql.Row] = []
             else:
                 records = await conn.fetch(text, *values)
-                rows = [sql.Row(r.items()) for r in records]
+                rows = list(map(sql.Row, map(_items, records)))  # (no Python frame)
                 status = "OK"
             if conn.is_in_transaction():
                 # A BEGIN never committed: its work must not reach the next call.

@@ -50,6 +50,17 @@ class Pool:
     def get_idle_size(self) -> int:
         return len(self._idle)
 
+    def take(self) -> Any:
+        """An idle connection now, or None (then ``await acquire()``): the usual case
+        without a coroutine."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()[0]
+            if not conn.is_closed():
+                return conn
+            self._size -= 1
+        return None
+
     async def acquire(self, wait: float) -> Any:
         idle = self._idle
         while idle:
