@@ -22,6 +22,7 @@ from typing import Any
 from skitai.was import bridge, handle, rcache, sql, targets
 from skitai.was.result import Result
 
+_new = object.__new__
 # Drivers hold connections bound to one event loop: one set per loop (a worker has one).
 _drivers: dict[tuple[str, int], Any] = {}
 _lock = threading.Lock()
@@ -88,9 +89,11 @@ def _key(kind: str, members: tuple[Any, ...], mode: str, op: str, args: str
 class _Proxy:
     """What ``was.<engine>(server, ...)`` returns: starts calls on its target."""
 
-    def __init__(self, target: targets.Target, mode: str, *, use_cache: rcache.UseCache,
+    def __init__(self, target: targets.Target, mode: str, use_cache: rcache.UseCache,
                  timeout: float, meta: dict[str, Any] | None,
                  callback: Callable[[Result], Any] | None) -> None:
+        """(Positional arguments: a class called with keyword arguments packs them into a
+        dict and unpacks it again, twice the cost of the whole ``__init__``.)"""
         self._target = target
         self._mode = mode
         self._use_cache = use_cache if use_cache is True else rcache.check_use_cache(use_cache)
@@ -126,11 +129,12 @@ class _Proxy:
         # bound its queries; lent places raised it 4x (16 pool connections a worker) and
         # SELECT 1 at -c64 lost 10-25% of its req/s.  An HTTP member's wait is latency.
         meta = self._meta
-        call = handle.Call(runner, target=label, timeout=self._timeout, cache_key=key,
-                           use_cache=self._use_cache, meta={} if meta is None else dict(meta),
-                           lend=False, bridge=self._bridge)
-        if self._callback is not None:
-            call.then(self._callback)
+        # handle.Call(...), without type.__call__ packing the keywords into a dict.
+        call: handle.Call = _new(handle.Call)
+        handle.Call.__init__(call, runner, target=label, timeout=self._timeout, cache_key=key,
+                             use_cache=self._use_cache, meta={} if meta is None else dict(meta),
+                             lend=False, bridge=self._bridge,
+                             callbacks=None if self._callback is None else [self._callback])
         return call
 
 
@@ -216,8 +220,7 @@ class Engine:
         mongo_db = dbname if (self.kind == "mongodb" or server[0] == "@") else None
         target = targets.resolve_db(server, self.kind, None if mongo_db else dbname, user,
                                     password)
-        proxy = _PROXIES[target.kind](target, self.mode, use_cache=use_cache, timeout=timeout,
-                                      meta=meta, callback=callback)
+        proxy = _PROXIES[target.kind](target, self.mode, use_cache, timeout, meta, callback)
         if isinstance(proxy, MongoProxy):
             proxy._database = mongo_db
         return proxy

@@ -85,11 +85,10 @@ class _Stub:
 
                 run = runner(member) if member is not None else \
                     targets.balancer.runner(target.members, runner)
-                call = handle.Call(run, target=label, timeout=timeout,
-                                   meta=dict(self._meta or {}), ids=(txn.gtxid, ltxid))
-                if self._callback is not None:
-                    call.then(self._callback)
-                return call
+                return handle.Call(run, target=label, timeout=timeout,
+                                   meta=dict(self._meta or {}), ids=(txn.gtxid, ltxid),
+                                   callbacks=None if self._callback is None
+                                   else [self._callback])
 
             if self._mode == "map":
                 return handle.MapCall(lambda: [make(m) for m in target.members], target=label)

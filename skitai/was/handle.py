@@ -45,8 +45,11 @@ class Call:
                  meta: dict[str, Any] | None = None, reqid: str | None = None,
                  cache: rcache_mod.ResultCache | None = None,
                  ids: tuple[str, int] | None = None, lend: bool = True,
-                 bridge: bridge_mod.Bridge | None = None) -> None:
-        """``bridge``: the process's (``bridge.get()``), when the caller has it already."""
+                 bridge: bridge_mod.Bridge | None = None,
+                 callbacks: list[Callable[[Result], Any]] | None = None) -> None:
+        """``bridge``: the process's (``bridge.get()``), when the caller has it already.
+        ``callbacks``: ``then()`` for each, given before the call starts, so they run
+        before a thread waiting on it wakes (a ``then()`` after may come too late)."""
         self.target = target
         self.lend = lend  # a pool thread waiting on it lends its place (bridge.Parker)
         self.timeout = timeout
@@ -58,11 +61,14 @@ class Call:
         self._future: bridge_mod.Handoff | None = None
         self._task: asyncio.Task[Result] | None = None
         self._bridge: bridge_mod.Bridge | None = None
-        self._callbacks: list[Callable[[Result], Any]] | None = None  # then(): made on use
+        self._callbacks = callbacks  # then()'s (None until there is one)
         self._expired = False
         hit = self._cache.get(cache_key, use_cache) if cache_key is not None else None
         if isinstance(hit, Result):
             self._result = _from_cache(hit, self.meta, reqid)
+            self._callbacks = None
+            for callback in callbacks or ():
+                self.then(callback)
             return
         self._runner = runner
         # A call that sends no ids itself (a database): numbered all the same.
@@ -74,56 +80,74 @@ class Call:
             self._task = bridge.task(self._run)
             self._task.add_done_callback(self._on_task_done)
         else:
-            self._future = bridge.start(self._run)
+            # (Made before start: _run settles it, and may run before start returns.)
+            self._future = bridge_mod.Handoff(settled_by_task=True)
+            bridge.start(self._run, self._future)
 
     def __repr__(self) -> str:
         return f"<Call {self.target} {'done' if self.done() else 'pending'}>"
 
     async def _run(self) -> Result:
-        started = time.time()
-        # The call's own timeout: a timer that cancels this task (what asyncio.timeout
-        # does, in a third of the instructions: one timer handle, no context manager).
-        bridge = self._bridge
-        assert bridge is not None
-        timer = bridge.loop.call_later(self.timeout, self._expire)
+        # A thread waiting on a Handoff (None: a task on the loop) gets the outcome from
+        # here, however this ends (``Handoff(settled_by_task=True)``).
+        handoff = self._future
         try:
+            started = time.time()
+            # The call's own timeout: a timer that cancels this task (what asyncio.timeout
+            # does, in a third of the instructions: one timer handle, no context manager).
+            bridge = self._bridge
+            assert bridge is not None
+            timer = bridge.loop.call_later(self.timeout, self._expire)
             try:
-                result = await self._runner()
-            finally:
-                timer.cancel()
-        except TimeoutError:
-            result = self._timed_out()
-        except asyncio.CancelledError:
-            if not self._expired:
-                raise
-            task = asyncio.current_task()
-            assert task is not None
-            task.uncancel()  # this cancellation was the timeout's, and is handled here
-            result = self._timed_out()
-        except Exception as exc:  # noqa: BLE001 - a failed call is a result with status 2
-            result = Result(status=EXCEPTION, error=exc, target=self.target)
-        result.meta = self.meta
-        result.id = self.id
-        result.ltxid = self.ids[1]
-        # (Result.set_cache_key, inline.)  ``started``: when the call began, so an update
-        # (setlu) made while it ran still makes a cached entry stale.
-        result._cache_key, result._rcache, result.started = self._key, self._cache, started
-        if result.status != DONE:
-            log.warning("%s: %s [%s %s]", self.target, result.error or "failed", *self.ids)
-        elif log.isEnabledFor(logging.DEBUG):
-            log.debug("%s: %s in %.1f ms [%s %s]", self.target, result.status_code,
-                      (time.time() - started) * 1000, *self.ids)
-        with _then_lock:  # against then() in the app's thread: each callback runs once
-            self._result = result
-            callbacks, self._callbacks = self._callbacks, None
-        for callback in callbacks or ():
-            try:
-                callback(result)
-            except Exception:  # noqa: BLE001 - the app's callback: logged, the result stands
-                # Nobody may wait on this call (a callback set in @app.mounted): without
-                # this the failure would vanish with the task.
-                log.exception("%s: callback %s failed [%s %s]", self.target,
-                              getattr(callback, "__qualname__", repr(callback)), *self.ids)
+                try:
+                    result = await self._runner()
+                finally:
+                    timer.cancel()
+            except TimeoutError:
+                result = self._timed_out()
+            except asyncio.CancelledError:
+                if not self._expired:
+                    raise
+                task = asyncio.current_task()
+                assert task is not None
+                task.uncancel()  # this cancellation was the timeout's, and is handled here
+                result = self._timed_out()
+            except Exception as exc:  # noqa: BLE001 - a failed call is a result with status 2
+                result = Result(status=EXCEPTION, error=exc, target=self.target)
+            result.meta = self.meta
+            result.id = self.id
+            result.ltxid = self.ids[1]
+            # (Result.set_cache_key, inline.)  ``started``: when the call began, so an
+            # update (setlu) made while it ran still makes a cached entry stale.
+            result._cache_key, result._rcache, result.started = self._key, self._cache, started
+            if result.status != DONE:
+                log.warning("%s: %s [%s %s]", self.target, result.error or "failed", *self.ids)
+            elif log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: %s in %.1f ms [%s %s]", self.target, result.status_code,
+                          (time.time() - started) * 1000, *self.ids)
+            with _then_lock:  # against then() in the app's thread: each callback runs once
+                self._result = result
+                callbacks, self._callbacks = self._callbacks, None
+            for callback in callbacks or ():
+                try:
+                    callback(result)
+                except Exception:  # noqa: BLE001 - the app's callback: logged, the result stands
+                    # Nobody may wait on this call (a callback set in @app.mounted): without
+                    # this the failure would vanish with the task.
+                    log.exception("%s: callback %s failed [%s %s]", self.target,
+                                  getattr(callback, "__qualname__", repr(callback)), *self.ids)
+        except BaseException as exc:
+            # A cancellation not the timeout's (the waiter gave up, the loop stops) or a
+            # BaseException (KeyboardInterrupt...): to the waiter as it comes, as a done
+            # callback would have.
+            if handoff is not None:
+                if isinstance(exc, asyncio.CancelledError):
+                    handoff._finish(None, None, cancelled=True)
+                else:
+                    handoff._finish(None, exc)
+            raise
+        if handoff is not None:
+            handoff.set_result(result)
         return result
 
     def _expire(self) -> None:

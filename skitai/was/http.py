@@ -189,13 +189,12 @@ class Method:
         def make(run_ids: tuple[Callable[[], Any], tuple[str, int]], cache_key: Any
                  ) -> handle.Call:
             run, ids = run_ids
-            call = handle.Call(run, target=label, timeout=timeout, cache_key=cache_key,
-                               use_cache=use_cache, meta=dict(meta or {}), ids=ids)
-            if cacheable and use_cache is not False:
-                call.then(_auto_cache)
+            callbacks = [_auto_cache] if cacheable and use_cache is not False else []
             if callback is not None:
-                call.then(callback)
-            return call
+                callbacks.append(callback)
+            return handle.Call(run, target=label, timeout=timeout, cache_key=cache_key,
+                               use_cache=use_cache, meta=dict(meta or {}), ids=ids,
+                               callbacks=callbacks or None)
 
         if mode == "map":
             return handle.MapCall(

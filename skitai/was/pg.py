@@ -28,6 +28,7 @@ POOL_MAX = 16
 POOL_WAIT = 5.0
 _NO_VALUES: list[Any] = []  # never changed: passed as *values
 _items = operator.methodcaller("items")
+_new = object.__new__
 
 
 class Driver:
@@ -96,7 +97,10 @@ class Driver:
                 pool.discard(conn)
             raise
         pool.release(conn)
-        return Result(status=DONE, status_code=200, reason=status, data=rows, target=target)
+        # Result(...), without type.__call__ packing the keywords into a dict.
+        result: Result = _new(Result)
+        Result.__init__(result, status=DONE, status_code=200, reason=status, data=rows, target=target)
+        return result
 
     def stats(self) -> dict[str, Any]:
         return {m.label: {"size": p.get_size(), "idle": p.get_idle_size(), "max": POOL_MAX}

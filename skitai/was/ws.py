@@ -115,11 +115,9 @@ class Service:
 
             run = one(member) if member is not None else \
                 targets.balancer.runner(target.members, one)
-            call = handle.Call(run, target=label, timeout=timeout, meta=dict(meta or {}),
-                               ids=(txn.gtxid, ltxid))
-            if callback is not None:
-                call.then(callback)
-            return call
+            return handle.Call(run, target=label, timeout=timeout, meta=dict(meta or {}),
+                               ids=(txn.gtxid, ltxid),
+                               callbacks=None if callback is None else [callback])
 
         if mode == "map":
             return handle.MapCall(lambda: [make(m) for m in target.members], target=label)
