@@ -64,7 +64,7 @@ class Call:
         self._callbacks = callbacks  # then()'s (None until there is one)
         self._expired = False
         hit = self._cache.get(cache_key, use_cache) if cache_key is not None else None
-        if isinstance(hit, Result):
+        if hit is not None and isinstance(hit, Result):
             self._result = _from_cache(hit, self.meta, reqid)
             self._callbacks = None
             for callback in callbacks or ():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -120,13 +121,13 @@ class Pool:
                 fut.set_result(conn)
                 return
         idle = self._idle
-        loop = asyncio.get_running_loop()  # released from the call's coroutine
-        now = loop.time()
+        now = time.monotonic()
         idle.append((conn, now))
         if idle[0][1] < now - IDLE_MAX:  # the oldest has not been needed for a while
             old = idle.pop(0)[0]
             self._size -= 1
-            task = loop.create_task(_close(old))
+            # (released from the call's coroutine: on the loop)
+            task = asyncio.get_running_loop().create_task(_close(old))
             self._closing.add(task)  # referenced until done
             task.add_done_callback(self._closing.discard)
 
