@@ -153,7 +153,7 @@ class Call:
     def _expire(self) -> None:
         # The task running _run: the on-loop one, or the one the bridge made for the
         # thread's Handoff (set before the task first ran).
-        task = self._task
+        task: asyncio.Future[Any] | None = self._task
         if task is None and self._future is not None:
             task = self._future._task
         if task is not None:

@@ -189,7 +189,8 @@ class Method:
         def make(run_ids: tuple[Callable[[], Any], tuple[str, int]], cache_key: Any
                  ) -> handle.Call:
             run, ids = run_ids
-            callbacks = [_auto_cache] if cacheable and use_cache is not False else []
+            callbacks: list[Callable[[Result], Any]] = \
+                [_auto_cache] if cacheable and use_cache is not False else []
             if callback is not None:
                 callbacks.append(callback)
             return handle.Call(run, target=label, timeout=timeout, cache_key=cache_key,

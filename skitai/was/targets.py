@@ -89,11 +89,11 @@ def resolve_db(server: str, kind: str | None, database: str | None = None,
         seen = _draft_db.get(key)
         if seen is not None and seen[0] == declared:
             return seen[1]
-        found = _resolve_db(server, kind, database, user, password)
+        target = _resolve_db(server, kind, database, user, password)
         if len(_draft_db) >= RESOLVED_MAX:
             _draft_db.clear()
-        _draft_db[key] = (declared, found)
-        return found
+        _draft_db[key] = (declared, target)
+        return target
     found = _resolved_db.get(key)
     if found is None:
         found = _resolve_db(server, kind, database, user, password)
@@ -183,18 +183,18 @@ class Balancers:
         if len(states) == 1:
             # One member (the usual database alias): nothing to pick, no other to try;
             # counted as below (``was.status()``), its down state kept for the display.
-            state = states[0]
-            state.outstanding += 1
+            only = states[0]
+            only.outstanding += 1
             try:
-                result = await call(state.member, *args)
+                result = await call(only.member, *args)
             except connect_errors:
-                state.failures += 1
-                state.down, state.down_since = True, time.monotonic()
+                only.failures += 1
+                only.down, only.down_since = True, time.monotonic()
                 raise
             finally:
-                state.outstanding -= 1
-            state.served += 1
-            state.down = False
+                only.outstanding -= 1
+            only.served += 1
+            only.down = False
             return result
         now = time.monotonic()
         for member_state in states:

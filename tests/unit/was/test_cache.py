@@ -6,6 +6,7 @@ import time
 
 import skitai
 from skitai import was
+from skitai.was import rcache
 
 
 def _db(tmp_path):
@@ -81,3 +82,32 @@ def test_a_named_parameter_used_twice_on_sqlite(tmp_path):
     res = was.backend("@lite2").execute("SELECT %(a)s AS x, %(a)s || %(b)s AS y",
                                         {"a": "p", "b": "q"}).getwait(5)
     assert res.data == [{"x": "p", "y": "pq"}]
+
+
+def test_a_statement_and_its_parameters_are_the_key_as_they_were_at_the_call(tmp_path):
+    # The key is made only when the cache is used (rcache.deferred), from the statement
+    # and the parameters as they were when the call was made.
+    _db(tmp_path)
+    was.backend("@lite").execute("INSERT INTO cities VALUES (%s)", ("Busan",)).wait(5)
+    params = ["Seoul"]
+    res = was.backend("@lite").execute("SELECT name FROM cities WHERE name = %s",
+                                       params).getwait(5)
+    params[0] = "Busan"  # changed before result.cache(): the entry is still Seoul's
+    res.cache(60)
+    seoul = was.backend("@lite").execute("SELECT name FROM cities WHERE name = %s",
+                                         ["Seoul"]).getwait(5)
+    assert seoul.cached and [r.name for r in seoul.data] == ["Seoul"]
+    busan = was.backend("@lite").execute("SELECT name FROM cities WHERE name = %s",
+                                         ["Busan"]).getwait(5)
+    assert not busan.cached and [r.name for r in busan.data] == ["Busan"]
+    other = was.backend("@lite").execute("SELECT name FROM cities ORDER BY name").getwait(5)
+    assert not other.cached  # another statement: its own entry
+
+
+def test_an_empty_cache_still_counts_misses():
+    cache = rcache.ResultCache(4)
+    made = []
+    assert cache.get(rcache.deferred(made.append, "k")) is None
+    assert made == [] and cache.stats()["misses"] == 1  # no key made for an empty cache
+    cache.put(rcache.deferred(tuple, "ab"), "value", 60)
+    assert cache.get(("a", "b")) == "value" and cache.get(rcache.deferred(tuple, "ab")) == "value"

@@ -231,3 +231,22 @@ def test_a_connection_idle_too_long_is_closed(monkeypatch):
     assert was.backend("@idle").execute("SELECT 1").getwait(10).status == result.DONE
     # The warm one served it; the one at the bottom of the stack was closed.
     assert (pool.get_size(), pool.get_idle_size()) == (1, 1)
+
+
+def test_outside_a_worker_a_resolved_target_lasts_while_the_aliases_are_the_same(
+        tmp_path, monkeypatch):
+    from skitai import api
+    from skitai.was import targets
+
+    skitai.alias("@lite", skitai.DB_SQLITE3, str(tmp_path / "a.db"))
+    first = targets.resolve_db("@lite", None)
+    assert targets.resolve_db("@lite", None) is first  # kept: the same declared aliases
+    api.reset()  # a new draft: the alias now names another file
+    skitai.alias("@lite", skitai.DB_SQLITE3, str(tmp_path / "b.db"))
+    second = targets.resolve_db("@lite", None)
+    assert second is not first and second.members[0].path != first.members[0].path
+    # Bounded: a server written in each call is an entry of its own, never more than the cap.
+    monkeypatch.setattr(targets, "RESOLVED_MAX", 3)
+    for n in range(5):
+        assert targets.resolve_db(str(tmp_path / f"{n}.db"), "sqlite3").name.endswith(f"{n}.db")
+    assert len(targets._draft_db) <= 3

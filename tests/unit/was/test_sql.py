@@ -90,3 +90,24 @@ def test_was_backend_execute_refuses_a_queryset_with_parameters(tmp_path):
         was.backend("@lite").execute(object(), (1,))
     with pytest.raises(TypeError, match="not object"):
         was.backend("@lite").execute(object())
+
+
+def test_row_columns_come_after_the_dict_methods_and_a_subclass_keeps_its_own():
+    # Row looks columns up in __getattribute__ (no failed lookup first): the precedence
+    # stays that of __getattr__, the dict's own attributes first.
+    row = sql.Row({"one": 1, "items": "a column"})
+    assert row.one == 1 and callable(row.items) and row["items"] == "a column"
+    assert getattr(row, "missing", "default") == "default" and hasattr(row, "one")
+    with pytest.raises(AttributeError, match="no column 'missing'"):
+        row.missing  # noqa: B018
+    row.two = 2
+    assert row == {"one": 1, "items": "a column", "two": 2}
+
+    class Named(sql.Row):
+        __slots__ = ()
+
+        def label(self) -> str:
+            return f"#{self.one}"
+
+    named = Named({"one": 3})
+    assert named.label() == "#3" and named.one == 3
