@@ -221,7 +221,8 @@ class Engine:
         target = targets.resolve_db(server, self.kind, None if mongo_db else dbname, user,
                                     password)
         proxy = _PROXIES[target.kind](target, self.mode, use_cache, timeout, meta, callback)
-        if isinstance(proxy, MongoProxy):
+        if target.kind == "mongodb":
+            assert isinstance(proxy, MongoProxy)
             proxy._database = mongo_db
         return proxy
 

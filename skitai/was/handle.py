@@ -81,7 +81,7 @@ class Call:
             self._task.add_done_callback(self._on_task_done)
         else:
             # (Made before start: _run settles it, and may run before start returns.)
-            self._future = bridge_mod.Handoff(settled_by_task=True)
+            self._future = bridge_mod.Handoff(True)  # settled_by_task (positional: cheaper)
             bridge.start(self._run, self._future)
 
     def __repr__(self) -> str:
@@ -147,7 +147,7 @@ class Call:
                     handoff._finish(None, exc)
             raise
         if handoff is not None:
-            handoff.set_result(result)
+            handoff._finish(result, None)  # (set_result's work)
         return result
 
     def _expire(self) -> None:
