@@ -42,16 +42,21 @@ import stat
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skitai.worker import errorpage, ranges
 from skitai.worker.filecache import CachedFile, FileCache
 from skitai.worker.routing import split_target
 from skitai.worker.stream import ClientDisconnected, Stream
 
+if TYPE_CHECKING:
+    from skitai.worker.events import Headers, Request
+    from skitai.worker.routing import Router
+
 ALLOWED_METHODS = b"GET, HEAD"
 RESOLVE_TTL = 1.0  # seconds a URL -> file answer is reused (like nginx's open_file_cache)
 RESOLVE_CACHE_SIZE = 4096
+_FAST_METHODS = frozenset((b"GET", b"HEAD"))
 _CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
                           b"if-unmodified-since", b"range", b"if-range"))
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -282,6 +287,35 @@ class StaticDirectory:
         stream.end()
         return None
 
+    def send_rest(self, stream: Stream, rest: Coroutine[Any, Any, None],
+                  file: CachedFile) -> Coroutine[Any, Any, None]:
+        """The fast path's file body that the socket did not take at once: sent by
+        ``rest``, then the response ends and ``file`` is released (as ``serve`` does)."""
+        return self._release_after(_end_after(stream, rest), file)
+
+    def cached(self, raw: bytes, now: float) -> tuple[CachedFile, Headers] | bool:
+        """The fast path's question (``cached_file``): the open file (acquired: release
+        it) and its 200 head when the resolve cache maps ``raw`` to a file whose head
+        is built; False when this directory has nothing there (the next one is asked);
+        True when only the normal path can tell (no fresh answer, a redirect, a
+        refusal, a file gone or changed since its head was built)."""
+        hit = self._resolved.get(raw)
+        if hit is None or hit[0] <= now:
+            return True
+        found = hit[1]
+        if found is None:
+            return False
+        if type(found) is not Resolved or found.redirect is not None:
+            return True
+        file = self.files.acquire(found.path)  # the stat that sees a changed file
+        if file is None:
+            return True
+        head = file.heads.get(found.url_path)
+        if head is None:
+            self.files.release(file)
+            return True
+        return file, head
+
     async def _send_conditional(self, stream: Stream, resolved: Resolved, file: CachedFile,
                                 head_only: bool) -> None:
         """A request with a precondition or a Range (``ranges.py`` decides)."""
@@ -336,6 +370,38 @@ class StaticDirectory:
                 await stream.send_file(file, start, stop - start)
             await stream.send_data(tail)
         stream.end()
+
+
+def cached_file(router: Router, request: Request) -> tuple[StaticDirectory, CachedFile,
+                                                          Headers] | None:
+    """The HTTP/1.1 fast path's one check (``connections/http1.py``): a plain HTTP/1.1 GET
+    or HEAD (no body, no precondition, no Range, no virtual host or forward proxy) of a file a static directory has answered
+    within ``RESOLVE_TTL`` and whose 200 head is built: the directory, the open file
+    (acquired: release it) and the head.  None: the normal path (``dispatch``), which
+    would do the same lookups and send the same bytes for these requests."""
+    if request.method not in _FAST_METHODS or request.http_version != b"1.1" \
+            or request.chunked or request.content_length or router.virtual_hosts \
+            or router.forward_proxy is not None:
+        return None
+    for name, _ in request.headers:
+        if name in _CONDITIONAL:
+            return None
+    target = request.target
+    if target[:1] != b"/":
+        return None
+    found = router.resolve(None, target)
+    if found is None:
+        return None
+    raw = target.partition(b"?")[0]
+    now = time.monotonic()
+    for static in found[0].statics:  # in the order pick_handler asks them
+        answer = static.cached(raw, now)
+        if type(answer) is tuple:
+            file, head = answer
+            return static, file, head
+        if answer:
+            return None
+    return None
 
 
 async def _end_after(stream: Stream, rest: Coroutine[Any, Any, None]) -> None:

@@ -34,18 +34,21 @@ from typing import TYPE_CHECKING, Any
 
 from skitai import log as logmod
 from skitai.transport import is_tls
+from skitai.worker import eager, errorpage, events
 from skitai.worker import environ as environ_mod
-from skitai.worker import errorpage, events
 from skitai.worker.connections.sendfile import SendfileConnection
 from skitai.worker.connections.websocket import open_session
 from skitai.worker.dispatch import dispatch, set_hint_promise
 from skitai.worker.protocols import websocket as ws_proto
 from skitai.worker.protocols.http1 import H2_PREFACE, Http1Adapter
+from skitai.worker.static import cached_file
 from skitai.worker.stream import BodyRefused, ClientDisconnected, Stream
 
 if TYPE_CHECKING:
+    from skitai.worker.filecache import CachedFile
     from skitai.worker.routing import Router
     from skitai.worker.server import Server
+    from skitai.worker.static import StaticDirectory
     from skitai.worker.websocket_app import Accepted
 
 log = logging.getLogger("skitai.server")
@@ -198,10 +201,52 @@ class Http1Connection(SendfileConnection):
             stream.body.finish()
             for event in declined:
                 self._on_event(event)
+        elif not self._ws_pending:
+            cached = cached_file(self.router, request)
+            if cached is not None:
+                self._send_cached(stream, *cached)
+                return
         set_hint_promise(server, self, stream)
         self.task = dispatch(server, self.router, stream, self._respond_simple, self._ws_pending)
         if self.task is not None:
             self.task.add_done_callback(self._task_done)
+
+    def _send_cached(self, stream: Stream, static: StaticDirectory, file: CachedFile,
+                     head: events.Headers) -> None:
+        """The fast path: a cached static file (``static.cached_file``), sent as
+        ``dispatch`` -> ``StaticDirectory.serve`` would send it (the same counting, head
+        bytes, sendfile, end and log) without their generic steps and event objects."""
+        self.server.count_request(stream.request)
+        rest = None
+        try:
+            if self.closed:
+                return  # (serve: the stream's first send raises ClientDisconnected)
+            sid = stream.stream_id
+            stream.headers_sent = True
+            stream.status = 200
+            self.write(self.adapter.send_ok_head(sid, self._head_started(head)))
+            size = file.info.st_size
+            if stream.request.method != b"HEAD" and size:
+                stream.sent_bytes = size
+                try:
+                    rest = self.stream_sendfile(sid, file, 0, size)
+                except ClientDisconnected:
+                    return  # (the connection logs the request as the client's close)
+                if rest is not None:  # the socket took part of it: a coroutine sends the rest
+                    task = self.task = eager.start(self.loop, static.send_rest(stream, rest, file))
+                    if task is not None:
+                        task.add_done_callback(self._task_done)
+                    return
+            stream.ended = True
+            data = self.adapter.send_end(sid)
+            if data:
+                self.write(data)
+            if self._wbuf:
+                self.server.write_soon(self)
+            self._finished()
+        finally:
+            if rest is None:
+                static.files.release(file)
 
     def _upgrade(self, request: events.Request) -> list[events.Event] | None:
         """An ``Upgrade`` request: a protocol registered in ``server.upgrades`` takes the
