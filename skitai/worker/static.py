@@ -25,6 +25,11 @@ Dotfiles (``.git``, ``.env``, ``.htpasswd``) are hidden (``None``) -- they are
 typically secrets left in a web root -- except ``.well-known`` (RFC 8615), which
 certbot's webroot mode and friends rely on.
 
+The fast path.  ``cached_file`` answers, for a request the HTTP/1.1 connection may send
+itself (``connections/http1.py``), whether a fresh resolve answer names a file whose
+200 head is already built (``FileCache`` keeps it per file version): the file is still
+``stat``-ed per request.  Everything it does not know goes the normal way.
+
 Blocking I/O.  ``stat``/``open`` run inline on the loop: on local disks they take
 microseconds, far less than a thread hop (Starlette runs its lookup in a thread; we may
 move it there if a network file system ever matters).  The bytes themselves go through
