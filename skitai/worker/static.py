@@ -294,32 +294,11 @@ class StaticDirectory:
 
     def send_rest(self, stream: Stream, rest: Coroutine[Any, Any, None],
                   file: CachedFile) -> Coroutine[Any, Any, None]:
-        """The fast path's file body that the socket did not take at once: sent by
-        ``rest``, then the response ends and ``file`` is released (as ``serve`` does)."""
+        """The fast path's file body that the socket did not take at once: ``rest``
+        sends it, then the response ends (as ``serve`` would); ``file`` is held open
+        until then."""
+        self.files.hold(file)
         return self._release_after(_end_after(stream, rest), file)
-
-    def cached(self, raw: bytes, now: float) -> tuple[CachedFile, Headers] | bool:
-        """The fast path's question (``cached_file``): the open file (acquired: release
-        it) and its 200 head when the resolve cache maps ``raw`` to a file whose head
-        is built; False when this directory has nothing there (the next one is asked);
-        True when only the normal path can tell (no fresh answer, a redirect, a
-        refusal, a file gone or changed since its head was built)."""
-        hit = self._resolved.get(raw)
-        if hit is None or hit[0] <= now:
-            return True
-        found = hit[1]
-        if found is None:
-            return False
-        if type(found) is not Resolved or found.redirect is not None:
-            return True
-        file = self.files.acquire(found.path)  # the stat that sees a changed file
-        if file is None:
-            return True
-        head = file.heads.get(found.url_path)
-        if head is None:
-            self.files.release(file)
-            return True
-        return file, head
 
     async def _send_conditional(self, stream: Stream, resolved: Resolved, file: CachedFile,
                                 head_only: bool) -> None:
@@ -380,10 +359,13 @@ class StaticDirectory:
 def cached_file(router: Router, request: Request) -> tuple[StaticDirectory, CachedFile,
                                                           Headers] | None:
     """The HTTP/1.1 fast path's one check (``connections/http1.py``): a plain HTTP/1.1 GET
-    or HEAD (no body, no precondition, no Range, no virtual host or forward proxy) of a file a static directory has answered
-    within ``RESOLVE_TTL`` and whose 200 head is built: the directory, the open file
-    (acquired: release it) and the head.  None: the normal path (``dispatch``), which
-    would do the same lookups and send the same bytes for these requests."""
+    or HEAD (no body, no precondition, no Range, no virtual host or forward proxy) of a
+    file that a static directory has answered within ``RESOLVE_TTL`` and whose 200 head
+    is built: the directory, the open file (``FileCache.current``: not held; the caller
+    is done with it before the loop runs again, or holds it) and the head.  None: the
+    normal path (``dispatch``), which would do the same lookups and send the same bytes
+    for these requests; a directory with no fresh answer, a redirect, a refusal or a
+    file that changed since its head was built sends everything there."""
     if request.method not in _FAST_METHODS or request.http_version != b"1.1" \
             or request.chunked or request.content_length or router.virtual_hosts \
             or router.forward_proxy is not None:
@@ -394,18 +376,25 @@ def cached_file(router: Router, request: Request) -> tuple[StaticDirectory, Cach
     target = request.target
     if target[:1] != b"/":
         return None
-    found = router.resolve(None, target)
-    if found is None:
+    route = router.resolve(None, target)
+    if route is None:
         return None
     raw = target.partition(b"?")[0]
     now = time.monotonic()
-    for static in found[0].statics:  # in the order pick_handler asks them
-        answer = static.cached(raw, now)
-        if type(answer) is tuple:
-            file, head = answer
-            return static, file, head
-        if answer:
+    for static in route[0].statics:  # in the order pick_handler asks them
+        hit = static._resolved.get(raw)
+        if hit is None or hit[0] <= now:
             return None
+        found = hit[1]
+        if found is None:
+            continue  # not in this directory: the next one, as pick_handler does
+        if type(found) is not Resolved or found.redirect is not None:
+            return None
+        file = static.files.current(found.path)  # the stat that sees a changed file
+        if file is None:
+            return None
+        head = file.heads.get(found.url_path)
+        return None if head is None else (static, file, head)
     return None
 
 

@@ -122,8 +122,15 @@ class Http1Connection(SendfileConnection):
                 return
         produced = self.adapter.feed(data)
         for event in produced:
-            if type(event) is events.EndBody and self.current is None and not self._queue:
-                continue  # the end of a request answered already: _dispatch would drop it
+            if self.current is None and not self._queue:
+                # Idle (the usual case): what _on_event and _dispatch would do, inline.
+                kind = type(event)
+                if kind is events.Request:
+                    self._partial = False
+                    self._start(event)  # type: ignore[arg-type]  # narrowed by the `kind is` test (a saved type(): mypy does not follow it)
+                    continue
+                if kind is events.EndBody:
+                    continue  # the end of a request answered already: dropped
             self._on_event(event)
         # Bytes that made no event while idle: a request head is arriving (slowly?).
         self._partial = not produced and self.current is None
@@ -239,39 +246,34 @@ class Http1Connection(SendfileConnection):
         self.task = None
         server.count_request(request)
         size = file.info.st_size if request.method != b"HEAD" else 0  # body bytes
-        rest = None
-        try:
-            if self.closed:
-                return  # (serve: the stream's first send raises ClientDisconnected)
-            sid = request.stream_id
-            self.write(self.adapter.send_ok_head(sid, self._head_started(head)))
-            if stream is not None:
-                _sent(stream, size)
-            if size:
-                try:
-                    rest = self.stream_sendfile(sid, file, 0, size)
-                except ClientDisconnected:
-                    return  # (the connection logs the request as the client's close)
-                if rest is not None:  # the socket took part of it: a coroutine sends the rest
-                    if stream is None:
-                        stream = self.current = _sent(self._new_stream(request), size)
-                    task = self.task = eager.start(self.loop, static.send_rest(stream, rest, file))
-                    if task is not None:
-                        task.add_done_callback(self._task_done)
-                    return
-            data = self.adapter.send_end(sid)
-            if data:
-                self.write(data)
-            if self._wbuf:
-                server.write_soon(self)
-            if stream is None:
-                self._next()
+        if self.closed:
+            return  # (serve: the stream's first send raises ClientDisconnected)
+        sid = request.stream_id
+        self.write(self.adapter.send_ok_head(sid, self._head_started(head)))
+        if stream is not None:
+            _sent(stream, size)
+        if size:
+            try:
+                rest = self.stream_sendfile(sid, file, 0, size)
+            except ClientDisconnected:
+                return  # (the connection logs the request as the client's close)
+            if rest is not None:  # the socket took part of it: a coroutine sends the rest
+                if stream is None:
+                    stream = self.current = _sent(self._new_stream(request), size)
+                task = self.task = eager.start(self.loop, static.send_rest(stream, rest, file))
+                if task is not None:
+                    task.add_done_callback(self._task_done)
                 return
-            stream.ended = True
-            self._finished()
-        finally:
-            if rest is None:
-                static.files.release(file)
+        data = self.adapter.send_end(sid)
+        if data:
+            self.write(data)
+        if self._wbuf:
+            server.write_soon(self)
+        if stream is None:
+            self._next()
+            return
+        stream.ended = True
+        self._finished()
 
     def _upgrade(self, request: events.Request) -> list[events.Event] | None:
         """An ``Upgrade`` request: a protocol registered in ``server.upgrades`` takes the
