@@ -6,7 +6,9 @@ each time.  Like nginx's ``open_file_cache``, a ``CachedFile`` keeps the descrip
 the heads built for it; every request ``stat``s the path and uses the entry only while
 the inode, device, size and mtime are the ones it was opened with, so a file that is
 changed, replaced (an atomic rename) or deleted is seen at the next request.  An entry
-that is replaced while responses still send from it is closed when the last one ends.
+that is replaced while responses still send from it is closed when the last one ends
+(``acquire``/``release`` count them; the HTTP/1.1 fast path, done before the loop runs
+again, looks with ``current`` and ``hold``s only a file it could not send at once).
 """
 
 from __future__ import annotations

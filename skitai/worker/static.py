@@ -370,15 +370,15 @@ def cached_file(router: Router, request: Request) -> tuple[StaticDirectory, Cach
             or request.chunked or request.content_length or router.virtual_hosts \
             or router.forward_proxy is not None:
         return None
-    for name, _ in request.headers:
-        if name in _CONDITIONAL:
-            return None
     target = request.target
     if target[:1] != b"/":
         return None
-    route = router.resolve(None, target)
-    if route is None:
-        return None
+    route = router.resolve(None, target)  # (cached: route_stream asks it again)
+    if route is None or not route[0].statics:
+        return None  # (an app's request pays no more than this)
+    for name, _ in request.headers:
+        if name in _CONDITIONAL:
+            return None
     raw = target.partition(b"?")[0]
     now = time.monotonic()
     for static in route[0].statics:  # in the order pick_handler asks them
