@@ -56,7 +56,7 @@ from skitai.worker.stream import ClientDisconnected, Stream
 
 if TYPE_CHECKING:
     from skitai.worker.events import Headers, Request
-    from skitai.worker.routing import Router
+    from skitai.worker.routing import Route
 
 ALLOWED_METHODS = b"GET, HEAD"
 RESOLVE_TTL = 1.0  # seconds a URL -> file answer is reused (like nginx's open_file_cache)
@@ -356,32 +356,29 @@ class StaticDirectory:
         stream.end()
 
 
-def cached_file(router: Router, request: Request) -> tuple[StaticDirectory, CachedFile,
-                                                          Headers] | None:
-    """The HTTP/1.1 fast path's one check (``connections/http1.py``): a plain HTTP/1.1 GET
-    or HEAD (no body, no precondition, no Range, no virtual host or forward proxy) of a
-    file that a static directory has answered within ``RESOLVE_TTL`` and whose 200 head
-    is built: the directory, the open file (``FileCache.current``: not held; the caller
-    is done with it before the loop runs again, or holds it) and the head.  None: the
-    normal path (``dispatch``), which would do the same lookups and send the same bytes
-    for these requests; a directory with no fresh answer, a redirect, a refusal or a
-    file that changed since its head was built sends everything there."""
+def cached_file(route: Route, request: Request) -> tuple[StaticDirectory, CachedFile,
+                                                        Headers] | None:
+    """The HTTP/1.1 fast path's one check (``connections/http1.py``), for a request
+    routed to ``route`` (which has static directories): a plain HTTP/1.1 GET or HEAD (no
+    body, no precondition, no Range) of a file that a directory has answered within
+    ``RESOLVE_TTL`` and whose 200 head is built: the directory, the open file
+    (``FileCache.current``: not held; the caller is done with it before the loop runs
+    again, or holds it) and the head.  None: the normal path (``dispatch``), which would
+    do the same lookups and send the same bytes for these requests; a directory with no
+    fresh answer, a redirect, a refusal or a file that changed since its head was built
+    sends everything there."""
     if request.method not in _FAST_METHODS or request.http_version != b"1.1" \
-            or request.chunked or request.content_length or router.virtual_hosts \
-            or router.forward_proxy is not None:
+            or request.chunked or request.content_length:
         return None
-    target = request.target
-    if target[:1] != b"/":
-        return None
-    route = router.resolve(None, target)  # (cached: route_stream asks it again)
-    if route is None or not route[0].statics:
-        return None  # (an app's request pays no more than this)
     for name, _ in request.headers:
         if name in _CONDITIONAL:
             return None
+    target = request.target
+    if target[:1] != b"/":
+        return None  # (the answers are kept under the origin-form path)
     raw = target.partition(b"?")[0]
     now = time.monotonic()
-    for static in route[0].statics:  # in the order pick_handler asks them
+    for static in route.statics:  # in the order pick_handler asks them
         hit = static._resolved.get(raw)
         if hit is None or hit[0] <= now:
             return None

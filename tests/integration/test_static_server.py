@@ -41,6 +41,7 @@ def server(tmp_path_factory) -> ServerProcess:
     (tmp / "files").mkdir()
     (tmp / "files" / "ok.txt").write_text("fine")
     (tmp / "files" / "64k.bin").write_bytes(os.urandom(65536))  # sendfile (fast path)
+    (tmp / "files" / "4m.bin").write_bytes(os.urandom(4 << 20))  # (fast path, many sends)
     os.symlink(tmp / "secret.txt", site / "link-out.txt")
     srv = start_app(tmp, APP)
     yield srv
@@ -201,3 +202,30 @@ def test_the_fast_path_sends_what_the_normal_path_sent(server: ServerProcess) ->
         assert r.body == changed and r.header("connection") == "close" and reader.closed()
     finally:
         sock.close()
+
+
+def test_the_fast_path_waits_for_a_slow_reader_and_survives_one_that_leaves(
+        server: ServerProcess) -> None:
+    """A file the socket takes only part of, on the fast path (the second request of a
+    keep-alive connection): the rest is sent as the client reads, and the connection
+    goes on; a client that leaves in the middle harms nobody."""
+    data = (server.workdir / "files" / "4m.bin").read_bytes()
+    request = b"GET /files/4m.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+    sock = server.connect()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    reader = Reader(sock)
+    try:
+        for _ in range(3):
+            sock.sendall(request)
+            r = reader.response()
+            assert r.status == 200 and r.body == data
+    finally:
+        sock.close()
+    for _ in range(2):
+        leaving = server.connect()
+        leaving.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        leaving.sendall(request)
+        assert leaving.recv(16384).startswith(b"HTTP/1.1 200 ")
+        leaving.close()  # with most of the file unsent
+    r = get(server, "/files/4m.bin")
+    assert r.status == 200 and r.body == data

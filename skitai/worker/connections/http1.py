@@ -209,11 +209,17 @@ class Http1Connection(SendfileConnection):
                 declined = self._upgrade(request)
                 if declined is None:
                     return
-        if declined is None and not self._ws_pending:
-            cached = cached_file(self.router, request)
-            if cached is not None:
-                self._send_cached(request, *cached)
-                return
+        router = self.router
+        found = None
+        if declined is None and not self._ws_pending and not router.virtual_hosts \
+                and router.forward_proxy is None:
+            # The route, looked up once for both paths (dispatch takes it).
+            found = router.resolve(None, request.target)
+            if found is not None and found[0].statics:
+                cached = cached_file(found[0], request)
+                if cached is not None:
+                    self._send_cached(request, *cached)
+                    return
         stream = self._new_stream(request)
         self.current = stream
         self.task = None
@@ -224,7 +230,8 @@ class Http1Connection(SendfileConnection):
             for event in declined:
                 self._on_event(event)
         set_hint_promise(server, self, stream)
-        self.task = dispatch(server, self.router, stream, self._respond_simple, self._ws_pending)
+        self.task = dispatch(server, router, stream, self._respond_simple, self._ws_pending,
+                             found)
         if self.task is not None:
             self.task.add_done_callback(self._task_done)
 
