@@ -50,6 +50,11 @@ fi
 if [ "$only" != fanout ]; then
   echo "## SELECT 1 per request, wrk -c64"
   # skitai-was-2x4-nolend left out: a SELECT is too short for lending to matter
+  # skitai-saddle-2x4: the same query from a Saddle view (bench/was_select_saddle.py): Flask
+  # costs about 360k instructions a request by itself, more than uvicorn + Starlette + asyncpg
+  # together (about 410k with the query), so this row is skitai's own stack against theirs.
+  varsaddle=$(mktemp -d)
   $py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections 64 \
-    --path /select1 "${servers[@]:0:4}" "${servers[@]:6}"
+    --path /select1 "${servers[@]:0:4}" "${servers[@]:6}" \
+    --server "skitai-saddle-2x4@23106=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 SKITAI_VARPATH=$varsaddle $py $root/bench/was_select_saddle.py"
 fi
