@@ -10,7 +10,8 @@ Map (a request flows top to bottom)::
                         drain, pause, close/linger/abort; the upstream client's too)
         base.py         BaseConnection: the server's registry, end-of-turn flush, sweep
         sendfile.py     sendfile(2) with MSG_MORE, or pread chunks (TLS, HTTP/2)
-        http1.py        Http1Connection: pipelining, upgrades, h2c/ALPN hand-over, timeouts
+        http1.py        Http1Connection: pipelining, upgrades, h2c/ALPN hand-over, timeouts,
+                        the fast path of a cached static file (no dispatch, no Stream)
         http2.py        H2Connection: streams, flow control, push, stream timeouts; switches
         websocket.py    WebSocketSession: frames <-> app calls, ping/pong, slow peers
         websocket_h2.py RFC 8441: a WebSocket on an HTTP/2 extended CONNECT stream
@@ -22,7 +23,8 @@ Map (a request flows top to bottom)::
     handler.py          the Handler protocol every mounted thing implements
     wsgi.py             Handler for WSGI apps (thread pool or inline)
     pool.py             the WSGI thread pool: hand-off and completions batched per loop turn
-    static.py           Handler for static directories (ETag, Range, sendfile)
+    static.py           Handler for static directories (ETag, Range, sendfile); cached_file
+                        tells HTTP/1.1 when a request may take its fast path
     filecache.py        open static files and their 200 heads, checked by one stat
     websocket_app.py    the README's WebSocket contract for WSGI apps (INIT, replies)
     forward.py          Handler of the enable_forward listener: redirect to HTTPS

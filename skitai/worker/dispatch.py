@@ -27,7 +27,7 @@ from skitai.worker.stream import NO_LINKS, BodyBuffer, BodyRefused, ClientDiscon
 
 if TYPE_CHECKING:
     from skitai.worker.handler import Handler
-    from skitai.worker.routing import Route, Router
+    from skitai.worker.routing import Resolved, Route, Router
 
 log = logging.getLogger("skitai.server")
 
@@ -61,20 +61,23 @@ class Pusher(Protocol):
     def push(self, parent: Stream, uri: str) -> bool: ...
 
 
-def route_stream(site: Site, router: Router, stream: Stream) -> Route | None:
+def route_stream(site: Site, router: Router, stream: Stream,
+                 found: Resolved | None = None) -> Route | None:
     """Count a new request and find its mount (None: no mount matches); sets the
-    stream's ``script_name``, ``path_info`` and ``query``."""
+    stream's ``script_name``, ``path_info`` and ``query``.  ``found``: what
+    ``router.resolve`` answered for it, when the connection asked already."""
     request = stream.request
     site.count_request(request)
-    host = None
-    if router.virtual_hosts:
-        for name, value in request.headers:
-            if name == b"host":
-                host = value
-                break
-    found = router.resolve(host, request.target)
     if found is None:
-        return None
+        host = None
+        if router.virtual_hosts:
+            for name, value in request.headers:
+                if name == b"host":
+                    host = value
+                    break
+        found = router.resolve(host, request.target)
+        if found is None:
+            return None
     route, stream.script_name, stream.path_info, stream.query = found
     return route
 
@@ -88,7 +91,7 @@ def set_hint_promise(site: Site, conn: Pusher, stream: Stream) -> None:
 
 
 def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
-             websocket: bool = False) -> asyncio.Future[None] | None:
+             websocket: bool = False, found: Resolved | None = None) -> asyncio.Future[None] | None:
     """Route a new stream and start its handler.
 
     Gives the stream's body the route's size limit (``BodyBuffer.feed`` refuses past it)
@@ -96,6 +99,8 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
     without one, e.g. a WSGI app submitted to the pool, or when ``respond(stream, status)``
     already answered).
     ``websocket``: the connection saw a WebSocket upgrade request (an app may take it).
+    ``found``: ``router.resolve``'s answer for the request, when the connection asked
+    already (HTTP/1.1: its static-file fast path); the forward proxy never gets one.
     """
     request = stream.request
     forward = router.forward_proxy
@@ -112,7 +117,7 @@ def dispatch(site: Site, router: Router, stream: Stream, respond: Respond,
             respond(stream, 500)
             return None
         return eager.start(site.loop, proxied) if proxied is not None else None
-    route = route_stream(site, router, stream)
+    route = route_stream(site, router, stream, found)
     if route is None:
         respond(stream, 404)
         return None

@@ -6,7 +6,9 @@ each time.  Like nginx's ``open_file_cache``, a ``CachedFile`` keeps the descrip
 the heads built for it; every request ``stat``s the path and uses the entry only while
 the inode, device, size and mtime are the ones it was opened with, so a file that is
 changed, replaced (an atomic rename) or deleted is seen at the next request.  An entry
-that is replaced while responses still send from it is closed when the last one ends.
+that is replaced while responses still send from it is closed when the last one ends
+(``acquire``/``release`` count them; the HTTP/1.1 fast path, done before the loop runs
+again, looks with ``current`` and ``hold``s only a file it could not send at once).
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ class FileCache:
     def acquire(self, path: str) -> CachedFile | None:
         """The open file at ``path`` (released with ``release``), or None when it is not
         a readable regular file."""
+        entry = self.current(path)
+        if entry is not None:
+            entry.users += 1
+        return entry
+
+    def current(self, path: str) -> CachedFile | None:
+        """``acquire`` without holding the file: for a caller that is done with it before
+        it returns to the loop (no other request can replace it meanwhile); ``hold``
+        it to keep it past that."""
         try:
             info = os.stat(path)
         except (OSError, ValueError):
@@ -52,10 +63,12 @@ class FileCache:
         if entry is None or entry.key != (info.st_ino, info.st_dev, info.st_size,
                                           info.st_mtime_ns):
             entry = self._open(path, entry)
-            if entry is None:
-                return None
-        entry.users += 1
         return entry
+
+    @staticmethod
+    def hold(entry: CachedFile) -> None:
+        """Keep ``entry`` open until ``release`` (see ``current``)."""
+        entry.users += 1
 
     def release(self, entry: CachedFile) -> None:
         entry.users -= 1

@@ -25,6 +25,11 @@ Dotfiles (``.git``, ``.env``, ``.htpasswd``) are hidden (``None``) -- they are
 typically secrets left in a web root -- except ``.well-known`` (RFC 8615), which
 certbot's webroot mode and friends rely on.
 
+The fast path.  ``cached_file`` answers, for a request the HTTP/1.1 connection may send
+itself (``connections/http1.py``), whether a fresh resolve answer names a file whose
+200 head is already built (``FileCache`` keeps it per file version): the file is still
+``stat``-ed per request.  Everything it does not know goes the normal way.
+
 Blocking I/O.  ``stat``/``open`` run inline on the loop: on local disks they take
 microseconds, far less than a thread hop (Starlette runs its lookup in a thread; we may
 move it there if a network file system ever matters).  The bytes themselves go through
@@ -42,16 +47,21 @@ import stat
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skitai.worker import errorpage, ranges
 from skitai.worker.filecache import CachedFile, FileCache
 from skitai.worker.routing import split_target
 from skitai.worker.stream import ClientDisconnected, Stream
 
+if TYPE_CHECKING:
+    from skitai.worker.events import Headers, Request
+    from skitai.worker.routing import Route
+
 ALLOWED_METHODS = b"GET, HEAD"
 RESOLVE_TTL = 1.0  # seconds a URL -> file answer is reused (like nginx's open_file_cache)
 RESOLVE_CACHE_SIZE = 4096
+_FAST_METHODS = frozenset((b"GET", b"HEAD"))
 _CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
                           b"if-unmodified-since", b"range", b"if-range"))
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -282,6 +292,14 @@ class StaticDirectory:
         stream.end()
         return None
 
+    def send_rest(self, stream: Stream, rest: Coroutine[Any, Any, None],
+                  file: CachedFile) -> Coroutine[Any, Any, None]:
+        """The fast path's file body that the socket did not take at once: ``rest``
+        sends it, then the response ends (as ``serve`` would); ``file`` is held open
+        until then."""
+        self.files.hold(file)
+        return self._release_after(_end_after(stream, rest), file)
+
     async def _send_conditional(self, stream: Stream, resolved: Resolved, file: CachedFile,
                                 head_only: bool) -> None:
         """A request with a precondition or a Range (``ranges.py`` decides)."""
@@ -336,6 +354,45 @@ class StaticDirectory:
                 await stream.send_file(file, start, stop - start)
             await stream.send_data(tail)
         stream.end()
+
+
+def cached_file(route: Route, request: Request) -> tuple[StaticDirectory, CachedFile,
+                                                        Headers] | None:
+    """The HTTP/1.1 fast path's one check (``connections/http1.py``), for a request
+    routed to ``route`` (which has static directories): a plain HTTP/1.1 GET or HEAD (no
+    body, no precondition, no Range) of a file that a directory has answered within
+    ``RESOLVE_TTL`` and whose 200 head is built: the directory, the open file
+    (``FileCache.current``: not held; the caller is done with it before the loop runs
+    again, or holds it) and the head.  None: the normal path (``dispatch``), which would
+    do the same lookups and send the same bytes for these requests; a directory with no
+    fresh answer, a redirect, a refusal or a file that changed since its head was built
+    sends everything there."""
+    if request.method not in _FAST_METHODS or request.http_version != b"1.1" \
+            or request.chunked or request.content_length:
+        return None
+    for name, _ in request.headers:
+        if name in _CONDITIONAL:
+            return None
+    target = request.target
+    if target[:1] != b"/":
+        return None  # (the answers are kept under the origin-form path)
+    raw = target.partition(b"?")[0]
+    now = time.monotonic()
+    for static in route.statics:  # in the order pick_handler asks them
+        hit = static._resolved.get(raw)
+        if hit is None or hit[0] <= now:
+            return None
+        found = hit[1]
+        if found is None:
+            continue  # not in this directory: the next one, as pick_handler does
+        if type(found) is not Resolved or found.redirect is not None:
+            return None
+        file = static.files.current(found.path)  # the stat that sees a changed file
+        if file is None:
+            return None
+        head = file.heads.get(found.url_path)
+        return None if head is None else (static, file, head)
+    return None
 
 
 async def _end_after(stream: Stream, rest: Coroutine[Any, Any, None]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProcess, start_app
-from tests.rawhttp import exchange
+from tests.rawhttp import Reader, exchange
 
 APP = """
 import skitai
@@ -40,6 +40,8 @@ def server(tmp_path_factory) -> ServerProcess:
     (tmp / "secret.txt").write_text("TOP SECRET")
     (tmp / "files").mkdir()
     (tmp / "files" / "ok.txt").write_text("fine")
+    (tmp / "files" / "64k.bin").write_bytes(os.urandom(65536))  # sendfile (fast path)
+    (tmp / "files" / "4m.bin").write_bytes(os.urandom(4 << 20))  # (fast path, many sends)
     os.symlink(tmp / "secret.txt", site / "link-out.txt")
     srv = start_app(tmp, APP)
     yield srv
@@ -165,3 +167,65 @@ def test_slow_reader_of_a_large_file_gets_it_intact_and_blocks_nobody(server: Se
     assert b" 200 " in head.split(b"\r\n")[0] and b"content-length: 8388608" in head
     assert hashlib.sha256(body).hexdigest() == expected
     assert others == [200] * 20
+
+
+def test_the_fast_path_sends_what_the_normal_path_sent(server: ServerProcess) -> None:
+    """The first request of a file builds its head (the normal path); the next ones of
+    the same keep-alive connection take the fast path (connections/http1.py): the same
+    head, byte for byte but the Date, and the same body, through sendfile.  A file that
+    changes is seen at the next request."""
+    path = server.workdir / "files" / "64k.bin"
+    data = path.read_bytes()
+    sock = server.connect()
+    reader = Reader(sock)
+
+    def ask(method: str) -> tuple[list[tuple[str, str]], bytes]:
+        sock.sendall(f"{method} /files/64k.bin HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        r = reader.response(head=method == "HEAD")
+        assert r.status == 200
+        return [h for h in r.headers if h[0].lower() != "date"], r.body
+
+    try:
+        first = [ask("GET"), ask("HEAD")]
+        again = [ask("GET"), ask("HEAD"), ask("GET"), ask("HEAD")]
+        assert again == first * 2
+        assert first[0][1] == data and first[1][1] == b""
+        assert ("content-length", "65536") in first[1][0]
+        changed = os.urandom(65536)
+        path.write_bytes(changed)
+        os.utime(path, ns=(1, 10**18))
+        for _ in range(2):
+            headers, body = ask("GET")
+            assert body == changed and headers != first[0][0]
+        sock.sendall(b"GET /files/64k.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        r = reader.response()
+        assert r.body == changed and r.header("connection") == "close" and reader.closed()
+    finally:
+        sock.close()
+
+
+def test_the_fast_path_waits_for_a_slow_reader_and_survives_one_that_leaves(
+        server: ServerProcess) -> None:
+    """A file the socket takes only part of, on the fast path (the second request of a
+    keep-alive connection): the rest is sent as the client reads, and the connection
+    goes on; a client that leaves in the middle harms nobody."""
+    data = (server.workdir / "files" / "4m.bin").read_bytes()
+    request = b"GET /files/4m.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+    sock = server.connect()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    reader = Reader(sock)
+    try:
+        for _ in range(3):
+            sock.sendall(request)
+            r = reader.response()
+            assert r.status == 200 and r.body == data
+    finally:
+        sock.close()
+    for _ in range(2):
+        leaving = server.connect()
+        leaving.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        leaving.sendall(request)
+        assert leaving.recv(16384).startswith(b"HTTP/1.1 200 ")
+        leaving.close()  # with most of the file unsent
+    r = get(server, "/files/4m.bin")
+    assert r.status == 200 and r.body == data

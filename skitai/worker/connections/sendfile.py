@@ -86,9 +86,15 @@ class SendfileConnection(BaseConnection):
         """Send the file body now, as far as the socket takes it: None when all of it
         went (a file that fits the socket buffer: no coroutine, no task per response),
         else a coroutine that sends the rest."""
-        out = self._sendfile_fd() if count >= SENDFILE_MIN else None
+        # The socket's fd when the kernel can copy the file for us (plain TCP or unix),
+        # -1 under TLS or on a transport without a socket.
+        out = self._out_fd if count >= SENDFILE_MIN else -1
+        if out is None:
+            # Looked up once: uvloop makes a new socket object per get_extra_info(), and
+            # its ``family`` asks the kernel (getsockname) every time.
+            out = self._out_fd = self._socket_fd()
         transport = self.transport
-        if out is None or transport is None:
+        if out < 0 or transport is None:
             if count > FILE_CHUNK:
                 return send_file_in_chunks(self, stream_id, file, offset, count)
             # One piece (a small file, or TLS): read and queue it now, as a small
@@ -117,16 +123,6 @@ class SendfileConnection(BaseConnection):
                     self._wbuf.append(suffix)
                 return None
         return self._sendfile_rest(transport, out, file, offset, count, suffix)
-
-    def _sendfile_fd(self) -> int | None:
-        """The socket's fd when the kernel can copy the file for us (plain TCP or unix);
-        None under TLS or on a transport without a socket."""
-        fd = self._out_fd
-        if fd is None:
-            # Looked up once: uvloop makes a new socket object per get_extra_info(), and
-            # its ``family`` asks the kernel (getsockname) every time.
-            fd = self._out_fd = self._socket_fd()
-        return fd if fd >= 0 else None
 
     def _socket_fd(self) -> int:
         transport = self.transport

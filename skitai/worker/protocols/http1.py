@@ -434,6 +434,21 @@ class Http1Adapter:
         data = self._data(body) if body else b""
         return head + data + self._end(_NO_TRAILERS)
 
+    def send_ok_head(self, stream_id: int, headers: events.Headers) -> bytes:
+        """``send(Response(stream_id, 200, headers))`` without the event (a cached
+        static file's head: connections/http1.py's fast path)."""
+        pending = self._pending
+        if not pending or stream_id != pending[0].stream_id:
+            return self.send(events.Response(stream_id, 200, headers))  # raises
+        return self._head_of(pending[0], 200, headers, b"")
+
+    def send_end(self, stream_id: int) -> bytes:
+        """``send(EndData(stream_id))`` without the event."""
+        pending = self._pending
+        if not pending or stream_id != pending[0].stream_id:
+            return self.send(events.EndData(stream_id))  # raises
+        return self._end(_NO_TRAILERS)
+
     # --- parsing, off the common path ------------------------------------------------------
     def _parse(self, data: bytes) -> None:
         try:
