@@ -22,8 +22,8 @@ adapter, the body by ``stream_sendfile``, ended, the access log written, as the 
 path would, but without ``dispatch``, the handler and the ``Stream`` events (no Stream
 at all unless the log or a socket that takes only part of the file needs one): 94k
 instructions per request instead of 139k (``bench/server_instr.py``, a 64 KiB file), of
-which the parse is 35k and the stat 6k.  Any other request (a condition, a Range, a body, an upgrade, a virtual host...) takes the
-normal path, which sends the same bytes.
+which the parse is 35k and the stat 6k.  Any other request (a condition, a Range, a
+body, an upgrade, a virtual host...) takes the normal path, which sends the same bytes.
 
 Errors: a ``RemoteError`` from the adapter is answered with its status (when no response
 has started) and the connection is closed; nothing after it is run.
