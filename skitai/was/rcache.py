@@ -45,7 +45,7 @@ class ResultCache:
             return None
         if not self._entries:
             # The usual case for an app that caches nothing: no key, no clock, no lock.
-            # (The count needs no lock: an int's += has no point where the GIL switches.)
+            # (No lock for the count: a statistic, where a rare lost increment does no harm.)
             self.misses += 1
             return None
         if type(key) is functools.partial:
