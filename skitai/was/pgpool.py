@@ -63,12 +63,9 @@ class Pool:
         return None
 
     async def acquire(self, wait: float) -> Any:
-        idle = self._idle
-        while idle:
-            conn = idle.pop()[0]
-            if not conn.is_closed():
-                return conn
-            self._size -= 1
+        conn = self.take()
+        if conn is not None:
+            return conn
         if self._closed:
             raise ConnectionAbortedError(f"{self.label}: the pool is closed")
         if self._size >= self.max_size:
