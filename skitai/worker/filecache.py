@@ -24,13 +24,16 @@ Key = tuple[int, int, int, int]  # inode, device, size, mtime (ns)
 class CachedFile:
     """An open regular file (a ``FileLike``) and the response heads built for it."""
 
-    __slots__ = ("fd", "key", "info", "heads", "users", "stale")
+    __slots__ = ("fd", "key", "info", "heads", "dated", "users", "stale")
 
     def __init__(self, fd: int, info: os.stat_result) -> None:
         self.fd = fd
         self.info = info
         self.key: Key = (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns)
         self.heads: dict[bytes, list[tuple[bytes, bytes]]] = {}  # URL path -> 200 head
+        # URL path -> the second (time.time()) a head's Expires counts from: such a head
+        # is used within that second only (nginx's ``expires`` moves on each second too).
+        self.dated: dict[bytes, int] = {}
         self.users = 0
         self.stale = False
 

@@ -221,11 +221,12 @@ class StaticDirectory:
                         (b"expires", ranges.format_http_date(now + seconds))]
         return []
 
-    def _full_head(self, resolved: Resolved, info: os.stat_result) -> list[tuple[bytes, bytes]]:
-        """The head of a 200 with the whole file."""
+    def _full_head(self, resolved: Resolved, info: os.stat_result, now: int
+                   ) -> list[tuple[bytes, bytes]]:
+        """The head of a 200 with the whole file (an Expires counted from ``now``)."""
         return [(b"etag", ranges.make_etag(info.st_size, info.st_mtime_ns, info.st_ino)),
                 (b"last-modified", ranges.format_http_date(int(info.st_mtime))),
-                *self.cache_headers(resolved.url_path, time.time()),
+                *self.cache_headers(resolved.url_path, now),
                 (b"accept-ranges", b"bytes"), (b"x-content-type-options", b"nosniff"),
                 (b"content-type", content_type(resolved.path)),
                 (b"content-length", b"%d" % info.st_size)]
@@ -278,12 +279,15 @@ class StaticDirectory:
         for name, _ in stream.request.headers:
             if name in _CONDITIONAL:
                 return self._send_conditional(stream, resolved, file, head_only)
-        # The whole file: its head is built once per file version (and URL path).
-        head = file.heads.get(resolved.url_path)
+        # The whole file: its head is built once per file version (and URL path), and
+        # once a second where it carries an Expires.
+        url_path = resolved.url_path
+        head = built_head(file, url_path)
         if head is None:
-            head = self._full_head(resolved, file.info)
-            if not any(name == b"expires" for name, _ in head):  # (Expires moves on)
-                file.heads[resolved.url_path] = head
+            now = int(time.time())
+            head = file.heads[url_path] = self._full_head(resolved, file.info, now)
+            if any(name == b"expires" for name, _ in head):
+                file.dated[url_path] = now
         stream.send_head(200, head)
         if not head_only:
             rest = stream.send_file_now(file, 0, file.info.st_size)
@@ -390,9 +394,20 @@ def cached_file(route: Route, request: Request) -> tuple[StaticDirectory, Cached
         file = static.files.current(found.path)  # the stat that sees a changed file
         if file is None:
             return None
-        head = file.heads.get(found.url_path)
+        head = built_head(file, found.url_path)
         return None if head is None else (static, file, head)
     return None
+
+
+def built_head(file: CachedFile, url_path: bytes) -> list[tuple[bytes, bytes]] | None:
+    """The 200 head built for ``url_path`` of this file version, while it holds: one
+    with an Expires only within the second it was counted from."""
+    head = file.heads.get(url_path)
+    if head is not None and file.dated:
+        second = file.dated.get(url_path)
+        if second is not None and second != int(time.time()):
+            return None
+    return head
 
 
 async def _end_after(stream: Stream, rest: Coroutine[Any, Any, None]) -> None:

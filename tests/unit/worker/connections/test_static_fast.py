@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from skitai import log as logmod
+from skitai.worker import ranges
+from skitai.worker import static as static_mod
 from skitai.worker.connections import http1
 from skitai.worker.static import StaticDirectory
 from tests.unit.worker.connections.fakes import Site
@@ -219,3 +222,40 @@ def test_a_client_gone_mid_file_releases_it(site: Site, monkeypatch: pytest.Monk
     site.call(conn.connection_lost, None)
     site.turn()
     assert entry.users == 0 and conn.current is None
+
+
+class Clock:
+    """``static.time`` with a wall clock the test sets (monotonic stays real)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.monotonic = time.monotonic
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_max_age_head_is_kept_within_its_second(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # set_max_age(300): the head's Expires moves on each second, so a head is reused in
+    # the second it was counted from (fast) and built again in the next (normal path).
+    spy = Spy(monkeypatch)
+    clock = Clock(1_000_000.2)
+    monkeypatch.setattr(static_mod, "time", clock)
+    site = Site(None, request_timeout=5.0, keep_alive=10.0)
+    static = StaticDirectory(str(root), mount_point="/static", max_ages=[("/static", 300)])
+    site.router.default.add("/static", static=static)
+    try:
+        conn, t = site.http1()
+        expires = []
+        for now in (1_000_000.2, 1_000_000.9, 1_000_001.1, 1_000_001.5):
+            clock.now = now
+            site.call(conn.data_received, get("/static/a.txt"))
+            out = t.take()
+            assert out.endswith(SMALL) and b"cache-control: max-age=300\r\n" in out
+            expires.append(re.search(rb"expires: ([^\r]*)", out).group(1))  # type: ignore[union-attr]
+    finally:
+        site.close()
+    assert spy.calls == 2  # the second request of each second
+    assert expires[0] == expires[1] == ranges.format_http_date(1_000_000 + 300)
+    assert expires[2] == expires[3] == ranges.format_http_date(1_000_001 + 300)
