@@ -192,7 +192,12 @@ class Call:
     def _wait(self, timeout: float | None) -> Result:
         result = self._result
         if result is not None:
-            return result
+            future = self._future
+            # The loop sets the result before it runs the callbacks and settles the
+            # handoff after them: a thread waits for the handoff, so what the callbacks
+            # do (a log line, a cache entry) is done when it returns.
+            if future is None or future.done() or future.cancelled():
+                return result
         if self._future is None:
             raise bridge_mod.WouldBlockLoop(
                 "getwait()/wait() would block the event loop (threads=0 or an async view): "

@@ -17,8 +17,10 @@ come back, without a thread waiting for them (README "Async Promise Response").
 
 The app returns the promise as its body.  The worker sees an async iterable and sends
 what it yields from the loop, so no thread waits (``threads=0`` works).  ``handler``
-runs on the loop thread once per call as each finishes, with ``response.id`` the
-request name given first; ``send(chunk)`` writes part of the body now, ``settle(chunk)``
+runs on the loop thread once per call as each finishes (a call that finishes before the
+app has returned the promise, which the body's first read shows, is held until then: the
+app may still be making calls, and ``fulfilled()`` must not see the first alone), with
+``response.id`` the request name given first; ``send(chunk)`` writes part of the body now, ``settle(chunk)``
 writes the last part and ends the response, ``reject(chunk)`` ends it and ignores the
 calls still out.  A promise nobody settles ends after ``timeout`` seconds.  Iterated
 synchronously (a framework that wraps the body), it blocks its thread the same way.
@@ -35,7 +37,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from skitai.was import databases, http
+from skitai.was import bridge, databases, http
 from skitai.was import handle as handle_mod
 from skitai.was.result import Result
 
@@ -61,6 +63,8 @@ class Promise:
         self._chunks: collections.deque[bytes] = collections.deque()
         self._cond = threading.Condition()
         self._waker: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._armed = False  # the body is being read: the app has made its calls
+        self._early: list[Result] = []  # responses held until then (see the docstring)
         if prolog:
             self._chunks.append(_bytes(prolog))
 
@@ -104,18 +108,47 @@ class Promise:
         return starter(*args, **kwargs)
 
     def _on_response(self, reqid: str) -> Callable[[Result], None]:
-        def done(result: Result) -> None:
+        def done(result: Result) -> None:  # (on the loop thread)
             result.id = reqid
             with self._cond:
-                self._responses += 1
-                if self._rejected or self._settled:
+                if not self._armed or self._early:
+                    self._early.append(result)  # before the app returned (or behind those)
                     return
-            try:
-                self.handler(self, result)
-            except Exception:  # noqa: BLE001 - the app's handler: end the response, say why
-                log.exception("promise handler failed for %r", reqid)
-                self.reject()
+            self._handle(result)
         return done
+
+    def _handle(self, result: Result) -> None:
+        with self._cond:
+            self._responses += 1
+            if self._rejected or self._settled:
+                return
+        try:
+            self.handler(self, result)
+        except Exception:  # noqa: BLE001 - the app's handler: end the response, say why
+            log.exception("promise handler failed for %r", result.id)
+            self.reject()
+
+    def _arm(self) -> None:
+        """The body's first read: the app returned the promise, its calls are made; the
+        responses held meanwhile go to the handler, in order, on the loop thread."""
+        with self._cond:
+            if self._armed:
+                return
+            self._armed = True
+            if not self._early:
+                return
+        try:
+            bridge.get().loop.call_soon_threadsafe(self._replay)
+        except RuntimeError:  # the loop is closed: nothing more will be handled
+            pass
+
+    def _replay(self) -> None:
+        while True:
+            with self._cond:
+                if not self._early:
+                    return
+                result = self._early.pop(0)
+            self._handle(result)
 
     def backend(self, reqid: str, server: str, *args: Any, **kwargs: Any) -> Any:
         return _DbStarter(self, reqid, databases.backend, server, args, kwargs)
@@ -191,6 +224,7 @@ class Promise:
         return self._drain()
 
     async def _drain(self) -> AsyncIterator[bytes]:
+        self._arm()
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
         with self._cond:
@@ -215,6 +249,7 @@ class Promise:
                 return
 
     def __iter__(self) -> Iterator[bytes]:
+        self._arm()
         deadline = time.monotonic() + self.timeout
         while True:
             with self._cond:

@@ -181,6 +181,31 @@ def test_ws_sends_a_message_and_returns_the_reply():
         thread.join(10)
 
 
+def test_a_promise_holds_a_response_that_comes_before_the_app_returns():
+    # The first call answers while the app is still making the second: its handler must
+    # not run yet (fulfilled() would be true with one response of two), but at the
+    # body's first read, then in order.
+    calls = []
+
+    def handler(promise, response):
+        calls.append((response.id, promise.fulfilled()))
+        promise[response.id] = response.data["path"]
+        if promise.fulfilled():
+            promise.settle(f"{promise['a']} {promise['b']}")
+
+    with members(1) as srvs:
+        skitai.alias("@early", skitai.PROTO_HTTP, addresses(srvs))
+        promise = was.promise(handler)
+        promise.get("a", "@early/one")
+        deadline = time.monotonic() + 5
+        while not promise._early and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the first response is in (held)
+        assert len(promise._early) == 1 and calls == [] and promise.pending()
+        promise.get("b", "@early/two")
+        assert b"".join(promise) == b"/one /two"
+    assert calls == [("a", False), ("b", True)]
+
+
 def test_promise_collects_http_calls_and_settles():
     def handler(promise, response):
         promise[response.id] = response.data["path"]
