@@ -164,20 +164,13 @@ class Handoff:
     def relay(self, task: asyncio.Future[Any]) -> None:
         """A loop task's done callback: its outcome, to the waiter."""
         try:
-            value = task.result()  # (one call when it has a value: the usual case)
+            value = task.result()
         except asyncio.CancelledError:
             self._finish(None, None, cancelled=True)
         except BaseException as exc:  # noqa: BLE001 - the waiter gets it
             self._finish(None, exc)
         else:
-            if self._done:  # (_finish, inline for the usual case)
-                return
-            self._value = value
-            self._done = True
-            self._lock.release()
-            notify = self._notify
-            if notify is not None:
-                notify()
+            self._finish(value, None)
 
 
 class Bridge:

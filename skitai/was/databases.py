@@ -28,8 +28,9 @@ _drivers: dict[tuple[str, int], Any] = {}
 _lock = threading.Lock()
 
 
-def driver(kind: str) -> Any:
-    slot = (kind, id(bridge.get().loop))
+def driver(kind: str, on: bridge.Bridge | None = None) -> Any:
+    """This loop's driver for ``kind`` (``on``: the bridge, when the caller has it)."""
+    slot = (kind, id((on if on is not None else bridge.get()).loop))
     found = _drivers.get(slot)
     if found is None:
         with _lock:  # app threads race here: one driver (one set of pools) per engine
@@ -101,8 +102,7 @@ class _Proxy:
         self._meta = meta
         self._callback = callback
         self._bridge = on = bridge.get()
-        found = _drivers.get((target.kind, id(on.loop)))
-        self._driver = found if found is not None else driver(target.kind)
+        self._driver = driver(target.kind, on)
 
     def _start(self, op: str, run: Callable[..., Any], key: Any, *args: Any
                ) -> handle.Call | handle.MapCall:
@@ -115,9 +115,8 @@ class _Proxy:
                          for m in target.members],
                 target=label, cache_key=key, use_cache=self._use_cache)
         # The coroutine the balancer runs is the call's own (no wrapper coroutine).
-        errors = _errors_by_kind.get(target.kind) or _connect_errors(target.kind)
-        return self._call(functools.partial(targets.balancer.one, target.members, run, errors,
-                                            *args), label, key)
+        return self._call(functools.partial(targets.balancer.one, target.members, run,
+                                            _connect_errors(target.kind), *args), label, key)
 
     def _key(self, op: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
         target = self._target

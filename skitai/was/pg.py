@@ -68,10 +68,7 @@ class Driver:
             database=member.database or member.user or "postgres", ssl=await _ssl(member))
 
     async def execute(self, member: Member, sql_text: str, params: sql.Params) -> Result:
-        slot = self._by_id.get(id(member))
-        if slot is None or slot[0] is not member:
-            slot = self._slot(member)
-        _, pool, target = slot
+        _, pool, target = self._slot(member)
         if params is None:  # (to_numeric's first line: SQL without parameters as is)
             text, values = sql_text, _NO_VALUES
         else:

@@ -177,8 +177,7 @@ class Balancers:
                   connect_errors: tuple[type[BaseException], ...], *args: object) -> T:
         """``call(member, *args)`` on the member the balancer picks; on a connection
         failure, another."""
-        seen = self._by_id.get(id(members))  # (of(), inline: its usual case)
-        balancer = seen[1] if seen is not None and seen[0] is members else self.of(members)
+        balancer = self.of(members)
         states = balancer.states
         if len(states) == 1:
             # One member (the usual database alias): nothing to pick, no other to try;

@@ -124,12 +124,11 @@ class Http1Connection(SendfileConnection):
         for event in produced:
             if self.current is None and not self._queue:
                 # Idle (the usual case): what _on_event and _dispatch would do, inline.
-                kind = type(event)
-                if kind is events.Request:
+                if type(event) is events.Request:
                     self._partial = False
-                    self._start(event)  # type: ignore[arg-type]  # narrowed by the `kind is` test (a saved type(): mypy does not follow it)
+                    self._start(event)
                     continue
-                if kind is events.EndBody:
+                if type(event) is events.EndBody:
                     continue  # the end of a request answered already: dropped
             self._on_event(event)
         # Bytes that made no event while idle: a request head is arriving (slowly?).
