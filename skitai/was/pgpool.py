@@ -5,16 +5,30 @@ Why not ``asyncpg.Pool``: measured with callgrind (``SELECT 1`` from a pool thre
 much as the query itself and the thread hand-off together: ``wait_for`` around the
 acquire, a ``shield`` (a Task) around the release, a timeout and a reset coroutine
 in it.  ``was`` runs one statement per call on a connection it holds for that call only,
-so the pool it needs is small: ``acquire`` pops an idle connection (no await when
-one is there), ``release`` pushes it back or hands it to the oldest waiter, both
-plain functions.  The connections themselves are asyncpg's (``asyncpg.connect``), with
-its prepared-statement cache.
+so the pool it needs is small: ``take`` pops an idle connection (no coroutine when one
+is there), ``release`` pushes it back or hands it to the oldest waiter, both plain
+functions.  The connections themselves are asyncpg's (``asyncpg.connect``), with its
+prepared-statement cache.
 
 A connection goes back only in a known state: idle, not in a transaction (a ``BEGIN``
 left open is rolled back by the caller, ``Pool.discard`` drops a connection whose
-statement was interrupted).  When every connection is busy a caller waits at most
-``wait`` seconds, then ``PoolExhausted``.  A connection left idle for ``IDLE_MAX``
-seconds (at the bottom of the stack, after a burst) is closed, as asyncpg's pool does.
+statement was interrupted).  When no connection comes within ``wait`` seconds a caller
+gets ``PoolExhausted``.  A connection left idle for ``IDLE_MAX`` seconds (at the bottom
+of the stack, after a burst) is closed, as asyncpg's pool does.
+
+Opening connections.  A caller that finds no idle connection queues as a waiter, and
+the pool opens connections for its waiters, at most ``OPENING_MAX`` at a time (as
+HikariCP's single "connection adder" thread does): each one, once open, goes to the
+oldest waiter (``release``), whichever came first, a new connection or one a call gave
+back.  A burst on a cold pool is served by the connections as they arrive.  It used to
+open all ``max_size`` at once, and their asyncpg handshakes (startup, authentication,
+settings: ~0.7 ms of the loop's CPU each) ran in the same loop turns: the loop was busy
+4-7 ms at a stretch in ``test_loop``'s cold burst of a hundred calls, 2-3 ms since (as
+with a warm pool).  A failed open, with no other connection open or opening, fails
+every waiter with its error (nothing else would serve them: the server is down or
+refuses us), at once, not each after an attempt of its own or its ``wait``.  With
+connections open, the waiters stay for them, and one that still times out is told the
+open's error too.  The next caller tries again: nothing to reset when the server is back.
 """
 
 from __future__ import annotations
@@ -26,10 +40,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 IDLE_MAX = 300.0
+# Connections being opened at once (each one's handshake runs on the loop).
+OPENING_MAX = 2
 
 
 class PoolExhausted(ConnectionError):
-    """Every connection of a member's pool stayed busy."""
+    """No connection of a member's pool came free (or opened) in time."""
 
 
 class Pool:
@@ -40,7 +56,10 @@ class Pool:
         # A stack of (connection, idle since): the connection used last is warm.
         self._idle: list[tuple[Any, float]] = []
         self._size = 0  # open connections, and those being opened
-        # A waiter gets a connection, or None: "a slot is free, open one".
+        self._opening = 0  # connections being opened (counted in _size too)
+        self._openers: set[asyncio.Task[None]] = set()  # (referenced until done)
+        self._open_error: Exception | None = None  # the last open's, if it failed
+        # Callers waiting for a connection (some may have given up: done).
         self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._closed = False
         self._closing: set[asyncio.Task[None]] = set()
@@ -63,48 +82,85 @@ class Pool:
         return None
 
     async def acquire(self, wait: float) -> Any:
+        """The first connection free: an idle one, one a call releases, or one opened
+        for this caller's turn in the queue; ``PoolExhausted`` after ``wait`` seconds."""
         conn = self.take()
         if conn is not None:
             return conn
         if self._closed:
             raise ConnectionAbortedError(f"{self.label}: the pool is closed")
-        if self._size >= self.max_size:
-            conn = await self._wait(wait)
-            if conn is not None:
-                return conn
-        else:
-            self._size += 1
-        try:
-            return await self._connect()
-        except BaseException:
-            self._size -= 1
-            self._free_slot()
-            raise
-
-    async def _wait(self, wait: float) -> Any:
-        """A connection another caller releases, or None when one closed (the slot is
-        this caller's: ``_size`` already counts it)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
+        self._grow()
+        timeout = asyncio.timeout(wait)
         try:
-            async with asyncio.timeout(wait):
+            async with timeout:
                 return await fut
-        except TimeoutError:
-            raise PoolExhausted(f"{self.label}: all {self.max_size} connections busy for "
-                                f"{wait:g}s") from None
-        except BaseException:
-            # Given a connection (or a slot) just as the wait ended: give it back.
+        except BaseException as exc:
+            # Given a connection just as the wait ended: give it back.  (An open's error
+            # set then is retrieved here, not logged as never retrieved.)
             if fut.done() and not fut.cancelled() and fut.exception() is None:
-                conn = fut.result()
-                if conn is None:
-                    self._size -= 1
-                    self._free_slot()
-                else:
-                    self.release(conn)
+                self.release(fut.result())
+            # (Not an open's own TimeoutError: asyncpg's connect timeout.)
+            if isinstance(exc, TimeoutError) and timeout.expired():
+                raise self._exhausted(wait) from None
             raise
         finally:
             if not fut.done():
                 fut.cancel()
+
+    def _exhausted(self, wait: float) -> PoolExhausted:
+        if self._size >= self.max_size:
+            return PoolExhausted(f"{self.label}: all {self.max_size} connections busy for "
+                                 f"{wait:g}s")
+        why = f"no connection opened in {wait:g}s ({self._size} open or opening)"
+        error = self._open_error
+        if error is not None:
+            why += f"; the last open failed: {type(error).__name__}: {error}"
+        return PoolExhausted(f"{self.label}: {why}")
+
+    def _grow(self) -> None:
+        """Open connections for the waiters not yet served, ``OPENING_MAX`` at a time."""
+        while (self._opening < OPENING_MAX and self._size < self.max_size
+               and not self._closed
+               and sum(not f.done() for f in self._waiters) > self._opening):
+            self._size += 1
+            self._opening += 1
+            task = asyncio.get_running_loop().create_task(self._open())
+            self._openers.add(task)
+            task.add_done_callback(self._openers.discard)
+
+    async def _open(self) -> None:
+        try:
+            conn = await self._connect()
+        except Exception as exc:
+            self._opening -= 1
+            self._size -= 1
+            self._open_error = exc
+            if self._size == 0:
+                # Nothing open or opening: no waiter would be served.  (Each one raises
+                # this same exception, as awaiting one future from several tasks does.)
+                self._fail_waiters(exc)
+            return
+        except BaseException:  # cancelled: the pool is closing
+            self._opening -= 1
+            self._size -= 1
+            raise
+        self._opening -= 1
+        self._open_error = None
+        if self._closed:
+            self._size -= 1
+            await _close(conn)
+            return
+        self.release(conn)  # to the oldest waiter, or idle
+        self._grow()
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        waiters = self._waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
 
     def release(self, conn: Any) -> None:
         """Back to the pool: an idle connection outside a transaction (or closed)."""
@@ -132,27 +188,18 @@ class Pool:
         """Drop a connection in an unknown state (its statement was interrupted)."""
         conn.terminate()
         self._size -= 1
-        self._free_slot()
-
-    def _free_slot(self) -> None:
-        """A connection went away: a waiter may open one in its place."""
-        waiters = self._waiters
-        while waiters and not self._closed:
-            fut = waiters.popleft()
-            if not fut.done():
-                self._size += 1
-                fut.set_result(None)
-                return
+        if self._waiters:  # a waiter may get a new one in its place
+            self._grow()
 
     async def close(self) -> None:
         self._closed = True
         idle, self._idle = [c for c, _ in self._idle], []
         self._size -= len(idle)
-        for fut in self._waiters:
-            if not fut.done():
-                fut.set_exception(ConnectionAbortedError(f"{self.label}: the pool is closed"))
-                fut.exception()  # retrieved: the waiter raises it
-        self._waiters.clear()
+        self._fail_waiters(ConnectionAbortedError(f"{self.label}: the pool is closed"))
+        openers = list(self._openers)
+        for task in openers:
+            task.cancel()
+        await asyncio.gather(*openers, return_exceptions=True)
         for conn in idle:
             await _close(conn)
 
