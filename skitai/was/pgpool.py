@@ -12,9 +12,10 @@ prepared-statement cache.
 
 A connection goes back only in a known state: idle, not in a transaction (a ``BEGIN``
 left open is rolled back by the caller, ``Pool.discard`` drops a connection whose
-statement was interrupted).  When no connection comes within ``wait`` seconds a caller
-gets ``PoolExhausted``.  A connection left idle for ``IDLE_MAX`` seconds (at the bottom
-of the stack, after a burst) is closed, as asyncpg's pool does.
+statement was interrupted).  When no connection comes free within ``wait`` seconds, and
+none is being opened, a caller gets ``PoolExhausted`` (an open is bounded by its own
+connect timeout and the call's).  A connection left idle for ``IDLE_MAX`` seconds (at
+the bottom of the stack, after a burst) is closed, as asyncpg's pool does.
 
 Opening connections.  A caller that finds no idle connection queues as a waiter, and
 the pool opens connections for its waiters, at most ``OPENING_MAX`` at a time (as
@@ -83,37 +84,53 @@ class Pool:
 
     async def acquire(self, wait: float) -> Any:
         """The first connection free: an idle one, one a call releases, or one opened
-        for this caller's turn in the queue; ``PoolExhausted`` after ``wait`` seconds."""
+        for this caller's turn in the queue; ``PoolExhausted`` after ``wait`` seconds
+        with none, unless one is being opened (``_expire``)."""
         conn = self.take()
         if conn is not None:
             return conn
         if self._closed:
             raise ConnectionAbortedError(f"{self.label}: the pool is closed")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._waiters.append(fut)
         self._grow()
-        timeout = asyncio.timeout(wait)
+        # The wait's timer, in a cell: ``_expire`` may set another.
+        timer: list[asyncio.TimerHandle] = []
+        timer.append(loop.call_later(wait, self._expire, fut, wait, timer))
         try:
-            async with timeout:
-                return await fut
-        except BaseException as exc:
+            return await fut
+        except BaseException:
             # Given a connection just as the wait ended: give it back.  (An open's error
             # set then is retrieved here, not logged as never retrieved.)
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 self.release(fut.result())
-            # (Not an open's own TimeoutError: asyncpg's connect timeout.)
-            if isinstance(exc, TimeoutError) and timeout.expired():
-                raise self._exhausted(wait) from None
             raise
         finally:
+            timer[0].cancel()
             if not fut.done():
                 fut.cancel()
+
+    def _expire(self, fut: asyncio.Future[Any], wait: float,
+                timer: list[asyncio.TimerHandle]) -> None:
+        """A waiter's ``wait`` is over: ``PoolExhausted``, unless a connection is being
+        opened.  An open is bounded by the connect's own timeout and the call's, not by
+        the pool's ``wait`` (a slow handshake is not an exhausted pool; it was not before
+        the opens were queued either): the waiter stays, and is looked at again."""
+        if fut.done():
+            return
+        if self._opening:
+            timer[0] = asyncio.get_running_loop().call_later(wait, self._expire, fut, wait,
+                                                             timer)
+            return
+        fut.set_exception(self._exhausted(wait))
 
     def _exhausted(self, wait: float) -> PoolExhausted:
         if self._size >= self.max_size:
             return PoolExhausted(f"{self.label}: all {self.max_size} connections busy for "
                                  f"{wait:g}s")
-        why = f"no connection opened in {wait:g}s ({self._size} open or opening)"
+        why = (f"no connection free in {wait:g}s ({self._size} of {self.max_size} open, "
+               f"busy, none opening)")
         error = self._open_error
         if error is not None:
             why += f"; the last open failed: {type(error).__name__}: {error}"

@@ -39,9 +39,9 @@ class Opens:
     """A pool's ``connect``: this machine's PostgreSQL (or a port; ``then`` the port of
     every open after the first), counting the opens running at once."""
 
-    def __init__(self, port: int = 5432, database: str = "test", then: int | None = None
-                 ) -> None:
-        self.port, self.database, self.then = port, database, then
+    def __init__(self, port: int = 5432, database: str = "test", then: int | None = None,
+                 slow: float = 0.0) -> None:
+        self.port, self.database, self.then, self.slow = port, database, then, slow
         self.attempts = self.now = self.most = 0
 
     async def __call__(self):
@@ -50,6 +50,7 @@ class Opens:
         self.now += 1
         self.most = max(self.most, self.now)
         try:
+            await asyncio.sleep(self.slow)  # (a handshake that takes its time)
             return await asyncpg.connect(host="127.0.0.1", port=port, user="postgres",
                                          database=self.database, ssl=False)
         finally:
@@ -159,8 +160,28 @@ def test_a_waiter_that_times_out_is_told_why_the_pool_did_not_grow():
         return str(caught.value)
 
     message = run(main())
-    assert message.startswith("full: no connection opened in 0.3s (1 open or opening)")
+    assert message.startswith("full: no connection free in 0.3s (1 of 4 open, busy, none "
+                              "opening)")
     assert "the last open failed: ConnectionRefusedError" in message
+
+
+def test_a_slow_open_is_waited_for_not_taken_for_an_exhausted_pool():
+    # The pool's wait bounds the wait for a busy pool's connections; an open is bounded
+    # by the connect's own timeout and the call's, as when each caller opened its own (a
+    # cold first call under callgrind takes 4-8 s to open: it would fail as "exhausted").
+    need_pg()
+    opens = Opens(slow=0.5)
+
+    async def main():
+        pool = pgpool.Pool(opens, 4, "slow")
+        try:
+            conn = await pool.acquire(0.1)
+            pool.release(conn)
+            return pool.get_size()
+        finally:
+            await pool.close()
+
+    assert run(main()) == 1
 
 
 def test_closing_the_pool_ends_the_opens_and_their_waiters():
