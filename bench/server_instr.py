@@ -3,7 +3,9 @@
     python bench/server_instr.py skitai|uvicorn [N] [--h2]
 
 Environment: BENCH_PATH (default /; e.g. /static/64k.bin with BENCH_STATIC_DIR set),
-SKITAI_THREADS (default 0), BENCH_CONNS (default 1: one connection; K: K keep-alive
+SKITAI_THREADS (default 0), BENCH_SCRIPT (the skitai app script, default
+bench/skitai_hello.py), BENCH_ASGI and BENCH_APP_DIR (uvicorn's app, default
+hello_asgi:app in ../shared/bench), BENCH_CONNS (default 1: one connection; K: K keep-alive
 connections in lockstep, one request on each, then every response: the batches a
 loaded worker sees, where ``threads=4`` hands many jobs over per loop turn), BENCH_ROOT (the skitai tree to run, default this one:
 point it at another checkout to compare before and after).
@@ -47,10 +49,12 @@ def command(who: str, port: int, var: str) -> list[str]:
         os.environ.update(SKITAI_PORT=str(port), SKITAI_WORKERS="1",
                           SKITAI_THREADS=os.environ.get("SKITAI_THREADS", "0"),
                           SKITAI_VARPATH=var, BENCH_SHARED=SHARED, PYTHONPATH=TREE)
-        return [py, os.path.join(TREE, "bench", "skitai_hello.py")]
+        script = os.environ.get("BENCH_SCRIPT", os.path.join(TREE, "bench", "skitai_hello.py"))
+        return [py, script]
     if who == "uvicorn":
         return [py, "-m", "uvicorn", "--http", "httptools", "--loop", "uvloop",
-                "--no-access-log", "--port", str(port), "--app-dir", SHARED, "hello_asgi:app"]
+                "--no-access-log", "--port", str(port), "--app-dir",
+                os.environ.get("BENCH_APP_DIR", SHARED), os.environ.get("BENCH_ASGI", "hello_asgi:app")]
     raise SystemExit(f"unknown server {who!r}")
 
 

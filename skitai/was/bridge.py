@@ -204,8 +204,11 @@ class Bridge:
         return fut
 
     def task(self, factory: Factory) -> asyncio.Task[Any]:
-        """On the loop thread: a task now."""
-        return self.loop.create_task(factory())
+        """On the loop thread: a task now (named, as ``_drain``'s are)."""
+        loop = self.loop
+        if loop.get_task_factory() is None:
+            return asyncio.Task(factory(), loop=loop, name=TASK_NAME)
+        return loop.create_task(factory())
 
     def _drain(self) -> None:
         self._scheduled = False

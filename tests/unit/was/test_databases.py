@@ -250,3 +250,40 @@ def test_outside_a_worker_a_resolved_target_lasts_while_the_aliases_are_the_same
     for n in range(5):
         assert targets.resolve_db(str(tmp_path / f"{n}.db"), "sqlite3").name.endswith(f"{n}.db")
     assert len(targets._draft_db) <= 3
+
+
+def test_a_worker_imports_its_database_drivers_before_it_serves() -> None:
+    """``runtime.start`` imports the driver of every database alias (asyncpg ~40 ms):
+    the first call would otherwise import it on the loop, holding every request."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import asyncio, sys
+        from types import SimpleNamespace
+        from skitai.config import aliases
+        from skitai.was import runtime
+        kinds = sys.argv[1:]
+        members = {"postgresql": "postgres@127.0.0.1:5432/test", "redis": "127.0.0.1:6379",
+                   "sqlite3": "/tmp/x.db", "http": "127.0.0.1:1"}
+        found = [aliases.make("@" + k, k, members[k], where="test") for k in kinds]
+        watched = ("asyncpg", "skitai.was.pg", "redis.asyncio", "skitai.was.redisdb",
+                   "skitai.was.sqlite")
+        assert not any(m in sys.modules for m in watched), [m for m in watched if m in sys.modules]
+        runtime.start(SimpleNamespace(aliases=found, backend_http2=True, max_rcache=10,
+                                      backend_keep_alive=10.0, varpath="/tmp", swd="."),
+                      asyncio.new_event_loop())
+        print(" ".join(m for m in watched if m in sys.modules))
+    """)
+
+    def imported(*kinds: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", code, *kinds], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert imported("postgresql") == ["asyncpg", "skitai.was.pg"]
+    assert imported("redis", "sqlite3") == ["redis.asyncio", "skitai.was.redisdb",
+                                            "skitai.was.sqlite"]
+    assert imported("http") == []  # an app with no database alias imports none
