@@ -235,10 +235,9 @@ class ThreadPool:
     def counts(self) -> ThreadCounts:
         """The numbers ``skitai status`` shows (read by the heartbeat, once a second: the
         lock gives one consistent set; running + waiting + idle is the threads started)."""
-        with self._lock:
-            return ThreadCounts(threads=self.size, max_threads=self.max_threads,
-                                running=max(0, self._awake - self._parked), waiting=self._parked,
-                                idle=len(self._sleepers), queued=len(self._jobs))
+        with self._lock:  # (threads, max_threads, running, waiting, idle, queued)
+            return ThreadCounts(self.size, self.max_threads, max(0, self._awake - self._parked),
+                                self._parked, len(self._sleepers), len(self._jobs))
 
     # --- stop ------------------------------------------------------------------------------
     def shutdown(self) -> None:
