@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,23 @@ def _pool(row: dict[str, Any]) -> dict[str, int]:
     return {k: row[k] for k in POOL}
 
 
+def _wait_pool(w: WebApp, **want: int) -> dict[str, int]:
+    """The worker's pool numbers once they show ``want`` with threads=3, max_threads=5
+    (written by its heartbeat, once a second).  How many threads were started is the
+    pool's choice: a thread woken but not yet running after ``pool.STALL`` (a loaded
+    machine) is taken for stuck and another one started, so only the sum is bounded."""
+    seen: list[dict[str, int]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        seen.append(_pool(w.rows("worker")[0]))
+        got = seen[-1]
+        if all(got[k] == v for k, v in want.items()) and (got["threads"], got["max_threads"]) == (3, 5):
+            assert got["running"] + got["waiting"] + got["idle"] <= 5, got
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"not {want} within 30s; last seen {seen[-3:]}")
+
+
 def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Member) -> None:
     w = WebApp(tmp_path, run_args="workers=1, threads=3, max_threads=5",
                setup='skitai.enable_daemon("sleeper", ["sleep", "3600"], stop_timeout=5)',
@@ -119,11 +137,10 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
             clients.append(threading.Thread(target=fetch, daemon=True))
             clients[-1].start()
         assert member.arrived.wait(30)
-        # One thread in app code, one parked on the was call, the third asleep (written
-        # by the heartbeat, once a second).
-        busy = {"threads": 3, "max_threads": 5, "running": 1, "waiting": 1, "idle": 1,
-                "queued": 0}
-        wait_for(lambda: _pool(w.rows("worker")[0]) == busy, timeout=30)
+        # One thread in app code, one parked on the was call, the others (one, or more
+        # on a loaded machine) asleep.
+        busy = _wait_pool(w, running=1, waiting=1, queued=0)
+        assert busy["idle"] >= 1
 
         # python app.py status: the pool table, and --json with the same numbers.
         text = w.cli("status")
@@ -132,8 +149,8 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
         head = next(i for i, line in enumerate(lines) if line.startswith("WORKER"))
         assert lines[head].split() == ["WORKER", "PID", "THREADS", "MAX", "THREADS", "RUNNING",
                                        "WAITING", "IDLE", "QUEUED"]
-        assert lines[head + 1].split() == ["#0", str(worker["pid"]), "3", "5", "1", "1", "1",
-                                           "0"]
+        assert lines[head + 1].split() == ["#0", str(worker["pid"]), "3", "5", "1", "1",
+                                           str(busy["idle"]), "0"]
         assert not any(line.startswith("#") for line in lines[head + 2:])  # no daemon row
         data = json.loads(w.cli("status", "--json").stdout)
         rows = {p["role"]: p for p in data["processes"]}
@@ -145,7 +162,7 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
         assert code == 200
         mine = next(p for p in snap["processes"] if p["role"] == "worker")
         assert (mine["threads"], mine["max_threads"], mine["waiting"], mine["queued"]) == (3, 5, 1, 0)
-        assert mine["running"] >= 1 and mine["running"] + mine["idle"] == 2
+        assert mine["running"] >= 1 and mine["running"] + mine["idle"] >= 1 + busy["idle"]
         daemon = next(p for p in snap["processes"] if p["role"] == "sleeper")
         assert _pool(daemon) == dict.fromkeys(POOL, 0)
         code, page = w.get("/status.html", timeout=30)
@@ -159,9 +176,8 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
             client.join(60)
         assert answers["/block"] == (200, {"released": True})
         assert answers["/call"] == (200, {"status": 3, "code": 200})
-        wait_for(lambda: _pool(w.rows("worker")[0]) == {
-            "threads": 3, "max_threads": 5, "running": 0, "waiting": 0, "idle": 3, "queued": 0},
-            timeout=30)
+        after = _wait_pool(w, running=0, waiting=0, queued=0)
+        assert after["idle"] >= 3
     finally:
         (w.var / "release").touch()
         member.release.set()
