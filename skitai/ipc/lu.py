@@ -4,19 +4,20 @@ Theory.  The master maps one anonymous ``MAP_SHARED`` region before its first fo
 every child (including the ones respawned later) sees the same pages, and nothing has
 to be unlinked when the server stops (there is no name).  All fields are 8-byte words
 at 8-byte aligned offsets, read and written through ``memoryview.cast("q"/"d")``: one
-aligned 8-byte store each, which x86-64 and arm64 never tear.  Only the request text
-is longer than a word; it is guarded by a sequence counter (a seqlock: odd while being
-written; a reader retries when the counter moved).
+aligned 8-byte store each, which x86-64 and arm64 never tear.  The request text is
+longer than a word, and the thread-pool numbers must be read as one set; each is
+guarded by its own sequence counter (a seqlock: odd while being written; a reader
+retries when the counter moved).
 
 Layout (offsets in bytes)::
 
     0    header (64 bytes)
          0  magic b"SKITAILU"
-         8  version            (master, at creation)
+         8  version            (master, at creation): VERSION (3)
         16  number of cells    (master, at creation)
         24  number of lu keys  (master, at creation)
         32  started, time.time() of creation: getlu() of a key never set
-    64   cells, CELL_SIZE (256) bytes each; cell i at 64 + i * 256
+    64   cells, CELL_SIZE (320) bytes each; cell i at 64 + i * 320
          word  field          writer
          0     pid            master (after fork; 0 while the cell is free)
          1     in use         master (claim): 1, 0 = free cell
@@ -30,11 +31,23 @@ Layout (offsets in bytes)::
          9     request since  child: time.monotonic() the request started (0: idle)
          10    request length child
          11-15 role name      master (claim): the process's role ("worker", "smtpda", any
-                              daemon's name), UTF-8, NUL-padded, cut at ROLE_SIZE bytes
-         128   request text   child: up to 128 bytes, "GET /path" of what it runs
-    64 + cells * 256: the setlu table, one float64 (time.time()) per key declared with
+                              daemon's name), UTF-8, NUL-padded, cut at ROLE_SIZE (40) bytes
+         16    pool seq       child: seqlock counter of words 17-22
+         17    threads        child: the WSGI pool's configured threads (0: none, a daemon
+                              or threads=0)
+         18    max threads    child: threads in all while some wait on was calls
+         19    running        child: threads running app code (or about to take a job)
+         20    waiting        child: threads parked on a was call (their place lent)
+         21    idle           child: threads asleep, waiting for a job
+         22    queued         child: jobs (requests) waiting for a thread
+         23    (reserved, 0)
+         192   request text   child: up to 128 bytes, "GET /path" of what it runs
+    64 + cells * 320: the setlu table, one float64 (time.time()) per key declared with
          skitai.addlu(), in declaration order; written by any worker (was.setlu), read by
          all (was.getlu).  0.0 means "never set".
+
+A web worker writes words 16-22 with its heartbeat (once a second, never per request),
+so they are up to a second old; a cell nobody wrote them in (a daemon's) reads zeros.
 
 A child writes only its own cell (its index is ``ChildContext.cell``); the master
 claims and clears cells, and reads them all.  ``time.monotonic()`` is CLOCK_MONOTONIC,
@@ -47,13 +60,15 @@ from __future__ import annotations
 import mmap
 import struct
 import time
-from typing import Final
+from typing import Final, NamedTuple
 
 MAGIC: Final = b"SKITAILU"
-VERSION: Final = 2  # 2: the role's name in the cell (1 had a code per built-in role)
+# 3: the thread pool's numbers, cells of 320 bytes; 2: the role's name in the cell (1 had
+# a code per built-in role)
+VERSION: Final = 3
 HEADER_SIZE: Final = 64
-CELL_SIZE: Final = 256
-TEXT_OFFSET: Final = 128
+CELL_SIZE: Final = 320
+TEXT_OFFSET: Final = 192
 TEXT_SIZE: Final = CELL_SIZE - TEXT_OFFSET
 
 # Word indexes inside a cell.
@@ -62,7 +77,9 @@ PID, USED, SLOT, GENERATION, BEAT, READY, REQUESTS, CONNECTIONS, REQ_SEQ, REQ_SI
 # with the cell, so no reader needs the seqlock the request text has.  Any daemon name,
 # not a code table of built-in roles (the shared memory names no daemon).
 ROLE_OFFSET: Final = (REQ_LEN + 1) * 8
-ROLE_SIZE: Final = TEXT_OFFSET - ROLE_OFFSET
+ROLE_SIZE: Final = 40
+# The thread pool's numbers (ThreadCounts, in its field order) follow POOL_SEQ.
+POOL_SEQ: Final = (ROLE_OFFSET + ROLE_SIZE) // 8
 
 
 def _cut(data: bytes, size: int) -> bytes:
@@ -73,6 +90,23 @@ def _cut(data: bytes, size: int) -> bytes:
 # REQ_SINCE (a double) and REQ_LEN (a word), which follow REQ_SEQ.
 _SINCE_LEN = struct.Struct("=dq")
 assert REQ_SINCE == REQ_SEQ + 1 and REQ_LEN == REQ_SEQ + 2
+
+
+class ThreadCounts(NamedTuple):
+    """A web worker's WSGI thread pool, as ``skitai status`` and ``was.status()`` show it
+    (all 0 for a daemon, or a worker running apps inline with threads=0)."""
+
+    threads: int = 0      # configured: app code running at once
+    max_threads: int = 0  # threads in all, counting those parked on was calls
+    running: int = 0      # running app code (or about to take the next job)
+    waiting: int = 0      # parked on a was call: their place lent to another thread
+    idle: int = 0         # asleep until a job comes (threads start at the first request)
+    queued: int = 0       # jobs (requests) waiting for a thread
+
+
+_POOL = struct.Struct(f"={len(ThreadCounts._fields)}q")
+assert POOL_SEQ * 8 == ROLE_OFFSET + ROLE_SIZE
+assert (POOL_SEQ + 1) * 8 + _POOL.size <= TEXT_OFFSET
 
 
 class LuMemory:
@@ -248,6 +282,26 @@ class Cell:
     @connections.setter
     def connections(self, value: int) -> None:
         self._set(CONNECTIONS, value)
+
+    def set_threads(self, counts: ThreadCounts) -> None:
+        """Child: its thread pool's numbers (with the heartbeat).  One writer (the loop)."""
+        q, i = self._q, self._base + POOL_SEQ
+        seq = q[i] + 1
+        q[i] = seq  # odd: writing
+        _POOL.pack_into(self._mem._buf, (i + 1) * 8, *counts)
+        q[i] = seq + 1
+
+    def threads(self) -> ThreadCounts:
+        """The thread pool's numbers as last written (all 0: not a pool's worker)."""
+        q, i = self._mem._q, self._base + POOL_SEQ
+        for _ in range(100):
+            seq = q[i]
+            if seq % 2:
+                continue
+            counts = _POOL.unpack_from(self._mem._buf, (i + 1) * 8)
+            if q[i] == seq:
+                return ThreadCounts(*counts)
+        return ThreadCounts()
 
     def set_request(self, text: str, since: float | None = None) -> None:
         """Child: what it runs now ("" when idle).  One writer per cell (the loop thread)."""

@@ -1,7 +1,10 @@
 """``skitai status``: the master's answer (a JSON-able dict) and its text rendering.
 
 One row per process: role, slot, pid, state, uptime, CPU seconds, RSS, requests served,
-restarts, last exit reason (the original printed ``running [pid]`` and nothing else).
+restarts, last exit reason (the original printed ``running [pid]`` and nothing else);
+then a table of the web workers' thread pools (threads, max threads, running, waiting on
+``was`` calls, idle, queued: ``ipc.lu.ThreadCounts``, from the shared memory, up to a
+second old) and the reverse proxy's member loads.
 ``format_status`` is a pure function of the dict, so the CLI prints exactly what
 ``--json`` would have shown.
 """
@@ -13,6 +16,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from skitai.ipc.lu import ThreadCounts
 from skitai.master import listeners
 
 if TYPE_CHECKING:
@@ -59,6 +63,7 @@ def status(arb: Supervisor) -> dict[str, Any]:
         cell = arb.lu.cell(proc.cell) if arb.lu is not None and proc.cell >= 0 else None
         usage = arb.monitor.usage(proc.pid) if proc.pid else None
         request = cell.request()[0] if cell is not None else ""
+        threads = cell.threads() if cell is not None else ThreadCounts()
         rows.append({
             "role": proc.spec.role,
             "slot": proc.slot if proc.spec.web or proc.spec.count > 1 else None,
@@ -76,6 +81,7 @@ def status(arb: Supervisor) -> dict[str, Any]:
             "info": proc.info,
             "kind": "web" if proc.spec.web else "daemon",
             "upstream": getattr(arb, "upstream_loads", {}).get(proc.pid) if proc.live else None,
+            **threads._asdict(),
         })
     state = "stopping" if arb.stopping else "reloading" if arb.reloading else (
         "running" if arb.served else "starting")
@@ -120,8 +126,24 @@ def format_status(data: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    lines += _threads(data.get("processes", []))
     lines += _members(data.get("processes", []))
     return "\n".join(lines)
+
+
+def _threads(rows: list[dict[str, Any]]) -> list[str]:
+    """Each live web worker's WSGI thread pool (none with threads=0; daemons have none)."""
+    header = ("WORKER", "PID", "THREADS", "MAX THREADS", "RUNNING", "WAITING", "IDLE", "QUEUED")
+    table: list[tuple[str, ...]] = [header]
+    for r in rows:
+        if r.get("kind") == "web" and r.get("pid") and r.get("threads"):
+            table.append((f"#{r['slot']}", str(r["pid"]),
+                          *(str(r.get(k, 0)) for k in ThreadCounts._fields)))
+    if len(table) == 1:
+        return []
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return ["", *("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip()
+                  for row in table)]
 
 
 def _info(info: Any) -> str:

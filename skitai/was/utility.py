@@ -2,7 +2,9 @@
 ``was.txnid()`` (README "Utility Methods of 'was'").
 
 ``was.status()`` is the whole server as the master's shared memory shows it (every
-process: role, pid, ready, requests, connections, what it runs now), plus what this
+process: role, pid, ready, requests, connections, what it runs now, and a web worker's
+thread pool: ``threads``, ``max_threads``, ``running``, ``waiting`` on was calls,
+``idle``, ``queued``, as of its last heartbeat; zeros for a daemon), plus what this
 worker's ``was`` holds (upstream and database pools, balancer counts, result-cache hit
 rate): an HTML page, or ``was.status(format="json")`` the same as JSON (``"dict"``: the
 dict itself).
@@ -19,6 +21,7 @@ import tempfile
 import time
 from typing import Any
 
+from skitai.ipc.lu import ThreadCounts
 from skitai.was import context, databases, process, rcache, runtime, targets
 
 _log = logging.getLogger("skitai.app")
@@ -50,11 +53,11 @@ def snapshot() -> dict[str, Any]:
                 "generation": cell.generation, "requests": cell.requests,
                 "connections": cell.connections, "current": text,
                 "busy_for": round(now - since, 3) if text and since else 0.0,
-                "last_beat": round(now - cell.beat, 1)})
+                "last_beat": round(now - cell.beat, 1), **cell.threads()._asdict()})
     else:
         processes.append({"role": "standalone", "slot": 0, "pid": os.getpid(), "ready": True,
                           "generation": 0, "requests": 0, "connections": 0, "current": "",
-                          "busy_for": 0.0, "last_beat": 0.0})
+                          "busy_for": 0.0, "last_beat": 0.0, **ThreadCounts()._asdict()})
     return {
         "pid": os.getpid(),
         "time": time.time(),

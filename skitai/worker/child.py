@@ -3,14 +3,15 @@
 ``skitai.worker.main.run`` does, once its server listens::
 
     sup = child.Supervision(config, ctx)
-    sup.attach(loop, server)
+    sup.attach(loop, server, executor)  # executor: the WSGI thread pool (None: threads=0)
     server.on_request = sup.on_request
 
 and returns ``sup.exit_code`` when ``server.serve()`` ends.
 
 ``attach`` marks the worker ready (in its shared-memory cell and with a ``ready``
 message: the master waits for it before it retires an older generation), starts the
-1/s heartbeat (the master aborts a worker whose beat stops for ``worker_timeout``),
+1/s heartbeat (the master aborts a worker whose beat stops for ``worker_timeout``; it
+also writes the thread pool's numbers into the cell, for ``skitai status``),
 reads the channel (broadcasts relayed by the master, ``reopen``), and installs the
 loop's signal handlers: TERM graceful stop, QUIT fast stop, USR1 reopen logs, INT ignored
 (the master answers Ctrl-C for the whole group).
@@ -38,6 +39,7 @@ from skitai.errors import ExitCode, ProtocolError
 from skitai.ipc import control as codec
 from skitai.ipc.context import ChildContext
 from skitai.was import process as was_process
+from skitai.worker.pool import ThreadPool
 
 log = logging.getLogger("skitai.server")
 
@@ -65,12 +67,15 @@ class Supervision:
         self._since = 0.0
         self._shown: str | None = ""
         self._recycling = False
+        self.pool: ThreadPool | None = None
 
     # --- setup ------------------------------------------------------------------------------
     _upstream: Any = None  # the member loads last sent to the master
 
-    def attach(self, loop: asyncio.AbstractEventLoop, server: Any) -> None:
-        self.loop, self.server = loop, server
+    def attach(self, loop: asyncio.AbstractEventLoop, server: Any,
+               pool: ThreadPool | None = None) -> None:
+        """``pool``: the WSGI threads, whose numbers the heartbeat writes (None: threads=0)."""
+        self.loop, self.server, self.pool = loop, server, pool
         channel = self.ctx.channel
         if channel is not None:
             channel.setblocking(False)
@@ -95,6 +100,8 @@ class Supervision:
         loop.add_signal_handler(signal.SIGUSR1, server.reopen_logs)
         if self.cell is not None:
             self.cell.heartbeat()
+            if self.pool is not None:  # (its configured numbers from the start)
+                self.cell.set_threads(self.pool.counts())
             self.cell.ready = True
         self.send({"op": "ready"})
         self._beat = loop.call_later(BEAT_EVERY, self._heartbeat)
@@ -115,6 +122,8 @@ class Supervision:
             if text != self._shown:
                 cell.set_request(text, self._since or None)
                 self._shown = text
+            if self.pool is not None:
+                cell.set_threads(self.pool.counts())
         self._report_upstream()
         assert self.loop is not None
         self._beat = self.loop.call_later(BEAT_EVERY, self._heartbeat)

@@ -138,7 +138,7 @@ def run(config: ServerConfig, ctx: ChildContext) -> int:
             from skitai.worker import child
 
             supervision = child.Supervision(config, ctx)
-            supervision.attach(loop, server)
+            supervision.attach(loop, server, executor)
             server.on_request = supervision.on_request
             if reloading and ctx.slot == 0:
                 watcher = reloader.Reloader(

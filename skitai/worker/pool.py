@@ -44,6 +44,7 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
+from skitai.ipc.lu import ThreadCounts
 from skitai.was import bridge
 
 log = logging.getLogger("skitai.server")
@@ -229,6 +230,14 @@ class ThreadPool:
                 fn(*args)
             except BaseException:  # noqa: BLE001 - the callers report their own failures
                 log.exception("pool job %r failed", fn)
+
+    # --- status ----------------------------------------------------------------------------
+    def counts(self) -> ThreadCounts:
+        """The numbers ``skitai status`` shows (read by the heartbeat, once a second: the
+        lock gives one consistent set; running + waiting + idle is the threads started)."""
+        with self._lock:  # (threads, max_threads, running, waiting, idle, queued)
+            return ThreadCounts(self.size, self.max_threads, max(0, self._awake - self._parked),
+                                self._parked, len(self._sleepers), len(self._jobs))
 
     # --- stop ------------------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -83,6 +83,35 @@ def test_status_table_has_one_line_per_process() -> None:
                                 "exit", "1"]
 
 
+def test_status_shows_each_web_workers_thread_pool() -> None:
+    def row(role: str, slot: int | None, pid: int | None, kind: str, **threads: int) -> dict[str, Any]:
+        return {"role": role, "slot": slot, "pid": pid, "state": "RUNNING", "generation": 1,
+                "uptime": 5, "cpu": 0.1, "rss": 1 << 20, "requests": 3, "restarts": 0,
+                "last_exit": None, "kind": kind,
+                **{k: threads.get(k, 0) for k in ("threads", "max_threads", "running",
+                                                   "waiting", "idle", "queued")}}
+
+    data = {"master": {"pid": 10, "name": "p/app", "state": "running", "uptime": 5,
+                       "generation": 1, "workers": 2, "listeners": []},
+            "processes": [
+                row("worker", 0, 11, "web", threads=4, max_threads=16, running=1, waiting=12,
+                    idle=0, queued=7),
+                row("worker", 1, 12, "web", threads=4, max_threads=16, idle=4),
+                row("worker", 2, None, "web", threads=4, max_threads=16),  # (not running)
+                row("smtpda", None, 13, "daemon")]}
+    lines = report.format_status(data).splitlines()
+    start = lines.index("") + 1
+    assert lines[start].split() == ["WORKER", "PID", "THREADS", "MAX", "THREADS", "RUNNING",
+                                    "WAITING", "IDLE", "QUEUED"]
+    assert lines[start + 1].split() == ["#0", "11", "4", "16", "1", "12", "0", "7"]
+    assert lines[start + 2].split() == ["#1", "12", "4", "16", "0", "0", "4", "0"]
+    assert len(lines) == start + 3  # no row for a daemon or a worker not running
+    # threads=0 (apps inline on the loop): no pool, no table.
+    for r in data["processes"]:
+        r["threads"] = 0
+    assert "MAX THREADS" not in report.format_status(data)
+
+
 class FakeMaster:
     """Records what the commands asked for (the real arbiter is tested in integration)."""
 

@@ -284,3 +284,59 @@ def test_after_the_waits_no_more_than_threads_run_app_code() -> None:
     finally:
         pool.shutdown()
         loop.close()
+
+
+def test_counts_show_running_waiting_idle_and_queued() -> None:
+    # What `skitai status` shows of a worker's pool: threads=2, max_threads=5.  One job
+    # runs app code, one waits on a was call (its place lent, so a third runs), a fourth
+    # queues behind the two running; when all are released every thread is idle.
+    loop = asyncio.new_event_loop()
+    pool = ThreadPool(2, loop, max_threads=5)
+    gate = threading.Event()
+    handoff = bridge.Handoff()
+    finished: list[str] = []
+    entered: list[str] = []
+
+    def blocked(name: str) -> None:
+        entered.append(name)
+        assert gate.wait(30)
+        pool.complete(finished.append, name)
+
+    def waiter() -> None:
+        handoff.result(30)
+        pool.complete(finished.append, "waiter")
+
+    async def until(**want: int) -> None:
+        deadline = time.monotonic() + 30
+        while any(getattr(pool.counts(), k) != v for k, v in want.items()):
+            assert time.monotonic() < deadline, pool.counts()
+            await asyncio.sleep(0.01)
+
+    async def main() -> None:
+        # (One at a time: a waiter that parks while a job is still queued starts a thread
+        # for it, and a thread slow to start, past STALL, may be doubled: fair, but not
+        # this test's numbers.)
+        pool.submit(blocked, "a")
+        while not entered:
+            await asyncio.sleep(0.01)
+        pool.submit(waiter)
+        await until(running=1, waiting=1, idle=0, queued=0)
+        pool.submit(blocked, "b")
+        await until(running=2, waiting=1, queued=0)
+        pool.submit(blocked, "c")
+        await asyncio.sleep(0.1)  # (many STALL checks: no place for it while two run)
+        await until(running=2, waiting=1, queued=1)
+        handoff.set_result("answered")
+        gate.set()
+        while len(finished) < 4:
+            await asyncio.sleep(0.01)
+        await until(running=0, waiting=0, queued=0, idle=len(pool._threads))
+
+    try:
+        assert pool.counts() == (2, 5, 0, 0, 0, 0)  # threads start at the first job
+        loop.run_until_complete(asyncio.wait_for(main(), 60))
+        assert pool.counts().idle == len(pool._threads) == 3
+        assert (pool.counts().threads, pool.counts().max_threads) == (2, 5)
+    finally:
+        pool.shutdown()
+        loop.close()
