@@ -98,10 +98,10 @@ class ThreadCounts(NamedTuple):
 
     threads: int = 0      # configured: app code running at once
     max_threads: int = 0  # threads in all, counting those parked on was calls
-    running: int = 0      # running app code (or about to take the next job)
-    waiting: int = 0      # parked on a was call: their place lent to another thread
-    idle: int = 0         # asleep until a job comes (threads start at the first request)
-    queued: int = 0       # jobs (requests) waiting for a thread
+    threads_running: int = 0  # running app code (or about to take the next job)
+    threads_waiting: int = 0  # parked on a was call: their place lent to another thread
+    threads_idle: int = 0     # asleep until a job comes (threads start at the first request)
+    requests_queued: int = 0  # jobs (requests) waiting for a thread
 
 
 _POOL = struct.Struct(f"={len(ThreadCounts._fields)}q")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from skitai.ipc.lu import ThreadCounts
 from tests.fixtures.master import wait_for
 from tests.fixtures.web import WebApp
 
@@ -50,7 +51,7 @@ def app(environ, start_response):
     return [data]
 """
 
-POOL = ("threads", "max_threads", "running", "waiting", "idle", "queued")
+POOL = ThreadCounts._fields
 
 
 class Member:
@@ -110,7 +111,7 @@ def _wait_pool(w: WebApp, **want: int) -> dict[str, int]:
         seen.append(_pool(w.rows("worker")[0]))
         got = seen[-1]
         if all(got[k] == v for k, v in want.items()) and (got["threads"], got["max_threads"]) == (3, 5):
-            assert got["running"] + got["waiting"] + got["idle"] <= 5, got
+            assert got["threads_running"] + got["threads_waiting"] + got["threads_idle"] <= 5, got
             return got
         time.sleep(0.05)
     raise AssertionError(f"not {want} within 30s; last seen {seen[-3:]}")
@@ -127,8 +128,8 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
         wait_for(lambda: w.rows("sleeper"), timeout=30)
         # Configured numbers from the start (threads start at the first request).
         idle = wait_for(lambda: [r for r in w.rows("worker") if r["threads"]], timeout=30)[0]
-        assert _pool(idle) == {"threads": 3, "max_threads": 5, "running": 0, "waiting": 0,
-                               "idle": 0, "queued": 0}
+        assert _pool(idle) == {"threads": 3, "max_threads": 5, "threads_running": 0,
+                               "threads_waiting": 0, "threads_idle": 0, "requests_queued": 0}
         assert _pool(w.rows("sleeper")[0]) == dict.fromkeys(POOL, 0)
 
         for path in ("/block", "/call"):
@@ -139,8 +140,8 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
         assert member.arrived.wait(30)
         # One thread in app code, one parked on the was call, the others (one, or more
         # on a loaded machine) asleep.
-        busy = _wait_pool(w, running=1, waiting=1, queued=0)
-        assert busy["idle"] >= 1
+        busy = _wait_pool(w, threads_running=1, threads_waiting=1, requests_queued=0)
+        assert busy["threads_idle"] >= 1
 
         # python app.py status: the pool table, and --json with the same numbers.
         text = w.cli("status")
@@ -150,7 +151,7 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
         assert lines[head].split() == ["WORKER", "PID", "THREADS", "MAX", "THREADS", "RUNNING",
                                        "WAITING", "IDLE", "QUEUED"]
         assert lines[head + 1].split() == ["#0", str(worker["pid"]), "3", "5", "1", "1",
-                                           str(busy["idle"]), "0"]
+                                           str(busy["threads_idle"]), "0"]
         assert not any(line.startswith("#") for line in lines[head + 2:])  # no daemon row
         data = json.loads(w.cli("status", "--json").stdout)
         rows = {p["role"]: p for p in data["processes"]}
@@ -161,13 +162,15 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
         code, snap = w.get("/status", timeout=30)
         assert code == 200
         mine = next(p for p in snap["processes"] if p["role"] == "worker")
-        assert (mine["threads"], mine["max_threads"], mine["waiting"], mine["queued"]) == (3, 5, 1, 0)
-        assert mine["running"] >= 1 and mine["running"] + mine["idle"] >= 1 + busy["idle"]
+        assert (mine["threads"], mine["max_threads"], mine["threads_waiting"],
+                mine["requests_queued"]) == (3, 5, 1, 0)
+        assert mine["threads_running"] >= 1
+        assert mine["threads_running"] + mine["threads_idle"] >= 1 + busy["threads_idle"]
         daemon = next(p for p in snap["processes"] if p["role"] == "sleeper")
         assert _pool(daemon) == dict.fromkeys(POOL, 0)
         code, page = w.get("/status.html", timeout=30)
         assert code == 200
-        assert "<th>max_threads</th>" in page["raw"] and "<th>waiting</th>" in page["raw"]
+        assert "<th>max_threads</th>" in page["raw"] and "<th>threads_waiting</th>" in page["raw"]
 
         # Released: both answer, and every started thread is idle again.
         (w.var / "release").touch()
@@ -176,8 +179,8 @@ def test_status_shows_the_thread_pool_of_each_worker(tmp_path: Path, member: Mem
             client.join(60)
         assert answers["/block"] == (200, {"released": True})
         assert answers["/call"] == (200, {"status": 3, "code": 200})
-        after = _wait_pool(w, running=0, waiting=0, queued=0)
-        assert after["idle"] >= 3
+        after = _wait_pool(w, threads_running=0, threads_waiting=0, requests_queued=0)
+        assert after["threads_idle"] >= 3
     finally:
         (w.var / "release").touch()
         member.release.set()

@@ -138,8 +138,9 @@ def test_thread_counts_are_written_by_a_child_and_read_as_one_set() -> None:
     def child() -> None:
         cell = mem.cell(a)
         cell.set_request(full, since=7.0)
-        cell.set_threads(lumod.ThreadCounts(threads=4, max_threads=16, running=3, waiting=5,
-                                            idle=2, queued=9))
+        cell.set_threads(lumod.ThreadCounts(threads=4, max_threads=16, threads_running=3,
+                                            threads_waiting=5, threads_idle=2,
+                                            requests_queued=9))
         cell.requests = 11
         mem.cell(b).set_threads(lumod.ThreadCounts(2, 8, 1, 0, 1, 0))
         mem.cell(c).set_request("cron tick")
@@ -148,7 +149,7 @@ def test_thread_counts_are_written_by_a_child_and_read_as_one_set() -> None:
     assert _in_child(child) == 0
     cell = mem.cell(a)
     assert cell.threads() == (4, 16, 3, 5, 2, 9)
-    assert cell.threads().max_threads == 16 and cell.threads().queued == 9
+    assert cell.threads().max_threads == 16 and cell.threads().requests_queued == 9
     # The words around them are intact: the role before, the seqlock'd text after.
     assert cell.role == "worker" and cell.requests == 11
     assert cell.request() == (full[:lumod.TEXT_SIZE], 7.0)
@@ -164,7 +165,7 @@ def test_thread_counts_are_written_by_a_child_and_read_as_one_set() -> None:
     seq = mem._q[mem._word(a) + lumod.POOL_SEQ]
     cell.set_threads(lumod.ThreadCounts(4, 16, 0, 0, 4, 0))
     assert mem._q[mem._word(a) + lumod.POOL_SEQ] == seq + 2 and seq % 2 == 0
-    assert cell.threads().idle == 4 and cell.request()[0] == full[:lumod.TEXT_SIZE]
+    assert cell.threads().threads_idle == 4 and cell.request()[0] == full[:lumod.TEXT_SIZE]
     # Released: the next claimant of the cell starts from zeros.
     mem.release(a)
     assert mem.cell(mem.claim("worker", 2, 1)).threads() == lumod.ThreadCounts()

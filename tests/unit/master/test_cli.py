@@ -13,6 +13,7 @@ import pytest
 from skitai import cli
 from skitai.config.model import ServerConfig
 from skitai.errors import ConfigError
+from skitai.ipc.lu import ThreadCounts
 from skitai.master import commands, paths, report
 from skitai.master.systemd import Notifier
 
@@ -88,15 +89,14 @@ def test_status_shows_each_web_workers_thread_pool() -> None:
         return {"role": role, "slot": slot, "pid": pid, "state": "RUNNING", "generation": 1,
                 "uptime": 5, "cpu": 0.1, "rss": 1 << 20, "requests": 3, "restarts": 0,
                 "last_exit": None, "kind": kind,
-                **{k: threads.get(k, 0) for k in ("threads", "max_threads", "running",
-                                                   "waiting", "idle", "queued")}}
+                **{k: threads.get(k, 0) for k in ThreadCounts._fields}}
 
     data = {"master": {"pid": 10, "name": "p/app", "state": "running", "uptime": 5,
                        "generation": 1, "workers": 2, "listeners": []},
             "processes": [
-                row("worker", 0, 11, "web", threads=4, max_threads=16, running=1, waiting=12,
-                    idle=0, queued=7),
-                row("worker", 1, 12, "web", threads=4, max_threads=16, idle=4),
+                row("worker", 0, 11, "web", threads=4, max_threads=16, threads_running=1,
+                    threads_waiting=12, threads_idle=0, requests_queued=7),
+                row("worker", 1, 12, "web", threads=4, max_threads=16, threads_idle=4),
                 row("worker", 2, None, "web", threads=4, max_threads=16),  # (not running)
                 row("smtpda", None, 13, "daemon")]}
     lines = report.format_status(data).splitlines()

@@ -320,22 +320,22 @@ def test_counts_show_running_waiting_idle_and_queued() -> None:
         while not entered:
             await asyncio.sleep(0.01)
         pool.submit(waiter)
-        await until(running=1, waiting=1, idle=0, queued=0)
+        await until(threads_running=1, threads_waiting=1, threads_idle=0, requests_queued=0)
         pool.submit(blocked, "b")
-        await until(running=2, waiting=1, queued=0)
+        await until(threads_running=2, threads_waiting=1, requests_queued=0)
         pool.submit(blocked, "c")
         await asyncio.sleep(0.1)  # (many STALL checks: no place for it while two run)
-        await until(running=2, waiting=1, queued=1)
+        await until(threads_running=2, threads_waiting=1, requests_queued=1)
         handoff.set_result("answered")
         gate.set()
         while len(finished) < 4:
             await asyncio.sleep(0.01)
-        await until(running=0, waiting=0, queued=0, idle=len(pool._threads))
+        await until(threads_running=0, threads_waiting=0, requests_queued=0, threads_idle=len(pool._threads))
 
     try:
         assert pool.counts() == (2, 5, 0, 0, 0, 0)  # threads start at the first job
         loop.run_until_complete(asyncio.wait_for(main(), 60))
-        assert pool.counts().idle == len(pool._threads) == 3
+        assert pool.counts().threads_idle == len(pool._threads) == 3
         assert (pool.counts().threads, pool.counts().max_threads) == (2, 5)
     finally:
         pool.shutdown()
