@@ -5,7 +5,8 @@
 #    skitai 2 workers x 4 threads, Flask + was.get  vs  gunicorn gthread 2x4, Flask + requests
 #    (sequential)  vs  uvicorn 2 workers, Starlette + aiohttp asyncio.gather (the ceiling)
 # 2. SELECT 1 per request: skitai Flask + was.postgresql  vs  gunicorn gthread 2x4 Flask +
-#    psycopg pool  vs  uvicorn 2 workers Starlette + asyncpg.
+#    psycopg pool  vs  uvicorn 2 workers Starlette + asyncpg (its pool as asyncpg makes it,
+#    and, as uvicorn-2-asyncio-noreset, without the reset query it runs per release).
 # (skitai-was-2x4-nolend: the same app with max-threads = threads, so a view waiting on was
 #  keeps its thread: 8 threads serve at most 8 requests at once; by default a waiting
 #  view's thread lends its place, up to 4 x threads in all: worker/pool.py.)
@@ -53,8 +54,11 @@ if [ "$only" != fanout ]; then
   # skitai-saddle-2x4: the same query from a Saddle view (bench/was_select_saddle.py): Flask
   # costs about 360k instructions a request by itself, more than uvicorn + Starlette + asyncpg
   # together (about 410k with the query), so this row is skitai's own stack against theirs.
+  # uvicorn-2-asyncio-noreset: the same peer without asyncpg's reset query per release (a
+  # second round trip per request that skitai's pgpool does not make; ASYNCPG_RESET=0).
   varsaddle=$(mktemp -d)
   $py "$shared/compare.py" --rounds "$rounds" --duration "$duration" --connections 64 \
     --path /select1 "${servers[@]:0:4}" "${servers[@]:6}" \
-    --server "skitai-saddle-2x4@23106=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 SKITAI_VARPATH=$varsaddle $py $root/bench/was_select_saddle.py"
+    --server "skitai-saddle-2x4@23106=env SKITAI_PORT={port} SKITAI_WORKERS=2 SKITAI_THREADS=4 SKITAI_VARPATH=$varsaddle $py $root/bench/was_select_saddle.py" \
+    --server "uvicorn-2-asyncio-noreset@23107=env ASYNCPG_RESET=0 $py -m uvicorn --workers 2 --http httptools --loop uvloop --no-access-log --port {port} --app-dir $root/bench was_fanout_asgi:app"
 fi

@@ -30,13 +30,21 @@ async def select1(request):
         return JSONResponse(await conn.fetchval("SELECT 1"))
 
 
+async def _no_reset(conn):
+    pass
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app):
     # One client session and one pool per worker, made before the first request.
     state["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    # ASYNCPG_RESET=0: no reset query when a connection goes back to the pool (asyncpg's
+    # pool runs "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL" by
+    # default: a second round trip per request, which skitai's pgpool does not make).
+    extra = {"reset": _no_reset} if os.environ.get("ASYNCPG_RESET") == "0" else {}
     state["pool"] = await asyncpg.create_pool(
         host="127.0.0.1", port=5432, user="postgres", database="test", ssl=False,
-        min_size=1, max_size=16)
+        min_size=1, max_size=16, **extra)
     yield
     await state["session"].close()
     await state["pool"].close()
