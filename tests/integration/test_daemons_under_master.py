@@ -91,7 +91,9 @@ def test_smtpda_and_cron_run_under_the_master(tmp_path: Path, smtp) -> None:
         # `status` lists them, one line each.
         text = w.cli("status", "-f", str(conf))
         assert text.returncode == 0, text.stderr
-        roles = [line.split()[0] for line in text.stdout.splitlines()[1:]]
+        # (the process table: the lines up to the first blank one; the thread pools' after)
+        table = text.stdout.split("\n\n")[0].splitlines()
+        roles = [line.split()[0] for line in table[1:]]
         assert roles.count("smtpda") == 1 and roles.count("cron") == 1 and roles.count("worker") == 2
         smtpda_line = next(x for x in text.stdout.splitlines() if x.startswith("smtpda"))
         assert str(new_smtpda["pid"]) in smtpda_line and "killed by SIGKILL" in smtpda_line
