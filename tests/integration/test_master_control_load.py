@@ -24,7 +24,10 @@ from skitai.master import control
 from tests import conftest
 from tests.fixtures.master import MasterProc, spec, wait_for
 
-BURN = "import time\nwhile True:\n    pass\n"
+# A CPU burner that ends by itself when the test process is gone (killed before its
+# finally ran: a timeout's SIGTERM) or after 5 minutes, so none is ever left spinning.
+BURN = ("import os, time\nparent, end = os.getppid(), time.monotonic() + 300\n"
+        "while os.getppid() == parent and time.monotonic() < end:\n    pass\n")
 
 
 def test_status_is_always_answered_while_workers_die_and_reload(tmp_path: Path) -> None:
