@@ -32,7 +32,8 @@ Layout (offsets in bytes)::
          10    request length child
          11-15 role name      master (claim): the process's role ("worker", "smtpda", any
                               daemon's name), UTF-8, NUL-padded, cut at ROLE_SIZE (40) bytes
-         16    pool seq       child: seqlock counter of words 17-22
+         16    pool seq       child: seqlock counter of words 17-22 (the fields of
+                              ``ThreadCounts``, in order)
          17    threads        child: the WSGI pool's configured threads (0: none, a daemon
                               or threads=0)
          18    max threads    child: threads in all while some wait on was calls
@@ -293,7 +294,7 @@ class Cell:
 
     def threads(self) -> ThreadCounts:
         """The thread pool's numbers as last written (all 0: not a pool's worker)."""
-        q, i = self._mem._q, self._base + POOL_SEQ
+        q, i = self._q, self._base + POOL_SEQ
         for _ in range(100):
             seq = q[i]
             if seq % 2:

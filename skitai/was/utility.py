@@ -3,8 +3,9 @@
 
 ``was.status()`` is the whole server as the master's shared memory shows it (every
 process: role, pid, ready, requests, connections, what it runs now, and a web worker's
-thread pool: ``threads``, ``max_threads``, ``running``, ``waiting`` on was calls,
-``idle``, ``queued``, as of its last heartbeat; zeros for a daemon), plus what this
+thread pool: ``threads``, ``max_threads``, ``threads_running``, ``threads_waiting`` on
+was calls, ``threads_idle``, ``requests_queued``, as of its last heartbeat; zeros for a
+daemon), plus what this
 worker's ``was`` holds (upstream and database pools, balancer counts, result-cache hit
 rate): an HTML page, or ``was.status(format="json")`` the same as JSON (``"dict"``: the
 dict itself).
